@@ -1,0 +1,14 @@
+//! blackbox: a crash-safe dash-cam recorder.
+//!
+//! Data flows one way: `camera` → `recorder` → `store` (and `live` for viewers).
+//! `config`, `clock` and `logger` serve everyone; `cli` is the command line on top.
+
+pub mod alloc_count;
+pub mod camera;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod live;
+pub mod logger;
+pub mod recorder;
+pub mod store;

@@ -1,0 +1,1 @@
+//! The segment store: see docs/FORMAT.md.
