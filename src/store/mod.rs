@@ -1,1 +1,560 @@
-//! The segment store: see docs/FORMAT.md.
+//! The segment store: see docs/FORMAT.md, which this module implements.
+//!
+//! `Store` is the writer side (one per data dir, held by the recorder thread): it recovers at
+//! open, appends frames, commits groups, rotates, recycles and deletes segments under the
+//! retention rules. `reader` and `verify` are the read-only side.
+
+pub mod catalog;
+pub mod names;
+pub mod reader;
+pub mod record;
+pub mod recover;
+pub mod segment;
+pub mod verify;
+pub mod writer;
+
+use crate::camera::FrameMeta;
+use catalog::{Protected, SegmentInfo};
+use names::{NameBuf, SegName};
+use record::{SegHeader, INDEX_ENTRY};
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::path::{Path, PathBuf};
+use writer::{AppendError, SegmentWriter};
+
+/// What the store needs from the configuration.
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    pub segment_length_ns: u64,
+    pub commit_interval_ns: u64,
+    pub commit_frames: u32,
+    pub storage_cap_bytes: u64,
+    pub min_free_bytes: u64,
+    pub protected_cap_percent: u8,
+    /// Expected frame rate; bounds the frames per segment (a segment that reaches the bound
+    /// rotates early).
+    pub fps: u32,
+    /// Expected bytes per second, to size the first segment before any has been measured.
+    pub expected_bytes_per_s: u64,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            segment_length_ns: 60_000_000_000,
+            commit_interval_ns: 500_000_000,
+            commit_frames: 30,
+            storage_cap_bytes: 8 << 30,
+            min_free_bytes: 256 << 20,
+            protected_cap_percent: 50,
+            fps: 30,
+            expected_bytes_per_s: 4 << 20,
+        }
+    }
+}
+
+impl StoreOptions {
+    fn max_frames(&self) -> u64 {
+        let secs = self.segment_length_ns.div_ceil(1_000_000_000);
+        // Bounded: an hour at 120 fps fits; a longer segment rotates when its index is full.
+        (secs.saturating_mul(self.fps.max(1) as u64) * 3 / 2 + 64).min(1 << 20)
+    }
+
+    fn capacity_for(&self, bytes_per_s: u64) -> u64 {
+        const MIB: u64 = 1 << 20;
+        let secs = self.segment_length_ns.div_ceil(1_000_000_000).min(3600);
+        let want = bytes_per_s.saturating_mul(secs).saturating_mul(5) / 4
+            + writer::close_reserve(self.max_frames());
+        want.div_ceil(MIB).saturating_mul(MIB).clamp(4 * MIB, 1 << 30)
+    }
+}
+
+#[derive(Debug)]
+pub enum StoreError {
+    Io(io::Error),
+    /// Another process holds the data dir.
+    Locked(PathBuf),
+    /// No segment could be started (disk full and nothing left to delete); the frame was dropped.
+    NoSpace,
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreError::Io(e) => write!(f, "store I/O error: {e}"),
+            StoreError::Locked(p) => write!(f, "{} is in use by another blackbox process", p.display()),
+            StoreError::NoSpace => write!(f, "no space for a new segment and nothing left to delete"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+impl From<io::Error> for StoreError {
+    fn from(e: io::Error) -> Self {
+        StoreError::Io(e)
+    }
+}
+
+/// Counters since the store was opened.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StoreStats {
+    pub frames: u64,
+    pub dropped: u64,
+    pub commits: u64,
+    pub syncs: u64,
+    pub bytes_written: u64,
+    pub segments_started: u64,
+    pub segments_closed: u64,
+    pub recycled: u64,
+    pub deleted: u64,
+}
+
+pub struct Store {
+    data_dir: PathBuf,
+    seg_dir: PathBuf,
+    seg_dir_file: File,
+    _lock: File,
+    opts: StoreOptions,
+    closed: Vec<SegmentInfo>,
+    protected: Protected,
+    writer: Option<SegmentWriter>,
+    writer_name: NameBuf,
+    index_buf: Vec<u8>,
+    next_seq: u64,
+    durable_seq: Option<u64>,
+    bytes_per_s: u64,
+    /// Monotonic time of the last failed segment start (retry at most once a second).
+    start_failed_at: Option<u64>,
+    stats: StoreStats,
+    path_a: PathBuf,
+    path_b: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in `data_dir`, recovering segments left open.
+    pub fn open(data_dir: &Path, opts: StoreOptions) -> Result<Store, StoreError> {
+        let seg_dir = data_dir.join("segments");
+        fs::create_dir_all(&seg_dir)?;
+        let lock = OpenOptions::new().create(true).truncate(false).read(true).write(true).open(data_dir.join(".lock"))?;
+        if rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_err() {
+            return Err(StoreError::Locked(data_dir.to_path_buf()));
+        }
+        File::open(data_dir)?.sync_all()?;
+        let r = recover::recover(&seg_dir, true)?;
+        for u in &r.unknown {
+            log::warn!("segments/{u}: not a segment file; ignored");
+        }
+        let next_seq = r.next_seq();
+        let durable_seq = r.closed.iter().filter_map(|s| s.last_seq()).max();
+        let mut closed = r.closed;
+        closed.reserve(4096);
+        let bytes_per_s = opts.expected_bytes_per_s;
+        let max_frames = opts.max_frames();
+        let mut path_a = PathBuf::with_capacity(1024);
+        path_a.push(&seg_dir);
+        let path_b = path_a.clone();
+        let store = Store {
+            data_dir: data_dir.to_path_buf(),
+            seg_dir_file: File::open(&seg_dir)?,
+            seg_dir,
+            _lock: lock,
+            protected: Protected::load(&data_dir.join("protected")),
+            opts,
+            closed,
+            writer: None,
+            writer_name: NameBuf::new(),
+            index_buf: Vec::with_capacity(max_frames as usize * INDEX_ENTRY),
+            next_seq,
+            durable_seq,
+            bytes_per_s,
+            start_failed_at: None,
+            stats: StoreStats::default(),
+            path_a,
+            path_b,
+        };
+        log::info!(
+            "store {}: {} segments, next seq {}, durable seq {}",
+            data_dir.display(),
+            store.closed.len(),
+            store.next_seq,
+            store.durable_seq.map_or(-1, |s| s as i64)
+        );
+        Ok(store)
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+    /// Sequence number of the last acknowledged (fdatasync'd) frame.
+    pub fn durable_seq(&self) -> Option<u64> {
+        self.durable_seq
+    }
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+    pub fn stats(&self) -> StoreStats {
+        let mut s = self.stats;
+        if let Some(w) = &self.writer {
+            s.syncs += w.syncs;
+            s.bytes_written += w.bytes_written;
+        }
+        s
+    }
+    /// Closed segments, oldest first.
+    pub fn closed_segments(&self) -> &[SegmentInfo] {
+        &self.closed
+    }
+    /// The name of the segment being written, if any.
+    pub fn open_segment_name(&self) -> Option<&str> {
+        self.writer.as_ref().map(|_| self.writer_name.as_str())
+    }
+    pub fn protected(&self) -> &Protected {
+        &self.protected
+    }
+
+    fn set_path(buf: &mut PathBuf, dir: &Path, name: &str) {
+        buf.as_mut_os_string().clear();
+        buf.push(dir);
+        buf.push(name);
+    }
+
+    /// Appends a frame; commits when the group is due and rotates when the segment is.
+    /// An error means the frame was dropped (and counted); recording can go on.
+    pub fn append_frame(&mut self, meta: &FrameMeta, payload: &[u8]) -> Result<(), StoreError> {
+        let r = self.append_inner(meta, payload);
+        if r.is_err() {
+            self.stats.dropped += 1;
+        }
+        r
+    }
+
+    fn append_inner(&mut self, meta: &FrameMeta, payload: &[u8]) -> Result<(), StoreError> {
+        if let Some(w) = &self.writer
+            && meta.mono_ns.saturating_sub(w.header().start_mono_ns) >= self.opts.segment_length_ns
+        {
+            self.close_segment()?;
+        }
+        for attempt in 0..2 {
+            if self.writer.is_none() {
+                self.start_segment(meta)?;
+            }
+            let Some(w) = self.writer.as_mut() else { return Err(StoreError::NoSpace) };
+            match w.append_frame(meta, payload) {
+                Ok(()) => {
+                    self.next_seq += 1;
+                    self.stats.frames += 1;
+                    let due = w.group_frames() >= self.opts.commit_frames
+                        || meta.mono_ns.saturating_sub(w.group_first_mono()) >= self.opts.commit_interval_ns;
+                    if due {
+                        self.commit()?;
+                    }
+                    return Ok(());
+                }
+                Err(AppendError::Full) if attempt == 0 && w.frames() > 0 => self.close_segment()?,
+                Err(AppendError::Full) => {
+                    log::error!("frame of {} bytes does not fit an empty segment; dropped", payload.len());
+                    return Err(StoreError::NoSpace);
+                }
+                Err(AppendError::Io(e)) => {
+                    log::error!("write to {} failed: {e}; closing it", self.writer_name);
+                    self.abandon_segment();
+                    return Err(e.into());
+                }
+            }
+        }
+        Err(StoreError::NoSpace)
+    }
+
+    /// Records that the camera delivered nothing from `from_utc` to `to_utc` (ns).
+    pub fn append_gap(&mut self, from_utc: i64, to_utc: i64, reason: u32, mono_ns: u64) -> Result<(), StoreError> {
+        let Some(w) = self.writer.as_mut() else { return Ok(()) };
+        match w.append_gap(from_utc, to_utc, reason, mono_ns) {
+            Ok(()) => Ok(()),
+            Err(AppendError::Full) => self.close_segment(),
+            Err(AppendError::Io(e)) => {
+                self.abandon_segment();
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Commits the open group now (pad, fdatasync, raise the durable watermark).
+    /// Returns true when the watermark moved.
+    pub fn commit(&mut self) -> Result<bool, StoreError> {
+        let Some(w) = self.writer.as_mut() else { return Ok(false) };
+        match w.commit() {
+            Ok(true) => {
+                self.stats.commits += 1;
+                let moved = w.last_seq() != self.durable_seq && w.last_seq().is_some();
+                if w.last_seq().is_some() {
+                    self.durable_seq = w.last_seq();
+                }
+                Ok(moved)
+            }
+            Ok(false) => Ok(false),
+            Err(e) => {
+                // After a failed fdatasync the page cache can't be trusted (fsyncgate): never
+                // retry on the same data, never acknowledge it; start afresh.
+                log::error!("fdatasync of {} failed: {e}; abandoning the segment", self.writer_name);
+                self.abandon_segment();
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Called when no frame arrived for a while: commits a group whose interval has passed.
+    pub fn tick(&mut self, now_mono_ns: u64) -> Result<bool, StoreError> {
+        match &self.writer {
+            Some(w) if w.group_frames() > 0
+                && now_mono_ns.saturating_sub(w.group_first_mono()) >= self.opts.commit_interval_ns =>
+            {
+                self.commit()
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// Gives up the open segment after an I/O error: it stays `.open` on disk for the next
+    /// start's recovery; the store goes on with a new segment at the next frame.
+    fn abandon_segment(&mut self) {
+        if let Some(w) = self.writer.take() {
+            self.stats.syncs += w.syncs;
+            self.stats.bytes_written += w.bytes_written;
+        }
+    }
+
+    /// Seals the open segment and renames it to its closed name.
+    pub fn close_segment(&mut self) -> Result<(), StoreError> {
+        let Some(w) = self.writer.take() else { return Ok(()) };
+        let (sealed, _file, index) = match w.seal() {
+            Ok(s) => s,
+            Err(e) => {
+                log::error!("closing {} failed: {e}; it will be recovered at the next start", self.writer_name);
+                return Err(e.into());
+            }
+        };
+        self.index_buf = index;
+        self.stats.syncs += sealed.syncs;
+        self.stats.bytes_written += sealed.bytes_written;
+        self.stats.segments_closed += 1;
+        if sealed.frames > 0 {
+            self.durable_seq = Some(sealed.header.first_seq + sealed.frames - 1);
+        }
+        let closed = SegName::Closed {
+            start_utc_ns: sealed.header.start_utc_ns,
+            end_utc_ns: sealed.end_utc_ns,
+            first_seq: sealed.header.first_seq,
+            frames: sealed.frames,
+            bytes: sealed.used,
+        };
+        let name = closed.format();
+        Self::set_path(&mut self.path_a, &self.seg_dir, &self.writer_name);
+        Self::set_path(&mut self.path_b, &self.seg_dir, &name);
+        fs::rename(&self.path_a, &self.path_b)?;
+        self.seg_dir_file.sync_all()?;
+        let secs = sealed.end_utc_ns.saturating_sub(sealed.header.start_utc_ns).max(1_000_000_000) as u64 / 1_000_000_000;
+        self.bytes_per_s = sealed.used / secs.max(1);
+        if self.closed.len() == self.closed.capacity() {
+            self.closed.reserve(4096);
+        }
+        self.closed.push(SegmentInfo {
+            name,
+            first_seq: sealed.header.first_seq,
+            frames: sealed.frames,
+            start_utc_ns: sealed.header.start_utc_ns,
+            end_utc_ns: sealed.end_utc_ns,
+            used_bytes: sealed.used,
+            alloc_bytes: sealed.header.capacity.max(sealed.used),
+            open_frames: None,
+            open_commit_end: 0,
+        });
+        Ok(())
+    }
+
+    /// Closes the open segment cleanly (for shutdown).
+    pub fn close(mut self) -> Result<StoreStats, StoreError> {
+        self.close_segment()?;
+        Ok(self.stats)
+    }
+
+    fn is_protected(&self, s: &SegmentInfo) -> bool {
+        self.protected.covers(s.start_utc_ns, s.end_utc_ns)
+    }
+
+    fn unlink(&mut self, seg: &SegmentInfo) {
+        Self::set_path(&mut self.path_a, &self.seg_dir, &seg.name);
+        match fs::remove_file(&self.path_a) {
+            Ok(()) => {
+                self.stats.deleted += 1;
+                log::info!("retention: deleted {}", seg.name);
+            }
+            Err(e) => log::error!("retention: cannot delete {}: {e}", seg.name),
+        }
+    }
+
+    fn free_bytes(&self) -> u64 {
+        match rustix::fs::fstatvfs(&self.seg_dir_file) {
+            Ok(s) => s.f_bavail.saturating_mul(s.f_frsize),
+            Err(_) => u64::MAX,
+        }
+    }
+
+    /// The oldest segment retention may take: unprotected first, else protected.
+    fn oldest_deletable(&self) -> Option<usize> {
+        (0..self.closed.len())
+            .find(|&i| !self.is_protected(&self.closed[i]))
+            .or(if self.closed.is_empty() { None } else { Some(0) })
+    }
+
+    /// Applies retention before a segment of `capacity` bytes starts. Returns a segment to
+    /// recycle into it, if retention took one.
+    fn make_room(&mut self, capacity: u64) -> Option<SegmentInfo> {
+        let cap = self.opts.storage_cap_bytes;
+        let pcap = cap / 100 * self.opts.protected_cap_percent as u64;
+        loop {
+            let pbytes: u64 = self.closed.iter().filter(|s| self.is_protected(s)).map(|s| s.alloc_bytes).sum();
+            if pbytes <= pcap {
+                break;
+            }
+            let Some(i) = (0..self.closed.len()).find(|&i| self.is_protected(&self.closed[i])) else { break };
+            let seg = self.closed.remove(i);
+            log::info!("retention: protected footage over its cap ({pbytes} > {pcap} bytes)");
+            self.unlink(&seg);
+        }
+        let free0 = self.free_bytes();
+        let mut freed = 0u64;
+        let mut recycled: Option<SegmentInfo> = None;
+        loop {
+            let closed: u64 = self.closed.iter().map(|s| s.alloc_bytes).sum();
+            let (new_alloc, need_new) = match &recycled {
+                Some(r) => (r.alloc_bytes.max(capacity), capacity.saturating_sub(r.alloc_bytes)),
+                None => (capacity, capacity),
+            };
+            let free = free0.saturating_add(freed).saturating_sub(need_new);
+            if closed + new_alloc <= cap && free >= self.opts.min_free_bytes {
+                break;
+            }
+            let Some(i) = self.oldest_deletable() else { break };
+            let seg = self.closed.remove(i);
+            if recycled.is_none() {
+                recycled = Some(seg);
+            } else {
+                freed += seg.alloc_bytes;
+                self.unlink(&seg);
+            }
+        }
+        recycled
+    }
+
+    fn start_segment(&mut self, meta: &FrameMeta) -> Result<(), StoreError> {
+        if let Some(t) = self.start_failed_at
+            && meta.mono_ns.saturating_sub(t) < 1_000_000_000
+        {
+            return Err(StoreError::NoSpace);
+        }
+        let mut capacity = self.opts.capacity_for(self.bytes_per_s);
+        let victim = self.make_room(capacity);
+        self.writer_name = SegName::Open { start_utc_ns: meta.utc_ns, first_seq: self.next_seq }.format();
+        Self::set_path(&mut self.path_b, &self.seg_dir, &self.writer_name);
+        let file = match victim {
+            Some(v) => {
+                Self::set_path(&mut self.path_a, &self.seg_dir, &v.name);
+                fs::rename(&self.path_a, &self.path_b)?;
+                let f = OpenOptions::new().read(true).write(true).open(&self.path_b)?;
+                let len = f.metadata()?.len();
+                capacity = capacity.max(len);
+                self.stats.recycled += 1;
+                log::info!("retention: recycling {} as {}", v.name, self.writer_name);
+                f
+            }
+            None => OpenOptions::new().read(true).write(true).create_new(true).open(&self.path_b)?,
+        };
+        // Preallocate; on ENOSPC delete the oldest segments one by one and try again.
+        loop {
+            match rustix::fs::fallocate(&file, rustix::fs::FallocateFlags::empty(), 0, capacity) {
+                Ok(()) => break,
+                Err(rustix::io::Errno::NOSPC) => {
+                    if let Some(i) = self.oldest_deletable() {
+                        let seg = self.closed.remove(i);
+                        log::warn!("disk full: deleting {} to make room", seg.name);
+                        self.unlink(&seg);
+                        continue;
+                    }
+                    log::error!("disk full and no segment left to delete; dropping frames");
+                    let _ = fs::remove_file(&self.path_b);
+                    self.start_failed_at = Some(meta.mono_ns);
+                    return Err(StoreError::NoSpace);
+                }
+                Err(rustix::io::Errno::OPNOTSUPP) => {
+                    file.set_len(capacity)?;
+                    break;
+                }
+                Err(e) => {
+                    let _ = fs::remove_file(&self.path_b);
+                    return Err(StoreError::Io(e.into()));
+                }
+            }
+        }
+        let header = SegHeader {
+            uid: random_u64(),
+            first_seq: self.next_seq,
+            start_utc_ns: meta.utc_ns,
+            start_mono_ns: meta.mono_ns,
+            capacity,
+        };
+        let index = std::mem::take(&mut self.index_buf);
+        let w = SegmentWriter::start(file, header, index, self.opts.max_frames())?;
+        self.seg_dir_file.sync_all()?;
+        self.writer = Some(w);
+        self.start_failed_at = None;
+        self.stats.segments_started += 1;
+        log::info!("segment {} started ({} MiB preallocated)", self.writer_name, capacity >> 20);
+        Ok(())
+    }
+
+    /// Protects footage between `from` and `to` (UTC ns) from retention.
+    pub fn protect(&mut self, from: i64, to: i64) -> io::Result<()> {
+        let mut p = self.protected.clone();
+        p.ranges.push((from.min(to), from.max(to)));
+        crate::config::write_atomic(&self.data_dir.join("protected"), p.to_text().as_bytes())?;
+        self.protected = p;
+        Ok(())
+    }
+
+    /// Removes protection from `from..=to` (UTC ns), trimming ranges that stick out.
+    pub fn unprotect(&mut self, from: i64, to: i64) -> io::Result<()> {
+        let (from, to) = (from.min(to), from.max(to));
+        let mut p = Protected::default();
+        for &(a, b) in &self.protected.ranges {
+            if b < from || a > to {
+                p.ranges.push((a, b));
+                continue;
+            }
+            if a < from {
+                p.ranges.push((a, from - 1));
+            }
+            if b > to {
+                p.ranges.push((to + 1, b));
+            }
+        }
+        crate::config::write_atomic(&self.data_dir.join("protected"), p.to_text().as_bytes())?;
+        self.protected = p;
+        Ok(())
+    }
+
+    /// Total bytes allocated by closed segments plus the open one.
+    pub fn used_bytes(&self) -> u64 {
+        self.closed.iter().map(|s| s.alloc_bytes).sum::<u64>()
+            + self.writer.as_ref().map_or(0, |w| w.header().capacity)
+    }
+}
+
+/// A fresh segment uid from the OS CSPRNG (falls back to time if getrandom fails).
+fn random_u64() -> u64 {
+    let mut b = [0u8; 8];
+    match rustix::rand::getrandom(&mut b, rustix::rand::GetRandomFlags::empty()) {
+        Ok(8) => u64::from_le_bytes(b),
+        _ => crate::clock::now_mono_ns() ^ (crate::clock::now_utc_ns() as u64).rotate_left(32),
+    }
+}
