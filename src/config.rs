@@ -634,7 +634,8 @@ impl Scanner<'_> {
                     }
                 }
                 Some(0..=0x1f) => {
-                    return self.err("'\"' or text (control characters must be escaped)");
+                    return self
+                        .err("\\n, \\t or \\u00XX instead of a raw control character in a string");
                 }
                 Some(_) => self.i += 1,
             }
