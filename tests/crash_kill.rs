@@ -183,18 +183,15 @@ fn run_cycle(data: &Path, cfg: &Path, log: &File, kill: KillAt) -> Result<Report
                 }
             }
         }
-        KillAt::AtDurable(target) => loop {
-            match rx.recv_timeout(AT_DURABLE_TIMEOUT.saturating_sub(t0.elapsed())) {
-                Ok(m) => {
-                    let hit = matches!(m, Msg::Durable(s) if s >= target);
-                    rep.take(m);
-                    if hit {
-                        break;
-                    }
+        KillAt::AtDurable(target) => {
+            while let Ok(m) = rx.recv_timeout(AT_DURABLE_TIMEOUT.saturating_sub(t0.elapsed())) {
+                let hit = matches!(m, Msg::Durable(s) if s >= target);
+                rep.take(m);
+                if hit {
+                    break;
                 }
-                Err(_) => break,
             }
-        },
+        }
     }
     // The child must still be running: it records until it is told to stop.
     if let Some(st) = child.try_wait().map_err(|e| e.to_string())? {
