@@ -17,6 +17,7 @@
 //! (at least 50 by default). The child's stderr goes to `child.log` in the data's temp dir,
 //! which is kept (and named) when the test fails.
 
+use blackbox::store::names::SegName;
 use blackbox::store::reader::Reader;
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -85,8 +86,15 @@ enum KillAt {
     /// This many ms after spawn: anywhere in a run.
     Timed(u64),
     /// As soon as the child reports a durable seq at or past this one (targets near the
-    /// expected segment boundaries, so the kill lands in a rotation or a retention).
+    /// expected segment boundaries).
     AtDurable(u64),
+    /// At the first rotation of the segment open at the child's first durable report: that
+    /// segment's start (UTC, from its name) + `ms` ms + `us` µs. The synthetic camera paces
+    /// frames on absolute deadlines, so the segment rotates when its frame 61 arrives, 1000 ms
+    /// or (when the first frame's delivery was late) 1016.7 ms after its start; the rotation
+    /// (seal, fdatasync, rename, recycle, header, fdatasync, dir fsync) lasts about a
+    /// millisecond, and a kill in it leaves the states `Coverage` counts.
+    Rotation { ms: u64, us: i64 },
 }
 
 enum Msg {
@@ -192,6 +200,18 @@ fn run_cycle(data: &Path, cfg: &Path, log: &File, kill: KillAt) -> Result<Report
                 }
             }
         }
+        KillAt::Rotation { ms, us } => {
+            if let Ok(m) = rx.recv_timeout(AT_DURABLE_TIMEOUT) {
+                rep.take(m);
+                if let Some(start) = newest_open_start(data) {
+                    let target = start + ms as i64 * 1_000_000 + us * 1_000;
+                    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as i64;
+                    if target > now {
+                        thread::sleep(Duration::from_nanos((target - now) as u64));
+                    }
+                }
+            }
+        }
     }
     // The child must still be running: it records until it is told to stop.
     if let Some(st) = child.try_wait().map_err(|e| e.to_string())? {
@@ -209,6 +229,68 @@ fn run_cycle(data: &Path, cfg: &Path, log: &File, kill: KillAt) -> Result<Report
         rep.take(m);
     }
     Ok(rep)
+}
+
+/// The UTC start of the newest `.open` segment, from its name.
+fn newest_open_start(data: &Path) -> Option<i64> {
+    fs::read_dir(data.join("segments"))
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| SegName::parse(e.file_name().to_str()?))
+        .filter(|n| matches!(n, SegName::Open { .. }))
+        .max_by_key(|n| n.first_seq())
+        .map(|n| n.start_utc_ns())
+}
+
+/// What a kill left in the data dir, before anything recovered it: tells which crash windows
+/// the run exercised.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum State {
+    /// No `.open` file: killed before the first frame, or between a rotation's rename and the
+    /// next segment's creation.
+    NoOpenSegment,
+    /// The previous crash's open segment is still there: killed before or during recovery.
+    OldOpenSegment,
+    /// An `.open` whose header is not (yet) its own: killed between create/recycle-rename and
+    /// the header write.
+    HeaderNotWritten,
+    /// A new segment with its header and no frame.
+    NoFrameYet,
+    /// Index and seal written, not renamed: killed in a rotation between seal and rename.
+    SealedNotRenamed,
+    /// The previous crash's open segment, sealed by recovery but not yet renamed.
+    RecoverySealedNotRenamed,
+    /// Frames after the last commit record (killed while a group was being written).
+    UncommittedTail,
+    /// The valid prefix ends on a commit (killed between groups).
+    AtCommit,
+}
+
+fn crash_state(data: &Path, base: u64) -> Result<State, String> {
+    let r = Reader::open(data).map_err(|e| format!("Reader::open: {e}"))?;
+    if !r.recovered.empty_open.is_empty() {
+        return Ok(State::HeaderNotWritten);
+    }
+    let Some(seg) = r.recovered.open.last() else { return Ok(State::NoOpenSegment) };
+    // A read-only scan accepts a seal only at the end of the valid prefix: look there.
+    let mut b = [0u8; 5];
+    if seg.used_bytes >= 2 * 4096 {
+        let f = File::open(data.join("segments").join(seg.name.as_str())).map_err(|e| e.to_string())?;
+        std::os::unix::fs::FileExt::read_exact_at(&f, &mut b, seg.used_bytes - 4096).map_err(|e| e.to_string())?;
+    }
+    Ok(if &b[..4] == b"BBXR" && b[4] == 5 && seg.first_seq <= base {
+        State::RecoverySealedNotRenamed
+    } else if &b[..4] == b"BBXR" && b[4] == 5 {
+        State::SealedNotRenamed
+    } else if seg.first_seq <= base && seg.frames > 0 {
+        State::OldOpenSegment
+    } else if seg.frames == 0 {
+        State::NoFrameYet
+    } else if seg.used_bytes > seg.open_commit_end {
+        State::UncommittedTail
+    } else {
+        State::AtCommit
+    })
 }
 
 /// `blackbox verify DIR --json`, which must exit 0; returns its JSON.
@@ -258,7 +340,6 @@ struct Seen {
     segments: u64,
     /// Bytes allocated by the files in segments/.
     alloc: u64,
-    torn_tails: u64,
 }
 
 /// Reads every frame with the library's reader, checks each is a JPEG and that the seqs form
@@ -300,7 +381,7 @@ fn read_store(data: &Path) -> Result<Seen, String> {
         let e = e.map_err(|e| e.to_string())?;
         alloc += e.metadata().map_err(|e| e.to_string())?.blocks() * 512;
     }
-    Ok(Seen { seqs_first: first, seqs_last: last, frames, segments, alloc, torn_tails: r.recovered.tails.len() as u64 })
+    Ok(Seen { seqs_first: first, seqs_last: last, frames, segments, alloc })
 }
 
 /// Running figures over all cycles.
@@ -311,6 +392,9 @@ struct Totals {
     timed: u32,
     at_durable: u32,
     at_durable_hit: u32,
+    rotation: u32,
+    /// How often each crash state was found after a kill.
+    states: std::collections::BTreeMap<State, u32>,
     no_ack: u32,
     frames_acked: u64,
     acked_lost: u64,
@@ -340,16 +424,23 @@ fn cycle(ctx: &Ctx, n: u32, rng: &mut Rng, prev: &mut Prev, tot: &mut Totals) ->
     let base = prev.last_seq.unwrap_or(0);
     let per_seg = FPS * SEGMENT_S;
     let kill = match rng.range(0, 9) {
-        0 | 1 => KillAt::Early(rng.range(0, 60)),
-        2..=5 => KillAt::Timed(rng.range(60, 1500)),
+        // Start-up: exec, config, camera set-up, then the store's open and recovery.
+        // (here: the store opens some 5-20 ms after the spawn; the first frame follows).
+        0 | 1 => KillAt::Early(rng.range(0, 25)),
+        2 | 3 => KillAt::Timed(rng.range(25, 1500)),
         // Just before or at the 1st/2nd expected rotation, or anywhere in the first 2.5 s.
-        6 | 7 => KillAt::AtDurable(base + per_seg * rng.range(1, 2) - rng.range(0, 6)),
-        _ => KillAt::AtDurable(base + rng.range(1, per_seg * 5 / 2)),
+        4 => KillAt::AtDurable(base + per_seg * rng.range(1, 2) - rng.range(0, 6)),
+        5 => KillAt::AtDurable(base + rng.range(1, per_seg * 5 / 2)),
+        _ => KillAt::Rotation {
+            ms: if rng.range(0, 3) == 0 { 1016 } else { 1000 },
+            us: rng.range(0, 3000) as i64 - 500,
+        },
     };
     match kill {
         KillAt::Early(_) => tot.early += 1,
         KillAt::Timed(_) => tot.timed += 1,
         KillAt::AtDurable(_) => tot.at_durable += 1,
+        KillAt::Rotation { .. } => tot.rotation += 1,
     }
     {
         let mut log = OpenOptions::new().append(true).open(&ctx.log_path).unwrap();
@@ -382,6 +473,8 @@ fn cycle(ctx: &Ctx, n: u32, rng: &mut Rng, prev: &mut Prev, tot: &mut Totals) ->
         }
     }
 
+    let state = crash_state(&ctx.data, base)?;
+    *tot.states.entry(state).or_default() += 1;
     // 1. verify.
     let v = run_verify(&ctx.data)?;
     // 2. the reader.
@@ -452,12 +545,12 @@ fn cycle(ctx: &Ctx, n: u32, rng: &mut Rng, prev: &mut Prev, tot: &mut Totals) ->
         return Err(format!("segments/ allocates {} bytes, over the cap of {} bytes", seen.alloc, ctx.cap));
     }
     tot.max_alloc = tot.max_alloc.max(seen.alloc);
-    tot.torn_tails += seen.torn_tails;
+    tot.torn_tails += v["bad_regions"].as_array().map_or(0, |a| a.len() as u64);
     tot.cycles += 1;
 
     let n_ack = rep.durable.len();
     println!(
-        "cycle {n:3}: {kill:?}: {n_ack} acks{}, store {:?}..={:?} ({} frames, {} segments)",
+        "cycle {n:3}: {kill:?} -> {state:?}: {n_ack} acks{}, store {:?}..={:?} ({} frames, {} segments)",
         acked.map_or(String::new(), |d| format!(" ({this_first}..={d})")),
         seen.seqs_first,
         seen.seqs_last,
@@ -525,9 +618,10 @@ fn kill_minus_nine_never_loses_an_acknowledged_frame() {
     ba.sort_unstable();
     println!("crash_kill: seed {seed:#x}, {secs:.1} s");
     println!(
-        "  cycles {} (early {}, timed {}, at-durable {} of which {} reached their target), runs without any ack {}",
-        tot.cycles, tot.early, tot.timed, tot.at_durable, tot.at_durable_hit, tot.no_ack
+        "  cycles {} (early {}, timed {}, at-durable {} of which {} reached their target, at-rotation {}), runs without any ack {}",
+        tot.cycles, tot.early, tot.timed, tot.at_durable, tot.at_durable_hit, tot.rotation, tot.no_ack
     );
+    println!("  states left by the kills: {:?}", tot.states);
     println!("  frames acked {}, acked frames lost {}", tot.frames_acked, tot.acked_lost);
     if !ba.is_empty() {
         println!(
@@ -538,7 +632,7 @@ fn kill_minus_nine_never_loses_an_acknowledged_frame() {
             ba.iter().sum::<u64>()
         );
     }
-    println!("  torn tails seen after kills {}, largest segments/ allocation {} bytes (cap {})", tot.torn_tails, tot.max_alloc, ctx.cap);
+    println!("  non-fatal bad regions (torn or stale tails) reported by verify {}, largest segments/ allocation {} bytes (cap {})", tot.torn_tails, tot.max_alloc, ctx.cap);
     for (what, n) in log_figures(&ctx.log_path) {
         println!("  child log: {what}: {n}");
     }
