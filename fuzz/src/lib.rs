@@ -13,7 +13,7 @@ use std::path::Path;
 /// Identity of the header block the harness prepends (flag bit `PREFIX_HEADER`).
 pub const UID: u64 = 0x0123_4567_89ab_cdef;
 pub const FIRST_SEQ: u64 = 1000;
-/// 2026-11-17T07:53:20.123Z, a whole millisecond so the name round-trips exactly.
+/// 2026-11-18T11:06:40.123Z, a whole millisecond so the name round-trips exactly.
 pub const START_NS: i64 = 1_795_000_000_123_000_000;
 
 /// Flag byte (the input's first byte), bit 0: prepend a valid header block (uid `UID`,
