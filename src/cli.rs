@@ -115,8 +115,9 @@ pub fn store_options(c: &Config) -> StoreOptions {
         min_free_bytes: c.min_free_bytes(),
         protected_cap_percent: c.protected_cap_percent,
         fps: c.video_fps,
-        // A JPEG at quality 80 takes roughly 1-2 bits per pixel; plan for 2.
-        expected_bytes_per_s: px / 4 * c.video_fps as u64,
+        // A JPEG at quality 80 takes roughly 0.5-1.5 bits per pixel; plan for 1. Later
+        // segments are sized from what the previous one really used.
+        expected_bytes_per_s: px / 8 * c.video_fps as u64,
     }
 }
 
@@ -351,7 +352,8 @@ fn cmd_verify(args: &[String]) -> i32 {
         println!("frames      {} ({} bytes)", r.frames, r.bytes);
         println!("sequence    {} ..= {}", opt_num(r.first_seq), opt_num(r.last_seq));
         println!("durable     {}", opt_num(r.durable_seq));
-        println!("time span   {} .. {}", opt_time(r.start_utc_ns), opt_time(r.end_utc_ns));
+        let t = |v: Option<i64>| v.map_or("-".to_string(), |t| Iso(t).to_string());
+        println!("time span   {} .. {}", t(r.start_utc_ns), t(r.end_utc_ns));
         for (a, b) in &r.seq_gaps {
             println!("seq gap     {a} ..= {b} (deleted by retention)");
         }

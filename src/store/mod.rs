@@ -151,9 +151,8 @@ impl Store {
         closed.reserve(4096);
         let bytes_per_s = opts.expected_bytes_per_s;
         let max_frames = opts.max_frames();
-        let mut path_a = PathBuf::with_capacity(1024);
-        path_a.push(&seg_dir);
-        let path_b = path_a.clone();
+        // Scratch paths for renames and unlinks, sized once so rotation never allocates.
+        let (path_a, path_b) = (PathBuf::with_capacity(1024), PathBuf::with_capacity(1024));
         let store = Store {
             data_dir: data_dir.to_path_buf(),
             seg_dir_file: File::open(&seg_dir)?,

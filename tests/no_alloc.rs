@@ -1,0 +1,66 @@
+//! The hot path allocates nothing: capture → store (commits and rotations included) → live
+//! slot, counted by a global allocator over more than 1000 frames after warm-up.
+
+use blackbox::camera::synthetic::Synthetic;
+use blackbox::camera::{Camera, CameraError, FrameMeta};
+use blackbox::live::LiveSlot;
+use blackbox::recorder::{self, RecorderOptions, WARMUP_FRAMES};
+use blackbox::store::{Store, StoreOptions};
+use std::sync::atomic::AtomicBool;
+
+#[global_allocator]
+static ALLOC: blackbox::alloc_count::Counting = blackbox::alloc_count::Counting;
+
+/// Ends the stream after `left` frames.
+struct Limited<C> {
+    inner: C,
+    left: u64,
+}
+
+impl<C: Camera> Camera for Limited<C> {
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+    fn fps(&self) -> u32 {
+        self.inner.fps()
+    }
+    fn size(&self) -> (u32, u32) {
+        self.inner.size()
+    }
+    fn next_frame(&mut self) -> Result<(FrameMeta, &[u8]), CameraError> {
+        if self.left == 0 {
+            return Err(CameraError::EndOfStream);
+        }
+        self.left -= 1;
+        self.inner.next_frame()
+    }
+}
+
+#[test]
+fn hot_path_makes_zero_allocations_over_1000_frames_including_rotation_and_retention() {
+    let d = tempfile::tempdir().unwrap();
+    let fps = 120;
+    let opts = StoreOptions {
+        segment_length_ns: 1_000_000_000,
+        commit_interval_ns: 100_000_000,
+        commit_frames: 30,
+        // Small cap: retention recycles segments during the measured window too.
+        storage_cap_bytes: 24 << 20,
+        min_free_bytes: 0,
+        protected_cap_percent: 50,
+        fps,
+        expected_bytes_per_s: 1 << 20,
+    };
+    let mut store = Store::open(d.path(), opts).unwrap();
+    let mut cam = Limited { inner: Synthetic::new(320, 240, fps, 80).unwrap(), left: WARMUP_FRAMES + 1100 };
+    let live = LiveSlot::new(1 << 20);
+    let stop = AtomicBool::new(false);
+    let s = recorder::run(&mut cam, &mut store, &live, &stop, RecorderOptions::default()).unwrap();
+    let st = store.stats();
+    assert!(s.recording_frames >= 1000, "{s:?}");
+    assert!(st.segments_closed >= 5, "the window must include rotations: {st:?}");
+    assert!(st.recycled >= 1, "the window must include retention: {st:?}");
+    assert_eq!(s.dropped, 0);
+    assert!(live.latest_seq() > 1000);
+    assert_eq!(s.allocs_recording, 0, "allocations on the hot path: {s:?} {st:?}");
+}
