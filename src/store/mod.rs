@@ -430,8 +430,8 @@ impl Store {
                 Some(r) => (r.alloc_bytes.max(capacity), capacity.saturating_sub(r.alloc_bytes)),
                 None => (capacity, capacity),
             };
-            let free = free0.saturating_add(freed).saturating_sub(need_new);
-            if closed + new_alloc <= cap && free >= self.opts.min_free_bytes {
+            let avail = free0.saturating_add(freed);
+            if closed + new_alloc <= cap && avail >= need_new.saturating_add(self.opts.min_free_bytes) {
                 break;
             }
             let Some(i) = self.oldest_deletable() else { break };
