@@ -425,3 +425,38 @@ fn all_frames_lenient(dir: &Path) -> u64 {
     r.for_each_in_range(i64::MIN, i64::MAX, &mut buf, |_, _| { n += 1; true }).unwrap();
     n
 }
+
+/// Start-up recovery never reads closed segments: 2000 of them are FIFOs here, and opening
+/// one for reading would block forever (a watchdog fails the test instead of hanging).
+#[test]
+fn recovery_reads_only_open_segments_not_closed_ones() {
+    let d = tempfile::tempdir().unwrap();
+    let mut s = Store::open(d.path(), opts()).unwrap();
+    write(&mut s, 1, 40);
+    drop(s); // crash: one segment left open (after some closed ones)
+    for i in 0..2000u64 {
+        let name = blackbox::store::names::SegName::Closed {
+            start_utc_ns: T0 - 10_000_000_000_000 + i as i64 * 1_000_000_000,
+            end_utc_ns: T0 - 10_000_000_000_000 + i as i64 * 1_000_000_000 + 999_000_000,
+            first_seq: 1_000_000 + i * 10,
+            frames: 0,
+            bytes: 12288,
+        }
+        .format();
+        let p = d.path().join("segments").join(name.as_str());
+        rustix::fs::mknodat(rustix::fs::CWD, &p, rustix::fs::FileType::Fifo, rustix::fs::Mode::from_raw_mode(0o600), 0).unwrap();
+    }
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = done.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(60));
+        if !flag.load(std::sync::atomic::Ordering::SeqCst) {
+            eprintln!("recovery blocked on a closed segment: it must not read them");
+            std::process::abort();
+        }
+    });
+    let s = Store::open(d.path(), opts()).unwrap();
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(s.closed_segments().len(), 2000 + 1);
+    assert!(s.durable_seq() >= Some(30));
+}
