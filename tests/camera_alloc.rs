@@ -81,7 +81,10 @@ fn synthetic_next_frame_does_not_allocate() {
     let mut bytes = 0;
     let n = allocs_during(|| bytes = drive(&mut cam, 1200));
     assert!(bytes > 0);
-    assert_eq!(n, 0, "synthetic next_frame allocated {n} times over 1200 frames");
+    assert_eq!(
+        n, 0,
+        "synthetic next_frame allocated {n} times over 1200 frames"
+    );
 }
 
 #[test]
@@ -98,8 +101,12 @@ fn file_next_frame_does_not_allocate() {
     }
     let len = data.len();
     data.extend_from_slice(&cam.loop_frame(0).unwrap()[..100]);
-    assert!(len > 2 * blackbox::camera::file::DROP_BEHIND_BYTES, "{len} bytes: too small to hit page release");
-    let path = std::env::temp_dir().join(format!("blackbox-test-{}-alloc.mjpeg", std::process::id()));
+    assert!(
+        len > 2 * blackbox::camera::file::DROP_BEHIND_BYTES,
+        "{len} bytes: too small to hit page release"
+    );
+    let path =
+        std::env::temp_dir().join(format!("blackbox-test-{}-alloc.mjpeg", std::process::id()));
     std::fs::write(&path, &data).unwrap();
     let mut fc = FileCamera::open(&path, 30, true, true).unwrap();
     let frames = fc.frame_count() as usize;
@@ -108,5 +115,10 @@ fn file_next_frame_does_not_allocate() {
     let n = allocs_during(|| bytes = drive(&mut fc, 2 * frames + 7));
     let _ = std::fs::remove_file(&path);
     assert!(bytes >= len, "{bytes} bytes delivered");
-    assert_eq!(n, 0, "file next_frame allocated {n} times over {} frames", 2 * frames + 7);
+    assert_eq!(
+        n,
+        0,
+        "file next_frame allocated {n} times over {} frames",
+        2 * frames + 7
+    );
 }

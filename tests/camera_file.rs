@@ -35,7 +35,9 @@ fn encode(w: u16, h: u16, seed: u8) -> Vec<u8> {
         *p = (i as u8).wrapping_mul(seed).wrapping_add(seed);
     }
     let mut out = Vec::new();
-    Encoder::new(&mut out, 70).encode(&rgb, w, h, ColorType::Rgb).unwrap();
+    Encoder::new(&mut out, 70)
+        .encode(&rgb, w, h, ColorType::Rgb)
+        .unwrap();
     out
 }
 
@@ -49,7 +51,12 @@ fn invalid_message(r: Result<FileCamera, CameraError>) -> String {
 
 #[test]
 fn extracts_exactly_the_complete_frames() {
-    let frames = [encode(32, 24, 3), encode(17, 9, 5), encode(64, 64, 7), encode(8, 8, 11)];
+    let frames = [
+        encode(32, 24, 3),
+        encode(17, 9, 5),
+        encode(64, 64, 7),
+        encode(8, 8, 11),
+    ];
     let mut data = b"leading junk \xFF\xD8\x00 \xFF\xFF".to_vec();
     for (i, f) in frames.iter().enumerate() {
         data.extend_from_slice(f);
@@ -97,7 +104,10 @@ fn looping_wraps_to_the_first_frame() {
         assert_eq!(got, &frames[k % 3][..], "frame {k}");
     }
     let d = cam.describe();
-    assert!(d.contains("3 JPEG frames 16x16") && d.contains("looping"), "{d}");
+    assert!(
+        d.contains("3 JPEG frames 16x16") && d.contains("looping"),
+        "{d}"
+    );
 }
 
 #[test]
@@ -109,7 +119,10 @@ fn paces_unless_as_fast_as_possible() {
         cam.next_frame().unwrap();
     }
     let ms = t.elapsed().as_millis();
-    assert!((150..=400).contains(&ms), "10 frames at 50 fps took {ms} ms");
+    assert!(
+        (150..=400).contains(&ms),
+        "10 frames at 50 fps took {ms} ms"
+    );
     let mut fast = FileCamera::open(tmp.path(), 1, true, true).unwrap();
     let t = std::time::Instant::now();
     for _ in 0..100 {
@@ -120,19 +133,38 @@ fn paces_unless_as_fast_as_possible() {
 
 #[test]
 fn ffmpeg_made_stream() {
-    let ffmpeg = match Command::new("ffmpeg").arg("-version").stdout(Stdio::null()).stderr(Stdio::null()).status() {
+    let ffmpeg = match Command::new("ffmpeg")
+        .arg("-version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+    {
         Ok(s) if s.success() => "ffmpeg",
-        _ => panic!("`ffmpeg` is not installed or not on PATH; this test needs it (apt-get install ffmpeg)"),
+        _ => panic!(
+            "`ffmpeg` is not installed or not on PATH; this test needs it (apt-get install ffmpeg)"
+        ),
     };
     let path = temp_path("ffmpeg");
     let o = Command::new(ffmpeg)
-        .args(["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30"])
+        .args([
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=30",
+        ])
         .args(["-frames:v", "60", "-q:v", "5", "-f", "mjpeg"])
         .arg(&path)
         .output()
         .unwrap();
     let tmp = TempFile(path);
-    assert!(o.status.success(), "ffmpeg failed: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "ffmpeg failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 
     let mut cam = FileCamera::open(tmp.path(), 30, true, false).unwrap();
     assert_eq!(cam.frame_count(), 60);
@@ -155,15 +187,27 @@ fn ffmpeg_made_stream() {
 fn clear_errors() {
     let missing = temp_path("does-not-exist");
     let m = invalid_message(FileCamera::open(&missing, 30, false, false));
-    assert!(m.contains(&*missing.to_string_lossy()) && m.contains("cannot open"), "{m}");
+    assert!(
+        m.contains(&*missing.to_string_lossy()) && m.contains("cannot open"),
+        "{m}"
+    );
 
     let empty = TempFile::new("empty", b"");
     let m = invalid_message(FileCamera::open(empty.path(), 30, false, false));
-    assert!(m.contains(&*empty.path().to_string_lossy()) && m.contains("empty"), "{m}");
+    assert!(
+        m.contains(&*empty.path().to_string_lossy()) && m.contains("empty"),
+        "{m}"
+    );
 
-    let text = TempFile::new("text", &b"this is not a JPEG stream \xFF\xD8 at all\n".repeat(1000));
+    let text = TempFile::new(
+        "text",
+        &b"this is not a JPEG stream \xFF\xD8 at all\n".repeat(1000),
+    );
     let m = invalid_message(FileCamera::open(text.path(), 30, false, false));
-    assert!(m.contains(&*text.path().to_string_lossy()) && m.contains("no complete JPEG"), "{m}");
+    assert!(
+        m.contains(&*text.path().to_string_lossy()) && m.contains("no complete JPEG"),
+        "{m}"
+    );
 
     let dir = std::env::temp_dir();
     let m = invalid_message(FileCamera::open(&dir, 30, false, false));
@@ -215,5 +259,8 @@ fn replay_keeps_mapped_pages_bounded() {
     assert_eq!(n, reps);
     let grew = peak.saturating_sub(before);
     eprintln!("file-backed RSS grew by {grew} KiB");
-    assert!(grew < 6 * 1024, "file-backed RSS grew by {grew} KiB while replaying 48 MiB");
+    assert!(
+        grew < 6 * 1024,
+        "file-backed RSS grew by {grew} KiB while replaying 48 MiB"
+    );
 }

@@ -9,9 +9,16 @@ use blackbox::camera::Camera;
 use blackbox::camera::synthetic::Synthetic;
 
 fn tool(name: &str) -> PathBuf {
-    match Command::new(name).arg("-version").stdout(Stdio::null()).stderr(Stdio::null()).status() {
+    match Command::new(name)
+        .arg("-version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+    {
         Ok(s) if s.success() => PathBuf::from(name),
-        _ => panic!("`{name}` is not installed or not on PATH; this test needs ffmpeg/ffprobe (apt-get install ffmpeg)"),
+        _ => panic!(
+            "`{name}` is not installed or not on PATH; this test needs ffmpeg/ffprobe (apt-get install ffmpeg)"
+        ),
     }
 }
 
@@ -41,19 +48,43 @@ fn ffmpeg_decodes_frames_of_two_sizes() {
             .output()
             .unwrap();
         let err = String::from_utf8_lossy(&o.stderr);
-        assert!(o.status.success() && err.trim().is_empty(), "ffmpeg decode of {w}x{h}: {err}");
+        assert!(
+            o.status.success() && err.trim().is_empty(),
+            "ffmpeg decode of {w}x{h}: {err}"
+        );
 
         let o = Command::new(&ffprobe)
-            .args(["-v", "error", "-f", "mjpeg", "-count_frames", "-select_streams", "v:0"])
-            .args(["-show_entries", "stream=width,height,pix_fmt,nb_read_frames", "-of", "csv=p=0"])
+            .args([
+                "-v",
+                "error",
+                "-f",
+                "mjpeg",
+                "-count_frames",
+                "-select_streams",
+                "v:0",
+            ])
+            .args([
+                "-show_entries",
+                "stream=width,height,pix_fmt,nb_read_frames",
+                "-of",
+                "csv=p=0",
+            ])
             .arg(&path)
             .output()
             .unwrap();
         let _ = std::fs::remove_file(&path);
         let text = String::from_utf8_lossy(&o.stdout);
-        assert!(o.status.success(), "ffprobe failed: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "ffprobe failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         let fields: Vec<&str> = text.trim().split(',').collect();
-        assert_eq!(fields, [&w.to_string()[..], &h.to_string()[..], "yuvj420p", "5"], "ffprobe said {text:?}");
+        assert_eq!(
+            fields,
+            [&w.to_string()[..], &h.to_string()[..], "yuvj420p", "5"],
+            "ffprobe said {text:?}"
+        );
     }
 }
 
@@ -90,13 +121,19 @@ fn paces_at_fps() {
         prev = meta.mono_ns;
     }
     let ms = t.elapsed().as_millis();
-    assert!((150..=400).contains(&ms), "10 frames at 50 fps took {ms} ms");
+    assert!(
+        (150..=400).contains(&ms),
+        "10 frames at 50 fps took {ms} ms"
+    );
 }
 
 #[test]
 fn describe_mentions_the_loop() {
     let cam = Synthetic::new(320, 240, 30, 80).unwrap();
     let d = cam.describe();
-    assert!(d.starts_with("synthetic test pattern 320x240 @ 30 fps (30-frame loop, "), "{d}");
+    assert!(
+        d.starts_with("synthetic test pattern 320x240 @ 30 fps (30-frame loop, "),
+        "{d}"
+    );
     assert!(cam.loop_bytes() < 8 << 20);
 }
