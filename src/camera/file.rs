@@ -55,10 +55,14 @@ impl FileCamera {
     ) -> Result<FileCamera, CameraError> {
         let bad = |why: String| CameraError::Invalid(format!("file {}: {why}", path.display()));
         if fps == 0 || fps > MAX_FPS {
-            return Err(bad(format!("frame rate {fps} out of range (1 to {MAX_FPS} fps)")));
+            return Err(bad(format!(
+                "frame rate {fps} out of range (1 to {MAX_FPS} fps)"
+            )));
         }
         let file = File::open(path).map_err(|e| bad(format!("cannot open: {e}")))?;
-        let meta = file.metadata().map_err(|e| bad(format!("cannot stat: {e}")))?;
+        let meta = file
+            .metadata()
+            .map_err(|e| bad(format!("cannot stat: {e}")))?;
         if !meta.is_file() {
             return Err(bad("not a regular file".to_string()));
         }
@@ -97,8 +101,11 @@ impl FileCamera {
         while let Some((start, end)) = next_jpeg(&cam.map, pos) {
             if cam.frames == 0 {
                 cam.first = start;
-                let (w, h) = jpeg_dimensions(&cam.map[start..end])
-                    .ok_or_else(|| bad(format!("first JPEG frame (at byte {start}) has no usable SOF marker")))?;
+                let (w, h) = jpeg_dimensions(&cam.map[start..end]).ok_or_else(|| {
+                    bad(format!(
+                        "first JPEG frame (at byte {start}) has no usable SOF marker"
+                    ))
+                })?;
                 cam.width = w;
                 cam.height = h;
             }
@@ -109,7 +116,9 @@ impl FileCamera {
         cam.release_behind(cam.map.len(), true);
         cam.released_to = 0;
         if cam.frames == 0 {
-            return Err(bad("no complete JPEG frame found (not an MJPEG stream?)".to_string()));
+            return Err(bad(
+                "no complete JPEG frame found (not an MJPEG stream?)".to_string()
+            ));
         }
         cam.cursor = cam.first;
         Ok(cam)
@@ -129,7 +138,11 @@ impl FileCamera {
     /// have accumulated, or always with `force`.
     fn release_behind(&mut self, upto: usize, force: bool) {
         let len = self.map.len();
-        let upto = if upto >= len { len } else { upto & !(RELEASE_ALIGN - 1) };
+        let upto = if upto >= len {
+            len
+        } else {
+            upto & !(RELEASE_ALIGN - 1)
+        };
         if upto <= self.released_to || (!force && upto - self.released_to < DROP_BEHIND_BYTES) {
             return;
         }
@@ -141,7 +154,11 @@ impl FileCamera {
         // the released range (aligned down to 64 KiB) does not touch it either. The range lies
         // within the mapping (`released_to < upto <= len`).
         let _ = unsafe {
-            self.map.unchecked_advise_range(UncheckedAdvice::DontNeed, self.released_to, upto - self.released_to)
+            self.map.unchecked_advise_range(
+                UncheckedAdvice::DontNeed,
+                self.released_to,
+                upto - self.released_to,
+            )
         };
         self.released_to = upto;
     }
@@ -182,7 +199,11 @@ impl Camera for FileCamera {
             None => {
                 self.release_behind(self.map.len(), true);
                 self.released_to = 0;
-                let again = if self.looping { next_jpeg(&self.map, self.first) } else { None };
+                let again = if self.looping {
+                    next_jpeg(&self.map, self.first)
+                } else {
+                    None
+                };
                 match again {
                     Some(found) => found,
                     None => {
@@ -194,9 +215,18 @@ impl Camera for FileCamera {
         };
         self.release_behind(start, false);
         self.cursor = end;
-        let mono_ns = if self.fast { mono_now_ns() } else { self.pacer.wait() };
+        let mono_ns = if self.fast {
+            mono_now_ns()
+        } else {
+            self.pacer.wait()
+        };
         let utc_ns = utc_now_ns();
-        let meta = FrameMeta { mono_ns, utc_ns, codec: Codec::Jpeg, key: true };
+        let meta = FrameMeta {
+            mono_ns,
+            utc_ns,
+            codec: Codec::Jpeg,
+            key: true,
+        };
         Ok((meta, &self.map[start..end]))
     }
 }
@@ -342,7 +372,11 @@ fn parse_at(data: &[u8], start: usize) -> Parse {
         match m {
             SOI => return Parse::RestartAt(pos),
             EOI => {
-                return if scans > 0 { Parse::Complete(pos + 2) } else { Parse::Broken };
+                return if scans > 0 {
+                    Parse::Complete(pos + 2)
+                } else {
+                    Parse::Broken
+                };
             }
             0x00 => return Parse::Broken,
             _ if standalone(m) => {
@@ -351,7 +385,9 @@ fn parse_at(data: &[u8], start: usize) -> Parse {
             }
             _ => {}
         }
-        let Some(len) = be16(data, pos + 2) else { return Parse::Truncated };
+        let Some(len) = be16(data, pos + 2) else {
+            return Parse::Truncated;
+        };
         if len < 2 {
             return Parse::Broken;
         }
@@ -367,7 +403,10 @@ fn parse_at(data: &[u8], start: usize) -> Parse {
         // Entropy-coded data: runs until a marker other than FF00 (stuffing) or RSTn.
         let scan_start = pos;
         loop {
-            let Some(i) = data.get(pos..).and_then(|r| r.iter().position(|&b| b == 0xFF)) else {
+            let Some(i) = data
+                .get(pos..)
+                .and_then(|r| r.iter().position(|&b| b == 0xFF))
+            else {
                 return Parse::DeadFrom(scan_start);
             };
             pos += i;
@@ -405,7 +444,11 @@ mod tests {
 
     #[test]
     fn structure_stuffing_rst_and_fill() {
-        let j = tiny(16, 8, &[1, 2, 0xFF, 0x00, 3, 0xFF, 0xD0, 4, 0xFF, 0xFF, 0xD7, 5]);
+        let j = tiny(
+            16,
+            8,
+            &[1, 2, 0xFF, 0x00, 3, 0xFF, 0xD0, 4, 0xFF, 0xFF, 0xD7, 5],
+        );
         assert_eq!(next_jpeg(&j, 0), Some((0, j.len())));
         assert_eq!(jpeg_dimensions(&j), Some((16, 8)));
         // Fill bytes before EOI.
