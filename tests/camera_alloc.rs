@@ -102,7 +102,7 @@ fn file_next_frame_does_not_allocate() {
     let len = data.len();
     data.extend_from_slice(&cam.loop_frame(0).unwrap()[..100]);
     assert!(
-        len > 2 * blackbox::camera::file::DROP_BEHIND_BYTES,
+        len > 2 * blackbox::camera::file::BUFFER_BYTES,
         "{len} bytes: too small to hit page release"
     );
     let path =

@@ -105,7 +105,7 @@ fn looping_wraps_to_the_first_frame() {
     }
     let d = cam.describe();
     assert!(
-        d.contains("3 JPEG frames 16x16") && d.contains("looping"),
+        d.contains("JPEG frames 16x16") && d.contains("looping"),
         "{d}"
     );
 }
@@ -170,7 +170,7 @@ fn ffmpeg_made_stream() {
     assert_eq!(cam.frame_count(), 60);
     assert_eq!(cam.size(), (320, 240));
     let d = cam.describe();
-    assert!(d.contains("60 JPEG frames 320x240"), "{d}");
+    assert!(d.contains("JPEG frames 320x240"), "{d}");
     let total = std::fs::metadata(tmp.path()).unwrap().len() as usize;
     let mut bytes = 0;
     let mut n = 0;

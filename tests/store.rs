@@ -460,3 +460,29 @@ fn recovery_reads_only_open_segments_not_closed_ones() {
     assert_eq!(s.closed_segments().len(), 2000 + 1);
     assert!(s.durable_seq() >= Some(30));
 }
+
+/// A recycled file whose old contents were NOT zeroed (file systems without ZERO_RANGE):
+/// restarting it with a new uid must leave none of its old records valid.
+#[test]
+fn stale_records_do_not_validate_under_a_new_uid() {
+    use blackbox::store::record::{SegHeader, BLOCK};
+    use blackbox::store::segment;
+    let d = tempfile::tempdir().unwrap();
+    let mut s = Store::open(d.path(), opts()).unwrap();
+    write(&mut s, 1, 40);
+    drop(s);
+    let seg = open_segment(d.path());
+    let f = fs::OpenOptions::new().read(true).write(true).open(&seg).unwrap();
+    let old = segment::read_header(&f).unwrap().unwrap();
+    let mut buf = Vec::new();
+    let len = f.metadata().unwrap().len();
+    assert_eq!(segment::scan(&f, &old, len, &mut buf).unwrap().frames.len(), 39);
+    // Same first seq and start (as if the same numbering came round again), new uid.
+    let new = SegHeader { uid: old.uid ^ 0x5a5a_5a5a_0000_0001, ..old };
+    let mut hb = [0u8; BLOCK as usize];
+    new.encode(&mut hb);
+    std::os::unix::fs::FileExt::write_all_at(&f, &hb, 0).unwrap();
+    let scan = segment::scan(&f, &new, len, &mut buf).unwrap();
+    assert_eq!(scan.frames.len(), 0, "stale records validated under a new uid");
+    assert_eq!(segment::find_later_group(&f, &new, BLOCK, len).unwrap(), None);
+}
