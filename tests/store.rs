@@ -425,3 +425,64 @@ fn all_frames_lenient(dir: &Path) -> u64 {
     r.for_each_in_range(i64::MIN, i64::MAX, &mut buf, |_, _| { n += 1; true }).unwrap();
     n
 }
+
+/// Start-up recovery never reads closed segments: 2000 of them are FIFOs here, and opening
+/// one for reading would block forever (a watchdog fails the test instead of hanging).
+#[test]
+fn recovery_reads_only_open_segments_not_closed_ones() {
+    let d = tempfile::tempdir().unwrap();
+    let mut s = Store::open(d.path(), opts()).unwrap();
+    write(&mut s, 1, 40);
+    drop(s); // crash: one segment left open (after some closed ones)
+    for i in 0..2000u64 {
+        let name = blackbox::store::names::SegName::Closed {
+            start_utc_ns: T0 - 10_000_000_000_000 + i as i64 * 1_000_000_000,
+            end_utc_ns: T0 - 10_000_000_000_000 + i as i64 * 1_000_000_000 + 999_000_000,
+            first_seq: 1_000_000 + i * 10,
+            frames: 0,
+            bytes: 12288,
+        }
+        .format();
+        let p = d.path().join("segments").join(name.as_str());
+        rustix::fs::mknodat(rustix::fs::CWD, &p, rustix::fs::FileType::Fifo, rustix::fs::Mode::from_raw_mode(0o600), 0).unwrap();
+    }
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = done.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(60));
+        if !flag.load(std::sync::atomic::Ordering::SeqCst) {
+            eprintln!("recovery blocked on a closed segment: it must not read them");
+            std::process::abort();
+        }
+    });
+    let s = Store::open(d.path(), opts()).unwrap();
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(s.closed_segments().len(), 2000 + 1);
+    assert!(s.durable_seq() >= Some(30));
+}
+
+/// A recycled file whose old contents were NOT zeroed (file systems without ZERO_RANGE):
+/// restarting it with a new uid must leave none of its old records valid.
+#[test]
+fn stale_records_do_not_validate_under_a_new_uid() {
+    use blackbox::store::record::{SegHeader, BLOCK};
+    use blackbox::store::segment;
+    let d = tempfile::tempdir().unwrap();
+    let mut s = Store::open(d.path(), opts()).unwrap();
+    write(&mut s, 1, 40);
+    drop(s);
+    let seg = open_segment(d.path());
+    let f = fs::OpenOptions::new().read(true).write(true).open(&seg).unwrap();
+    let old = segment::read_header(&f).unwrap().unwrap();
+    let mut buf = Vec::new();
+    let len = f.metadata().unwrap().len();
+    assert_eq!(segment::scan(&f, &old, len, &mut buf).unwrap().frames.len(), 39);
+    // Same first seq and start (as if the same numbering came round again), new uid.
+    let new = SegHeader { uid: old.uid ^ 0x5a5a_5a5a_0000_0001, ..old };
+    let mut hb = [0u8; BLOCK as usize];
+    new.encode(&mut hb);
+    std::os::unix::fs::FileExt::write_all_at(&f, &hb, 0).unwrap();
+    let scan = segment::scan(&f, &new, len, &mut buf).unwrap();
+    assert_eq!(scan.frames.len(), 0, "stale records validated under a new uid");
+    assert_eq!(segment::find_later_group(&f, &new, BLOCK, len).unwrap(), None);
+}

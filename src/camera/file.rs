@@ -1,51 +1,48 @@
 //! `file:PATH`: replays a concatenated-JPEG stream (what `ffmpeg -f mjpeg` writes).
 //!
-//! The file is memory-mapped read-only and frames are handed out as slices of the mapping (zero
-//! copy). Frame boundaries come from parsing the JPEG marker structure ([`next_jpeg`]), so
-//! garbage between frames and a truncated last frame are skipped. To keep the resident set
-//! small while replaying a large clip, pages behind the read cursor are dropped from the
-//! mapping every [`DROP_BEHIND_BYTES`].
-//!
-//! The clip must not be modified or truncated while it is replayed (as with any mmap reader:
-//! a truncated file makes the kernel raise SIGBUS on access).
+//! The file is read sequentially into one fixed buffer and frames are handed out as slices of
+//! it. Frame boundaries come from parsing the JPEG marker structure ([`next_jpeg`]), so garbage
+//! between frames and a truncated last frame are skipped. Reading (rather than mapping) keeps
+//! the resident set to the buffer and costs one copy, which measured cheaper than mapping and
+//! unmapping every page of a large clip.
 
 use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-
-use memmap2::{Advice, Mmap, UncheckedAdvice};
 
 use super::synthetic::{MAX_FPS, Pacer, mono_now_ns, utc_now_ns};
 use super::{Camera, CameraError, Codec, FrameMeta};
 
-/// Pages behind the cursor are released once this many bytes have been consumed.
-pub const DROP_BEHIND_BYTES: usize = 2 << 20;
-/// Alignment used for released ranges: a multiple of every common page size (4/16/64 KiB), so
-/// a released range never reaches into the page that holds the current frame.
-const RELEASE_ALIGN: usize = 64 << 10;
+/// Size of the read buffer. A frame larger than half of it makes the buffer grow (once).
+pub const BUFFER_BYTES: usize = 2 << 20;
+
+/// Bytes read from the file at a time.
+const READ_CHUNK: usize = 256 << 10;
 
 /// Replays a concatenated-JPEG file. See the module documentation.
 pub struct FileCamera {
     path: PathBuf,
-    map: Mmap,
+    file: File,
+    /// Bytes read from the file; `buf[lo..]` is not consumed yet.
+    buf: Vec<u8>,
+    lo: usize,
+    /// File offset just past the last byte in `buf`.
+    pos_after_buf: u64,
+    eof: bool,
     fps: u32,
     fast: bool,
     looping: bool,
     width: u32,
     height: u32,
-    frames: u64,
-    /// Start of the first complete frame.
-    first: usize,
-    /// Where the search for the next frame starts.
-    cursor: usize,
-    /// Pages below this offset have been released.
-    released_to: usize,
+    /// File offset of the first complete frame (where a loop restarts).
+    first: u64,
     at_end: bool,
     pacer: Pacer,
 }
 
 impl FileCamera {
-    /// Maps `path` and counts its frames. `fps` is the replay rate (and the nominal rate when
-    /// `as_fast_as_possible`); with `looping` the replay wraps to the first frame at the end
+    /// Opens `path` and finds its first frame. `fps` is the replay rate (and the nominal rate
+    /// when `as_fast_as_possible`); with `looping` the replay wraps to the first frame at the end
     /// instead of returning [`CameraError::EndOfStream`].
     pub fn open(
         path: &Path,
@@ -55,95 +52,129 @@ impl FileCamera {
     ) -> Result<FileCamera, CameraError> {
         let bad = |why: String| CameraError::Invalid(format!("file {}: {why}", path.display()));
         if fps == 0 || fps > MAX_FPS {
-            return Err(bad(format!("frame rate {fps} out of range (1 to {MAX_FPS} fps)")));
+            return Err(bad(format!(
+                "frame rate {fps} out of range (1 to {MAX_FPS} fps)"
+            )));
         }
         let file = File::open(path).map_err(|e| bad(format!("cannot open: {e}")))?;
-        let meta = file.metadata().map_err(|e| bad(format!("cannot stat: {e}")))?;
+        let meta = file
+            .metadata()
+            .map_err(|e| bad(format!("cannot stat: {e}")))?;
         if !meta.is_file() {
             return Err(bad("not a regular file".to_string()));
         }
         if meta.len() == 0 {
             return Err(bad("empty file".to_string()));
         }
-        if usize::try_from(meta.len()).is_err() {
-            return Err(bad("file too large to map".to_string()));
-        }
-        // SAFETY: the mapping is read-only and we only ever read it through `&[u8]`. Rust's
-        // aliasing rules assume the bytes don't change underneath us; that holds as long as
-        // no other process modifies the clip while it is replayed, which is the documented
-        // contract of this camera (see the module documentation).
-        let map = unsafe { Mmap::map(&file) }.map_err(|e| bad(format!("cannot map: {e}")))?;
-        // Purely a hint; a failure changes nothing.
-        let _ = map.advise(Advice::Sequential);
-
         let mut cam = FileCamera {
             path: path.to_path_buf(),
-            map,
+            file,
+            buf: Vec::with_capacity(BUFFER_BYTES),
+            lo: 0,
+            pos_after_buf: 0,
+            eof: false,
             fps,
             fast: as_fast_as_possible,
             looping,
             width: 0,
             height: 0,
-            frames: 0,
             first: 0,
-            cursor: 0,
-            released_to: 0,
             at_end: false,
             pacer: Pacer::new(fps),
         };
-
-        // Count the frames once, releasing pages as the scan goes.
-        let mut pos = 0;
-        while let Some((start, end)) = next_jpeg(&cam.map, pos) {
-            if cam.frames == 0 {
-                cam.first = start;
-                let (w, h) = jpeg_dimensions(&cam.map[start..end])
-                    .ok_or_else(|| bad(format!("first JPEG frame (at byte {start}) has no usable SOF marker")))?;
-                cam.width = w;
-                cam.height = h;
+        // Find the first frame (its size is the camera's size), then rewind to it.
+        let (off, w, h) = match cam.next_slice().map_err(|e| bad(format!("cannot read: {e}")))? {
+            Some((off, s, e)) => {
+                let (w, h) = jpeg_dimensions(&cam.buf[s..e]).ok_or_else(|| {
+                    bad(format!("first JPEG frame (at byte {off}) has no usable SOF marker"))
+                })?;
+                (off, w, h)
             }
-            cam.frames += 1;
-            pos = end;
-            cam.release_behind(start, false);
-        }
-        cam.release_behind(cam.map.len(), true);
-        cam.released_to = 0;
-        if cam.frames == 0 {
-            return Err(bad("no complete JPEG frame found (not an MJPEG stream?)".to_string()));
-        }
-        cam.cursor = cam.first;
+            None => {
+                return Err(bad("no complete JPEG frame found (not an MJPEG stream?)".to_string()));
+            }
+        };
+        cam.first = off;
+        cam.width = w;
+        cam.height = h;
+        cam.rewind().map_err(|e| bad(format!("cannot seek: {e}")))?;
         Ok(cam)
     }
 
-    /// Number of complete JPEG frames in the file.
+    /// Number of complete JPEG frames in the file (reads the whole file once).
     pub fn frame_count(&self) -> u64 {
-        self.frames
+        let Ok(mut c) = FileCamera::open(&self.path, self.fps, true, false) else { return 0 };
+        let mut n = 0;
+        while let Ok(Some(_)) = c.next_slice() {
+            n += 1;
+        }
+        n
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// Releases the mapped pages in `[released_to, upto)` (rounded down to the release
-    /// alignment; `upto == len` releases everything) once at least `DROP_BEHIND_BYTES`
-    /// have accumulated, or always with `force`.
-    fn release_behind(&mut self, upto: usize, force: bool) {
-        let len = self.map.len();
-        let upto = if upto >= len { len } else { upto & !(RELEASE_ALIGN - 1) };
-        if upto <= self.released_to || (!force && upto - self.released_to < DROP_BEHIND_BYTES) {
-            return;
+    fn rewind(&mut self) -> io::Result<()> {
+        self.file.seek(SeekFrom::Start(self.first))?;
+        self.buf.clear();
+        self.lo = 0;
+        self.pos_after_buf = self.first;
+        self.eof = false;
+        Ok(())
+    }
+
+    /// The next complete frame: its file offset and its range in `buf`; `None` at the end.
+    fn next_slice(&mut self) -> io::Result<Option<(u64, usize, usize)>> {
+        loop {
+            if let Some((s, e)) = next_jpeg(&self.buf, self.lo) {
+                self.lo = e;
+                return Ok(Some((self.file_offset_of(s), s, e)));
+            }
+            if self.eof {
+                return Ok(None);
+            }
+            self.refill()?;
         }
-        // SAFETY: MADV_DONTNEED on this shared, read-only, file-backed mapping only drops our
-        // page-table entries; the next access faults the same bytes back in from the page
-        // cache/file, so no Rust-visible memory changes. No slice handed out by this camera is
-        // alive here (`next_frame` takes `&mut self`, ending the previous frame's borrow), and
-        // callers pass `upto` no higher than the start of the frame about to be returned, so
-        // the released range (aligned down to 64 KiB) does not touch it either. The range lies
-        // within the mapping (`released_to < upto <= len`).
-        let _ = unsafe {
-            self.map.unchecked_advise_range(UncheckedAdvice::DontNeed, self.released_to, upto - self.released_to)
+    }
+
+    fn file_offset_of(&self, i: usize) -> u64 {
+        // The file position is just past buf's end.
+        self.pos_after_buf - (self.buf.len() - i) as u64
+    }
+
+    /// Drops consumed bytes (keeping a partial frame) and reads more.
+    fn refill(&mut self) -> io::Result<()> {
+        // Keep from the next possible frame start; garbage before it is consumed.
+        let keep = find_soi(&self.buf, self.lo).unwrap_or(self.buf.len().saturating_sub(1).max(self.lo));
+        self.buf.drain(..keep);
+        self.lo = 0;
+        if self.buf.len() == self.buf.capacity() {
+            // One frame larger than the buffer: grow (rare; logged).
+            log::warn!("file {}: frame larger than {} bytes; growing the read buffer", self.path.display(), self.buf.capacity());
+            self.buf.reserve(self.buf.capacity());
+        }
+        // Read in chunks small enough to still be in the CPU cache when the frame is scanned,
+        // checksummed and written out.
+        let len = self.buf.len();
+        let cap = self.buf.capacity().min(len + READ_CHUNK);
+        self.buf.resize(cap, 0);
+        let n = loop {
+            match self.file.read(&mut self.buf[len..]) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.buf.truncate(len);
+                    return Err(e);
+                }
+            }
         };
-        self.released_to = upto;
+        self.buf.truncate(len + n);
+        self.pos_after_buf += n as u64;
+        if n == 0 {
+            self.eof = true;
+        }
+        Ok(())
     }
 }
 
@@ -154,10 +185,11 @@ impl Camera for FileCamera {
         } else {
             format!("replay at {} fps", self.fps)
         };
+        let size = self.file.metadata().map_or(0, |m| m.len());
         format!(
-            "file {}: {} JPEG frames {}x{}, {}{}",
+            "file {}: {} MB of JPEG frames {}x{}, {}{}",
             self.path.display(),
-            self.frames,
+            size / 1_000_000,
             self.width,
             self.height,
             rate,
@@ -177,27 +209,35 @@ impl Camera for FileCamera {
         if self.at_end {
             return Err(CameraError::EndOfStream);
         }
-        let (start, end) = match next_jpeg(&self.map, self.cursor) {
-            Some(found) => found,
-            None => {
-                self.release_behind(self.map.len(), true);
-                self.released_to = 0;
-                let again = if self.looping { next_jpeg(&self.map, self.first) } else { None };
-                match again {
-                    Some(found) => found,
+        let (s, e) = match self.next_slice()? {
+            Some((_, s, e)) => (s, e),
+            None if self.looping => {
+                self.rewind()?;
+                match self.next_slice()? {
+                    Some((_, s, e)) => (s, e),
                     None => {
                         self.at_end = true;
                         return Err(CameraError::EndOfStream);
                     }
                 }
             }
+            None => {
+                self.at_end = true;
+                return Err(CameraError::EndOfStream);
+            }
         };
-        self.release_behind(start, false);
-        self.cursor = end;
-        let mono_ns = if self.fast { mono_now_ns() } else { self.pacer.wait() };
-        let utc_ns = utc_now_ns();
-        let meta = FrameMeta { mono_ns, utc_ns, codec: Codec::Jpeg, key: true };
-        Ok((meta, &self.map[start..end]))
+        let mono_ns = if self.fast {
+            mono_now_ns()
+        } else {
+            self.pacer.wait()
+        };
+        let meta = FrameMeta {
+            mono_ns,
+            utc_ns: utc_now_ns(),
+            codec: Codec::Jpeg,
+            key: true,
+        };
+        Ok((meta, &self.buf[s..e]))
     }
 }
 
@@ -310,7 +350,7 @@ fn find_soi(data: &[u8], from: usize) -> Option<usize> {
     let mut pos = from;
     loop {
         let rest = data.get(pos..)?;
-        let i = rest.iter().position(|&b| b == 0xFF)?;
+        let i = memchr::memchr(0xFF, rest)?;
         let at = pos + i;
         match data.get(at + 1) {
             Some(&SOI) => return Some(at),
@@ -342,7 +382,11 @@ fn parse_at(data: &[u8], start: usize) -> Parse {
         match m {
             SOI => return Parse::RestartAt(pos),
             EOI => {
-                return if scans > 0 { Parse::Complete(pos + 2) } else { Parse::Broken };
+                return if scans > 0 {
+                    Parse::Complete(pos + 2)
+                } else {
+                    Parse::Broken
+                };
             }
             0x00 => return Parse::Broken,
             _ if standalone(m) => {
@@ -351,7 +395,9 @@ fn parse_at(data: &[u8], start: usize) -> Parse {
             }
             _ => {}
         }
-        let Some(len) = be16(data, pos + 2) else { return Parse::Truncated };
+        let Some(len) = be16(data, pos + 2) else {
+            return Parse::Truncated;
+        };
         if len < 2 {
             return Parse::Broken;
         }
@@ -367,7 +413,7 @@ fn parse_at(data: &[u8], start: usize) -> Parse {
         // Entropy-coded data: runs until a marker other than FF00 (stuffing) or RSTn.
         let scan_start = pos;
         loop {
-            let Some(i) = data.get(pos..).and_then(|r| r.iter().position(|&b| b == 0xFF)) else {
+            let Some(i) = data.get(pos..).and_then(|r| memchr::memchr(0xFF, r)) else {
                 return Parse::DeadFrom(scan_start);
             };
             pos += i;
@@ -405,7 +451,11 @@ mod tests {
 
     #[test]
     fn structure_stuffing_rst_and_fill() {
-        let j = tiny(16, 8, &[1, 2, 0xFF, 0x00, 3, 0xFF, 0xD0, 4, 0xFF, 0xFF, 0xD7, 5]);
+        let j = tiny(
+            16,
+            8,
+            &[1, 2, 0xFF, 0x00, 3, 0xFF, 0xD0, 4, 0xFF, 0xFF, 0xD7, 5],
+        );
         assert_eq!(next_jpeg(&j, 0), Some((0, j.len())));
         assert_eq!(jpeg_dimensions(&j), Some((16, 8)));
         // Fill bytes before EOI.

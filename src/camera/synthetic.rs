@@ -57,7 +57,8 @@ impl Synthetic {
 
         let pixels = width as usize * height as usize * 3;
         let mut rgb: Vec<u8> = Vec::new();
-        rgb.try_reserve_exact(pixels).map_err(|_| oom(width, height))?;
+        rgb.try_reserve_exact(pixels)
+            .map_err(|_| oom(width, height))?;
         rgb.resize(pixels, 0);
 
         let mut jpegs: Vec<u8> = Vec::new();
@@ -72,7 +73,9 @@ impl Synthetic {
             enc.set_sampling_factor(SamplingFactor::R_4_2_0);
             // Sizes are checked above, so they fit u16.
             enc.encode(&rgb, width as u16, height as u16, ColorType::Rgb)
-                .map_err(|e| CameraError::Invalid(format!("synthetic: JPEG encoding failed: {e}")))?;
+                .map_err(|e| {
+                    CameraError::Invalid(format!("synthetic: JPEG encoding failed: {e}"))
+                })?;
             let size = jpegs.len() - before;
             if i > 0 && jpegs.len() > MAX_LOOP_BYTES {
                 // Over the bound: drop this frame and end the loop here.
@@ -128,7 +131,9 @@ impl Synthetic {
 }
 
 fn oom(width: u32, height: u32) -> CameraError {
-    CameraError::Invalid(format!("synthetic: out of memory rendering {width}x{height} frames"))
+    CameraError::Invalid(format!(
+        "synthetic: out of memory rendering {width}x{height} frames"
+    ))
 }
 
 impl Camera for Synthetic {
@@ -159,7 +164,12 @@ impl Camera for Synthetic {
         let i = if self.next < n { self.next } else { 0 };
         self.next = if i + 1 < n { i + 1 } else { 0 };
         let (start, end) = (self.offsets[i], self.offsets[i + 1]);
-        let meta = FrameMeta { mono_ns, utc_ns, codec: Codec::Jpeg, key: true };
+        let meta = FrameMeta {
+            mono_ns,
+            utc_ns,
+            codec: Codec::Jpeg,
+            key: true,
+        };
         Ok((meta, &self.jpegs[start..end]))
     }
 }
@@ -205,7 +215,12 @@ pub(crate) struct Pacer {
 
 impl Pacer {
     pub(crate) fn new(fps: u32) -> Pacer {
-        Pacer { fps: fps.max(1) as u64, base_ns: 0, n: 0, started: false }
+        Pacer {
+            fps: fps.max(1) as u64,
+            base_ns: 0,
+            n: 0,
+            started: false,
+        }
     }
 
     fn period_ns(&self) -> u64 {
@@ -290,11 +305,24 @@ fn render(rgb: &mut [u8], width: u32, height: u32, index: usize, count: usize, c
     // The sliding box: black frame, white inside; crosses the picture once per loop.
     let bs = (h / 6).max(2);
     let travel = w.saturating_sub(bs);
-    let bx = if count > 1 { index * travel / (count - 1) } else { 0 };
+    let bx = if count > 1 {
+        index * travel / (count - 1)
+    } else {
+        0
+    };
     let by = bars_h.saturating_sub(bs + h / 24);
     fill_rect(rgb, w, h, bx, by, bs, bs, BLACK);
     let border = (bs / 10).max(1);
-    fill_rect(rgb, w, h, bx + border, by + border, bs.saturating_sub(2 * border), bs.saturating_sub(2 * border), WHITE);
+    fill_rect(
+        rgb,
+        w,
+        h,
+        bx + border,
+        by + border,
+        bs.saturating_sub(2 * border),
+        bs.saturating_sub(2 * border),
+        WHITE,
+    );
 
     // The frame counter, large, centred on the bars.
     let mut digits = [0u8; 20];
@@ -305,19 +333,48 @@ fn render(rgb: &mut [u8], width: u32, height: u32, index: usize, count: usize, c
     let pad = scale * 2;
     let tx = w.saturating_sub(tw) / 2;
     let ty = (bars_h / 2).saturating_sub(th / 2);
-    fill_rect(rgb, w, h, tx.saturating_sub(pad), ty.saturating_sub(pad), tw + 2 * pad, th + 2 * pad, BLACK);
+    fill_rect(
+        rgb,
+        w,
+        h,
+        tx.saturating_sub(pad),
+        ty.saturating_sub(pad),
+        tw + 2 * pad,
+        th + 2 * pad,
+        BLACK,
+    );
     draw_text(rgb, w, h, tx, ty, scale, text, WHITE);
 
     // Captions in the strip.
     let title = b"BLACKBOX TEST PATTERN";
     let strip_h = h - strip_y;
-    let s1 = (w * 9 / 10 / text_width(title.len(), 1)).min(strip_h / 20).max(1);
+    let s1 = (w * 9 / 10 / text_width(title.len(), 1))
+        .min(strip_h / 20)
+        .max(1);
     let y1 = strip_y + strip_h / 8;
-    draw_text(rgb, w, h, w.saturating_sub(text_width(title.len(), s1)) / 2, y1, s1, title, WHITE);
+    draw_text(
+        rgb,
+        w,
+        h,
+        w.saturating_sub(text_width(title.len(), s1)) / 2,
+        y1,
+        s1,
+        title,
+        WHITE,
+    );
     let cap = caption.as_bytes();
     let s2 = (s1 / 2).max(1);
     let y2 = y1 + 9 * s1;
-    draw_text(rgb, w, h, w.saturating_sub(text_width(cap.len(), s2)) / 2, y2, s2, cap, BARS[1]);
+    draw_text(
+        rgb,
+        w,
+        h,
+        w.saturating_sub(text_width(cap.len(), s2)) / 2,
+        y2,
+        s2,
+        cap,
+        BARS[1],
+    );
 }
 
 /// "index" zero-padded to the width of the largest index in the loop.
@@ -364,7 +421,16 @@ fn fill_rect(rgb: &mut [u8], w: usize, h: usize, x: usize, y: usize, rw: usize, 
 
 /// Draws `text` with the 5x7 font, each font pixel a `scale`x`scale` square; clipped.
 #[allow(clippy::too_many_arguments)]
-fn draw_text(rgb: &mut [u8], w: usize, h: usize, x: usize, y: usize, scale: usize, text: &[u8], c: Rgb) {
+fn draw_text(
+    rgb: &mut [u8],
+    w: usize,
+    h: usize,
+    x: usize,
+    y: usize,
+    scale: usize,
+    text: &[u8],
+    c: Rgb,
+) {
     for (k, &ch) in text.iter().enumerate() {
         let gx = x + k * 6 * scale;
         if gx >= w {
@@ -374,7 +440,16 @@ fn draw_text(rgb: &mut [u8], w: usize, h: usize, x: usize, y: usize, scale: usiz
         for (row, bits) in glyph.iter().enumerate() {
             for col in 0..5 {
                 if bits & (0x10 >> col) != 0 {
-                    fill_rect(rgb, w, h, gx + col * scale, y + row * scale, scale, scale, c);
+                    fill_rect(
+                        rgb,
+                        w,
+                        h,
+                        gx + col * scale,
+                        y + row * scale,
+                        scale,
+                        scale,
+                        c,
+                    );
                 }
             }
         }
@@ -435,7 +510,14 @@ mod tests {
 
     #[test]
     fn rejects_bad_sizes_and_rates() {
-        for (w, h, fps) in [(0, 240, 30), (320, 0, 30), (7681, 240, 30), (320, 4321, 30), (320, 240, 0), (320, 240, 1001)] {
+        for (w, h, fps) in [
+            (0, 240, 30),
+            (320, 0, 30),
+            (7681, 240, 30),
+            (320, 4321, 30),
+            (320, 240, 0),
+            (320, 240, 1001),
+        ] {
             match Synthetic::new(w, h, fps, 80) {
                 Err(CameraError::Invalid(_)) => {}
                 Err(e) => panic!("{w}x{h}@{fps}: wrong error {e}"),
@@ -452,14 +534,22 @@ mod tests {
             for i in 0..cam.loop_frames() {
                 let f = cam.loop_frame(i).unwrap();
                 assert_eq!(&f[..2], &[0xFF, 0xD8], "{w}x{h} frame {i} starts with SOI");
-                assert_eq!(&f[f.len() - 2..], &[0xFF, 0xD9], "{w}x{h} frame {i} ends with EOI");
+                assert_eq!(
+                    &f[f.len() - 2..],
+                    &[0xFF, 0xD9],
+                    "{w}x{h} frame {i} ends with EOI"
+                );
                 assert_eq!(super::super::file::jpeg_dimensions(f), Some((w, h)));
                 assert_eq!(super::super::file::next_jpeg(f, 0), Some((0, f.len())));
             }
             if w >= 64 {
                 for i in 0..cam.loop_frames() {
                     for j in 0..i {
-                        assert_ne!(cam.loop_frame(i), cam.loop_frame(j), "{w}x{h} frames {i} and {j}");
+                        assert_ne!(
+                            cam.loop_frame(i),
+                            cam.loop_frame(j),
+                            "{w}x{h} frames {i} and {j}"
+                        );
                     }
                 }
             }
@@ -501,6 +591,10 @@ mod tests {
         let t1 = p.wait(); // immediate
         let t2 = p.wait(); // one period later, not immediate
         assert!(t1 - t0 >= 60_000_000);
-        assert!(t2 - t1 >= 9_000_000, "burst after falling behind: {} ns", t2 - t1);
+        assert!(
+            t2 - t1 >= 9_000_000,
+            "burst after falling behind: {} ns",
+            t2 - t1
+        );
     }
 }

@@ -430,8 +430,8 @@ impl Store {
                 Some(r) => (r.alloc_bytes.max(capacity), capacity.saturating_sub(r.alloc_bytes)),
                 None => (capacity, capacity),
             };
-            let free = free0.saturating_add(freed).saturating_sub(need_new);
-            if closed + new_alloc <= cap && free >= self.opts.min_free_bytes {
+            let avail = free0.saturating_add(freed);
+            if closed + new_alloc <= cap && avail >= need_new.saturating_add(self.opts.min_free_bytes) {
                 break;
             }
             let Some(i) = self.oldest_deletable() else { break };
@@ -462,6 +462,12 @@ impl Store {
                 fs::rename(&self.path_a, &self.path_b)?;
                 let f = OpenOptions::new().read(true).write(true).open(&self.path_b)?;
                 let len = f.metadata()?.len();
+                // Turn the old contents into unwritten extents (a metadata-only operation on
+                // ext4): appends that end mid-page then need no read of the old block first,
+                // and nothing stale is left to read back. Not every file system has it; the
+                // uid binding of every CRC keeps stale records invalid either way.
+                let zero = rustix::fs::FallocateFlags::ZERO_RANGE | rustix::fs::FallocateFlags::KEEP_SIZE;
+                let _ = rustix::fs::fallocate(&f, zero, 0, len);
                 capacity = capacity.max(len);
                 self.stats.recycled += 1;
                 log::info!("retention: recycling {} as {}", v.name, self.writer_name);

@@ -91,7 +91,7 @@ mod tests {
     fn names_round_trip_and_sort_by_time() {
         let t = 1_795_000_000_123_000_000i64;
         let o = SegName::Open { start_utc_ns: t, first_seq: 42 };
-        assert_eq!(o.format().as_str(), "20261117T075320.123Z_0000000000000042.open");
+        assert_eq!(o.format().as_str(), "20261118T110640.123Z_0000000000000042.open");
         assert_eq!(SegName::parse(&o.format()), Some(o));
         let c = SegName::Closed { start_utc_ns: t, end_utc_ns: t + 60_000_000_000, first_seq: 42, frames: 1800, bytes: 188_743_680 };
         assert_eq!(SegName::parse(&c.format()), Some(c));

@@ -1,0 +1,124 @@
+//! `next_frame` must not allocate: a counting global allocator checks both cameras.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use blackbox::camera::Camera;
+use blackbox::camera::file::FileCamera;
+use blackbox::camera::synthetic::Synthetic;
+
+struct Counting;
+
+static ALLOCS: AtomicUsize = AtomicUsize::new(0);
+thread_local! {
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+}
+
+fn counting() -> bool {
+    COUNTING.try_with(|c| c.get()).unwrap_or(false)
+}
+
+// SAFETY: forwards to the system allocator; only counts calls made while counting is on.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if counting() {
+            ALLOCS.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: same contract as ours.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as ours.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        if counting() {
+            ALLOCS.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: same contract as ours.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if counting() {
+            ALLOCS.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: same contract as ours.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Allocations on this thread during `f`.
+fn allocs_during(f: impl FnOnce()) -> usize {
+    let before = ALLOCS.load(Ordering::Relaxed);
+    COUNTING.with(|c| c.set(true));
+    f();
+    COUNTING.with(|c| c.set(false));
+    ALLOCS.load(Ordering::Relaxed) - before
+}
+
+fn drive(cam: &mut dyn Camera, n: usize) -> usize {
+    let mut bytes = 0;
+    for _ in 0..n {
+        let (meta, f) = cam.next_frame().expect("frame");
+        bytes += f.len() + (meta.mono_ns & 1) as usize;
+    }
+    bytes
+}
+
+#[test]
+fn counter_works() {
+    assert!(allocs_during(|| drop(std::hint::black_box(vec![1u8; 10]))) >= 1);
+}
+
+#[test]
+fn synthetic_next_frame_does_not_allocate() {
+    let mut cam = Synthetic::new(64, 48, 1000, 60).unwrap();
+    drive(&mut cam, 20); // warm-up
+    let mut bytes = 0;
+    let n = allocs_during(|| bytes = drive(&mut cam, 1200));
+    assert!(bytes > 0);
+    assert_eq!(
+        n, 0,
+        "synthetic next_frame allocated {n} times over 1200 frames"
+    );
+}
+
+#[test]
+fn file_next_frame_does_not_allocate() {
+    // Frames with garbage between them, a truncated tail, looping: every code path of
+    // next_frame (including the wrap and page release) runs while counting.
+    let cam = Synthetic::new(96, 64, 30, 70).unwrap();
+    let mut data = Vec::new();
+    for _ in 0..80 {
+        for i in 0..cam.loop_frames() {
+            data.extend_from_slice(cam.loop_frame(i).unwrap());
+            data.extend_from_slice(b"\xFF\xD8junk");
+        }
+    }
+    let len = data.len();
+    data.extend_from_slice(&cam.loop_frame(0).unwrap()[..100]);
+    assert!(
+        len > 2 * blackbox::camera::file::BUFFER_BYTES,
+        "{len} bytes: too small to hit page release"
+    );
+    let path =
+        std::env::temp_dir().join(format!("blackbox-test-{}-alloc.mjpeg", std::process::id()));
+    std::fs::write(&path, &data).unwrap();
+    let mut fc = FileCamera::open(&path, 30, true, true).unwrap();
+    let frames = fc.frame_count() as usize;
+    drive(&mut fc, 20);
+    let mut bytes = 0;
+    let n = allocs_during(|| bytes = drive(&mut fc, 2 * frames + 7));
+    let _ = std::fs::remove_file(&path);
+    assert!(bytes >= len, "{bytes} bytes delivered");
+    assert_eq!(
+        n,
+        0,
+        "file next_frame allocated {n} times over {} frames",
+        2 * frames + 7
+    );
+}
