@@ -17,6 +17,7 @@
 //! (at least 50 by default). The child's stderr goes to `child.log` in the data's temp dir,
 //! which is kept (and named) when the test fails.
 
+use blackbox::camera::file::jpeg_dimensions;
 use blackbox::store::names::SegName;
 use blackbox::store::reader::Reader;
 use std::fs::{self, File, OpenOptions};
@@ -32,6 +33,8 @@ use std::time::{Duration, Instant};
 const BIN: &str = env!("CARGO_BIN_EXE_blackbox");
 
 const FPS: u64 = 60;
+const WIDTH: u32 = 160;
+const HEIGHT: u32 = 120;
 const SEGMENT_S: u64 = 1;
 /// 0.03 GiB: about seven 4 MiB segments, so retention recycles and deletes every few cycles.
 const CAP_GB: f64 = 0.03;
@@ -41,7 +44,7 @@ const AT_DURABLE_TIMEOUT: Duration = Duration::from_secs(4);
 
 fn config_json() -> String {
     format!(
-        "{{\"video_res_width\": 160, \"video_res_height\": 120, \"video_fps\": {FPS}, \
+        "{{\"video_res_width\": {WIDTH}, \"video_res_height\": {HEIGHT}, \"video_fps\": {FPS}, \
          \"segment_length_s\": {SEGMENT_S}, \"commit_interval_ms\": 50, \"storage_cap_gb\": {CAP_GB}, \
          \"min_free_mb\": 0}}"
     )
@@ -342,8 +345,9 @@ struct Seen {
     alloc: u64,
 }
 
-/// Reads every frame with the library's reader, checks each is a JPEG and that the seqs form
-/// one run without a hole.
+/// Reads every frame with the library's reader, checks each is a whole JPEG of the configured
+/// size, that the seqs form one run without a hole and that capture times (monotonic clock, one
+/// boot) increase with the seq across restarts.
 fn read_store(data: &Path) -> Result<Seen, String> {
     let r = Reader::open(data).map_err(|e| format!("Reader::open: {e}"))?;
     let segments = r.segments().len() as u64;
@@ -352,6 +356,7 @@ fn read_store(data: &Path) -> Result<Seen, String> {
     let mut last: Option<u64> = None;
     let mut frames = 0u64;
     let mut err: Option<String> = None;
+    let mut last_mono = 0u64;
     let bad = r
         .for_each_in_range(i64::MIN, i64::MAX, &mut buf, |info, data| {
             if let Some(l) = last
@@ -364,6 +369,15 @@ fn read_store(data: &Path) -> Result<Seen, String> {
                 err = Some(format!("frame {} ({} bytes) is not a whole JPEG (FFD8 … FFD9)", info.seq, data.len()));
                 return false;
             }
+            if jpeg_dimensions(data) != Some((WIDTH, HEIGHT)) {
+                err = Some(format!("frame {} is not a {WIDTH}x{HEIGHT} JPEG: {:?}", info.seq, jpeg_dimensions(data)));
+                return false;
+            }
+            if info.mono_ns <= last_mono {
+                err = Some(format!("frame {} was captured at mono {} ns, not after its predecessor ({last_mono})", info.seq, info.mono_ns));
+                return false;
+            }
+            last_mono = info.mono_ns;
             first.get_or_insert(info.seq);
             last = Some(info.seq);
             frames += 1;
@@ -400,6 +414,7 @@ struct Totals {
     acked_lost: u64,
     /// Per cycle: frames recovered beyond the last acknowledged one (written, never acked).
     beyond_ack: Vec<u64>,
+    /// Non-fatal bad regions verify reported (torn or stale tails after the valid prefix).
     torn_tails: u64,
     max_alloc: u64,
 }
