@@ -1,14 +1,8 @@
-//! docs/FORMAT.md assumes "the UTC clock may be wrong and may jump (the Pi has no RTC)" and
-//! orders the store by seq, but a segment's time span is taken from its *first* and *last*
-//! frame (the closed name's START and END). After a backward jump inside a segment, frames
-//! captured after the jump lie outside that span, so
-//!
-//! - a UTC range lookup (`Reader::for_each_in_range`) skips them, and
-//! - protection ("protection is by time: it protects whatever segments hold those seconds")
-//!   does not protect their segment, and retention deletes protected footage.
-//!
-//! Both tests fail on the store as it is; they are `#[ignore]`d so that CI stays green until
-//! the fix lands (run them with `cargo test --release --test store_clock_jump -- --ignored`).
+//! The UTC clock may jump (docs/FORMAT.md: the Pi has no RTC). A segment's time span must
+//! therefore be the earliest..latest capture time of its frames, not first..last: otherwise,
+//! after a backward jump inside a segment, the frames captured after it fall outside the span,
+//! a UTC range lookup skips them and protection does not cover them (retention would delete
+//! protected footage). These tests failed before closed names carried min..max.
 
 use blackbox::camera::{Codec, FrameMeta};
 use blackbox::store::reader::Reader;
@@ -53,7 +47,7 @@ fn write(store: &mut Store, from: u64, to: u64) {
 }
 
 #[test]
-#[ignore = "store bug: a segment's UTC span is first..last frame, not min..max (see the file's doc)"]
+
 fn time_range_lookup_finds_frames_captured_after_a_backward_clock_jump() {
     let d = tempfile::tempdir().unwrap();
     let mut s = Store::open(d.path(), opts()).unwrap();
@@ -73,7 +67,7 @@ fn time_range_lookup_finds_frames_captured_after_a_backward_clock_jump() {
 }
 
 #[test]
-#[ignore = "store bug: a segment's UTC span is first..last frame, not min..max (see the file's doc)"]
+
 fn protection_keeps_frames_captured_after_a_backward_clock_jump() {
     let d = tempfile::tempdir().unwrap();
     let mut o = opts();
@@ -93,7 +87,7 @@ fn protection_keeps_frames_captured_after_a_backward_clock_jump() {
 /// The same through a crash: the read-only recovery of the open segment and the writable
 /// recovery that seals it must both give the segment its whole UTC span.
 #[test]
-#[ignore = "store bug: a segment's UTC span is first..last frame, not min..max (see the file's doc)"]
+
 fn time_range_lookup_after_a_backward_clock_jump_survives_a_crash() {
     let d = tempfile::tempdir().unwrap();
     let mut o = opts();

@@ -341,8 +341,8 @@ impl Store {
             self.durable_seq = Some(sealed.header.first_seq + sealed.frames - 1);
         }
         let closed = SegName::Closed {
-            start_utc_ns: sealed.header.start_utc_ns,
-            end_utc_ns: sealed.end_utc_ns,
+            start_utc_ns: sealed.min_utc_ns,
+            end_utc_ns: sealed.max_utc_ns,
             first_seq: sealed.header.first_seq,
             frames: sealed.frames,
             bytes: sealed.used,
@@ -361,8 +361,8 @@ impl Store {
             name,
             first_seq: sealed.header.first_seq,
             frames: sealed.frames,
-            start_utc_ns: sealed.header.start_utc_ns,
-            end_utc_ns: sealed.end_utc_ns,
+            start_utc_ns: sealed.min_utc_ns,
+            end_utc_ns: sealed.max_utc_ns,
             used_bytes: sealed.used,
             alloc_bytes: sealed.header.capacity.max(sealed.used),
             open_frames: None,

@@ -89,13 +89,14 @@ pub fn recover(seg_dir: &Path, writable: bool) -> io::Result<Recovered> {
             r.tails.push(Tail { name: name.clone(), from: scan.prefix_end, to: len });
         }
         r.open_headers.push((name.clone(), header, len));
-        let end_utc = scan.frames.last().map_or(header.start_utc_ns, |e| e.utc_ns);
+        // The segment's UTC span: min..max, not first..last (the clock may have jumped back).
+        let (start_utc, end_utc) = writer::utc_span(header.start_utc_ns, &scan.frames);
         if !writable {
             r.open.push(SegmentInfo {
                 name,
                 first_seq: header.first_seq,
                 frames: scan.frames.len() as u64,
-                start_utc_ns: header.start_utc_ns,
+                start_utc_ns: start_utc,
                 end_utc_ns: end_utc,
                 used_bytes: scan.prefix_end,
                 alloc_bytes: file.metadata()?.blocks() * 512,
@@ -106,7 +107,7 @@ pub fn recover(seg_dir: &Path, writable: bool) -> io::Result<Recovered> {
         }
         let sealed = if let Some(seal) = scan.seal {
             log::info!("segment {name}: was sealed but not renamed; finishing its close");
-            (seal.frames, seal.end_utc_ns, scan.prefix_end)
+            (seal.frames, end_utc, scan.prefix_end)
         } else if scan.frames.is_empty() {
             log::warn!("segment {name}: no frame survived; removing it");
             drop(file);
@@ -121,11 +122,11 @@ pub fn recover(seg_dir: &Path, writable: bool) -> io::Result<Recovered> {
                 len.saturating_sub(scan.prefix_end).min(len)
             );
             let s = writer::seal_recovered(file, header, scan.prefix_end, &scan.frames)?;
-            (s.frames, s.end_utc_ns, s.used)
+            (s.frames, s.max_utc_ns, s.used)
         };
         let (frames, end_utc_ns, used) = sealed;
         let closed = SegName::Closed {
-            start_utc_ns: header.start_utc_ns,
+            start_utc_ns: start_utc,
             end_utc_ns,
             first_seq: header.first_seq,
             frames,
@@ -139,7 +140,7 @@ pub fn recover(seg_dir: &Path, writable: bool) -> io::Result<Recovered> {
             name: new_name,
             first_seq: header.first_seq,
             frames,
-            start_utc_ns: header.start_utc_ns,
+            start_utc_ns: start_utc,
             end_utc_ns,
             used_bytes: used,
             alloc_bytes: alloc.max(used),

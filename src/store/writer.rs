@@ -49,6 +49,9 @@ pub struct SegmentWriter {
     frames: u64,
     last_utc_ns: i64,
     last_mono_ns: u64,
+    /// Earliest and latest frame capture time (UTC may jump backwards: docs/FORMAT.md).
+    min_utc_ns: i64,
+    max_utc_ns: i64,
     /// Offset up to which the file is durable; frames below `durable_frames` are acknowledged.
     durable_off: u64,
     durable_frames: u64,
@@ -79,6 +82,8 @@ impl SegmentWriter {
             frames: 0,
             last_utc_ns: header.start_utc_ns,
             last_mono_ns: header.start_mono_ns,
+            min_utc_ns: header.start_utc_ns,
+            max_utc_ns: header.start_utc_ns,
             durable_off: BLOCK,
             durable_frames: 0,
             syncs: 1,
@@ -159,6 +164,8 @@ impl SegmentWriter {
         self.frames += 1;
         self.last_utc_ns = meta.utc_ns;
         self.last_mono_ns = meta.mono_ns;
+        self.min_utc_ns = self.min_utc_ns.min(meta.utc_ns);
+        self.max_utc_ns = self.max_utc_ns.max(meta.utc_ns);
         Ok(())
     }
 
@@ -263,6 +270,8 @@ impl SegmentWriter {
             frames: self.frames,
             used: self.off,
             end_utc_ns: self.last_utc_ns,
+            min_utc_ns: self.min_utc_ns,
+            max_utc_ns: self.max_utc_ns,
             syncs: self.syncs,
             bytes_written: self.bytes_written,
         };
@@ -277,6 +286,9 @@ pub struct Sealed {
     pub frames: u64,
     pub used: u64,
     pub end_utc_ns: i64,
+    /// The UTC span of the segment's frames: what its closed name says.
+    pub min_utc_ns: i64,
+    pub max_utc_ns: i64,
     pub syncs: u64,
     pub bytes_written: u64,
 }
@@ -303,6 +315,8 @@ pub fn seal_recovered(file: File, header: SegHeader, prefix_end: u64, frames: &[
         frames: frames.len() as u64,
         last_utc_ns: last.map_or(header.start_utc_ns, |e| e.utc_ns),
         last_mono_ns: last.map_or(header.start_mono_ns, |e| e.mono_ns),
+        min_utc_ns: utc_span(header.start_utc_ns, frames).0,
+        max_utc_ns: utc_span(header.start_utc_ns, frames).1,
         durable_off: off,
         durable_frames: frames.len() as u64,
         syncs: 0,
@@ -314,6 +328,11 @@ pub fn seal_recovered(file: File, header: SegHeader, prefix_end: u64, frames: &[
     }
     let (sealed, _file, _index) = w.seal()?;
     Ok(sealed)
+}
+
+/// Earliest and latest UTC among `start` (the segment's start) and its frames' capture times.
+pub fn utc_span(start: i64, frames: &[IndexEntry]) -> (i64, i64) {
+    frames.iter().fold((start, start), |(lo, hi), e| (lo.min(e.utc_ns), hi.max(e.utc_ns)))
 }
 
 /// `pwritev` of all `parts` at `off`, continuing after short writes.
