@@ -2,6 +2,10 @@
 //! without waiting and without allocating: two preallocated buffers, the writer fills the one
 //! readers are not pointed at; if a slow reader still holds it, that frame is skipped for
 //! live view (never for the store).
+//!
+//! Copying every frame costs memory bandwidth a Pi Zero does not have to spare, so the slot is
+//! filled only while someone wants it: a viewer calls [`LiveSlot::want`] (again at least every
+//! few seconds while it watches) and frames are copied until that interest expires.
 
 use crate::camera::FrameMeta;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -19,8 +23,13 @@ pub struct LiveSlot {
     latest: AtomicUsize,
     latest_seq: AtomicU64,
     skipped: AtomicU64,
+    /// Frames are copied in while their monotonic capture time is before this.
+    wanted_until_ns: AtomicU64,
     capacity: usize,
 }
+
+/// How long one call to `want` keeps frames flowing into the slot.
+pub const WANT_NS: u64 = 5_000_000_000;
 
 impl LiveSlot {
     /// A slot for frames of at most `capacity` bytes (larger ones are not shown live).
@@ -31,12 +40,21 @@ impl LiveSlot {
             latest: AtomicUsize::new(0),
             latest_seq: AtomicU64::new(0),
             skipped: AtomicU64::new(0),
+            wanted_until_ns: AtomicU64::new(0),
             capacity,
         }
     }
 
-    /// Publishes a frame. Never blocks; returns false when it was skipped.
+    /// Asks for frames for the next few seconds (from monotonic time `now_mono_ns`).
+    pub fn want(&self, now_mono_ns: u64) {
+        self.wanted_until_ns.fetch_max(now_mono_ns.saturating_add(WANT_NS), Ordering::AcqRel);
+    }
+
+    /// Publishes a frame if anyone wants it. Never blocks; returns false when it was skipped.
     pub fn publish(&self, seq: u64, meta: &FrameMeta, data: &[u8]) -> bool {
+        if meta.mono_ns >= self.wanted_until_ns.load(Ordering::Acquire) {
+            return false;
+        }
         let target = match self.latest.load(Ordering::Acquire) {
             0 | 2 => 0,
             _ => 1,
@@ -77,5 +95,45 @@ impl LiveSlot {
     /// Frames not shown live (too large, or a reader held the buffer).
     pub fn skipped(&self) -> u64 {
         self.skipped.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::camera::Codec;
+
+    fn meta(mono_ns: u64) -> FrameMeta {
+        FrameMeta { mono_ns, utc_ns: 0, codec: Codec::Jpeg, key: true }
+    }
+
+    #[test]
+    fn frames_flow_only_while_wanted_and_readers_get_the_newest() {
+        let slot = LiveSlot::new(16);
+        let mut out = Vec::new();
+        assert!(!slot.publish(1, &meta(10), b"one"), "nobody asked");
+        assert!(slot.read_latest(&mut out).is_none());
+        slot.want(100);
+        assert!(slot.publish(2, &meta(200), b"two"));
+        assert!(slot.publish(3, &meta(300), b"three"));
+        assert_eq!(slot.read_latest(&mut out).map(|(s, _)| s), Some(3));
+        assert_eq!(out, b"three");
+        assert!(!slot.publish(4, &meta(100 + WANT_NS), b"four"), "interest expired");
+        assert!(!slot.publish(5, &meta(200), &[0u8; 17]), "larger than the slot");
+        assert_eq!(slot.latest_seq(), 3);
+    }
+
+    #[test]
+    fn a_reader_holding_a_buffer_never_blocks_the_writer() {
+        let slot = LiveSlot::new(16);
+        slot.want(0);
+        assert!(slot.publish(1, &meta(1), b"a"));
+        let held = slot.bufs[0].lock().unwrap();
+        assert!(slot.publish(2, &meta(2), b"b"), "the other buffer is free");
+        assert!(!slot.publish(3, &meta(3), b"c"), "buffer 0 is held: skip, don't wait");
+        drop(held);
+        assert!(slot.publish(4, &meta(4), b"d"));
+        let mut out = Vec::new();
+        assert_eq!(slot.read_latest(&mut out).map(|(s, _)| s), Some(4));
     }
 }

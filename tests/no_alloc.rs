@@ -54,6 +54,8 @@ fn hot_path_makes_zero_allocations_over_1000_frames_including_rotation_and_reten
     let mut store = Store::open(d.path(), opts).unwrap();
     let mut cam = Limited { inner: Synthetic::new(320, 240, fps, 80).unwrap(), left: WARMUP_FRAMES + 1100 };
     let live = LiveSlot::new(1 << 20);
+    // A viewer watching for the whole run: every frame is copied into the slot.
+    live.want(u64::MAX / 2);
     let stop = AtomicBool::new(false);
     let s = recorder::run(&mut cam, &mut store, &live, &stop, RecorderOptions::default()).unwrap();
     let st = store.stats();
