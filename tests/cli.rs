@@ -64,7 +64,7 @@ fn run_without_source_records_synthetic_and_closes_cleanly_on_sigterm() {
     assert!(log.contains("synthetic"), "the log must say the synthetic camera is used: {log}");
     assert!(log.contains("run summary:"), "{log}");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let last: u64 = stdout.lines().filter_map(|l| l.strip_prefix("durable ")).last().unwrap().parse().unwrap();
+    let last: u64 = stdout.lines().filter_map(|l| l.strip_prefix("durable ")).next_back().unwrap().parse().unwrap();
     assert!(last >= 45, "only {last} frames durable after 2.5 s at 30 fps");
     // Closed cleanly: no open segment left, and verify agrees with what was reported.
     let names: Vec<String> = std::fs::read_dir(data.join("segments")).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();

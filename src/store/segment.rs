@@ -76,8 +76,7 @@ pub fn scan(file: &File, header: &SegHeader, limit: u64, buf: &mut Vec<u8>) -> i
     let mut s = Scan { prefix_end: BLOCK, commit_end: BLOCK, ..Scan::default() };
     let mut off = BLOCK;
     let mut group_start = BLOCK;
-    loop {
-        let Some(h) = read_record(file, header.uid, off, limit, buf)? else { break };
+    while let Some(h) = read_record(file, header.uid, off, limit, buf)? {
         if h.group as u64 * BLOCK != group_start {
             break;
         }
