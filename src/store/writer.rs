@@ -119,6 +119,22 @@ impl SegmentWriter {
         self.off
     }
 
+    /// Header of a non-frame record (gap, commit, index, seal): it carries the last frame's
+    /// seq and times.
+    fn marker(&self, kind: Kind) -> RecHeader {
+        RecHeader {
+            kind,
+            codec: 0,
+            flags: 0,
+            len: 0,
+            group: 0,
+            seq: self.last_seq().unwrap_or(self.header.first_seq.wrapping_sub(1)),
+            mono_ns: self.last_mono_ns,
+            utc_ns: self.last_utc_ns,
+            payload_crc: 0,
+        }
+    }
+
     fn write_record(&mut self, mut h: RecHeader, payload: &[u8]) -> io::Result<u64> {
         h.group = (self.group_start / BLOCK) as u32;
         h.len = payload.len() as u32;
@@ -178,17 +194,7 @@ impl SegmentWriter {
         p[0..8].copy_from_slice(&from_utc.to_le_bytes());
         p[8..16].copy_from_slice(&to_utc.to_le_bytes());
         p[16..20].copy_from_slice(&reason.to_le_bytes());
-        let h = RecHeader {
-            kind: Kind::Gap,
-            codec: 0,
-            flags: 0,
-            len: 0,
-            group: 0,
-            seq: self.last_seq().unwrap_or(self.header.first_seq.wrapping_sub(1)),
-            mono_ns,
-            utc_ns: to_utc,
-            payload_crc: 0,
-        };
+        let h = RecHeader { mono_ns, utc_ns: to_utc, ..self.marker(Kind::Gap) };
         self.write_record(h, &p)?;
         Ok(())
     }
@@ -197,18 +203,7 @@ impl SegmentWriter {
     fn pad_commit(&mut self) -> io::Result<()> {
         let end = block_ceil(self.off + REC_HDR as u64);
         let len = (end - self.off) as usize - REC_HDR;
-        let h = RecHeader {
-            kind: Kind::Commit,
-            codec: 0,
-            flags: 0,
-            len: 0,
-            group: 0,
-            seq: self.last_seq().unwrap_or(self.header.first_seq.wrapping_sub(1)),
-            mono_ns: self.last_mono_ns,
-            utc_ns: self.last_utc_ns,
-            payload_crc: 0,
-        };
-        self.write_record(h, &ZEROS[..len])?;
+        self.write_record(self.marker(Kind::Commit), &ZEROS[..len])?;
         debug_assert_eq!(self.off % BLOCK, 0);
         self.group_start = self.off;
         Ok(())
@@ -236,18 +231,7 @@ impl SegmentWriter {
         self.commit()?;
         let index = std::mem::take(&mut self.index);
         let index_offset = self.off;
-        let h = RecHeader {
-            kind: Kind::Index,
-            codec: 0,
-            flags: 0,
-            len: 0,
-            group: 0,
-            seq: self.last_seq().unwrap_or(self.header.first_seq.wrapping_sub(1)),
-            mono_ns: self.last_mono_ns,
-            utc_ns: self.last_utc_ns,
-            payload_crc: 0,
-        };
-        self.write_record(h, &index)?;
+        self.write_record(self.marker(Kind::Index), &index)?;
         self.pad_commit()?;
         let seal = Seal {
             index_offset,
@@ -259,8 +243,7 @@ impl SegmentWriter {
         };
         let mut payload = [0u8; SEAL_PAYLOAD];
         seal.encode(&mut payload);
-        let h = RecHeader { kind: Kind::Seal, ..h };
-        self.write_record(h, &payload)?;
+        self.write_record(self.marker(Kind::Seal), &payload)?;
         self.file.sync_data()?;
         self.syncs += 1;
         self.durable_off = self.off;
