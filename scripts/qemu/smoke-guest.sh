@@ -8,6 +8,9 @@ cat >/data/config.json <<'JSON'
 {"storage_cap_gb": 0.25, "min_free_mb": 16, "segment_length_s": 2}
 JSON
 blackbox --version
+# For the host's hostfwd check (127.0.0.1:PORT -> guest :8080), until the dashboard exists.
+mkdir -p /tmp/www && echo "blackbox-rig hostfwd ok" >/tmp/www/index.html
+httpd -p 8080 -h /tmp/www
 t0=$(cut -d' ' -f1 /proc/uptime)
 # Record 5 s counted from the first durable frame (under TCG the synthetic camera takes a few
 # seconds to pre-render its 1280x720 JPEG loop before the first frame).
