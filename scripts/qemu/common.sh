@@ -1,5 +1,5 @@
 # Shared by the scripts in scripts/qemu/ (sourced, not run).
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034
 QEMU_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$QEMU_DIR/../.." && pwd)"
 # shellcheck source=scripts/setup.sh
