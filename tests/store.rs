@@ -486,3 +486,31 @@ fn stale_records_do_not_validate_under_a_new_uid() {
     assert_eq!(scan.frames.len(), 0, "stale records validated under a new uid");
     assert_eq!(segment::find_later_group(&f, &new, BLOCK, len).unwrap(), None);
 }
+
+/// Found by the kill -9 test: a kill while recovery sealed a crashed segment (index and seal
+/// written after the torn tail, rename not yet done) must not look like damage inside
+/// acknowledged data; the next start finishes the job with every frame.
+#[test]
+fn kill_while_recovery_seals_a_torn_segment_is_not_damage() {
+    let d = tempfile::tempdir().unwrap();
+    let mut o = opts();
+    o.commit_frames = 5;
+    o.segment_length_ns = u64::MAX / 4;
+    let mut s = Store::open(d.path(), o.clone()).unwrap();
+    write(&mut s, 1, 9); // 5 committed, 3 written but not committed: the prefix ends mid-block
+    drop(s);
+    let open = open_segment(d.path());
+    let open_name = open.file_name().unwrap().to_owned();
+    drop(Store::open(d.path(), o.clone()).unwrap()); // recovery seals and renames
+    // Undo the rename: the state a kill between recovery's seal and its rename leaves.
+    let sealed = fs::read_dir(d.path().join("segments")).unwrap().next().unwrap().unwrap().path();
+    fs::rename(&sealed, d.path().join("segments").join(&open_name)).unwrap();
+    let rep = verify(d.path()).unwrap();
+    assert!(rep.ok(), "recovery's own seal was taken for proof of acknowledged data: {rep:?}");
+    assert_frames_are(d.path(), 1, 8);
+    let s = Store::open(d.path(), o).unwrap();
+    assert_eq!(s.next_seq(), 9);
+    drop(s);
+    assert_frames_are(d.path(), 1, 8);
+    assert!(verify(d.path()).unwrap().ok());
+}

@@ -18,6 +18,11 @@ const SEG_MAGIC: &[u8; 8] = b"BBXSEG01";
 const SEG_VERSION: u32 = 1;
 const REC_MAGIC: &[u8; 4] = b"BBXR";
 
+/// Flags bit on index, commit and seal records written by recovery when it seals a segment
+/// left open by a crash. Such records start a "group" after a tail that was never
+/// acknowledged, so they prove nothing about it (docs/FORMAT.md, invariant C2).
+pub const FLAG_BY_RECOVERY: u16 = 1 << 15;
+
 /// Zeros for padding: a commit record's payload is at most one block plus a header.
 pub static ZEROS: [u8; 2 * BLOCK as usize] = [0; 2 * BLOCK as usize];
 

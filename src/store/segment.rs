@@ -3,8 +3,8 @@
 //! before its CRC checked.
 
 use super::record::{
-    block_ceil, IndexEntry, Kind, RecHeader, Seal, SegHeader, BLOCK, INDEX_ENTRY, REC_HDR,
-    SEAL_PAYLOAD,
+    block_ceil, IndexEntry, Kind, RecHeader, Seal, SegHeader, BLOCK, FLAG_BY_RECOVERY, INDEX_ENTRY,
+    REC_HDR, SEAL_PAYLOAD,
 };
 use std::fs::File;
 use std::io;
@@ -131,6 +131,7 @@ pub fn find_later_group(file: &File, header: &SegHeader, from: u64, limit: u64) 
         let mut at = 0usize;
         while at + REC_HDR <= got {
             if let Some(h) = RecHeader::decode(&chunk[at..at + REC_HDR], header.uid)
+                && h.flags & FLAG_BY_RECOVERY == 0
                 && h.group as u64 * BLOCK > damaged_block
                 && h.group as u64 * BLOCK <= base + at as u64
             {

@@ -5,7 +5,7 @@
 
 use super::record::{
     block_ceil, record_len, IndexEntry, Kind, RecHeader, Seal, SegHeader, BLOCK, INDEX_ENTRY,
-    REC_HDR, SEAL_PAYLOAD, ZEROS,
+    REC_HDR, SEAL_PAYLOAD, ZEROS, FLAG_BY_RECOVERY,
 };
 use crate::camera::FrameMeta;
 use std::fs::File;
@@ -57,6 +57,8 @@ pub struct SegmentWriter {
     durable_frames: u64,
     pub syncs: u64,
     pub bytes_written: u64,
+    /// Set when recovery seals a crashed segment: its records carry `FLAG_BY_RECOVERY`.
+    by_recovery: bool,
 }
 
 impl SegmentWriter {
@@ -88,6 +90,7 @@ impl SegmentWriter {
             durable_frames: 0,
             syncs: 1,
             bytes_written: BLOCK,
+            by_recovery: false,
         })
     }
 
@@ -125,7 +128,7 @@ impl SegmentWriter {
         RecHeader {
             kind,
             codec: 0,
-            flags: 0,
+            flags: if self.by_recovery { FLAG_BY_RECOVERY } else { 0 },
             len: 0,
             group: 0,
             seq: self.last_seq().unwrap_or(self.header.first_seq.wrapping_sub(1)),
@@ -304,6 +307,7 @@ pub fn seal_recovered(file: File, header: SegHeader, prefix_end: u64, frames: &[
         durable_frames: frames.len() as u64,
         syncs: 0,
         bytes_written: 0,
+        by_recovery: true,
     };
     let needed = off + close_reserve(frames.len() as u64);
     if needed > w.file.metadata()?.len() {
