@@ -46,12 +46,13 @@ need_packages() {
     fi
 }
 
-# --- Rust toolchain (call use_rust) ------------------------------------------- ----------------------------------------------------------
+# --- Rust toolchain and build tools (call use_rust) ---------------------------
 # rustup's installer is not reachable from here, so: use rustup's cargo if it is
 # there (CI's environment may lack ~/.cargo/bin in PATH), else any cargo in PATH,
 # else Debian's cargo-web/rustc-web (1.96 in bookworm-security; edition 2024 needs >= 1.85).
 use_rust() {
-    need_packages build-essential pkg-config ca-certificates
+    # cmake + nasm: libjpeg-turbo, built from source by the turbojpeg crate.
+    need_packages build-essential pkg-config ca-certificates cmake nasm
     if [ -x "${HOME:-}/.cargo/bin/cargo" ]; then
         export PATH="${HOME:-}/.cargo/bin:$PATH"
     elif ! command -v cargo >/dev/null 2>&1; then
