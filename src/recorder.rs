@@ -54,7 +54,7 @@ pub fn run(
     let mut gap_from: Option<i64> = None;
     let mut last_utc = clock::now_utc_ns();
     let mut store_errors_logged = 0u64;
-    let allocs_start = alloc_count::allocations();
+    let allocs_start = alloc_count::thread_allocations();
     let mut allocs_at_warm = None;
     if let Some(st) = opts.status {
         st.set_recording(true);
@@ -87,7 +87,7 @@ pub fn run(
                     st.frame(s.frames, s.dropped, meta.utc_ns);
                 }
                 if s.frames == WARMUP_FRAMES {
-                    allocs_at_warm = Some(alloc_count::allocations());
+                    allocs_at_warm = Some(alloc_count::thread_allocations());
                 }
             }
             Err(CameraError::Timeout) => {
@@ -139,7 +139,7 @@ pub fn run(
     {
         report_durable(d);
     }
-    let now = alloc_count::allocations();
+    let now = alloc_count::thread_allocations();
     match allocs_at_warm {
         Some(w) => {
             s.allocs_warmup = w - allocs_start;
