@@ -77,7 +77,7 @@ pub fn run(
                         s.dropped += 1;
                         // One line per event, not per frame: log the first few, then every 1000th.
                         store_errors_logged += 1;
-                        if store_errors_logged <= 3 || store_errors_logged % 1000 == 0 {
+                        if store_errors_logged <= 3 || store_errors_logged.is_multiple_of(1000) {
                             log::error!("frame {seq} dropped: {e} ({} dropped so far)", s.dropped);
                         }
                     }
