@@ -73,3 +73,20 @@ fn hot_path_makes_zero_allocations_over_1000_frames_including_rotation_and_reten
     assert!(snap.durable_seq.is_some() && snap.segments >= 1 && snap.used_bytes > 0, "{snap:?}");
     assert_eq!(s.allocs_recording, 0, "allocations on the hot path: {s:?} {st:?}");
 }
+
+#[test]
+fn the_per_thread_count_sees_this_threads_allocations_and_not_others() {
+    let before = blackbox::alloc_count::thread_allocations();
+    let v: Vec<u8> = std::hint::black_box(Vec::with_capacity(64));
+    assert!(blackbox::alloc_count::thread_allocations() > before, "an allocation here must count");
+    drop(v);
+    let mid = blackbox::alloc_count::thread_allocations();
+    std::thread::spawn(|| {
+        let v: Vec<Vec<u8>> = (0..100).map(|_| Vec::with_capacity(64)).collect();
+        std::hint::black_box(v);
+    })
+    .join()
+    .unwrap();
+    // Spawning and joining may allocate a little here; the other thread's 100 must not count.
+    assert!(blackbox::alloc_count::thread_allocations() - mid < 50);
+}
