@@ -9,9 +9,11 @@ use crate::clock::Iso;
 use crate::config::Config;
 use crate::live::LiveSlot;
 use crate::recorder::{self, RecorderOptions};
+use crate::status::RecorderStatus;
 use crate::store::reader::Reader;
 use crate::store::verify::{self, VerifyReport};
 use crate::store::{Store, StoreOptions};
+use crate::web::{self, WebContext};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -198,7 +200,6 @@ fn cmd_run(args: &[String]) -> i32 {
         config.commit_frames,
         config.storage_cap_gb
     );
-    log::info!("dashboard: not part of this build yet (would listen on {})", config.listen_addr());
     let mut store = match Store::open(&data, store_options(&config)) {
         Ok(s) => s,
         Err(e) => {
@@ -206,6 +207,15 @@ fn cmd_run(args: &[String]) -> i32 {
             return 1;
         }
     };
+    let status = Arc::new(RecorderStatus::new());
+    status.set_camera(camera.describe());
+    status.refresh_store(&store, crate::clock::now_mono_ns());
+    let web = WebContext { status: Arc::clone(&status), data_dir: data.clone(), cap_bytes: config.storage_cap_bytes() };
+    match web::start(config.listen_addr(), web) {
+        Ok(addr) => log::info!("dashboard: http://{addr}/ (status API only in this build)"),
+        // The recorder must not die because of the web side: record without it.
+        Err(e) => log::error!("dashboard: cannot listen on {}: {e}; recording without it", config.listen_addr()),
+    }
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         if let Err(e) = signal_hook::flag::register(sig, Arc::clone(&stop)) {
@@ -214,7 +224,7 @@ fn cmd_run(args: &[String]) -> i32 {
     }
     let (w, h) = camera.size();
     let live = LiveSlot::new((w as usize * h as usize * 3 / 2).max(1 << 20));
-    let opts = RecorderOptions { report_durable: a.flag("--report-durable") };
+    let opts = RecorderOptions { report_durable: a.flag("--report-durable"), status: Some(&status) };
     let result = recorder::run(camera.as_mut(), &mut store, &live, &stop, opts);
     let stats = store.stats();
     let closed = store.close();

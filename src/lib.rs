@@ -11,4 +11,6 @@ pub mod config;
 pub mod live;
 pub mod logger;
 pub mod recorder;
+pub mod status;
 pub mod store;
+pub mod web;

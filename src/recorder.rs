@@ -6,6 +6,7 @@ use crate::alloc_count;
 use crate::camera::{Camera, CameraError};
 use crate::clock;
 use crate::live::LiveSlot;
+use crate::status::RecorderStatus;
 use crate::store::Store;
 use core::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,9 +15,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub const WARMUP_FRAMES: u64 = 60;
 
 #[derive(Clone, Copy, Debug, Default)]
-pub struct RecorderOptions {
+pub struct RecorderOptions<'a> {
     /// Print `durable <seq>` on stdout each time the durable watermark rises.
     pub report_durable: bool,
+    /// Where to publish counters for other threads (the web server); plain atomic stores.
+    pub status: Option<&'a RecorderStatus>,
 }
 
 /// How a recording run went.
@@ -44,15 +47,19 @@ pub fn run(
     store: &mut Store,
     live: &LiveSlot,
     stop: &AtomicBool,
-    opts: RecorderOptions,
+    opts: RecorderOptions<'_>,
 ) -> Result<Summary, FatalCamera> {
     let mut s = Summary::default();
     let mut reported = store.durable_seq();
     let mut gap_from: Option<i64> = None;
     let mut last_utc = clock::now_utc_ns();
     let mut store_errors_logged = 0u64;
-    let allocs_start = alloc_count::allocations();
+    let allocs_start = alloc_count::thread_allocations();
     let mut allocs_at_warm = None;
+    if let Some(st) = opts.status {
+        st.set_recording(true);
+        st.refresh_store(store, clock::now_mono_ns());
+    }
     while !stop.load(Ordering::Relaxed) {
         match camera.next_frame() {
             Ok((meta, data)) => {
@@ -70,14 +77,17 @@ pub fn run(
                         s.dropped += 1;
                         // One line per event, not per frame: log the first few, then every 1000th.
                         store_errors_logged += 1;
-                        if store_errors_logged <= 3 || store_errors_logged % 1000 == 0 {
+                        if store_errors_logged <= 3 || store_errors_logged.is_multiple_of(1000) {
                             log::error!("frame {seq} dropped: {e} ({} dropped so far)", s.dropped);
                         }
                     }
                 }
                 live.publish(seq, &meta, data);
+                if let Some(st) = opts.status {
+                    st.frame(s.frames, s.dropped, meta.utc_ns);
+                }
                 if s.frames == WARMUP_FRAMES {
-                    allocs_at_warm = Some(alloc_count::allocations());
+                    allocs_at_warm = Some(alloc_count::thread_allocations());
                 }
             }
             Err(CameraError::Timeout) => {
@@ -91,6 +101,9 @@ pub fn run(
             }
             Err(e @ CameraError::Invalid(_)) => {
                 let _ = store.commit();
+                if let Some(st) = opts.status {
+                    st.set_recording(false);
+                }
                 return Err(FatalCamera(e));
             }
             Err(e) => {
@@ -100,8 +113,12 @@ pub fn run(
                 std::thread::sleep(std::time::Duration::from_millis(200));
             }
         }
-        if let Err(e) = store.tick(clock::now_mono_ns()) {
+        let now = clock::now_mono_ns();
+        if let Err(e) = store.tick(now) {
             log::error!("commit failed: {e}");
+        }
+        if let Some(st) = opts.status {
+            st.store(store, now);
         }
         if opts.report_durable && store.durable_seq() != reported {
             reported = store.durable_seq();
@@ -113,12 +130,16 @@ pub fn run(
     if let Err(e) = store.commit() {
         log::error!("final commit failed: {e}");
     }
+    if let Some(st) = opts.status {
+        st.refresh_store(store, clock::now_mono_ns());
+        st.set_recording(false);
+    }
     if opts.report_durable && store.durable_seq() != reported
         && let Some(d) = store.durable_seq()
     {
         report_durable(d);
     }
-    let now = alloc_count::allocations();
+    let now = alloc_count::thread_allocations();
     match allocs_at_warm {
         Some(w) => {
             s.allocs_warmup = w - allocs_start;

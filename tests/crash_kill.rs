@@ -556,10 +556,10 @@ fn cycle(ctx: &Ctx, n: u32, rng: &mut Rng, prev: &mut Prev, tot: &mut Totals) ->
             seen.seqs_first, seen.seqs_last, seen.frames, seen.segments
         ));
     }
-    if let Some(d) = acked {
-        if vl.is_none_or(|l| l < d) || vd.is_none_or(|x| x < d) {
-            return Err(format!("verify: last_seq {vl:?}, durable_seq {vd:?}, but the child acknowledged {d}"));
-        }
+    if let Some(d) = acked
+        && (vl.is_none_or(|l| l < d) || vd.is_none_or(|x| x < d))
+    {
+        return Err(format!("verify: last_seq {vl:?}, durable_seq {vd:?}, but the child acknowledged {d}"));
     }
     if let Some(arr) = v["bad_regions"].as_array()
         && let Some(b) = arr.iter().find(|b| b.get("fatal").and_then(|f| f.as_bool()) == Some(true))

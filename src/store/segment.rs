@@ -90,7 +90,7 @@ pub fn scan(file: &File, header: &SegHeader, limit: u64, buf: &mut Vec<u8>) -> i
             }
             Kind::Gap => s.gaps += 1,
             Kind::Commit => {
-                if end % BLOCK != 0 {
+                if !end.is_multiple_of(BLOCK) {
                     break;
                 }
                 s.commit_end = end;
@@ -98,7 +98,7 @@ pub fn scan(file: &File, header: &SegHeader, limit: u64, buf: &mut Vec<u8>) -> i
             }
             Kind::Index => {}
             Kind::Seal => {
-                if off % BLOCK != 0 || h.len as usize != SEAL_PAYLOAD {
+                if !off.is_multiple_of(BLOCK) || h.len as usize != SEAL_PAYLOAD {
                     break;
                 }
                 s.seal = Seal::decode(buf);
@@ -146,7 +146,7 @@ pub fn find_later_group(file: &File, header: &SegHeader, from: u64, limit: u64) 
 
 /// Reads and checks a closed segment's seal and index. `Err` says what is wrong.
 pub fn read_index(file: &File, header: &SegHeader, used: u64) -> io::Result<Result<(Seal, Vec<IndexEntry>), &'static str>> {
-    if used < 3 * BLOCK || used % BLOCK != 0 {
+    if used < 3 * BLOCK || !used.is_multiple_of(BLOCK) {
         return Ok(Err("used length is not a plausible sealed size"));
     }
     let mut buf = Vec::new();

@@ -1,0 +1,169 @@
+//! What the recorder is doing, for readers on other threads (the web server). The recorder
+//! writes plain atomics and never waits; readers load them whenever they like. Each field is
+//! consistent on its own; a reader may see `frames` from one frame and `durable_seq` from the
+//! previous one, which is fine for a status page.
+//!
+//! The store-wide figures (bytes used, segment count, oldest footage) cost a walk over the
+//! segment list, so the recorder refreshes them at most once per [`STORE_REFRESH_NS`] and
+//! whenever the durable watermark rises, not per frame.
+
+use crate::clock;
+use crate::store::Store;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
+
+/// "No value" for the optional fields below.
+const NONE_U64: u64 = u64::MAX;
+const NONE_I64: i64 = i64::MIN;
+
+/// How often at most the recorder recomputes the store-wide figures.
+pub const STORE_REFRESH_NS: u64 = 1_000_000_000;
+
+#[derive(Debug)]
+pub struct RecorderStatus {
+    recording: AtomicBool,
+    frames: AtomicU64,
+    dropped: AtomicU64,
+    durable_seq: AtomicU64,
+    used_bytes: AtomicU64,
+    segments: AtomicU64,
+    oldest_utc_ns: AtomicI64,
+    newest_utc_ns: AtomicI64,
+    store_refreshed_mono_ns: AtomicU64,
+    camera: OnceLock<String>,
+    started_mono_ns: u64,
+    started_utc_ns: i64,
+}
+
+/// One reading of [`RecorderStatus`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    pub recording: bool,
+    pub frames: u64,
+    pub dropped: u64,
+    pub durable_seq: Option<u64>,
+    pub used_bytes: u64,
+    pub segments: u64,
+    pub oldest_utc_ns: Option<i64>,
+    pub newest_utc_ns: Option<i64>,
+    pub started_utc_ns: i64,
+    pub uptime_s: u64,
+}
+
+impl Default for RecorderStatus {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RecorderStatus {
+    /// A status whose uptime starts now.
+    pub fn new() -> RecorderStatus {
+        RecorderStatus {
+            recording: AtomicBool::new(false),
+            frames: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            durable_seq: AtomicU64::new(NONE_U64),
+            used_bytes: AtomicU64::new(0),
+            segments: AtomicU64::new(0),
+            oldest_utc_ns: AtomicI64::new(NONE_I64),
+            newest_utc_ns: AtomicI64::new(NONE_I64),
+            store_refreshed_mono_ns: AtomicU64::new(0),
+            camera: OnceLock::new(),
+            started_mono_ns: clock::now_mono_ns(),
+            started_utc_ns: clock::now_utc_ns(),
+        }
+    }
+
+    /// Sets the camera description; only the first call counts.
+    pub fn set_camera(&self, describe: String) {
+        let _ = self.camera.set(describe);
+    }
+
+    pub fn camera(&self) -> &str {
+        self.camera.get().map_or("", String::as_str)
+    }
+
+    pub fn set_recording(&self, on: bool) {
+        self.recording.store(on, Relaxed);
+    }
+
+    /// Per frame: the counters and the capture time of the newest frame. No allocation.
+    pub fn frame(&self, frames: u64, dropped: u64, utc_ns: i64) {
+        self.frames.store(frames, Relaxed);
+        self.dropped.store(dropped, Relaxed);
+        self.newest_utc_ns.store(utc_ns, Relaxed);
+        if self.oldest_utc_ns.load(Relaxed) == NONE_I64 {
+            self.oldest_utc_ns.store(utc_ns, Relaxed);
+        }
+    }
+
+    /// Copies the store's watermark; when it rose, or a second has passed, also the store-wide
+    /// figures. Called by the recorder after each tick. No allocation.
+    pub fn store(&self, store: &Store, now_mono_ns: u64) {
+        let durable = store.durable_seq().unwrap_or(NONE_U64);
+        let rose = self.durable_seq.swap(durable, Relaxed) != durable;
+        let last = self.store_refreshed_mono_ns.load(Relaxed);
+        if rose || now_mono_ns.saturating_sub(last) >= STORE_REFRESH_NS || last == 0 {
+            self.refresh_store(store, now_mono_ns);
+        }
+    }
+
+    /// Recomputes the store-wide figures now.
+    pub fn refresh_store(&self, store: &Store, now_mono_ns: u64) {
+        self.store_refreshed_mono_ns.store(now_mono_ns.max(1), Relaxed);
+        self.durable_seq.store(store.durable_seq().unwrap_or(NONE_U64), Relaxed);
+        self.used_bytes.store(store.used_bytes(), Relaxed);
+        let closed = store.closed_segments();
+        let open = u64::from(store.open_segment_name().is_some());
+        self.segments.store(closed.len() as u64 + open, Relaxed);
+        // Until a segment closes, the oldest footage is this run's first frame (see `frame`).
+        if let Some(first) = closed.first() {
+            self.oldest_utc_ns.store(first.start_utc_ns, Relaxed);
+        }
+        // Footage from an earlier run, before this run's first frame.
+        if let Some(last) = closed.last() {
+            let _ = self.newest_utc_ns.compare_exchange(NONE_I64, last.end_utc_ns, Relaxed, Relaxed);
+        }
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        let opt_u = |v: u64| (v != NONE_U64).then_some(v);
+        let opt_i = |v: i64| (v != NONE_I64).then_some(v);
+        Snapshot {
+            recording: self.recording.load(Relaxed),
+            frames: self.frames.load(Relaxed),
+            dropped: self.dropped.load(Relaxed),
+            durable_seq: opt_u(self.durable_seq.load(Relaxed)),
+            used_bytes: self.used_bytes.load(Relaxed),
+            segments: self.segments.load(Relaxed),
+            oldest_utc_ns: opt_i(self.oldest_utc_ns.load(Relaxed)),
+            newest_utc_ns: opt_i(self.newest_utc_ns.load(Relaxed)),
+            started_utc_ns: self.started_utc_ns,
+            uptime_s: clock::now_mono_ns().saturating_sub(self.started_mono_ns) / 1_000_000_000,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fresh_status_has_no_values_and_the_camera_is_set_once() {
+        let s = RecorderStatus::new();
+        let snap = s.snapshot();
+        assert!(!snap.recording);
+        assert_eq!((snap.durable_seq, snap.oldest_utc_ns, snap.newest_utc_ns), (None, None, None));
+        s.set_camera("one".into());
+        s.set_camera("two".into());
+        assert_eq!(s.camera(), "one");
+        s.set_recording(true);
+        s.frame(5, 1, 1234);
+        let snap = s.snapshot();
+        assert!(snap.recording);
+        assert_eq!((snap.frames, snap.dropped, snap.newest_utc_ns), (5, 1, Some(1234)));
+        s.frame(6, 1, 2000);
+        assert_eq!(s.snapshot().oldest_utc_ns, Some(1234), "the first frame stays the oldest");
+    }
+}

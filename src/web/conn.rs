@@ -1,0 +1,185 @@
+//! picoserve on smol: the socket and timer adapters picoserve needs to run on smol's reactor.
+//!
+//! A [`Conn`] owns the accepted `Async<TcpStream>` and borrows a write buffer that belongs to
+//! its worker, so headers and a small body go out in one `send` and nothing is allocated per
+//! request. Reads go straight to the socket into picoserve's request buffer.
+
+use picoserve::io::{ErrorKind, ErrorType, Read, Write as PicoWrite};
+use picoserve::io::embedded_io_async::Write as BaseWrite;
+use picoserve::mem::BorrowedBuffer;
+use picoserve::time::{Duration, Timer};
+use smol::Async;
+use smol::io::{AsyncReadExt, AsyncWriteExt};
+use std::net::{Shutdown, TcpStream};
+
+/// Marker type for picoserve's `Runtime` parameter.
+pub struct SmolRuntime;
+
+/// picoserve's timer on smol's reactor.
+pub struct SmolTimer;
+
+impl Timer<SmolRuntime> for SmolTimer {
+    async fn delay(&self, duration: Duration) {
+        smol::Timer::after(std::time::Duration::from_millis(duration.as_millis())).await;
+    }
+}
+
+/// An I/O error from the socket.
+#[derive(Debug)]
+pub struct IoError(pub std::io::Error);
+
+impl core::fmt::Display for IoError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl core::error::Error for IoError {}
+
+impl picoserve::io::Error for IoError {
+    fn kind(&self) -> ErrorKind {
+        match self.0.kind() {
+            std::io::ErrorKind::ConnectionReset => ErrorKind::ConnectionReset,
+            std::io::ErrorKind::ConnectionAborted => ErrorKind::ConnectionAborted,
+            std::io::ErrorKind::BrokenPipe => ErrorKind::BrokenPipe,
+            std::io::ErrorKind::TimedOut => ErrorKind::TimedOut,
+            std::io::ErrorKind::InvalidData => ErrorKind::InvalidData,
+            _ => ErrorKind::Other,
+        }
+    }
+}
+
+/// One accepted connection and its worker's write buffer.
+pub struct Conn<'b> {
+    pub stream: Async<TcpStream>,
+    pub wbuf: &'b mut [u8],
+}
+
+pub struct ReadHalf<'a>(&'a Async<TcpStream>);
+
+pub struct WriteHalf<'a> {
+    stream: &'a Async<TcpStream>,
+    buf: &'a mut [u8],
+    len: usize,
+}
+
+impl ErrorType for ReadHalf<'_> {
+    type Error = IoError;
+}
+
+impl Read for ReadHalf<'_> {
+    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, IoError> {
+        // picoserve reads into the rest of its request buffer; an empty rest means the request
+        // is larger than the buffer, which it reports (as end of input) with a 400.
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let mut s = self.0;
+        s.read(buf).await.map_err(IoError)
+    }
+}
+
+impl WriteHalf<'_> {
+    async fn send_buffered(&mut self) -> Result<(), IoError> {
+        if self.len > 0 {
+            let mut s = self.stream;
+            s.write_all(&self.buf[..self.len]).await.map_err(IoError)?;
+            self.len = 0;
+        }
+        Ok(())
+    }
+}
+
+impl ErrorType for WriteHalf<'_> {
+    type Error = IoError;
+}
+
+impl BaseWrite for WriteHalf<'_> {
+    async fn write(&mut self, data: &[u8]) -> Result<usize, IoError> {
+        if data.is_empty() {
+            return Ok(0);
+        }
+        if self.len + data.len() <= self.buf.len() {
+            self.buf[self.len..self.len + data.len()].copy_from_slice(data);
+            self.len += data.len();
+            return Ok(data.len());
+        }
+        self.send_buffered().await?;
+        if data.len() <= self.buf.len() {
+            self.buf[..data.len()].copy_from_slice(data);
+            self.len = data.len();
+            return Ok(data.len());
+        }
+        let mut s = self.stream;
+        s.write(data).await.map_err(IoError)
+    }
+
+    async fn flush(&mut self) -> Result<(), IoError> {
+        self.send_buffered().await
+    }
+}
+
+impl PicoWrite for WriteHalf<'_> {
+    async fn write_with<F: FnOnce(picoserve::mem::BorrowedCursor<'_>) -> R, R>(
+        &mut self,
+        f: F,
+    ) -> Result<R, IoError> {
+        // Give the callback the free tail of the buffer; when it is nearly full, send first so
+        // that a formatted header line rarely has to be split.
+        if self.buf.len() - self.len < 256 {
+            self.send_buffered().await?;
+        }
+        let mut tail = BorrowedBuffer::new(&mut self.buf[self.len..]);
+        let out = f(tail.unfilled());
+        self.len += tail.len();
+        Ok(out)
+    }
+}
+
+impl picoserve::io::Socket<SmolRuntime> for Conn<'_> {
+    type Error = IoError;
+    type ReadHalf<'a>
+        = ReadHalf<'a>
+    where
+        Self: 'a;
+    type WriteHalf<'a>
+        = WriteHalf<'a>
+    where
+        Self: 'a;
+
+    fn split(&mut self) -> (ReadHalf<'_>, WriteHalf<'_>) {
+        (ReadHalf(&self.stream), WriteHalf { stream: &self.stream, buf: &mut *self.wbuf, len: 0 })
+    }
+
+    async fn abort<T: Timer<SmolRuntime>>(
+        self,
+        _timeouts: &picoserve::Timeouts,
+        _timer: &T,
+    ) -> Result<(), picoserve::Error<IoError>> {
+        // Dropping the stream closes it.
+        Ok(())
+    }
+
+    async fn shutdown<T: Timer<SmolRuntime>>(
+        self,
+        timeouts: &picoserve::Timeouts,
+        timer: &T,
+    ) -> Result<(), picoserve::Error<IoError>> {
+        let _ = self.stream.get_ref().shutdown(Shutdown::Write);
+        // Read what the client still sends (up to a limit and a deadline) before closing, so the
+        // kernel does not answer unread data with a reset that could destroy our response.
+        let mut scratch = [0u8; 512];
+        let mut left: usize = 256 * 1024;
+        let mut s = &self.stream;
+        let drain = async {
+            while left > 0 {
+                match s.read(&mut scratch).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => left = left.saturating_sub(n),
+                }
+            }
+        };
+        let _ = timer.run_with_timeout(timeouts.read_request, drain).await;
+        Ok(())
+    }
+}

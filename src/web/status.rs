@@ -1,0 +1,138 @@
+//! `GET /health` and `GET /api/status`: the recorder's status snapshot as JSON, formatted into
+//! a fixed-size buffer (no allocation per request).
+
+use crate::clock::Iso;
+use crate::status::{RecorderStatus, Snapshot};
+use core::fmt::{self, Write as _};
+use std::path::PathBuf;
+
+/// What the status routes read: the recorder's shared status and facts fixed at start.
+pub struct StatusSource<'a> {
+    pub status: &'a RecorderStatus,
+    pub data_dir: PathBuf,
+    pub cap_bytes: u64,
+}
+
+/// A JSON body; 1 KiB holds the status with a camera description of a few hundred bytes.
+pub type JsonBuf = heapless::String<1024>;
+
+/// `{"status":"ok","uptime_s":N,"recording":B,"durable_seq":N|null}`
+pub fn health_json(s: &Snapshot) -> JsonBuf {
+    let mut o = JsonBuf::new();
+    let _ = write!(
+        o,
+        "{{\"status\":\"ok\",\"uptime_s\":{},\"recording\":{},\"durable_seq\":{}}}",
+        s.uptime_s,
+        s.recording,
+        OptNum(s.durable_seq)
+    );
+    o
+}
+
+/// The full status object of `/api/status`.
+pub fn status_json(src: &StatusSource<'_>) -> JsonBuf {
+    let s = src.status.snapshot();
+    let free = free_bytes(&src.data_dir);
+    let mut o = JsonBuf::new();
+    let r = write!(
+        o,
+        "{{\"recording\":{},\"frames\":{},\"dropped\":{},\"durable_seq\":{},\"camera\":{},\
+         \"storage\":{{\"used_bytes\":{},\"cap_bytes\":{},\"free_bytes\":{}}},\"segments\":{},\
+         \"oldest\":{},\"newest\":{},\"started\":{},\"uptime_s\":{}}}",
+        s.recording,
+        s.frames,
+        s.dropped,
+        OptNum(s.durable_seq),
+        JsonStr(src.status.camera()),
+        s.used_bytes,
+        src.cap_bytes,
+        OptNum(free),
+        s.segments,
+        OptTime(s.oldest_utc_ns),
+        OptTime(s.newest_utc_ns),
+        OptTime(Some(s.started_utc_ns)),
+        s.uptime_s
+    );
+    if r.is_err() {
+        // Only a very long camera description can overflow; say so rather than send half a JSON.
+        o.clear();
+        let _ = o.push_str("{\"error\":\"status too large\"}");
+    }
+    o
+}
+
+/// Bytes available to blackbox on the data directory's file system.
+fn free_bytes(dir: &std::path::Path) -> Option<u64> {
+    let v = rustix::fs::statvfs(dir).ok()?;
+    Some(v.f_bavail.saturating_mul(v.f_frsize))
+}
+
+struct OptNum(Option<u64>);
+
+impl fmt::Display for OptNum {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(n) => write!(f, "{n}"),
+            None => f.write_str("null"),
+        }
+    }
+}
+
+struct OptTime(Option<i64>);
+
+impl fmt::Display for OptTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(t) => write!(f, "\"{}\"", Iso(t)),
+            None => f.write_str("null"),
+        }
+    }
+}
+
+/// A JSON string literal.
+pub struct JsonStr<'a>(pub &'a str);
+
+impl fmt::Display for JsonStr<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_char('"')?;
+        for ch in self.0.chars() {
+            match ch {
+                '"' => f.write_str("\\\"")?,
+                '\\' => f.write_str("\\\\")?,
+                c if (c as u32) < 0x20 => write!(f, "\\u{:04x}", c as u32)?,
+                c => f.write_char(c)?,
+            }
+        }
+        f.write_char('"')
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_json_is_valid_and_escapes_the_camera() {
+        let st = RecorderStatus::new();
+        st.set_camera("cam \"one\"\n\\".into());
+        st.frame(3, 0, 1_700_000_000_000_000_000);
+        let src = StatusSource { status: &st, data_dir: std::env::temp_dir(), cap_bytes: 8 << 30 };
+        let j: serde_json::Value = serde_json::from_str(&status_json(&src)).unwrap();
+        assert_eq!(j["camera"], "cam \"one\"\n\\");
+        assert_eq!(j["frames"], 3);
+        assert_eq!(j["durable_seq"], serde_json::Value::Null);
+        assert_eq!(j["newest"], "2023-11-14T22:13:20.000Z");
+        assert!(j["storage"]["free_bytes"].as_u64().unwrap() > 0);
+        let h: serde_json::Value = serde_json::from_str(&health_json(&st.snapshot())).unwrap();
+        assert_eq!(h["status"], "ok");
+    }
+
+    #[test]
+    fn an_overlong_camera_description_gives_an_error_object_not_half_a_json() {
+        let st = RecorderStatus::new();
+        st.set_camera("x".repeat(2000));
+        let src = StatusSource { status: &st, data_dir: std::env::temp_dir(), cap_bytes: 1 };
+        let j: serde_json::Value = serde_json::from_str(&status_json(&src)).unwrap();
+        assert_eq!(j["error"], "status too large");
+    }
+}
