@@ -210,11 +210,39 @@ fn cmd_run(args: &[String]) -> i32 {
     let status = Arc::new(RecorderStatus::new());
     status.set_camera(camera.describe());
     status.refresh_store(&store, crate::clock::now_mono_ns());
-    let web = WebContext { status: Arc::clone(&status), data_dir: data.clone(), cap_bytes: config.storage_cap_bytes() };
-    match web::start(config.listen_addr(), web) {
-        Ok(addr) => log::info!("dashboard: http://{addr}/ (status API only in this build)"),
-        // The recorder must not die because of the web side: record without it.
-        Err(e) => log::error!("dashboard: cannot listen on {}: {e}; recording without it", config.listen_addr()),
+    // The recorder must not die because of the web side: without a secret (or a port) it
+    // records without the dashboard. Without a secret the dashboard stays off (fail closed).
+    match web::auth::Secret::load_or_create(&data) {
+        Err(e) => log::error!("dashboard: no secret ({e}); recording without the dashboard"),
+        Ok((secret, new)) => {
+            let shown = new.then(|| secret.clone());
+            let web = WebContext {
+                status: Arc::clone(&status),
+                data_dir: data.clone(),
+                cap_bytes: config.storage_cap_bytes(),
+                secret,
+            };
+            let url = match web::start(config.listen_addr(), web) {
+                Ok(addr) => {
+                    log::info!("dashboard: http://{addr}/ (status API only in this build)");
+                    addr.to_string()
+                }
+                Err(e) => {
+                    log::error!("dashboard: cannot listen on {}: {e}; recording without it", config.listen_addr());
+                    config.listen_addr().to_string()
+                }
+            };
+            if let Some(s) = shown {
+                // Once, at first start only: straight to stderr, never through the log.
+                eprintln!(
+                    "blackbox: first start: generated the dashboard secret (stored in {}, mode 0600; shown only now)\n\
+                     blackbox:   open   http://{url}/login\n\
+                     blackbox:   secret {}",
+                    data.join(web::auth::Secret::FILE).display(),
+                    s.reveal()
+                );
+            }
+        }
     }
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {

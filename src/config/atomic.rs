@@ -11,6 +11,12 @@ use std::path::Path;
 /// old or the new contents (a stale `<name>.tmp` may remain; it is overwritten next time).
 /// Errors name the file involved.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_atomic_mode(path, bytes, 0o644)
+}
+
+/// [`write_atomic`] with the file created as `mode` (e.g. 0o600 for a secret): the temporary
+/// file has that mode before a byte is written, so the contents are never readable by others.
+pub fn write_atomic_mode(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     let with_path =
         |p: &Path, e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", p.display()));
     let name = path.file_name().ok_or_else(|| {
@@ -32,8 +38,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
             .write(true)
             .create(true)
             .truncate(true)
-            .mode(0o644)
+            .mode(mode)
             .open(&tmp)?;
+        // A stale temp file keeps its old mode through `open`: set it before writing.
+        f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(mode))?;
         f.write_all(bytes)?;
         f.sync_all()
     })();

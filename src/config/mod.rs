@@ -42,7 +42,7 @@ use std::io::{self, Read as _};
 use std::net::SocketAddr;
 use std::path::Path;
 
-pub use atomic::write_atomic;
+pub use atomic::{write_atomic, write_atomic_mode};
 pub use error::{ConfigError, ConfigErrorKind};
 
 use keys::{Key, check};

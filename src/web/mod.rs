@@ -10,12 +10,13 @@
 //! The recorder never waits on this thread: the web side only reads the recorder's atomics
 //! ([`crate::status::RecorderStatus`]) and, later, the live slot and the store's files.
 
+pub mod auth;
 pub mod conn;
 pub mod status;
 
 use conn::{Conn, SmolRuntime, SmolTimer};
 use picoserve::response::Response;
-use picoserve::routing::get;
+use picoserve::routing::{get, post_service};
 use picoserve::time::Duration;
 use picoserve::{Config, Router, Timeouts};
 use smol::Async;
@@ -44,6 +45,8 @@ pub struct WebContext {
     pub status: Arc<crate::status::RecorderStatus>,
     pub data_dir: std::path::PathBuf,
     pub cap_bytes: u64,
+    /// The device secret ([`auth::Secret::load_or_create`]).
+    pub secret: auth::Secret,
 }
 
 /// Binds `addr` now (so the caller learns of a busy port at once) and starts the web thread.
@@ -64,9 +67,16 @@ fn serve(listener: TcpListener, ctx: WebContext) -> std::io::Result<()> {
     let listener = Async::new(listener)?;
     let src = StatusSource { status: &ctx.status, data_dir: ctx.data_dir.clone(), cap_bytes: ctx.cap_bytes };
     let src = &src;
+    let auth = &auth::Auth::new(ctx.secret.clone());
     let app = Router::new()
         .route("/health", get(move || async move { json(status::health_json(&src.status.snapshot())) }))
-        .route("/api/status", get(move || async move { json(status::status_json(src)) }));
+        .route(
+            "/login",
+            get(|| async { auth::Reply::LoginPage }).post_service(auth::LoginService(auth)),
+        )
+        .route("/logout", post_service(auth::LogoutService(auth)))
+        .route("/api/status", get(move || async move { json(status::status_json(src)) }))
+        .layer(auth::AuthLayer { auth });
     let app = &app;
     let listener = &listener;
     let ex = smol::LocalExecutor::new();

@@ -1,0 +1,720 @@
+//! Dashboard access: one secret per device, sessions, rate limiting and cross-site checks.
+//!
+//! - The **secret** is 16 bytes from the OS CSPRNG, kept as 32 lowercase hex digits in
+//!   `DATA/secret` (mode 0600, written atomically). It is created on first start and never
+//!   logged; `run` prints it once to stderr when it is new.
+//! - **API clients** send `Authorization: Bearer <secret>`.
+//! - **Browsers** log in at `/login` (a form posting `secret=...`) and get a session cookie
+//!   (`HttpOnly; SameSite=Strict; Path=/`) holding a 32-byte random token. Sessions live in a
+//!   fixed table of [`SESSIONS`] slots (the oldest is evicted when full); nothing grows per
+//!   request. `POST /logout` ends the session.
+//! - Secrets and tokens are compared in constant time.
+//! - **Guessing** is rate-limited globally: any check of a secret needs a token from a bucket
+//!   ([`BURST`], refilled at one per second), each failure spends one, and every
+//!   [`LOCKOUT_AFTER`] consecutive failures lock all secret checks for [`LOCKOUT_S`]. Refusals
+//!   are 429 with `Retry-After`. Existing sessions keep working during a lockout.
+//! - Every route except [`is_public`] ones requires auth: 401 JSON for `/api/*`, otherwise a
+//!   redirect to `/login` (for GET/HEAD) or 401.
+//! - **Mutating** requests (anything but GET/HEAD/OPTIONS) from another site get 403: a
+//!   `Sec-Fetch-Site` of `cross-site`/`same-site`, or an `Origin` whose host is not the `Host`.
+//!   Requests with neither header (curl, ffmpeg) are not from a browser and pass.
+
+use picoserve::io::Read;
+use picoserve::request::{Headers, RequestParts};
+use picoserve::response::{IntoResponse, Response, ResponseWriter, StatusCode};
+use picoserve::routing::{Layer, Next};
+use picoserve::ResponseSent;
+use std::cell::RefCell;
+use std::fmt;
+use std::path::Path;
+
+/// Bytes of randomness in the device secret.
+pub const SECRET_BYTES: usize = 16;
+/// Bytes of randomness in a session token.
+pub const TOKEN_BYTES: usize = 32;
+/// Sessions remembered at once; logging in beyond that ends the oldest session.
+pub const SESSIONS: usize = 16;
+/// How long a session lasts after login.
+pub const SESSION_TTL_S: u64 = 7 * 24 * 3600;
+/// Secret checks allowed in a burst; the bucket refills at one per second.
+pub const BURST: u64 = 5;
+/// Consecutive failures that lock secret checks for [`LOCKOUT_S`].
+pub const LOCKOUT_AFTER: u32 = 10;
+pub const LOCKOUT_S: u64 = 60;
+/// Name of the session cookie.
+pub const COOKIE: &str = "bb_session";
+
+const NS: u64 = 1_000_000_000;
+
+/// Fills `buf` from the OS CSPRNG (`getrandom(2)`, blocking until the pool is initialised).
+pub fn random(buf: &mut [u8]) -> std::io::Result<()> {
+    let mut done = 0;
+    while done < buf.len() {
+        match rustix::rand::getrandom(&mut buf[done..], rustix::rand::GetRandomFlags::empty()) {
+            Ok(n) => done += n,
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// Constant-time equality (for equal lengths; a length mismatch is not secret here: secrets
+/// and tokens have fixed, public lengths).
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut d = 0u8;
+    for (x, y) in a.iter().zip(b) {
+        d |= x ^ y;
+    }
+    core::hint::black_box(d) == 0
+}
+
+fn hex_encode<const N: usize>(bytes: &[u8]) -> heapless::String<N> {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = heapless::String::new();
+    for b in bytes {
+        let _ = s.push(DIGITS[(b >> 4) as usize] as char);
+        let _ = s.push(DIGITS[(b & 15) as usize] as char);
+    }
+    s
+}
+
+fn hex_decode<const N: usize>(s: &[u8]) -> Option<[u8; N]> {
+    if s.len() != 2 * N {
+        return None;
+    }
+    let nib = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    };
+    let mut out = [0u8; N];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = (nib(s[2 * i])? << 4) | nib(s[2 * i + 1])?;
+    }
+    Some(out)
+}
+
+/// The device secret as typed by its owner: 32 lowercase hex digits. Not `Display`, and its
+/// `Debug` hides the value, so it cannot end up in a log by accident.
+#[derive(Clone)]
+pub struct Secret(heapless::String<{ 2 * SECRET_BYTES }>);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+impl Secret {
+    /// File name of the secret inside the data directory.
+    pub const FILE: &'static str = "secret";
+
+    /// Reads `DATA/secret`, or creates it from the CSPRNG when it does not exist. Returns the
+    /// secret and whether it was created just now. A secret file readable by others is
+    /// tightened to 0600; a malformed one is an error (delete it to get a new secret).
+    pub fn load_or_create(data_dir: &Path) -> std::io::Result<(Secret, bool)> {
+        use std::os::unix::fs::PermissionsExt as _;
+        let path = data_dir.join(Self::FILE);
+        match std::fs::read(&path) {
+            Ok(bytes) => {
+                let text = bytes.trim_ascii();
+                let s = core::str::from_utf8(text)
+                    .ok()
+                    .filter(|t| hex_decode::<SECRET_BYTES>(t.as_bytes()).is_some())
+                    .and_then(|t| heapless::String::try_from(t).ok())
+                    .ok_or_else(|| {
+                        std::io::Error::new(
+                            std::io::ErrorKind::InvalidData,
+                            format!("{}: not a blackbox secret (delete it to generate a new one)", path.display()),
+                        )
+                    })?;
+                let meta = std::fs::metadata(&path)?;
+                if meta.permissions().mode() & 0o077 != 0 {
+                    log::warn!("{}: was readable by others; setting mode 0600", path.display());
+                    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+                }
+                Ok((Secret(s), false))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut raw = [0u8; SECRET_BYTES];
+                random(&mut raw)?;
+                let s: heapless::String<{ 2 * SECRET_BYTES }> = hex_encode(&raw);
+                let mut file = [0u8; 2 * SECRET_BYTES + 1];
+                file[..2 * SECRET_BYTES].copy_from_slice(s.as_bytes());
+                file[2 * SECRET_BYTES] = b'\n';
+                crate::config::write_atomic_mode(&path, &file, 0o600)?;
+                Ok((Secret(s), true))
+            }
+            Err(e) => Err(std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))),
+        }
+    }
+
+    /// The secret itself, for the one-time message at first start. Never log it.
+    pub fn reveal(&self) -> &str {
+        &self.0
+    }
+
+    fn matches(&self, candidate: &[u8]) -> bool {
+        ct_eq(self.0.as_bytes(), candidate)
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Session {
+    token: [u8; TOKEN_BYTES],
+    expires_ns: u64,
+}
+
+/// Mutable auth state: the session table and the limiter. Only the web thread touches it.
+struct State {
+    sessions: [Option<Session>; SESSIONS],
+    /// Bucket level in thousandths of a check.
+    bucket_milli: u64,
+    bucket_at_ns: u64,
+    failures: u32,
+    locked_until_ns: u64,
+}
+
+/// Why a secret check was not made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooMany {
+    pub retry_after_s: u64,
+}
+
+/// The auth state of a server: its secret, sessions and limiter.
+pub struct Auth {
+    secret: Secret,
+    state: RefCell<State>,
+}
+
+/// What the credentials on a request amount to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Allowed,
+    Missing,
+    Wrong,
+    Limited(TooMany),
+}
+
+impl Auth {
+    pub fn new(secret: Secret) -> Auth {
+        Auth {
+            secret,
+            state: RefCell::new(State {
+                sessions: [None; SESSIONS],
+                bucket_milli: BURST * 1000,
+                bucket_at_ns: crate::clock::now_mono_ns(),
+                failures: 0,
+                locked_until_ns: 0,
+            }),
+        }
+    }
+
+    /// Checks a candidate secret under the limiter: refused without looking when locked out or
+    /// when the bucket is empty; a failure spends a token and may start a lockout.
+    pub fn check_secret(&self, candidate: &[u8], now_ns: u64) -> Verdict {
+        let mut st = self.state.borrow_mut();
+        if now_ns < st.locked_until_ns {
+            return Verdict::Limited(TooMany { retry_after_s: (st.locked_until_ns - now_ns).div_ceil(NS).max(1) });
+        }
+        let elapsed_ms = now_ns.saturating_sub(st.bucket_at_ns) / 1_000_000;
+        st.bucket_milli = (st.bucket_milli + elapsed_ms).min(BURST * 1000);
+        st.bucket_at_ns = now_ns;
+        if st.bucket_milli < 1000 {
+            return Verdict::Limited(TooMany { retry_after_s: 1 });
+        }
+        if self.secret.matches(candidate) {
+            st.failures = 0;
+            return Verdict::Allowed;
+        }
+        st.bucket_milli -= 1000;
+        st.failures += 1;
+        if st.failures % LOCKOUT_AFTER == 0 {
+            st.locked_until_ns = now_ns + LOCKOUT_S * NS;
+            log::warn!("web: {} failed logins in a row; secret checks locked for {LOCKOUT_S} s", st.failures);
+        }
+        Verdict::Wrong
+    }
+
+    /// Starts a session; returns its token. The oldest session goes when the table is full.
+    pub fn create_session(&self, now_ns: u64) -> std::io::Result<[u8; TOKEN_BYTES]> {
+        let mut token = [0u8; TOKEN_BYTES];
+        random(&mut token)?;
+        let mut st = self.state.borrow_mut();
+        let slot = st
+            .sessions
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, s)| match s {
+                Some(s) if s.expires_ns > now_ns => s.expires_ns,
+                _ => 0,
+            })
+            .map(|(i, _)| i)
+            .unwrap_or(0);
+        st.sessions[slot] = Some(Session { token, expires_ns: now_ns + SESSION_TTL_S * NS });
+        Ok(token)
+    }
+
+    /// Index of the live session with this token. Compares against every slot in constant time.
+    fn find_session(&self, token: &[u8; TOKEN_BYTES], now_ns: u64) -> Option<usize> {
+        let st = self.state.borrow();
+        let mut found = None;
+        for (i, s) in st.sessions.iter().enumerate() {
+            if let Some(s) = s
+                && ct_eq(&s.token, token)
+                && s.expires_ns > now_ns
+            {
+                found = Some(i);
+            }
+        }
+        found
+    }
+
+    /// Ends the session named by the request's cookie, if any.
+    pub fn end_session(&self, headers: &Headers<'_>) {
+        if let Some(token) = session_cookie(headers)
+            && let Some(i) = self.find_session(&token, crate::clock::now_mono_ns())
+        {
+            self.state.borrow_mut().sessions[i] = None;
+        }
+    }
+
+    /// Checks a request's credentials: a live session cookie, else a Bearer secret.
+    pub fn verify(&self, headers: &Headers<'_>, now_ns: u64) -> Verdict {
+        if let Some(token) = session_cookie(headers)
+            && self.find_session(&token, now_ns).is_some()
+        {
+            return Verdict::Allowed;
+        }
+        match bearer(headers) {
+            Some(candidate) => self.check_secret(candidate, now_ns),
+            None => Verdict::Missing,
+        }
+    }
+}
+
+/// The token of `Authorization: Bearer <token>` (scheme case-insensitive).
+fn bearer<'a>(headers: &Headers<'a>) -> Option<&'a [u8]> {
+    let v = headers.get("Authorization")?.as_raw();
+    let v = v.trim_ascii();
+    if v.len() > 7 && v[..7].eq_ignore_ascii_case(b"bearer ") {
+        Some(v[7..].trim_ascii())
+    } else {
+        None
+    }
+}
+
+/// The session token in the `Cookie` header, if well-formed.
+fn session_cookie(headers: &Headers<'_>) -> Option<[u8; TOKEN_BYTES]> {
+    for h in headers.iter() {
+        if !h.0.as_raw().eq_ignore_ascii_case(b"cookie") {
+            continue;
+        }
+        for part in h.1.as_raw().split(|&b| b == b';') {
+            let part = part.trim_ascii();
+            if let Some(v) = part.strip_prefix(COOKIE.as_bytes()).and_then(|r| r.strip_prefix(b"="))
+                && let Some(t) = hex_decode::<TOKEN_BYTES>(v)
+            {
+                return Some(t);
+            }
+        }
+    }
+    None
+}
+
+/// Routes that need no credentials: health, the login page, static assets.
+pub fn is_public(path: &str) -> bool {
+    match path {
+        "/health" | "/login" | "/logout" | "/favicon.ico" => true,
+        // Static assets: plain file names only, so nothing outside /static/ can match.
+        p => p.strip_prefix("/static/").is_some_and(|name| {
+            !name.is_empty()
+                && !name.starts_with('.')
+                && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+        }),
+    }
+}
+
+fn is_mutating(method: &str) -> bool {
+    !matches!(method, "GET" | "HEAD" | "OPTIONS")
+}
+
+/// Whether a request comes from another site (see the module docs).
+pub fn is_cross_site(headers: &Headers<'_>) -> bool {
+    if let Some(site) = headers.get("Sec-Fetch-Site") {
+        let s = site.as_raw().trim_ascii();
+        if s.eq_ignore_ascii_case(b"cross-site") || s.eq_ignore_ascii_case(b"same-site") {
+            return true;
+        }
+    }
+    let Some(origin) = headers.get("Origin") else {
+        return false;
+    };
+    let origin = origin.as_raw().trim_ascii();
+    let host = origin.strip_prefix(b"http://").or_else(|| origin.strip_prefix(b"https://"));
+    match (host, headers.get("Host")) {
+        (Some(o), Some(h)) => !o.eq_ignore_ascii_case(h.as_raw().trim_ascii()),
+        // `Origin: null`, another scheme, or no Host to compare with.
+        _ => true,
+    }
+}
+
+/// The layer in front of every route.
+pub struct AuthLayer<'a> {
+    pub auth: &'a Auth,
+}
+
+impl Layer<(), ()> for AuthLayer<'_> {
+    type NextState = ();
+    type NextPathParameters = ();
+
+    async fn call_layer<'a, R: Read + 'a, N: Next<'a, R, (), ()>, W: ResponseWriter<Error = R::Error>>(
+        &self,
+        next: N,
+        state: &(),
+        path_parameters: (),
+        parts: RequestParts<'_>,
+        response_writer: W,
+    ) -> Result<ResponseSent, W::Error> {
+        let headers = parts.headers();
+        let method = parts.method();
+        let path = parts.path().encoded();
+        let api = path.starts_with("/api/") || path == "/api";
+        let refusal = if is_mutating(method) && is_cross_site(&headers) {
+            Some(Reply::Forbidden)
+        } else if is_public(path) {
+            None
+        } else {
+            match self.auth.verify(&headers, crate::clock::now_mono_ns()) {
+                Verdict::Allowed => None,
+                Verdict::Limited(t) => Some(Reply::TooMany(t)),
+                Verdict::Missing | Verdict::Wrong if !api && matches!(method, "GET" | "HEAD") => {
+                    Some(Reply::ToLogin)
+                }
+                Verdict::Missing | Verdict::Wrong => Some(Reply::Unauthorized),
+            }
+        };
+        match refusal {
+            None => next.run(state, path_parameters, response_writer).await,
+            Some(reply) => {
+                let conn = next.into_connection().await?;
+                reply.write_to(conn, response_writer).await
+            }
+        }
+    }
+}
+
+/// The session token as a `Set-Cookie` value.
+pub struct SetSession(pub [u8; TOKEN_BYTES]);
+
+impl fmt::Display for SetSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let hex: heapless::String<{ 2 * TOKEN_BYTES }> = hex_encode(&self.0);
+        write!(f, "{COOKIE}={hex}; Path=/; HttpOnly; SameSite=Strict; Max-Age={SESSION_TTL_S}")
+    }
+}
+
+/// Responses of the auth layer and the login routes.
+pub enum Reply {
+    Unauthorized,
+    ToLogin,
+    Forbidden,
+    TooMany(TooMany),
+    LoginPage,
+    LoginFailed,
+    LoggedIn([u8; TOKEN_BYTES]),
+    LoggedOut,
+    Error,
+}
+
+macro_rules! login_head {
+    () => {
+        r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="color-scheme" content="dark">
+<title>blackbox · sign in</title>
+<style>
+body{margin:0;min-height:100vh;display:flex;align-items:center;justify-content:center;
+background:#0d0f12;color:#e6e8eb;font:16px/1.4 system-ui,sans-serif}
+form{width:min(22rem,90vw);padding:1.5rem;border-radius:12px;background:#171a1f}
+h1{font-size:1.25rem;margin:0 0 1rem}
+label{display:block;margin-bottom:.4rem;color:#aab1ba}
+input{box-sizing:border-box;width:100%;padding:.75rem;border-radius:8px;border:1px solid #2c323a;
+background:#0d0f12;color:#e6e8eb;font:1rem ui-monospace,monospace}
+button{margin-top:1rem;width:100%;padding:.75rem;border:0;border-radius:8px;background:#c0392b;
+color:#fff;font-size:1rem}
+.err{color:#ff8a80;margin:0 0 1rem}
+</style></head><body>
+<form method="post" action="/login">
+<h1>blackbox</h1>
+"#
+    };
+}
+macro_rules! login_tail {
+    () => {
+        r#"<label for="secret">Device secret</label>
+<input id="secret" name="secret" type="password" autocomplete="current-password" autocapitalize="off"
+ spellcheck="false" required autofocus>
+<button type="submit">Sign in</button>
+</form></body></html>
+"#
+    };
+}
+/// The login form (dark, phone-sized, no scripts, nothing external).
+pub const LOGIN_PAGE: &str = concat!(login_head!(), login_tail!());
+const LOGIN_FAILED_PAGE: &str = concat!(login_head!(), "<p class=\"err\">Wrong secret.</p>\n", login_tail!());
+
+impl IntoResponse for Reply {
+    async fn write_to<R: Read, W: ResponseWriter<Error = R::Error>>(
+        self,
+        connection: picoserve::response::Connection<'_, R>,
+        response_writer: W,
+    ) -> Result<ResponseSent, W::Error> {
+        const NO_STORE: (&str, &str) = ("Cache-Control", "no-store");
+        let html = "text/html; charset=utf-8";
+        match self {
+            Reply::Unauthorized => {
+                Response::new(StatusCode::UNAUTHORIZED, "{\"error\":\"unauthorized\"}")
+                    .with_content_type("application/json")
+                    .with_header("WWW-Authenticate", "Bearer realm=\"blackbox\"")
+                    .with_header(NO_STORE.0, NO_STORE.1)
+                    .write_to(connection, response_writer)
+                    .await
+            }
+            Reply::ToLogin => {
+                Response::new(StatusCode::SEE_OTHER, "")
+                    .with_header("Location", "/login")
+                    .with_header(NO_STORE.0, NO_STORE.1)
+                    .write_to(connection, response_writer)
+                    .await
+            }
+            Reply::Forbidden => {
+                Response::new(StatusCode::FORBIDDEN, "{\"error\":\"cross-site request refused\"}")
+                    .with_content_type("application/json")
+                    .with_header(NO_STORE.0, NO_STORE.1)
+                    .write_to(connection, response_writer)
+                    .await
+            }
+            Reply::TooMany(t) => {
+                Response::new(StatusCode::TOO_MANY_REQUESTS, "{\"error\":\"too many attempts\"}")
+                    .with_content_type("application/json")
+                    .with_header("Retry-After", t.retry_after_s)
+                    .with_header(NO_STORE.0, NO_STORE.1)
+                    .write_to(connection, response_writer)
+                    .await
+            }
+            Reply::LoginPage => {
+                Response::ok(LOGIN_PAGE)
+                    .with_content_type(html)
+                    .with_header(NO_STORE.0, NO_STORE.1)
+                    .write_to(connection, response_writer)
+                    .await
+            }
+            Reply::LoginFailed => {
+                Response::new(StatusCode::UNAUTHORIZED, LOGIN_FAILED_PAGE)
+                    .with_content_type(html)
+                    .with_header(NO_STORE.0, NO_STORE.1)
+                    .write_to(connection, response_writer)
+                    .await
+            }
+            Reply::LoggedIn(token) => {
+                Response::new(StatusCode::SEE_OTHER, "")
+                    .with_header("Location", "/")
+                    .with_header("Set-Cookie", SetSession(token))
+                    .with_header(NO_STORE.0, NO_STORE.1)
+                    .write_to(connection, response_writer)
+                    .await
+            }
+            Reply::LoggedOut => {
+                Response::new(StatusCode::SEE_OTHER, "")
+                    .with_header("Location", "/login")
+                    .with_header("Set-Cookie", format_args!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"))
+                    .with_header(NO_STORE.0, NO_STORE.1)
+                    .write_to(connection, response_writer)
+                    .await
+            }
+            Reply::Error => {
+                Response::new(StatusCode::INTERNAL_SERVER_ERROR, "{\"error\":\"internal error\"}")
+                    .with_content_type("application/json")
+                    .write_to(connection, response_writer)
+                    .await
+            }
+        }
+    }
+}
+
+/// The value of `secret` in a form body (`application/x-www-form-urlencoded`), decoded.
+fn form_secret(body: &[u8]) -> Option<heapless::String<128>> {
+    let body = core::str::from_utf8(body).ok()?;
+    body.split('&').find_map(|pair| {
+        let v = pair.strip_prefix("secret=")?;
+        picoserve::url_encoded::UrlEncodedString(v).try_into_string::<128>().ok()
+    })
+}
+
+impl Auth {
+    /// `POST /login`: checks the form's secret under the limiter.
+    pub fn login(&self, body: &[u8]) -> Reply {
+        let now = crate::clock::now_mono_ns();
+        let candidate = form_secret(body);
+        let candidate = candidate.as_deref().unwrap_or("").trim();
+        match self.check_secret(candidate.as_bytes(), now) {
+            Verdict::Allowed => match self.create_session(now) {
+                Ok(token) => Reply::LoggedIn(token),
+                Err(e) => {
+                    log::error!("web: cannot create a session token: {e}");
+                    Reply::Error
+                }
+            },
+            Verdict::Limited(t) => Reply::TooMany(t),
+            Verdict::Missing | Verdict::Wrong => Reply::LoginFailed,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secret(s: &str) -> Secret {
+        Secret(heapless::String::try_from(s).unwrap())
+    }
+
+    const S: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn hex_round_trips_and_rejects_junk() {
+        let b = [0u8, 1, 0xab, 0xff];
+        let h: heapless::String<8> = hex_encode(&b);
+        assert_eq!(h, "0001abff");
+        assert_eq!(hex_decode::<4>(h.as_bytes()), Some(b));
+        assert_eq!(hex_decode::<4>(b"0001abf"), None);
+        assert_eq!(hex_decode::<4>(b"0001abfg"), None);
+    }
+
+    #[test]
+    fn ct_eq_compares() {
+        assert!(ct_eq(b"abc", b"abc"));
+        assert!(!ct_eq(b"abc", b"abd"));
+        assert!(!ct_eq(b"abc", b"ab"));
+    }
+
+    #[test]
+    fn the_bucket_refuses_after_a_burst_and_refills() {
+        let a = Auth::new(secret(S));
+        let t0 = 1_000 * NS;
+        for _ in 0..BURST {
+            assert_eq!(a.check_secret(b"nope", t0), Verdict::Wrong);
+        }
+        assert!(matches!(a.check_secret(S.as_bytes(), t0), Verdict::Limited(_)), "even the right secret waits");
+        assert_eq!(a.check_secret(S.as_bytes(), t0 + NS), Verdict::Allowed);
+    }
+
+    #[test]
+    fn consecutive_failures_lock_out() {
+        let a = Auth::new(secret(S));
+        let mut t = 1_000 * NS;
+        for _ in 0..LOCKOUT_AFTER {
+            t += NS;
+            assert_eq!(a.check_secret(b"nope", t), Verdict::Wrong);
+        }
+        match a.check_secret(S.as_bytes(), t + NS) {
+            Verdict::Limited(TooMany { retry_after_s }) => assert!(retry_after_s > 50, "{retry_after_s}"),
+            v => panic!("{v:?}"),
+        }
+        assert_eq!(a.check_secret(S.as_bytes(), t + (LOCKOUT_S + 1) * NS), Verdict::Allowed);
+    }
+
+    #[test]
+    fn sessions_expire_and_the_oldest_is_evicted() {
+        let a = Auth::new(secret(S));
+        let t0 = 1_000 * NS;
+        let first = a.create_session(t0).unwrap();
+        assert!(a.find_session(&first, t0 + NS).is_some());
+        assert!(a.find_session(&first, t0 + SESSION_TTL_S * NS + 1).is_none());
+        for i in 0..SESSIONS as u64 {
+            a.create_session(t0 + (i + 1) * NS).unwrap();
+        }
+        assert!(a.find_session(&first, t0 + 100 * NS).is_none(), "the oldest went");
+        assert!(a.find_session(&[0u8; TOKEN_BYTES], t0).is_none());
+    }
+
+    #[test]
+    fn public_paths_are_few() {
+        for p in ["/health", "/login", "/logout", "/static/app.js", "/static/a-b_c.css"] {
+            assert!(is_public(p), "{p}");
+        }
+        for p in ["/", "/api/status", "/static/", "/static/../api", "/static/.x", "/static/a/b", "/static/%2e%2e", "/health/x", "/loginx"] {
+            assert!(!is_public(p), "{p}");
+        }
+    }
+
+    #[test]
+    fn form_bodies_decode() {
+        assert_eq!(form_secret(b"secret=ab%20c+d").as_deref(), Some("ab c d"));
+        assert_eq!(form_secret(b"x=1&secret=abc").as_deref(), Some("abc"));
+        assert_eq!(form_secret(b"x=1"), None);
+    }
+
+    #[test]
+    fn the_secret_file_is_created_0600_and_kept() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let (s1, new1) = Secret::load_or_create(dir.path()).unwrap();
+        assert!(new1);
+        let path = dir.path().join(Secret::FILE);
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        let (s2, new2) = Secret::load_or_create(dir.path()).unwrap();
+        assert!(!new2);
+        assert_eq!(s1.reveal(), s2.reveal());
+        assert_eq!(s1.reveal().len(), 2 * SECRET_BYTES);
+        assert_eq!(format!("{s1:?}"), "Secret(..)");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        Secret::load_or_create(dir.path()).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        std::fs::write(&path, "short\n").unwrap();
+        assert!(Secret::load_or_create(dir.path()).is_err());
+    }
+}
+
+/// `POST /login` (form body `secret=...`).
+pub struct LoginService<'a>(pub &'a Auth);
+
+impl picoserve::routing::RequestHandlerService<(), ()> for LoginService<'_> {
+    async fn call_request_handler_service<R: Read, W: ResponseWriter<Error = R::Error>>(
+        &self,
+        _state: &(),
+        _path_parameters: (),
+        mut request: picoserve::request::Request<'_, R>,
+        response_writer: W,
+    ) -> Result<ResponseSent, W::Error> {
+        // A body that does not fit the request buffer is not a login form: a failed attempt.
+        let reply = match request.body_connection.body().read_all().await {
+            Ok(body) => self.0.login(body),
+            Err(_) => self.0.login(b""),
+        };
+        reply.write_to(request.body_connection.finalize().await?, response_writer).await
+    }
+}
+
+/// `POST /logout`: ends the cookie's session (if any) and clears the cookie.
+pub struct LogoutService<'a>(pub &'a Auth);
+
+impl picoserve::routing::RequestHandlerService<(), ()> for LogoutService<'_> {
+    async fn call_request_handler_service<R: Read, W: ResponseWriter<Error = R::Error>>(
+        &self,
+        _state: &(),
+        _path_parameters: (),
+        request: picoserve::request::Request<'_, R>,
+        response_writer: W,
+    ) -> Result<ResponseSent, W::Error> {
+        self.0.end_session(&request.parts.headers());
+        Reply::LoggedOut.write_to(request.body_connection.finalize().await?, response_writer).await
+    }
+}
