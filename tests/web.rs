@@ -73,6 +73,14 @@ impl Bb {
         panic!("server did not come up: {}", self.stderr());
     }
 
+    /// A client that sends the device secret (`DATA/secret`) as a Bearer token.
+    fn client(&self) -> Client {
+        let secret = std::fs::read_to_string(self._dir.path().join("data/secret")).expect("no DATA/secret");
+        let mut c = Client::connect(self.addr).unwrap();
+        c.bearer = Some(secret.trim().to_string());
+        c
+    }
+
     fn stderr(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
@@ -113,6 +121,8 @@ fn summary_field(log: &str, key: &str) -> Option<u64> {
 struct Client {
     w: TcpStream,
     r: BufReader<TcpStream>,
+    /// Sent as `Authorization: Bearer` with every `get`.
+    bearer: Option<String>,
 }
 
 impl Client {
@@ -120,11 +130,12 @@ impl Client {
         let w = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
         w.set_read_timeout(Some(Duration::from_secs(10)))?;
         let r = BufReader::new(w.try_clone()?);
-        Ok(Client { w, r })
+        Ok(Client { w, r, bearer: None })
     }
 
     fn get(&mut self, path: &str) -> std::io::Result<(u16, String)> {
-        self.send(format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())
+        let auth = self.bearer.as_ref().map(|s| format!("Authorization: Bearer {s}\r\n")).unwrap_or_default();
+        self.send(format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}\r\n").as_bytes())
     }
 
     /// Sends raw bytes, reads one response: (status, body).
@@ -172,7 +183,7 @@ fn iso(v: &serde_json::Value) -> i64 {
 #[test]
 fn health_and_status_are_json_and_the_durable_watermark_rises() {
     let bb = Bb::start().ready();
-    let mut c = Client::connect(bb.addr).unwrap();
+    let mut c = bb.client();
     let (code, body) = c.get("/health").unwrap();
     assert_eq!(code, 200, "{body}");
     let h = json(&body);
@@ -221,7 +232,7 @@ fn health_and_status_are_json_and_the_durable_watermark_rises() {
 #[test]
 fn unknown_routes_wrong_methods_and_malformed_requests_get_4xx() {
     let bb = Bb::start().ready();
-    let mut c = Client::connect(bb.addr).unwrap();
+    let mut c = bb.client();
     for path in ["/", "/nope", "/api/nope", "/health/x", "/api/status/..%2f..%2fetc", "/%00"] {
         let (code, _) = c.get(path).unwrap();
         assert_eq!(code, 404, "{path}");
@@ -268,11 +279,10 @@ fn a_100_kb_header_gets_4xx_and_the_server_keeps_serving() {
 #[test]
 fn twenty_concurrent_keep_alive_clients_all_get_answers() {
     let bb = Bb::start().ready();
-    let addr = bb.addr;
     let threads: Vec<_> = (0..20)
         .map(|i| {
+            let mut c = bb.client();
             std::thread::spawn(move || {
-                let mut c = Client::connect(addr).unwrap();
                 for j in 0..25 {
                     let path = if (i + j) % 2 == 0 { "/health" } else { "/api/status" };
                     let (code, body) = c.get(path).unwrap_or_else(|e| panic!("client {i} request {j}: {e}"));
