@@ -2,7 +2,7 @@
 //! tokens, the login form and its session cookie, logout, rate limiting, cross-site refusals,
 //! and the secret staying out of the logs.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};

@@ -234,7 +234,7 @@ impl Auth {
         }
         st.bucket_milli -= 1000;
         st.failures += 1;
-        if st.failures % LOCKOUT_AFTER == 0 {
+        if st.failures.is_multiple_of(LOCKOUT_AFTER) {
             st.locked_until_ns = now_ns + LOCKOUT_S * NS;
             log::warn!("web: {} failed logins in a row; secret checks locked for {LOCKOUT_S} s", st.failures);
         }
@@ -578,6 +578,42 @@ impl Auth {
     }
 }
 
+/// `POST /login` (form body `secret=...`).
+pub struct LoginService<'a>(pub &'a Auth);
+
+impl picoserve::routing::RequestHandlerService<(), ()> for LoginService<'_> {
+    async fn call_request_handler_service<R: Read, W: ResponseWriter<Error = R::Error>>(
+        &self,
+        _state: &(),
+        _path_parameters: (),
+        mut request: picoserve::request::Request<'_, R>,
+        response_writer: W,
+    ) -> Result<ResponseSent, W::Error> {
+        // A body that does not fit the request buffer is not a login form: a failed attempt.
+        let reply = match request.body_connection.body().read_all().await {
+            Ok(body) => self.0.login(body),
+            Err(_) => self.0.login(b""),
+        };
+        reply.write_to(request.body_connection.finalize().await?, response_writer).await
+    }
+}
+
+/// `POST /logout`: ends the cookie's session (if any) and clears the cookie.
+pub struct LogoutService<'a>(pub &'a Auth);
+
+impl picoserve::routing::RequestHandlerService<(), ()> for LogoutService<'_> {
+    async fn call_request_handler_service<R: Read, W: ResponseWriter<Error = R::Error>>(
+        &self,
+        _state: &(),
+        _path_parameters: (),
+        request: picoserve::request::Request<'_, R>,
+        response_writer: W,
+    ) -> Result<ResponseSent, W::Error> {
+        self.0.end_session(&request.parts.headers());
+        Reply::LoggedOut.write_to(request.body_connection.finalize().await?, response_writer).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -680,41 +716,5 @@ mod tests {
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         std::fs::write(&path, "short\n").unwrap();
         assert!(Secret::load_or_create(dir.path()).is_err());
-    }
-}
-
-/// `POST /login` (form body `secret=...`).
-pub struct LoginService<'a>(pub &'a Auth);
-
-impl picoserve::routing::RequestHandlerService<(), ()> for LoginService<'_> {
-    async fn call_request_handler_service<R: Read, W: ResponseWriter<Error = R::Error>>(
-        &self,
-        _state: &(),
-        _path_parameters: (),
-        mut request: picoserve::request::Request<'_, R>,
-        response_writer: W,
-    ) -> Result<ResponseSent, W::Error> {
-        // A body that does not fit the request buffer is not a login form: a failed attempt.
-        let reply = match request.body_connection.body().read_all().await {
-            Ok(body) => self.0.login(body),
-            Err(_) => self.0.login(b""),
-        };
-        reply.write_to(request.body_connection.finalize().await?, response_writer).await
-    }
-}
-
-/// `POST /logout`: ends the cookie's session (if any) and clears the cookie.
-pub struct LogoutService<'a>(pub &'a Auth);
-
-impl picoserve::routing::RequestHandlerService<(), ()> for LogoutService<'_> {
-    async fn call_request_handler_service<R: Read, W: ResponseWriter<Error = R::Error>>(
-        &self,
-        _state: &(),
-        _path_parameters: (),
-        request: picoserve::request::Request<'_, R>,
-        response_writer: W,
-    ) -> Result<ResponseSent, W::Error> {
-        self.0.end_session(&request.parts.headers());
-        Reply::LoggedOut.write_to(request.body_connection.finalize().await?, response_writer).await
     }
 }
