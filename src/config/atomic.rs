@@ -34,14 +34,13 @@ pub fn write_atomic_mode(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()>
     let tmp = dir.join(tmp_name);
 
     let written = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(mode)
-            .open(&tmp)?;
-        // A stale temp file keeps its old mode through `open`: set it before writing.
-        f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(mode))?;
+        // A stale temp file from a crash would keep its old mode through `open`: remove it and
+        // create the file afresh, so it has `mode` (less the umask) from the start.
+        match fs::remove_file(&tmp) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+        let mut f = OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()
     })();

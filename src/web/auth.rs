@@ -355,13 +355,27 @@ pub fn is_cross_site(headers: &Headers<'_>) -> bool {
     let Some(origin) = headers.get("Origin") else {
         return false;
     };
-    let origin = origin.as_raw().trim_ascii();
-    let host = origin.strip_prefix(b"http://").or_else(|| origin.strip_prefix(b"https://"));
-    match (host, headers.get("Host")) {
-        (Some(o), Some(h)) => !o.eq_ignore_ascii_case(h.as_raw().trim_ascii()),
-        // `Origin: null`, another scheme, or no Host to compare with.
-        _ => true,
+    match headers.get("Host") {
+        Some(host) => !origin_matches_host(origin.as_raw(), host.as_raw()),
+        None => true,
     }
+}
+
+/// Whether `Origin: <origin>` names the site at `Host: <host>` (scheme http or https; a default
+/// port may be written or left out on either side). `null` and other schemes never match.
+pub fn origin_matches_host(origin: &[u8], host: &[u8]) -> bool {
+    let origin = origin.trim_ascii();
+    let host = host.trim_ascii();
+    let (o, default_port): (&[u8], &[u8]) = if let Some(o) = origin.strip_prefix(b"http://") {
+        (o, b":80")
+    } else if let Some(o) = origin.strip_prefix(b"https://") {
+        (o, b":443")
+    } else {
+        return false;
+    };
+    let o = o.strip_suffix(default_port).unwrap_or(o);
+    let h = host.strip_suffix(default_port).unwrap_or(host);
+    !o.is_empty() && o.eq_ignore_ascii_case(h)
 }
 
 /// The layer in front of every route.
@@ -689,6 +703,22 @@ mod tests {
         for p in ["/", "/api/status", "/static/", "/static/../api", "/static/.x", "/static/a/b", "/static/%2e%2e", "/health/x", "/loginx"] {
             assert!(!is_public(p), "{p}");
         }
+    }
+
+    #[test]
+    fn origins_match_their_own_host_only() {
+        let ok = |o: &str, h: &str| origin_matches_host(o.as_bytes(), h.as_bytes());
+        assert!(ok("http://127.0.0.1:8080", "127.0.0.1:8080"));
+        assert!(ok("http://Blackbox.Local", "blackbox.local"));
+        assert!(ok("http://10.0.0.1", "10.0.0.1:80"));
+        assert!(ok("http://10.0.0.1:80", "10.0.0.1"));
+        assert!(ok("https://cam", "cam:443"));
+        assert!(!ok("http://10.0.0.1:8080", "10.0.0.1"));
+        assert!(!ok("http://10.0.0.1.evil.example", "10.0.0.1"));
+        assert!(!ok("null", "10.0.0.1"));
+        assert!(!ok("file://", ""));
+        assert!(!ok("http://", ""));
+        assert!(!ok("ftp://10.0.0.1", "10.0.0.1"));
     }
 
     #[test]
