@@ -32,4 +32,13 @@ blackbox ls /data
 blackbox verify /data --json; verify_rc=$?
 say "verify exit $verify_rc"
 umount /data
-[ "$run_rc" -eq 0 ] && [ "$verify_rc" -eq 0 ]
+# No --source and no camera_device: blackbox must pick /dev/video0 by itself (a tmpfs store).
+mkdir -p /tmp/auto
+echo '{"storage_cap_gb": 0.1, "min_free_mb": 16, "segment_length_s": 2, "video_res_width": 640, "video_res_height": 360, "video_fps": 30}' >/tmp/auto/config.json
+blackbox run --data /tmp/auto --report-durable >/tmp/auto.out 2>/tmp/auto.log &
+apid=$!
+sleep 4
+kill -TERM "$apid"; wait "$apid"; auto_rc=$?
+grep -E 'camera' /tmp/auto.log
+say "auto run exit $auto_rc; durable reports $(grep -c '^durable' /tmp/auto.out)"
+[ "$run_rc" -eq 0 ] && [ "$verify_rc" -eq 0 ] && [ "$auto_rc" -eq 0 ]
