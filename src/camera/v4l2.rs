@@ -97,6 +97,10 @@ pub struct V4l2Camera {
     held: Option<u32>,
     streaming: bool,
     encoder: Option<JpegEncoder>,
+    /// The driver's sequence number of the last frame, to count the frames it dropped.
+    last_seq: Option<u32>,
+    /// Frames the driver skipped (its sequence jumped): no free buffer in time.
+    driver_drops: u64,
 }
 
 // The raw pointers are only the mmap'd buffers of this device; nothing is shared.
@@ -145,6 +149,8 @@ impl V4l2Camera {
             held: None,
             streaming: false,
             encoder: None,
+            last_seq: None,
+            driver_drops: 0,
         };
         // From here on, an error drops `cam`, which releases whatever was set up.
         cam.query_caps()?;
@@ -336,6 +342,11 @@ impl V4l2Camera {
         &self.driver
     }
 
+    /// Frames the driver dropped so far (gaps in its sequence numbers).
+    pub fn driver_drops(&self) -> u64 {
+        self.driver_drops
+    }
+
     /// Number of mmap buffers in use.
     pub fn buffers(&self) -> usize {
         self.bufs.len()
@@ -419,6 +430,19 @@ impl Camera for V4l2Camera {
         let start = clock::now_mono_ns();
         let b = self.dequeue(start + DEQUEUE_TIMEOUT_MS as u64 * 1_000_000)?;
         self.held = Some(b.index);
+        if let Some(last) = self.last_seq {
+            let skipped = b.sequence.wrapping_sub(last).wrapping_sub(1);
+            if skipped > 0 && skipped < 1 << 30 {
+                self.driver_drops += u64::from(skipped);
+                log::warn!(
+                    "camera {}: the driver dropped {skipped} frame(s) before #{} ({} so far): no free buffer in time",
+                    self.path.display(),
+                    b.sequence,
+                    self.driver_drops
+                );
+            }
+        }
+        self.last_seq = Some(b.sequence);
         let now_mono = clock::now_mono_ns();
         let now_utc = clock::now_utc_ns();
         // timeval's fields are `long`: 32 bits on 32-bit ARM.
