@@ -52,7 +52,8 @@ need_packages() {
 # else Debian's cargo-web/rustc-web (1.96 in bookworm-security; edition 2024 needs >= 1.85).
 use_rust() {
     # cmake + nasm: libjpeg-turbo, built from source by the turbojpeg crate.
-    need_packages build-essential pkg-config ca-certificates cmake nasm
+    # libclang-dev + clang: bindgen, which v4l2-sys-mit (the v4l crate) runs at build time.
+    need_packages build-essential pkg-config ca-certificates cmake nasm libclang-dev clang
     if [ -x "${HOME:-}/.cargo/bin/cargo" ]; then
         export PATH="${HOME:-}/.cargo/bin:$PATH"
     elif ! command -v cargo >/dev/null 2>&1; then

@@ -4,6 +4,7 @@
 
 use crate::camera::file::FileCamera;
 use crate::camera::synthetic::Synthetic;
+use crate::camera::v4l2::{self as v4l2cam, V4l2Camera};
 use crate::camera::Camera;
 use crate::clock::Iso;
 use crate::config::Config;
@@ -26,7 +27,9 @@ usage:
   blackbox run [--config FILE] [--data DIR] [--source SRC] [--listen ADDR]
                [--as-fast-as-possible] [--loop] [--report-durable]
       Records until SIGTERM/SIGINT (or the end of a file: source), then closes the open
-      segment cleanly. SRC: synthetic | file:PATH (a concatenated-JPEG stream).
+      segment cleanly. SRC: synthetic | file:PATH (a concatenated-JPEG stream) |
+      v4l2:/dev/videoN. Without --source: the config's camera_device, else the first
+      /dev/video* capture device with a usable format, else synthetic.
       DIR defaults to ./blackbox-data; FILE to DIR/config.json when that exists.
   blackbox verify DIR [--json]
       Checks every frame of the store in DIR (read-only). Exit 0 only when every frame up to
@@ -133,7 +136,27 @@ fn open_camera(source: &str, c: &Config, as_fast: bool, looping: bool) -> Result
         let cam = FileCamera::open(Path::new(path), c.video_fps, as_fast, looping).map_err(|e| e.to_string())?;
         return Ok(Box::new(cam));
     }
-    Err(format!("unknown source {source:?} (expected synthetic or file:PATH)"))
+    if let Some(path) = source.strip_prefix("v4l2:") {
+        let cam = V4l2Camera::open(Path::new(path), c.video_res_width, c.video_res_height, c.video_fps, c.mjpeg_quality)
+            .map_err(|e| format!("{path}: {e}"))?;
+        return Ok(Box::new(cam));
+    }
+    Err(format!("unknown source {source:?} (expected synthetic, file:PATH or v4l2:/dev/videoN)"))
+}
+
+/// The camera when no `--source` is given: `camera_device` from the config, else the first
+/// `/dev/video*` that opens as a capture device with a usable format, else `synthetic`.
+fn default_camera(c: &Config) -> Result<Box<dyn Camera>, String> {
+    if !c.camera_device.is_empty() {
+        log::info!("camera: camera_device {} from the configuration", c.camera_device.as_str());
+        return open_camera(&format!("v4l2:{}", c.camera_device.as_str()), c, false, false);
+    }
+    if let Some(cam) = v4l2cam::first_usable(c.video_res_width, c.video_res_height, c.video_fps, c.mjpeg_quality) {
+        log::info!("camera: no source given; using the first usable V4L2 capture device");
+        return Ok(Box::new(cam));
+    }
+    log::info!("camera: no source given and no usable V4L2 capture device: using the built-in synthetic camera");
+    open_camera("synthetic", c, false, false)
 }
 
 fn cmd_run(args: &[String]) -> i32 {
@@ -174,14 +197,11 @@ fn cmd_run(args: &[String]) -> i32 {
             _ => return usage_error(&format!("--listen {l:?} is not an address like 127.0.0.1:8080")),
         }
     }
-    let source = match a.value("--source") {
-        Some(s) => s.to_string(),
-        None => {
-            log::info!("no camera source given and no V4L2 capture in this build: using the built-in synthetic camera");
-            "synthetic".to_string()
-        }
+    let opened = match a.value("--source") {
+        Some(s) => open_camera(s, &config, a.flag("--as-fast-as-possible"), a.flag("--loop")),
+        None => default_camera(&config),
     };
-    let mut camera = match open_camera(&source, &config, a.flag("--as-fast-as-possible"), a.flag("--loop")) {
+    let mut camera = match opened {
         Ok(c) => c,
         Err(e) => {
             eprintln!("blackbox: {e}");

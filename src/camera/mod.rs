@@ -7,6 +7,7 @@
 pub mod encode;
 pub mod file;
 pub mod synthetic;
+pub mod v4l2;
 
 use std::fmt;
 

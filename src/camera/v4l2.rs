@@ -1,0 +1,558 @@
+//! V4L2 capture: a real camera (USB UVC webcam, the Pi camera, vivid in the qemu rig).
+//!
+//! The `v4l` crate opens the device, queries it and negotiates the format. Streaming is done
+//! here with its raw ioctl wrappers rather than with `v4l::io::mmap::Stream`, because that
+//! stream (0.14) panics in its `Drop` impls on any error other than ENODEV, re-queues a
+//! buffer twice after a dequeue timeout, and allocates an `io::Error` on every timeout. Here:
+//!
+//! - mmap streaming with at least [`BUFFERS`] buffers, all queued before `STREAMON`;
+//! - `next_frame` re-queues the buffer handed out last time, `poll`s with a timeout (always
+//!   set: [`DEQUEUE_TIMEOUT_MS`]), and dequeues the next filled one. An MJPEG frame is
+//!   `&buf[..bytesused]`, straight from the mmap'd buffer; a raw frame (YUYV, NV12) is
+//!   encoded by [`JpegEncoder`] into its preallocated buffer. No heap allocation.
+//! - the driver's timestamp (when it says it is monotonic) is the frame's `mono_ns`;
+//! - ENODEV (unplugged) is [`CameraError::Disconnected`]; no frame in time is
+//!   [`CameraError::Timeout`];
+//! - `Drop` stops streaming and unmaps itself, ignoring errors, and drops the `v4l::Device`
+//!   (whose handle `unwrap`s `close`) inside `catch_unwind`: a camera error never aborts the
+//!   process.
+
+use crate::camera::encode::JpegEncoder;
+use crate::camera::{Camera, CameraError, Codec, FrameMeta};
+use crate::clock;
+use std::ffi::c_void;
+use std::io;
+use std::mem::{self, ManuallyDrop};
+use std::path::{Path, PathBuf};
+use v4l::buffer::Type as BufType;
+use v4l::memory::Memory;
+use v4l::v4l_sys::{v4l2_buffer, v4l2_capability, v4l2_requestbuffers};
+use v4l::v4l2::{self as raw, vidioc};
+use v4l::video::Capture;
+use v4l::{Device, Format, FourCC};
+
+/// mmap buffers requested (the driver may give more; fewer is refused).
+pub const BUFFERS: u32 = 4;
+/// How long `next_frame` waits for a filled buffer before reporting [`CameraError::Timeout`].
+pub const DEQUEUE_TIMEOUT_MS: i32 = 2000;
+
+const CAP_VIDEO_CAPTURE: u32 = 0x0000_0001;
+const CAP_STREAMING: u32 = 0x0400_0000;
+const CAP_DEVICE_CAPS: u32 = 0x8000_0000;
+const BUF_FLAG_ERROR: u32 = 0x0000_0040;
+const BUF_FLAG_TIMESTAMP_MASK: u32 = 0x0000_e000;
+const BUF_FLAG_TIMESTAMP_MONOTONIC: u32 = 0x0000_2000;
+
+/// The pixel formats blackbox can record, best first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pixel {
+    /// Motion JPEG (`MJPG`, or `JPEG`): stored untouched.
+    Mjpeg,
+    /// Packed 4:2:2 `YUYV`: encoded.
+    Yuyv,
+    /// Semi-planar 4:2:0 `NV12`: encoded.
+    Nv12,
+}
+
+impl Pixel {
+    fn from_fourcc(f: &FourCC) -> Option<Pixel> {
+        match &f.repr {
+            b"MJPG" | b"JPEG" => Some(Pixel::Mjpeg),
+            b"YUYV" => Some(Pixel::Yuyv),
+            b"NV12" => Some(Pixel::Nv12),
+            _ => None,
+        }
+    }
+    fn rank(self) -> u8 {
+        match self {
+            Pixel::Mjpeg => 0,
+            Pixel::Yuyv => 1,
+            Pixel::Nv12 => 2,
+        }
+    }
+}
+
+/// One mmap'd driver buffer.
+struct Mapped {
+    ptr: *mut u8,
+    len: usize,
+}
+
+/// A V4L2 capture device, streaming.
+pub struct V4l2Camera {
+    dev: ManuallyDrop<Device>,
+    fd: i32,
+    path: PathBuf,
+    driver: String,
+    card: String,
+    fourcc: [u8; 4],
+    pixel: Pixel,
+    width: u32,
+    height: u32,
+    stride: usize,
+    fps: u32,
+    quality: u8,
+    bufs: Vec<Mapped>,
+    /// The buffer handed out by the last `next_frame`, queued again on the next call.
+    held: Option<u32>,
+    streaming: bool,
+    encoder: Option<JpegEncoder>,
+    /// The driver's sequence number of the last frame, to count the frames it dropped.
+    last_seq: Option<u32>,
+    /// Frames the driver skipped (its sequence jumped): no free buffer in time.
+    driver_drops: u64,
+}
+
+// The raw pointers are only the mmap'd buffers of this device; nothing is shared.
+unsafe impl Send for V4l2Camera {}
+
+fn err_from_io(e: io::Error, what: &str, path: &Path) -> CameraError {
+    if e.raw_os_error() == Some(libc::ENODEV) {
+        CameraError::Disconnected(format!("{}: {what}: {e}", path.display()))
+    } else {
+        CameraError::Io(e)
+    }
+}
+
+fn buffer_desc() -> v4l2_buffer {
+    // SAFETY: v4l2_buffer is a plain C struct; all-zero is a valid value.
+    let mut b: v4l2_buffer = unsafe { mem::zeroed() };
+    b.type_ = BufType::VideoCapture as u32;
+    b.memory = Memory::Mmap as u32;
+    b
+}
+
+fn cstr(bytes: &[u8]) -> String {
+    let n = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    String::from_utf8_lossy(&bytes[..n]).into_owned()
+}
+
+impl V4l2Camera {
+    /// Opens `device`, negotiates a format near `width` x `height` at `fps` (MJPEG at that size
+    /// first; else YUYV or NV12, encoded at `quality`), maps the buffers and starts streaming.
+    pub fn open(device: &Path, width: u32, height: u32, fps: u32, quality: u8) -> Result<Self, CameraError> {
+        let dev = Device::with_path(device).map_err(|e| err_from_io(e, "open", device))?;
+        let mut cam = V4l2Camera {
+            fd: dev.handle().fd(),
+            dev: ManuallyDrop::new(dev),
+            path: device.to_path_buf(),
+            driver: String::new(),
+            card: String::new(),
+            fourcc: *b"????",
+            pixel: Pixel::Mjpeg,
+            width,
+            height,
+            stride: 0,
+            fps,
+            quality,
+            bufs: Vec::new(),
+            held: None,
+            streaming: false,
+            encoder: None,
+            last_seq: None,
+            driver_drops: 0,
+        };
+        // From here on, an error drops `cam`, which releases whatever was set up.
+        cam.query_caps()?;
+        cam.negotiate(width, height, fps)?;
+        cam.map_buffers()?;
+        cam.start()?;
+        Ok(cam)
+    }
+
+    fn query_caps(&mut self) -> Result<(), CameraError> {
+        // SAFETY: plain C struct, zeroed; the ioctl fills it.
+        let mut caps: v4l2_capability = unsafe { mem::zeroed() };
+        unsafe { raw::ioctl(self.fd, vidioc::VIDIOC_QUERYCAP, &mut caps as *mut _ as *mut c_void) }
+            .map_err(|e| err_from_io(e, "VIDIOC_QUERYCAP", &self.path))?;
+        self.driver = cstr(&caps.driver);
+        self.card = cstr(&caps.card);
+        // device_caps describe this node; capabilities the whole physical device (vivid's
+        // output node would claim VIDEO_CAPTURE from it).
+        let c = if caps.capabilities & CAP_DEVICE_CAPS != 0 { caps.device_caps } else { caps.capabilities };
+        if c & CAP_VIDEO_CAPTURE == 0 {
+            return Err(CameraError::Invalid(format!(
+                "{}: not a video capture device (driver {}, card {:?})",
+                self.path.display(),
+                self.driver,
+                self.card
+            )));
+        }
+        if c & CAP_STREAMING == 0 {
+            return Err(CameraError::Invalid(format!("{}: no streaming I/O (driver {})", self.path.display(), self.driver)));
+        }
+        Ok(())
+    }
+
+    fn negotiate(&mut self, width: u32, height: u32, fps: u32) -> Result<(), CameraError> {
+        let dev = &*self.dev;
+        let offered = dev.enum_formats().map_err(|e| err_from_io(e, "VIDIOC_ENUM_FMT", &self.path))?;
+        let mut cands: Vec<(Pixel, FourCC)> =
+            offered.iter().filter_map(|d| Pixel::from_fourcc(&d.fourcc).map(|p| (p, d.fourcc))).collect();
+        cands.sort_by_key(|(p, _)| p.rank());
+        if cands.is_empty() {
+            let names: Vec<String> = offered.iter().map(|d| d.fourcc.to_string()).collect();
+            return Err(CameraError::Invalid(format!(
+                "{}: no usable pixel format (offers {}; blackbox takes MJPG, JPEG, YUYV, NV12)",
+                self.path.display(),
+                names.join(", ")
+            )));
+        }
+        // Ask for each in turn; the first one the driver grants at the exact size wins, else
+        // the best one at whatever size the driver adjusted to.
+        let mut best: Option<(Pixel, Format)> = None;
+        for (p, fc) in &cands {
+            let got = match dev.set_format(&Format::new(width, height, *fc)) {
+                Ok(f) => f,
+                Err(e) if e.raw_os_error() == Some(libc::ENODEV) => return Err(err_from_io(e, "VIDIOC_S_FMT", &self.path)),
+                Err(e) => {
+                    log::warn!("camera {}: {fc} {width}x{height} refused: {e}", self.path.display());
+                    continue;
+                }
+            };
+            if got.fourcc != *fc || got.width % 2 != 0 || got.height % 2 != 0 {
+                continue;
+            }
+            let exact = got.width == width && got.height == height;
+            if exact {
+                best = Some((*p, got));
+                break;
+            }
+            if best.is_none() {
+                best = Some((*p, got));
+            }
+        }
+        let Some((pixel, _)) = best else {
+            return Err(CameraError::Invalid(format!("{}: the driver granted no usable format", self.path.display())));
+        };
+        // Set the winner again (later attempts may have changed the device's format).
+        let fmt = best.map(|(_, f)| f).unwrap();
+        let fmt = dev.set_format(&fmt).map_err(|e| err_from_io(e, "VIDIOC_S_FMT", &self.path))?;
+        if fmt.width != width || fmt.height != height {
+            log::warn!(
+                "camera {}: {}x{} not offered; recording {}x{}",
+                self.path.display(),
+                width,
+                height,
+                fmt.width,
+                fmt.height
+            );
+        }
+        self.pixel = pixel;
+        self.fourcc = fmt.fourcc.repr;
+        self.width = fmt.width;
+        self.height = fmt.height;
+        let min_stride = match pixel {
+            Pixel::Yuyv => 2 * fmt.width as usize,
+            _ => fmt.width as usize,
+        };
+        self.stride = (fmt.stride as usize).max(min_stride);
+        // Frame rate: ask, then believe what the driver reports.
+        let want = v4l::video::capture::Parameters::with_fps(fps.max(1));
+        let params = match dev.set_params(&want) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                log::warn!("camera {}: cannot set {fps} fps: {e}", self.path.display());
+                dev.params().ok()
+            }
+        };
+        if let Some(p) = params
+            && p.interval.numerator > 0
+            && p.interval.denominator > 0
+        {
+            let got = (p.interval.denominator as f64 / p.interval.numerator as f64).round().max(1.0) as u32;
+            if got != fps {
+                log::warn!("camera {}: asked for {fps} fps, the driver runs at {got}", self.path.display());
+            }
+            self.fps = got;
+        }
+        if pixel != Pixel::Mjpeg {
+            let q = self.quality;
+            self.encoder = Some(
+                JpegEncoder::new(self.width, self.height, q).map_err(|e| CameraError::Invalid(format!("{}: {e}", self.path.display())))?,
+            );
+        }
+        Ok(())
+    }
+
+    fn map_buffers(&mut self) -> Result<(), CameraError> {
+        // SAFETY: plain C struct, zeroed.
+        let mut req: v4l2_requestbuffers = unsafe { mem::zeroed() };
+        req.count = BUFFERS;
+        req.type_ = BufType::VideoCapture as u32;
+        req.memory = Memory::Mmap as u32;
+        unsafe { raw::ioctl(self.fd, vidioc::VIDIOC_REQBUFS, &mut req as *mut _ as *mut c_void) }
+            .map_err(|e| err_from_io(e, "VIDIOC_REQBUFS", &self.path))?;
+        if req.count < BUFFERS {
+            return Err(CameraError::Invalid(format!(
+                "{}: the driver gave {} mmap buffers, blackbox needs {BUFFERS}",
+                self.path.display(),
+                req.count
+            )));
+        }
+        self.bufs.reserve_exact(req.count as usize);
+        for index in 0..req.count {
+            let mut b = buffer_desc();
+            b.index = index;
+            unsafe { raw::ioctl(self.fd, vidioc::VIDIOC_QUERYBUF, &mut b as *mut _ as *mut c_void) }
+                .map_err(|e| err_from_io(e, "VIDIOC_QUERYBUF", &self.path))?;
+            let len = b.length as usize;
+            // SAFETY: maps the driver's buffer `index` at the offset it gave; unmapped in Drop.
+            let ptr = unsafe {
+                raw::mmap(
+                    std::ptr::null_mut(),
+                    len,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_SHARED,
+                    self.fd,
+                    b.m.offset as libc::off_t,
+                )
+            }
+            .map_err(|e| err_from_io(e, "mmap", &self.path))?;
+            self.bufs.push(Mapped { ptr: ptr as *mut u8, len });
+        }
+        Ok(())
+    }
+
+    fn queue(&self, index: u32) -> io::Result<()> {
+        let mut b = buffer_desc();
+        b.index = index;
+        // SAFETY: a valid v4l2_buffer for one of our mmap buffers.
+        unsafe { raw::ioctl(self.fd, vidioc::VIDIOC_QBUF, &mut b as *mut _ as *mut c_void) }
+    }
+
+    fn start(&mut self) -> Result<(), CameraError> {
+        for i in 0..self.bufs.len() as u32 {
+            self.queue(i).map_err(|e| err_from_io(e, "VIDIOC_QBUF", &self.path))?;
+        }
+        let mut typ = BufType::VideoCapture as u32;
+        unsafe { raw::ioctl(self.fd, vidioc::VIDIOC_STREAMON, &mut typ as *mut _ as *mut c_void) }
+            .map_err(|e| err_from_io(e, "VIDIOC_STREAMON", &self.path))?;
+        self.streaming = true;
+        Ok(())
+    }
+
+    /// The negotiated pixel format.
+    pub fn pixel(&self) -> Pixel {
+        self.pixel
+    }
+
+    /// The driver's name (`uvcvideo`, `vivid`, `bcm2835 mmal`, ...).
+    pub fn driver(&self) -> &str {
+        &self.driver
+    }
+
+    /// Frames the driver dropped so far (gaps in its sequence numbers).
+    pub fn driver_drops(&self) -> u64 {
+        self.driver_drops
+    }
+
+    /// Number of mmap buffers in use.
+    pub fn buffers(&self) -> usize {
+        self.bufs.len()
+    }
+
+    /// Waits for one filled buffer (until `deadline_ns` on the monotonic clock) and dequeues
+    /// it. Buffers the driver flags as broken are queued again and skipped.
+    fn dequeue(&mut self, deadline_ns: u64) -> Result<v4l2_buffer, CameraError> {
+        loop {
+            let now = clock::now_mono_ns();
+            if now >= deadline_ns {
+                return Err(CameraError::Timeout);
+            }
+            let ms = ((deadline_ns - now).div_ceil(1_000_000)).min(i32::MAX as u64) as i32;
+            let mut pfd = libc::pollfd { fd: self.fd, events: libc::POLLIN, revents: 0 };
+            // SAFETY: one valid pollfd.
+            let n = unsafe { libc::poll(&mut pfd, 1, ms) };
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    // A signal (SIGTERM asks the recorder to stop): let it look.
+                    return Err(CameraError::Io(e));
+                }
+                return Err(err_from_io(e, "poll", &self.path));
+            }
+            if n == 0 {
+                return Err(CameraError::Timeout);
+            }
+            let mut b = buffer_desc();
+            // SAFETY: a valid v4l2_buffer; the driver fills it.
+            match unsafe { raw::ioctl(self.fd, vidioc::VIDIOC_DQBUF, &mut b as *mut _ as *mut c_void) } {
+                Ok(()) => {}
+                Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => continue,
+                Err(e) => return Err(err_from_io(e, "VIDIOC_DQBUF", &self.path)),
+            }
+            if b.index as usize >= self.bufs.len() {
+                return Err(CameraError::Io(io::Error::from_raw_os_error(libc::EINVAL)));
+            }
+            if b.flags & BUF_FLAG_ERROR != 0 || b.bytesused == 0 && self.pixel == Pixel::Mjpeg {
+                // A corrupted or empty frame: give the buffer back and wait for the next.
+                self.queue(b.index).map_err(|e| err_from_io(e, "VIDIOC_QBUF", &self.path))?;
+                continue;
+            }
+            return Ok(b);
+        }
+    }
+}
+
+impl Camera for V4l2Camera {
+    fn describe(&self) -> String {
+        let fourcc = String::from_utf8_lossy(&self.fourcc);
+        let what = match self.pixel {
+            Pixel::Mjpeg => "passed through".to_string(),
+            _ => format!("encoded to JPEG q{} (libjpeg-turbo)", self.quality),
+        };
+        format!(
+            "v4l2 {} (driver {}, card {:?}): {} {}x{} @ {} fps, {what}, {} mmap buffers",
+            self.path.display(),
+            self.driver,
+            self.card,
+            fourcc,
+            self.width,
+            self.height,
+            self.fps,
+            self.bufs.len()
+        )
+    }
+
+    fn fps(&self) -> u32 {
+        self.fps
+    }
+
+    fn size(&self) -> (u32, u32) {
+        (self.width, self.height)
+    }
+
+    fn next_frame(&mut self) -> Result<(FrameMeta, &[u8]), CameraError> {
+        if let Some(i) = self.held.take() {
+            self.queue(i).map_err(|e| err_from_io(e, "VIDIOC_QBUF", &self.path))?;
+        }
+        let start = clock::now_mono_ns();
+        let b = self.dequeue(start + DEQUEUE_TIMEOUT_MS as u64 * 1_000_000)?;
+        self.held = Some(b.index);
+        if let Some(last) = self.last_seq {
+            let skipped = b.sequence.wrapping_sub(last).wrapping_sub(1);
+            if skipped > 0 && skipped < 1 << 30 {
+                self.driver_drops += u64::from(skipped);
+                log::warn!(
+                    "camera {}: the driver dropped {skipped} frame(s) before #{} ({} so far): no free buffer in time",
+                    self.path.display(),
+                    b.sequence,
+                    self.driver_drops
+                );
+            }
+        }
+        self.last_seq = Some(b.sequence);
+        let now_mono = clock::now_mono_ns();
+        let now_utc = clock::now_utc_ns();
+        // timeval's fields are `long`: 32 bits on 32-bit ARM.
+        #[allow(clippy::unnecessary_cast)]
+        let mono_ns = if b.flags & BUF_FLAG_TIMESTAMP_MASK == BUF_FLAG_TIMESTAMP_MONOTONIC {
+            let t = (b.timestamp.tv_sec as i64).saturating_mul(1_000_000_000) + b.timestamp.tv_usec as i64 * 1000;
+            // A driver timestamp from the future or before boot is not believed.
+            if t > 0 && (t as u64) <= now_mono { t as u64 } else { now_mono }
+        } else {
+            now_mono
+        };
+        let utc_ns = now_utc - (now_mono - mono_ns) as i64;
+        let m = &self.bufs[b.index as usize];
+        // SAFETY: the buffer is mmap'd for `len` bytes and dequeued: the driver won't write it
+        // until we queue it again on the next call, which needs `&mut self`.
+        let buf = unsafe { std::slice::from_raw_parts(m.ptr as *const u8, m.len) };
+        let used = if b.bytesused == 0 { m.len } else { (b.bytesused as usize).min(m.len) };
+        let data = &buf[..used];
+        let meta = FrameMeta { mono_ns, utc_ns, codec: Codec::Jpeg, key: true };
+        let stride = self.stride;
+        let frame = match (self.pixel, self.encoder.as_mut()) {
+            (Pixel::Mjpeg, _) => data,
+            (Pixel::Yuyv, Some(enc)) => enc.encode_yuyv(data, stride).map_err(|_| CameraError::Io(io::Error::from_raw_os_error(libc::EIO)))?,
+            (Pixel::Nv12, Some(enc)) => enc.encode_nv12(data, stride).map_err(|_| CameraError::Io(io::Error::from_raw_os_error(libc::EIO)))?,
+            _ => return Err(CameraError::Io(io::Error::from_raw_os_error(libc::EINVAL))),
+        };
+        Ok((meta, frame))
+    }
+}
+
+impl Drop for V4l2Camera {
+    fn drop(&mut self) {
+        if self.streaming {
+            let mut typ = BufType::VideoCapture as u32;
+            // SAFETY: our fd; errors (ENODEV after an unplug) are ignored.
+            let _ = unsafe { raw::ioctl(self.fd, vidioc::VIDIOC_STREAMOFF, &mut typ as *mut _ as *mut c_void) };
+        }
+        for m in self.bufs.drain(..) {
+            // SAFETY: mapped in map_buffers with this length; nothing borrows it any more.
+            let _ = unsafe { raw::munmap(m.ptr as *mut c_void, m.len) };
+        }
+        // SAFETY: plain C struct, zeroed; count 0 frees the driver's buffers.
+        let mut req: v4l2_requestbuffers = unsafe { mem::zeroed() };
+        req.type_ = BufType::VideoCapture as u32;
+        req.memory = Memory::Mmap as u32;
+        let _ = unsafe { raw::ioctl(self.fd, vidioc::VIDIOC_REQBUFS, &mut req as *mut _ as *mut c_void) };
+        // v4l's Handle::drop unwraps close(): never let that take the process down.
+        // SAFETY: dropped exactly once, here.
+        let dev = &mut self.dev;
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe { ManuallyDrop::drop(dev) }));
+        if r.is_err() {
+            log::error!("camera {}: closing the device failed (ignored)", self.path.display());
+        }
+    }
+}
+
+/// The `/dev/video*` nodes, in numeric order.
+pub fn video_nodes() -> Vec<PathBuf> {
+    let mut nodes: Vec<(u32, PathBuf)> = std::fs::read_dir("/dev")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name();
+            let n = name.to_str()?.strip_prefix("video")?.parse::<u32>().ok()?;
+            Some((n, e.path()))
+        })
+        .collect();
+    nodes.sort();
+    nodes.into_iter().map(|(_, p)| p).collect()
+}
+
+/// The first `/dev/video*` that opens as a capture device with a usable format, opened.
+pub fn first_usable(width: u32, height: u32, fps: u32, quality: u8) -> Option<V4l2Camera> {
+    for node in video_nodes() {
+        match V4l2Camera::open(&node, width, height, fps, quality) {
+            Ok(c) => return Some(c),
+            Err(e) => log::info!("camera {}: not usable: {e}", node.display()),
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_device_is_an_error_not_a_panic() {
+        let r = V4l2Camera::open(Path::new("/nonexistent/video9"), 640, 360, 30, 80);
+        assert!(r.is_err());
+    }
+
+    #[test]
+    fn a_file_that_is_no_video_device_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("video0");
+        std::fs::write(&p, b"not a device").unwrap();
+        assert!(V4l2Camera::open(&p, 640, 360, 30, 80).is_err());
+        // /dev/null: an ioctl target that says ENOTTY
+        assert!(V4l2Camera::open(Path::new("/dev/null"), 640, 360, 30, 80).is_err());
+    }
+
+    #[test]
+    fn fourccs_rank_mjpeg_first() {
+        assert_eq!(Pixel::from_fourcc(&FourCC::new(b"MJPG")), Some(Pixel::Mjpeg));
+        assert_eq!(Pixel::from_fourcc(&FourCC::new(b"JPEG")), Some(Pixel::Mjpeg));
+        assert_eq!(Pixel::from_fourcc(&FourCC::new(b"YUYV")), Some(Pixel::Yuyv));
+        assert_eq!(Pixel::from_fourcc(&FourCC::new(b"NV12")), Some(Pixel::Nv12));
+        assert_eq!(Pixel::from_fourcc(&FourCC::new(b"H264")), None);
+        assert!(Pixel::Mjpeg.rank() < Pixel::Yuyv.rank() && Pixel::Yuyv.rank() < Pixel::Nv12.rank());
+    }
+}
