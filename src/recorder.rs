@@ -106,6 +106,8 @@ pub fn run(
                 }
                 return Err(FatalCamera(e));
             }
+            // A signal (SIGTERM/SIGINT) interrupted the wait for a frame: just stop.
+            Err(CameraError::Io(e)) if e.kind() == std::io::ErrorKind::Interrupted && stop.load(Ordering::Relaxed) => {}
             Err(e) => {
                 s.camera_errors += 1;
                 gap_from.get_or_insert(last_utc);

@@ -83,12 +83,16 @@ pub extern "C" fn calloc(n: usize, size: usize) -> *mut c_void {
     // SAFETY: glibc's calloc.
     unsafe { __libc_calloc(n, size) }
 }
+/// # Safety
+/// Same contract as C `realloc`: `p` is null or came from this allocator.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
     c_counted();
     // SAFETY: glibc's realloc, same contract as ours.
     unsafe { __libc_realloc(p, size) }
 }
+/// # Safety
+/// Same contract as C `posix_memalign`: `out` points to writable storage for a pointer.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn posix_memalign(out: *mut *mut c_void, align: usize, size: usize) -> i32 {
     c_counted();

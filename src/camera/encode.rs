@@ -70,7 +70,7 @@ impl JpegEncoder {
     /// An encoder for `width` x `height` frames (both even, at most 65535) at `quality`
     /// (1..=100, IJG scale: the `mjpeg_quality` setting).
     pub fn new(width: u32, height: u32, quality: u8) -> Result<Self, EncodeError> {
-        if width == 0 || height == 0 || width % 2 != 0 || height % 2 != 0 {
+        if width == 0 || height == 0 || !width.is_multiple_of(2) || !height.is_multiple_of(2) {
             return Err(EncodeError::BadGeometry(format!(
                 "{width}x{height}: width and height must be even and nonzero"
             )));
