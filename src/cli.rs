@@ -3,9 +3,10 @@
 //! or configuration.
 
 use crate::camera::file::FileCamera;
+use crate::camera::reopen::Reopening;
 use crate::camera::synthetic::Synthetic;
-use crate::camera::v4l2::{self as v4l2cam, V4l2Camera};
-use crate::camera::Camera;
+use crate::camera::v4l2::{self as v4l2cam, Pixel, V4l2Camera, V4l2Options};
+use crate::camera::{list, Camera, CameraError};
 use crate::clock::Iso;
 use crate::config::Config;
 use crate::live::LiveSlot;
@@ -28,14 +29,18 @@ usage:
                [--as-fast-as-possible] [--loop] [--report-durable]
       Records until SIGTERM/SIGINT (or the end of a file: source), then closes the open
       segment cleanly. SRC: synthetic | file:PATH (a concatenated-JPEG stream) |
-      v4l2:/dev/videoN. Without --source: the config's camera_device, else the first
-      /dev/video* capture device with a usable format, else synthetic.
+      v4l2:/dev/videoN[@FOURCC] (FOURCC: MJPG, YUYV or NV12 to prefer that format).
+      Without --source: the config's camera_device, else the first /dev/video* capture
+      device with a usable format, else synthetic. A V4L2 camera that stalls, fails or
+      vanishes is reopened with backoff; the gap is recorded.
       DIR defaults to ./blackbox-data; FILE to DIR/config.json when that exists.
   blackbox verify DIR [--json]
       Checks every frame of the store in DIR (read-only). Exit 0 only when every frame up to
       the end of the durable data validates.
   blackbox ls DIR [--json]
       Lists segments: UTC start/end, frames, bytes, protected.
+  blackbox cameras [--json]
+      Lists the V4L2 devices: driver, card, bus, formats, frame sizes and rates.
   blackbox --version | --help
 ";
 
@@ -52,6 +57,7 @@ pub fn main() -> i32 {
         "run" => cmd_run(rest),
         "verify" => cmd_verify(rest),
         "ls" => cmd_ls(rest),
+        "cameras" => cmd_cameras(rest),
         "--version" | "-V" | "version" => {
             println!("blackbox {}", env!("CARGO_PKG_VERSION"));
             0
@@ -137,23 +143,48 @@ fn open_camera(source: &str, c: &Config, as_fast: bool, looping: bool) -> Result
         return Ok(Box::new(cam));
     }
     if let Some(path) = source.strip_prefix("v4l2:") {
-        let cam = V4l2Camera::open(Path::new(path), c.video_res_width, c.video_res_height, c.video_fps, c.mjpeg_quality)
-            .map_err(|e| format!("{path}: {e}"))?;
-        return Ok(Box::new(cam));
+        return v4l2_camera(path, c, false);
     }
     Err(format!("unknown source {source:?} (expected synthetic, file:PATH or v4l2:/dev/videoN)"))
 }
 
-/// The camera when no `--source` is given: `camera_device` from the config, else the first
-/// `/dev/video*` that opens as a capture device with a usable format, else `synthetic`.
+/// A V4L2 camera (`DEVICE[@FOURCC]`) that is reopened with backoff on trouble
+/// (`camera::reopen`). With `wait`, a device that isn't there yet is waited for.
+fn v4l2_camera(spec: &str, c: &Config, wait: bool) -> Result<Box<dyn Camera>, String> {
+    let (dev, prefer) = match spec.rsplit_once('@') {
+        Some((d, f)) => match Pixel::from_name(f) {
+            Some(p) => (d, Some(p)),
+            None => return Err(format!("{spec}: unknown pixel format {f:?} (MJPG, YUYV or NV12)")),
+        },
+        None => (spec, None),
+    };
+    let opts = V4l2Options { prefer, timestamp: c.embed_timestamp };
+    let (w, h, fps, q) = (c.video_res_width, c.video_res_height, c.video_fps, c.mjpeg_quality);
+    let path = PathBuf::from(dev);
+    let open = move || V4l2Camera::open_with(&path, w, h, fps, q, opts);
+    match open() {
+        Ok(cam) => Ok(Box::new(Reopening::new(cam, dev, open))),
+        Err(CameraError::Disconnected(why)) if wait => {
+            log::warn!("camera {dev}: not there ({why}); recording starts when it appears");
+            Ok(Box::new(Reopening::waiting(dev, (w, h), fps, open)))
+        }
+        Err(e) => Err(format!("{dev}: {e}")),
+    }
+}
+
+/// The camera when no `--source` is given: `camera_device` from the config (waited for when
+/// it isn't there yet), else the first `/dev/video*` that opens as a capture device with a
+/// usable format, else `synthetic`.
 fn default_camera(c: &Config) -> Result<Box<dyn Camera>, String> {
     if !c.camera_device.is_empty() {
         log::info!("camera: camera_device {} from the configuration", c.camera_device.as_str());
-        return open_camera(&format!("v4l2:{}", c.camera_device.as_str()), c, false, false);
+        return v4l2_camera(c.camera_device.as_str(), c, true);
     }
     if let Some(cam) = v4l2cam::first_usable(c.video_res_width, c.video_res_height, c.video_fps, c.mjpeg_quality) {
-        log::info!("camera: no source given; using the first usable V4L2 capture device");
-        return Ok(Box::new(cam));
+        let dev = cam.path().display().to_string();
+        log::info!("camera: no source given; using the first usable V4L2 capture device, {dev}");
+        drop(cam);
+        return v4l2_camera(&dev, c, false);
     }
     log::info!("camera: no source given and no usable V4L2 capture device: using the built-in synthetic camera");
     open_camera("synthetic", c, false, false)
@@ -307,6 +338,23 @@ fn cmd_run(args: &[String]) -> i32 {
         per_frame
     );
     code
+}
+
+fn cmd_cameras(args: &[String]) -> i32 {
+    let a = match Args::parse(args, &[], &["--json"]) {
+        Ok(a) => a,
+        Err(e) => return usage_error(&e),
+    };
+    if !a.positional.is_empty() {
+        return usage_error("cameras takes no positional argument");
+    }
+    let devs = list::list();
+    if a.flag("--json") {
+        println!("{}", list::to_json(&devs));
+    } else {
+        print!("{}", list::to_text(&devs));
+    }
+    0
 }
 
 /// A JSON string literal.

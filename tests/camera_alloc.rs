@@ -122,3 +122,23 @@ fn file_next_frame_does_not_allocate() {
         2 * frames + 7
     );
 }
+
+#[test]
+fn timestamp_overlay_does_not_allocate() {
+    use blackbox::camera::overlay::{self, Raw};
+    let (w, h) = (1280usize, 720usize);
+    let mut yuyv = vec![100u8; 2 * w * h];
+    let mut nv12 = vec![100u8; w * h * 3 / 2];
+    let mut drawn = 0;
+    let n = allocs_during(|| {
+        for i in 0..50i64 {
+            let mut text = [0u8; overlay::TEXT_MAX];
+            let len = overlay::timestamp_text(1_795_307_415_000_000_000 + i * 1_000_000_000, &mut text);
+            drawn += usize::from(overlay::draw(&mut yuyv, Raw::Yuyv, 2 * w, w, h, &text[..len]));
+            drawn += usize::from(overlay::draw(&mut nv12, Raw::Nv12, w, w, h, &text[..len]));
+        }
+    });
+    assert_eq!(drawn, 100);
+    assert!(yuyv.contains(&235) && nv12.contains(&235), "no text drawn");
+    assert_eq!(n, 0, "the overlay allocated {n} times over 100 frames");
+}

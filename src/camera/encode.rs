@@ -50,6 +50,8 @@ pub struct JpegEncoder {
     u: Vec<u8>,
     v: Vec<u8>,
     out: Vec<u8>,
+    /// Length of the last JPEG in `out`.
+    out_len: usize,
 }
 
 impl fmt::Debug for JpegEncoder {
@@ -97,7 +99,13 @@ impl JpegEncoder {
             u: vec![0; w / 2 * h],
             v: vec![0; w / 2 * h],
             out: vec![0; cap],
+            out_len: 0,
         })
+    }
+
+    /// The last JPEG encoded (empty before the first or after a failed one).
+    pub fn output(&self) -> &[u8] {
+        &self.out[..self.out_len]
     }
 
     /// Frame width in pixels.
@@ -148,7 +156,9 @@ impl JpegEncoder {
             v_stride: hw,
             subsamp: turbojpeg::Subsamp::Sub2x1,
         };
+        self.out_len = 0;
         let n = self.tj.compress_yuv_planes_to_slice(&img, &mut self.out).map_err(tj_err)?;
+        self.out_len = n;
         Ok(&self.out[..n])
     }
 
@@ -181,7 +191,9 @@ impl JpegEncoder {
             v_stride: hw,
             subsamp: turbojpeg::Subsamp::Sub2x2,
         };
+        self.out_len = 0;
         let n = self.tj.compress_yuv_planes_to_slice(&img, &mut self.out).map_err(tj_err)?;
+        self.out_len = n;
         Ok(&self.out[..n])
     }
 }

@@ -6,6 +6,10 @@
 
 pub mod encode;
 pub mod file;
+pub mod font;
+pub mod list;
+pub mod overlay;
+pub mod reopen;
 pub mod synthetic;
 pub mod v4l2;
 

@@ -18,6 +18,7 @@
 //!   process.
 
 use crate::camera::encode::JpegEncoder;
+use crate::camera::overlay::{self, Raw};
 use crate::camera::{Camera, CameraError, Codec, FrameMeta};
 use crate::clock;
 use std::ffi::c_void;
@@ -55,6 +56,18 @@ pub enum Pixel {
 }
 
 impl Pixel {
+    /// `MJPG`/`JPEG`, `YUYV` or `NV12` (any case), as in `--source v4l2:/dev/video0@NV12`.
+    pub fn from_name(name: &str) -> Option<Pixel> {
+        let b = name.as_bytes();
+        let mut up = [0u8; 4];
+        if b.len() != 4 {
+            return None;
+        }
+        for (u, c) in up.iter_mut().zip(b) {
+            *u = c.to_ascii_uppercase();
+        }
+        Pixel::from_fourcc(&FourCC::new(&up))
+    }
     fn from_fourcc(f: &FourCC) -> Option<Pixel> {
         match &f.repr {
             b"MJPG" | b"JPEG" => Some(Pixel::Mjpeg),
@@ -70,6 +83,23 @@ impl Pixel {
             Pixel::Nv12 => 2,
         }
     }
+}
+
+/// What to ask of the device beyond size, rate and quality.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct V4l2Options {
+    /// Take this pixel format when the device offers it (else the usual order).
+    pub prefer: Option<Pixel>,
+    /// Burn `YYYY-MM-DD HH:MM:SS UTC` into raw frames before encoding (`embed_timestamp`).
+    pub timestamp: bool,
+}
+
+/// The frame `advance` made ready: where its bytes are.
+#[derive(Clone, Copy, Debug)]
+struct Ready {
+    meta: FrameMeta,
+    /// The mmap buffer and the bytes used, or `None` when the frame is the encoder's output.
+    mmap: Option<(u32, usize)>,
 }
 
 /// One mmap'd driver buffer.
@@ -92,6 +122,8 @@ pub struct V4l2Camera {
     stride: usize,
     fps: u32,
     quality: u8,
+    opts: V4l2Options,
+    ready: Option<Ready>,
     bufs: Vec<Mapped>,
     /// The buffer handed out by the last `next_frame`, queued again on the next call.
     held: Option<u32>,
@@ -131,7 +163,16 @@ impl V4l2Camera {
     /// Opens `device`, negotiates a format near `width` x `height` at `fps` (MJPEG at that size
     /// first; else YUYV or NV12, encoded at `quality`), maps the buffers and starts streaming.
     pub fn open(device: &Path, width: u32, height: u32, fps: u32, quality: u8) -> Result<Self, CameraError> {
-        let dev = Device::with_path(device).map_err(|e| err_from_io(e, "open", device))?;
+        Self::open_with(device, width, height, fps, quality, V4l2Options::default())
+    }
+
+    /// [`V4l2Camera::open`] with options. A device node that does not exist (yet) is
+    /// [`CameraError::Disconnected`], like one that vanished.
+    pub fn open_with(device: &Path, width: u32, height: u32, fps: u32, quality: u8, opts: V4l2Options) -> Result<Self, CameraError> {
+        let dev = Device::with_path(device).map_err(|e| match e.raw_os_error() {
+            Some(libc::ENOENT | libc::ENXIO) => CameraError::Disconnected(format!("{}: {e}", device.display())),
+            _ => err_from_io(e, "open", device),
+        })?;
         let mut cam = V4l2Camera {
             fd: dev.handle().fd(),
             dev: ManuallyDrop::new(dev),
@@ -145,6 +186,8 @@ impl V4l2Camera {
             stride: 0,
             fps,
             quality,
+            opts,
+            ready: None,
             bufs: Vec::new(),
             held: None,
             streaming: false,
@@ -189,7 +232,8 @@ impl V4l2Camera {
         let offered = dev.enum_formats().map_err(|e| err_from_io(e, "VIDIOC_ENUM_FMT", &self.path))?;
         let mut cands: Vec<(Pixel, FourCC)> =
             offered.iter().filter_map(|d| Pixel::from_fourcc(&d.fourcc).map(|p| (p, d.fourcc))).collect();
-        cands.sort_by_key(|(p, _)| p.rank());
+        let prefer = self.opts.prefer;
+        cands.sort_by_key(|(p, _)| (Some(*p) != prefer, p.rank()));
         if cands.is_empty() {
             let names: Vec<String> = offered.iter().map(|d| d.fourcc.to_string()).collect();
             return Err(CameraError::Invalid(format!(
@@ -332,6 +376,11 @@ impl V4l2Camera {
         Ok(())
     }
 
+    /// The device node.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// The negotiated pixel format.
     pub fn pixel(&self) -> Pixel {
         self.pixel
@@ -395,35 +444,12 @@ impl V4l2Camera {
     }
 }
 
-impl Camera for V4l2Camera {
-    fn describe(&self) -> String {
-        let fourcc = String::from_utf8_lossy(&self.fourcc);
-        let what = match self.pixel {
-            Pixel::Mjpeg => "passed through".to_string(),
-            _ => format!("encoded to JPEG q{} (libjpeg-turbo)", self.quality),
-        };
-        format!(
-            "v4l2 {} (driver {}, card {:?}): {} {}x{} @ {} fps, {what}, {} mmap buffers",
-            self.path.display(),
-            self.driver,
-            self.card,
-            fourcc,
-            self.width,
-            self.height,
-            self.fps,
-            self.bufs.len()
-        )
-    }
-
-    fn fps(&self) -> u32 {
-        self.fps
-    }
-
-    fn size(&self) -> (u32, u32) {
-        (self.width, self.height)
-    }
-
-    fn next_frame(&mut self) -> Result<(FrameMeta, &[u8]), CameraError> {
+impl V4l2Camera {
+    /// Waits for the next frame and makes it ready for [`V4l2Camera::current`]: the
+    /// [`Camera::next_frame`] of this camera in two steps, so that a wrapper can act on an
+    /// error without holding a borrow of the frame (see `camera::reopen`).
+    pub fn advance(&mut self) -> Result<(), CameraError> {
+        self.ready = None;
         if let Some(i) = self.held.take() {
             self.queue(i).map_err(|e| err_from_io(e, "VIDIOC_QBUF", &self.path))?;
         }
@@ -456,20 +482,83 @@ impl Camera for V4l2Camera {
         };
         let utc_ns = now_utc - (now_mono - mono_ns) as i64;
         let m = &self.bufs[b.index as usize];
-        // SAFETY: the buffer is mmap'd for `len` bytes and dequeued: the driver won't write it
-        // until we queue it again on the next call, which needs `&mut self`.
-        let buf = unsafe { std::slice::from_raw_parts(m.ptr as *const u8, m.len) };
         let used = if b.bytesused == 0 { m.len } else { (b.bytesused as usize).min(m.len) };
-        let data = &buf[..used];
         let meta = FrameMeta { mono_ns, utc_ns, codec: Codec::Jpeg, key: true };
-        let stride = self.stride;
-        let frame = match (self.pixel, self.encoder.as_mut()) {
-            (Pixel::Mjpeg, _) => data,
-            (Pixel::Yuyv, Some(enc)) => enc.encode_yuyv(data, stride).map_err(|_| CameraError::Io(io::Error::from_raw_os_error(libc::EIO)))?,
-            (Pixel::Nv12, Some(enc)) => enc.encode_nv12(data, stride).map_err(|_| CameraError::Io(io::Error::from_raw_os_error(libc::EIO)))?,
-            _ => return Err(CameraError::Io(io::Error::from_raw_os_error(libc::EINVAL))),
+        if self.pixel == Pixel::Mjpeg {
+            self.ready = Some(Ready { meta, mmap: Some((b.index, used)) });
+            return Ok(());
+        }
+        // SAFETY: the buffer is mmap'd (PROT_READ | PROT_WRITE) for `len` bytes and dequeued:
+        // the driver won't touch it until it is queued again on the next call, which needs
+        // `&mut self`; nothing else borrows it now (`ready` was cleared above).
+        let data = unsafe { std::slice::from_raw_parts_mut(m.ptr, m.len) };
+        let data = &mut data[..used];
+        let (stride, w, h) = (self.stride, self.width as usize, self.height as usize);
+        let raw = if self.pixel == Pixel::Nv12 { Raw::Nv12 } else { Raw::Yuyv };
+        if self.opts.timestamp {
+            let mut text = [0u8; overlay::TEXT_MAX];
+            let n = overlay::timestamp_text(utc_ns, &mut text);
+            overlay::draw(data, raw, stride, w, h, &text[..n]);
+        }
+        let eio = |_| CameraError::Io(io::Error::from_raw_os_error(libc::EIO));
+        match (raw, self.encoder.as_mut()) {
+            (Raw::Yuyv, Some(enc)) => enc.encode_yuyv(data, stride).map_err(eio)?,
+            (Raw::Nv12, Some(enc)) => enc.encode_nv12(data, stride).map_err(eio)?,
+            (_, None) => return Err(CameraError::Io(io::Error::from_raw_os_error(libc::EINVAL))),
         };
-        Ok((meta, frame))
+        self.ready = Some(Ready { meta, mmap: None });
+        Ok(())
+    }
+
+    /// The frame the last successful [`V4l2Camera::advance`] made ready, borrowed until the
+    /// next `advance`.
+    pub fn current(&self) -> Option<(FrameMeta, &[u8])> {
+        let r = self.ready?;
+        match r.mmap {
+            Some((index, used)) => {
+                let m = self.bufs.get(index as usize)?;
+                // SAFETY: mmap'd for `len` bytes (`used <= len`) and dequeued (see `advance`);
+                // the shared borrow of `self` keeps `advance` from re-queueing it meanwhile.
+                let buf = unsafe { std::slice::from_raw_parts(m.ptr as *const u8, m.len) };
+                Some((r.meta, &buf[..used]))
+            }
+            None => Some((r.meta, self.encoder.as_ref()?.output())),
+        }
+    }
+}
+
+impl Camera for V4l2Camera {
+    fn describe(&self) -> String {
+        let fourcc = String::from_utf8_lossy(&self.fourcc);
+        let what = match self.pixel {
+            Pixel::Mjpeg => "passed through".to_string(),
+            _ if self.opts.timestamp => format!("timestamp overlay, encoded to JPEG q{} (libjpeg-turbo)", self.quality),
+            _ => format!("encoded to JPEG q{} (libjpeg-turbo)", self.quality),
+        };
+        format!(
+            "v4l2 {} (driver {}, card {:?}): {} {}x{} @ {} fps, {what}, {} mmap buffers",
+            self.path.display(),
+            self.driver,
+            self.card,
+            fourcc,
+            self.width,
+            self.height,
+            self.fps,
+            self.bufs.len()
+        )
+    }
+
+    fn fps(&self) -> u32 {
+        self.fps
+    }
+
+    fn size(&self) -> (u32, u32) {
+        (self.width, self.height)
+    }
+
+    fn next_frame(&mut self) -> Result<(FrameMeta, &[u8]), CameraError> {
+        self.advance()?;
+        self.current().ok_or_else(|| CameraError::Io(io::Error::from_raw_os_error(libc::EINVAL)))
     }
 }
 
