@@ -400,8 +400,10 @@ fn verify_json(dir: &Path, r: &VerifyReport) -> String {
         .collect();
     let gaps: Vec<String> = r.seq_gaps.iter().map(|(a, b)| format!("[{a},{b}]")).collect();
     let unknown: Vec<String> = r.unknown_files.iter().map(|u| js(u)).collect();
+    let gap_markers: Vec<String> =
+        r.gap_markers.iter().map(|(f, t)| format!("{{\"from\":{},\"to\":{}}}", js(&Iso(*f).to_string()), js(&Iso(*t).to_string()))).collect();
     format!(
-        "{{\"dir\":{},\"ok\":{},\"segments\":{},\"open_segments\":{},\"frames\":{},\"bytes\":{},\"first_seq\":{},\"last_seq\":{},\"durable_seq\":{},\"start\":{},\"end\":{},\"bad_regions\":[{}],\"seq_gaps\":[{}],\"unknown_files\":[{}]}}",
+        "{{\"dir\":{},\"ok\":{},\"segments\":{},\"open_segments\":{},\"frames\":{},\"bytes\":{},\"first_seq\":{},\"last_seq\":{},\"durable_seq\":{},\"start\":{},\"end\":{},\"bad_regions\":[{}],\"seq_gaps\":[{}],\"unknown_files\":[{}],\"gap_markers\":[{}]}}",
         js(&dir.display().to_string()),
         r.ok(),
         r.segments,
@@ -415,7 +417,8 @@ fn verify_json(dir: &Path, r: &VerifyReport) -> String {
         opt_time(r.end_utc_ns),
         bad.join(","),
         gaps.join(","),
-        unknown.join(",")
+        unknown.join(","),
+        gap_markers.join(",")
     )
 }
 
@@ -462,6 +465,9 @@ fn cmd_verify(args: &[String]) -> i32 {
         println!("time span   {} .. {}", t(r.start_utc_ns), t(r.end_utc_ns));
         for (a, b) in &r.seq_gaps {
             println!("seq gap     {a} ..= {b} (deleted by retention)");
+        }
+        for (f, t) in &r.gap_markers {
+            println!("camera gap  {} .. {} (gap marker: no frames)", Iso(*f), Iso(*t));
         }
         for u in &r.unknown_files {
             println!("ignored     segments/{u} (not a segment file)");

@@ -514,3 +514,25 @@ fn kill_while_recovery_seals_a_torn_segment_is_not_damage() {
     assert_frames_are(d.path(), 1, 8);
     assert!(verify(d.path()).unwrap().ok());
 }
+
+#[test]
+fn gap_markers_are_reported_by_verify_in_closed_and_open_segments() {
+    let d = tempfile::tempdir().unwrap();
+    let mut s = Store::open(d.path(), opts()).unwrap();
+    write(&mut s, 1, 20);
+    // The camera was away for 3 s after frame 19 (a stall or an unplug).
+    let (from, to) = (meta(19).utc_ns, meta(19).utc_ns + 3_000_000_000);
+    s.append_gap(from, to, 1, meta(19).mono_ns + 3_000_000_000).unwrap();
+    write(&mut s, 20, 120); // rotates: the gap ends up in a closed segment
+    s.append_gap(meta(119).utc_ns, meta(119).utc_ns + 1_000_000_000, 1, meta(119).mono_ns).unwrap();
+    write(&mut s, 120, 125);
+    s.commit().unwrap();
+    // Open segment still open (no close): recovery in memory sees its gap too.
+    let rep = verify(d.path()).unwrap();
+    assert!(rep.ok(), "{rep:?}");
+    assert_eq!(rep.gap_markers, vec![(from, to), (meta(119).utc_ns, meta(119).utc_ns + 1_000_000_000)]);
+    assert_eq!(rep.frames, 124, "a gap marker must not count as a frame");
+    s.close().unwrap();
+    let rep = verify(d.path()).unwrap();
+    assert_eq!(rep.gap_markers.len(), 2, "{rep:?}");
+}

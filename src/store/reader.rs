@@ -36,6 +36,11 @@ pub struct SegmentFrames {
 }
 
 impl SegmentFrames {
+    /// The gap markers recorded in this segment (`(from_utc_ns, to_utc_ns)`), in order.
+    pub fn gap_markers(&self) -> io::Result<Vec<(i64, i64)>> {
+        segment::gap_markers(&self.file, self.uid, self.limit)
+    }
+
     /// Reads frame `i` of the segment into `buf`. `Ok(None)`: the frame is damaged.
     pub fn read(&self, i: usize, buf: &mut Vec<u8>) -> io::Result<Option<FrameInfo>> {
         let Some(e) = self.entries.get(i) else { return Ok(None) };

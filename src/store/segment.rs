@@ -56,6 +56,34 @@ pub fn read_record(
     Ok(Some(h))
 }
 
+/// The gap markers among the records from the first block up to `limit`, as `(from_utc_ns,
+/// to_utc_ns)`: reads each record's header only (and a gap's 24-byte payload), following the
+/// chain of valid records; stops at the first invalid one.
+pub fn gap_markers(file: &File, uid: u64, limit: u64) -> io::Result<Vec<(i64, i64)>> {
+    let mut out = Vec::new();
+    let mut off = BLOCK;
+    let mut hb = [0u8; REC_HDR];
+    while off + REC_HDR as u64 <= limit && read_at(file, &mut hb, off)? {
+        let Some(h) = RecHeader::decode(&hb, uid) else { break };
+        if off + h.record_len() > limit {
+            break;
+        }
+        if h.kind == Kind::Gap && h.len == 24 {
+            let mut p = [0u8; 24];
+            if read_at(file, &mut p, off + REC_HDR as u64)? && h.payload_ok(uid, &p) {
+                let from = i64::from_le_bytes(p[0..8].try_into().unwrap_or_default());
+                let to = i64::from_le_bytes(p[8..16].try_into().unwrap_or_default());
+                out.push((from, to));
+            }
+        }
+        if h.kind == Kind::Seal {
+            break;
+        }
+        off += h.record_len();
+    }
+    Ok(out)
+}
+
 /// What a scan of a segment's records found: the longest valid prefix.
 #[derive(Debug, Default)]
 pub struct Scan {

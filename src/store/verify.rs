@@ -35,6 +35,9 @@ pub struct VerifyReport {
     /// protected footage leaves these; they are not errors).
     pub seq_gaps: Vec<(u64, u64)>,
     pub unknown_files: Vec<String>,
+    /// Gap markers (`from_utc_ns`, `to_utc_ns`): times the camera delivered nothing (a stall,
+    /// an unplug, a restart). Not errors.
+    pub gap_markers: Vec<(i64, i64)>,
 }
 
 impl VerifyReport {
@@ -64,6 +67,7 @@ pub fn verify(data_dir: &Path) -> io::Result<VerifyReport> {
                 continue;
             }
         };
+        r.gap_markers.extend(sf.gap_markers()?);
         let mut good = 0u64;
         for i in 0..sf.entries.len() {
             match sf.read(i, &mut buf)? {
