@@ -142,7 +142,8 @@ fn err_from_io(e: io::Error, what: &str, path: &Path) -> CameraError {
     if e.raw_os_error() == Some(libc::ENODEV) {
         CameraError::Disconnected(format!("{}: {what}: {e}", path.display()))
     } else {
-        CameraError::Io(e)
+        // Say which call failed (the kind, e.g. Interrupted, is kept).
+        CameraError::Io(io::Error::new(e.kind(), format!("{}: {what}: {e}", path.display())))
     }
 }
 
