@@ -58,6 +58,8 @@ pub fn main() -> i32 {
         "verify" => cmd_verify(rest),
         "ls" => cmd_ls(rest),
         "cameras" => cmd_cameras(rest),
+        // Hidden: for scripts/bench only (see src/camera/bench.rs).
+        "bench-encode" => cmd_bench_encode(rest),
         "--version" | "-V" | "version" => {
             println!("blackbox {}", env!("CARGO_PKG_VERSION"));
             0
@@ -355,6 +357,33 @@ fn cmd_cameras(args: &[String]) -> i32 {
         print!("{}", list::to_text(&devs));
     }
     0
+}
+
+/// `bench-encode RAW WIDTHxHEIGHT FRAMES [--quality Q] [--nv12] [--timestamp]`: encodes raw
+/// frames from a file as a raw camera's would be; prints `frames N bytes B`.
+fn cmd_bench_encode(args: &[String]) -> i32 {
+    let a = match Args::parse(args, &["--quality"], &["--nv12", "--timestamp"]) {
+        Ok(a) => a,
+        Err(e) => return usage_error(&e),
+    };
+    let [raw, size, frames] = a.positional.as_slice() else {
+        return usage_error("bench-encode RAW WIDTHxHEIGHT FRAMES [--quality Q] [--nv12] [--timestamp]");
+    };
+    let dims = size.split_once('x').and_then(|(w, h)| Some((w.parse::<u32>().ok()?, h.parse::<u32>().ok()?)));
+    let (Some((w, h)), Ok(n), Ok(q)) = (dims, frames.parse::<u64>(), a.value("--quality").unwrap_or("80").parse::<u8>()) else {
+        return usage_error("bench-encode: bad size, frame count or quality");
+    };
+    let layout = if a.flag("--nv12") { crate::camera::overlay::Raw::Nv12 } else { crate::camera::overlay::Raw::Yuyv };
+    match crate::camera::bench::encode_file(Path::new(raw), layout, w, h, q, n, a.flag("--timestamp")) {
+        Ok((f, b)) => {
+            println!("frames {f} bytes {b}");
+            0
+        }
+        Err(e) => {
+            eprintln!("blackbox: bench-encode: {e}");
+            1
+        }
+    }
 }
 
 /// A JSON string literal.

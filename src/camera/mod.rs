@@ -4,6 +4,7 @@
 //! buffer, a pre-rendered test pattern, an mmap'd file), so the recorder can write it to the
 //! store without copying or allocating.
 
+pub mod bench;
 pub mod encode;
 pub mod file;
 pub mod font;
