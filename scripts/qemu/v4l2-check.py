@@ -136,8 +136,10 @@ for run in a.runs.strip().splitlines():
                    f"{nominal}; recorder CPU {cpu_ms:.1f} ms/frame (incl. start-up); "
                    f"allocations while recording {allocs.group(1) if allocs else '?'} over "
                    f"{allocs.group(2) if allocs else '?'} frames")
-    if allocs:
+    if allocs and int(allocs.group(2)) > 0:
         check(f"{name}: no heap allocation per frame while recording", allocs.group(1) == "0", summary[0])
+    else:
+        print(f"     {name}: fewer frames than the recorder's warm-up: allocations per frame not measured")
 
 if a.trouble == "1":
     tl = [l[len("[trouble] "):] for l in lines if l.startswith("[trouble] ")]
@@ -158,6 +160,9 @@ if a.trouble == "1":
           re.search(r"still unavailable \(.*VIDIOC_STREAMON|still unavailable \(camera I/O error", tlog) is not None
           and re.search(r"open again after [\d.]+ s down \([2-9]\d* attempt", tlog) is not None)
     check("trouble unplug: the disconnect (ENODEV) was logged", "camera disconnected" in tlog)
+    check("trouble unplug: vivid was removed (the node vanished) and loaded again",
+          rig("trouble unplug: vivid removed") is not None and rig("trouble unplug: rmmod failed") is None
+          and (rig("trouble unplug: vivid loaded again") or "").endswith("(modprobe exit 0)"))
     check("trouble unplug: the missing device was retried with backoff",
           re.search(r"still unavailable \(camera disconnected: /dev/video0: No such file", tlog) is not None)
     reopened = len(re.findall(r"open again after", tlog))
@@ -172,6 +177,8 @@ if a.trouble == "1":
         check("trouble: a gap marker per fault in the store (verify)", len(gaps) >= 3, f"{len(gaps)} gap markers")
         check("trouble: the stall's gap covers the 6 s without frames", len(gaps) > 0 and gaps[0][1] - gaps[0][0] >= 5.0,
               f"{gaps[:1]}")
+        check("trouble: the unplug's gap covers the 4 s without a device", len(gaps) >= 3 and gaps[-1][1] - gaps[-1][0] >= 4.0,
+              f"{gaps[-1:]}")
         check("trouble: frames recorded after the last gap", len(gaps) > 0 and ts(v["end"]) > gaps[-1][1] + 1.0)
         stored = jpegs(os.path.join(a.out, "trouble", "segments"))
         check("trouble: JPEGs in the segment files = frames verify counted", len(stored) == v["frames"],
