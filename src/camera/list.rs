@@ -337,7 +337,7 @@ mod tests {
         assert!(d.error.as_deref().unwrap().starts_with("cannot open"), "{d:?}");
         let d = probe(Path::new("/dev/null"));
         assert!(d.error.as_deref().unwrap().contains("not a V4L2 device"), "{d:?}");
-        let text = to_text(&[d.clone()]);
+        let text = to_text(std::slice::from_ref(&d));
         assert!(text.starts_with("/dev/null: not a V4L2 device"), "{text}");
         let json: serde_json::Value = serde_json::from_str(&to_json(&[d])).unwrap();
         assert_eq!(json[0]["path"], "/dev/null");

@@ -257,8 +257,8 @@ mod tests {
         let (t, n) = text(1_795_307_415_000_000_000);
         assert!(draw(&mut marked, Raw::Yuyv, stride, w, h, &t[..n]));
         let mut enc = JpegEncoder::new(w as u32, h as u32, 80).unwrap();
-        let a = decode_grey(&enc.encode_yuyv(&plain, stride).unwrap().to_vec(), w, h);
-        let b = decode_grey(&enc.encode_yuyv(&marked, stride).unwrap().to_vec(), w, h);
+        let a = decode_grey(enc.encode_yuyv(&plain, stride).unwrap(), w, h);
+        let b = decode_grey(enc.encode_yuyv(&marked, stride).unwrap(), w, h);
         let r = box_rect(w, h, n).unwrap();
         let inside = mad(&a, &b, w, (r.x, r.y, r.x + r.w, r.y + r.h));
         // Away from the box (JPEG blocks touching it may differ a little): identical.

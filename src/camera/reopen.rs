@@ -297,9 +297,11 @@ mod tests {
     }
 
     type Opener = Box<dyn FnMut() -> Result<Fake, CameraError>>;
+    type Script = Rc<RefCell<VecDeque<Step>>>;
+    type Events = Rc<RefCell<Vec<String>>>;
 
     /// An opener that fails `fail_first` times, then opens fakes of `width` (shared script).
-    fn rig(fail_first: usize, width: u32) -> (Opener, Rc<RefCell<VecDeque<Step>>>, Rc<RefCell<Vec<String>>>) {
+    fn rig(fail_first: usize, width: u32) -> (Opener, Script, Events) {
         let steps = Rc::new(RefCell::new(VecDeque::new()));
         let events = Rc::new(RefCell::new(Vec::new()));
         let (s, ev) = (steps.clone(), events.clone());
@@ -422,8 +424,8 @@ mod tests {
     fn a_camera_that_comes_back_with_another_size_is_recorded_at_that_size() {
         let (mut open, steps, _) = rig(0, 64);
         let first = open().unwrap();
-        let mut wide = rig(0, 128).0;
-        let mut cam = Reopening::new(first, "fake0", move || wide());
+        let wide = rig(0, 128).0;
+        let mut cam = Reopening::new(first, "fake0", wide);
         assert_eq!(cam.size(), (64, 10));
         steps.borrow_mut().push_back(Step::Gone);
         assert!(cam.next_frame().is_err());
