@@ -157,3 +157,53 @@ fn verify_fails_on_damage_and_usage_errors_exit_2() {
     assert_eq!(bb().args(["frobnicate"]).output().unwrap().status.code(), Some(2));
     assert_eq!(bb().args(["run", "--bogus"]).output().unwrap().status.code(), Some(2));
 }
+
+#[test]
+fn a_configured_camera_that_is_not_plugged_in_is_waited_for_not_fatal() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    let missing = d.path().join("video9");
+    let cfg = write_config(
+        d.path(),
+        &format!(r#"{{"camera_device": "{}", "video_res_width": 320, "video_res_height": 240, "listen": "127.0.0.1:0"}}"#, missing.display()),
+    );
+    let mut child = bb()
+        .args(["run", "--data"])
+        .arg(&data)
+        .arg("--config")
+        .arg(&cfg)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Long enough for several attempts (0.5 + 1 + 2 s of backoff).
+    std::thread::sleep(Duration::from_millis(4500));
+    assert!(child.try_wait().unwrap().is_none(), "blackbox exited while waiting for its camera");
+    let t = std::time::Instant::now();
+    sigterm(&child);
+    let out = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(t.elapsed() < Duration::from_secs(3), "SIGTERM took {:?} while waiting for the camera", t.elapsed());
+    assert!(log.contains("recording starts when it appears"), "{log}");
+    let attempts = log.matches("still unavailable").count();
+    assert!(attempts >= 2, "{attempts} reopen attempts logged:\n{log}");
+}
+
+#[test]
+fn cameras_lists_devices_as_text_and_json() {
+    let out = bb().args(["cameras", "--json"]).output().unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("cameras --json prints JSON");
+    let devs = v.as_array().expect("an array");
+    // Whatever this machine has: each entry names its node and says whether it captures.
+    for d in devs {
+        assert!(d["path"].as_str().unwrap().starts_with("/dev/video"), "{d}");
+        assert!(d["capture"].is_boolean(), "{d}");
+    }
+    let out = bb().arg("cameras").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(devs.is_empty(), text.contains("no /dev/video* devices"), "{text}");
+    assert_eq!(bb().args(["cameras", "--bogus"]).output().unwrap().status.code(), Some(2));
+}
