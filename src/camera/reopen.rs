@@ -6,10 +6,12 @@
 //! device with the same requested size, rate and format). On trouble it logs what happened,
 //! drops the camera (V4L2's `Drop` ignores every error), and returns the error to the recorder,
 //! which turns the frames that don't arrive into a gap marker in the store. Meanwhile each
-//! `next_frame` call waits at most [`MAX_WAIT`] before it returns [`CameraError::Timeout`] (or
-//! an interrupted sleep when a signal arrives, so SIGTERM stops the recorder at once), then
-//! tries to open the camera again: first after [`FIRST_BACKOFF`], doubling up to
-//! [`MAX_BACKOFF`]. The backoff starts over once a frame arrives.
+//! `next_frame` call sleeps at most [`MAX_WAIT`] towards the next attempt and returns
+//! [`CameraError::Timeout`] while it isn't due (a signal cuts the sleep short, so SIGTERM stops
+//! the recorder at once). Attempts come [`FIRST_BACKOFF`] after the trouble, then at doubling
+//! intervals up to [`MAX_BACKOFF`]; the backoff starts over once a frame arrives. The call that
+//! reopens the camera also waits for its first frame (the camera's own 2 s dequeue timeout),
+//! so one call can take up to ~4 s; no call ever waits without a bound.
 //!
 //! A camera that comes back with another format or size is recorded as it is; the change is
 //! logged.

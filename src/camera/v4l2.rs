@@ -196,12 +196,23 @@ impl V4l2Camera {
             last_seq: None,
             driver_drops: 0,
         };
-        // From here on, an error drops `cam`, which releases whatever was set up.
-        cam.query_caps()?;
-        cam.negotiate(width, height, fps)?;
-        cam.map_buffers()?;
-        cam.start()?;
-        Ok(cam)
+        // From here on, an error drops `cam`, which releases whatever was set up. The v4l
+        // crate's conversions `expect` on driver answers they don't know (a newer colorspace
+        // enum, a non-UTF-8 format name): such a panic becomes an error, not an abort.
+        let setup = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> Result<(), CameraError> {
+            cam.query_caps()?;
+            cam.negotiate(width, height, fps)?;
+            cam.map_buffers()?;
+            cam.start()
+        }));
+        match setup {
+            Ok(Ok(())) => Ok(cam),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(CameraError::Invalid(format!(
+                "{}: the v4l crate could not parse the driver's answer (panic above)",
+                device.display()
+            ))),
+        }
     }
 
     fn query_caps(&mut self) -> Result<(), CameraError> {
