@@ -39,8 +39,9 @@ usage:
       Lists segments: UTC start/end, frames, bytes, protected.
   blackbox controls DEVICE [--json] [--set ID=VALUE]... [--reset ID]...
       Lists the V4L2 controls of DEVICE (e.g. /dev/video0) with type, range, default, value
-      and menu items; --set and --reset change them first (in order), validated. ID is the
-      number or the name; VALUE a number, true/false, a menu item's index or name, or text.
+      and menu items. --set and --reset change controls (in order, validated) and report the
+      new values instead (with --json, the list follows). ID is the control's number or name;
+      VALUE a number, true/false, a menu item's index or name, or text.
       Safe while blackbox records from DEVICE: it never touches the stream.
   blackbox --version | --help
 ";
@@ -498,14 +499,8 @@ fn cmd_ls(args: &[String]) -> i32 {
     0
 }
 
-/// Finds control `key` (its number, or its name ignoring case) in `list`.
+/// Finds control `key` by name (ignoring case) in `list`.
 fn find_control<'a>(list: &'a [Control], key: &str) -> Result<&'a Control, String> {
-    if let Ok(id) = key.parse::<u32>() {
-        if let Some(c) = list.iter().find(|c| c.id == id) {
-            return Ok(c);
-        }
-        return Err(format!("no control {id}"));
-    }
     list.iter().find(|c| c.name.eq_ignore_ascii_case(key)).ok_or_else(|| format!("no control named {key:?}"))
 }
 
@@ -566,10 +561,6 @@ fn cmd_controls(args: &[String]) -> i32 {
         1
     };
     for (is_set, arg) in &ops {
-        let list = match controls::list(dev) {
-            Ok(l) => l,
-            Err(e) => return failed(&e),
-        };
         let (key, value) = if *is_set {
             match arg.split_once('=') {
                 Some((k, v)) => (k, Some(v)),
@@ -578,12 +569,21 @@ fn cmd_controls(args: &[String]) -> i32 {
         } else {
             (arg.as_str(), None)
         };
-        let c = match find_control(&list, key) {
+        // A number is looked up alone (a few ioctls); a name needs the whole list.
+        let found = match key.parse::<u32>() {
+            Ok(id) => controls::get(dev, id),
+            Err(_) => controls::list(dev).and_then(|l| {
+                find_control(&l, key)
+                    .cloned()
+                    .map_err(|e| controls::ControlError::Invalid(format!("{device}: {e}")))
+            }),
+        };
+        let c = match found {
             Ok(c) => c,
-            Err(e) => return failed(&format!("{device}: {e}")),
+            Err(e) => return failed(&e),
         };
         let r = match value {
-            Some(v) => controls::set(dev, c.id, &cli_value(c, v)),
+            Some(v) => controls::set(dev, c.id, &cli_value(&c, v)),
             None => controls::reset(dev, c.id),
         };
         match r {
@@ -595,6 +595,9 @@ fn cmd_controls(args: &[String]) -> i32 {
             ),
             Err(e) => return failed(&e),
         }
+    }
+    if !ops.is_empty() && !json {
+        return 0;
     }
     let list = match controls::list(dev) {
         Ok(l) => l,
