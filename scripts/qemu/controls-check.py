@@ -71,6 +71,19 @@ while time.time() - t < 60:
         pass
     time.sleep(0.5)
 
+def fps_over(seconds, work=None):
+    """The recorder's frame rate from /api/status over `seconds`, calling work() meanwhile."""
+    a, ta, n = status(), time.time(), 0
+    while time.time() - ta < seconds:
+        if work:
+            work(n)
+            n += 1
+        else:
+            time.sleep(0.1)
+    b, tb = status(), time.time()
+    return (b.get("frames", 0) - a.get("frames", 0)) / (tb - ta), n, b
+
+
 by = {}
 try:
     s0 = status()
@@ -226,10 +239,34 @@ try:
     s1 = status()
     dt = time.time() - t0
     df = s1.get("frames", 0) - s0.get("frames", 0)
-    print(f"     recorder: {df} frames in {dt:.1f} s during the checks ({df / dt:.1f} fps), "
+    print(f"     recorder: {df} frames in {dt:.1f} s since the first check ({df / dt:.1f} fps), "
           f"dropped {s1.get('dropped')}, durable_seq {s1.get('durable_seq')}")
-    check("frames kept rising during the checks (>= 75% of 30 fps)", df >= 0.75 * 30 * dt, (df, dt))
-    check("the store dropped no frame", s1.get("dropped") == 0, s1.get("dropped"))
+    check("frames kept rising during the checks", df > 0, (df, dt))
+
+    # Soak: what a dashboard slider does (a set every 100 ms, the list re-read every 500 ms, each
+    # one uncached after the set), interleaved with quiet windows of the same length so that
+    # the host's changing load moves both alike. Under TCG every request costs the guest CPU
+    # the recorder and vivid share, so the rate may dip a little; a recorder that waited on
+    # the controls would lose far more (a stall shows as a long run of driver drops, checked
+    # by controls-test on the log).
+    def churn(n):
+        put(bid, 100 + n % 100)
+        if n % 5 == 0:
+            call("GET", "/api/controls")
+        time.sleep(0.1)
+
+    quiet = busy = 0.0
+    ops = 0
+    for _ in range(3):
+        q, _, _ = fps_over(1.5)
+        b, n, s2 = fps_over(1.5, churn)
+        quiet += q / 3
+        busy += b / 3
+        ops += n
+    print(f"     soak: {ops} sets (+ a list every 5th) in 3 x 1.5 s; recorder {busy:.1f} fps, "
+          f"{quiet:.1f} fps in the quiet windows between")
+    check("the recorder kept >= 70% of its quiet rate under control traffic", busy >= 0.70 * quiet, (busy, quiet))
+    check("the store dropped no frame", s2.get("dropped") == 0, s2.get("dropped"))
 finally:
     # The guest waits for this request before it stops recording.
     s, j = call("POST", "/api/controls/9963776/reset")

@@ -2,7 +2,8 @@
 # vivid is loaded by /init: /dev/video0 is its capture node.
 #
 # 1. `blackbox controls /dev/video0` (text and --json) before recording: the CLI's view.
-# 2. `blackbox run --source v4l2:/dev/video0 --listen 0.0.0.0:8080` into a tmpfs store; once
+# 2. `blackbox run --source v4l2:/dev/video0 --listen 0.0.0.0:8080` into a tmpfs store
+#    (320x180 @ 30 fps: small, so that the encoder keeps up under TCG on a busy host); once
 #    the first frame is durable, prints the dashboard secret and "controls ready". The host
 #    (scripts/qemu/controls-check.py) then drives /api/controls through hostfwd.
 # 3. Waits until the run's log shows the host's last step ("controls: reset Brightness"), at
@@ -22,7 +23,7 @@ echo "BLACKBOX-RIG: cli json $(blackbox controls "$dev" --json)"
 mkdir -p /tmp/data
 cat >/tmp/data/config.json <<'JSON'
 {"storage_cap_gb": 0.1, "min_free_mb": 16, "segment_length_s": 4,
- "video_res_width": 640, "video_res_height": 360, "video_fps": 30}
+ "video_res_width": 320, "video_res_height": 180, "video_fps": 30}
 JSON
 blackbox run --data /tmp/data --source "v4l2:$dev" --listen 0.0.0.0:8080 --report-durable \
     >/tmp/durable 2>/tmp/run.log &
