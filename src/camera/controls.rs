@@ -346,12 +346,13 @@ pub fn validate(c: &Control, v: &Input) -> Result<Raw, ControlError> {
             let Input::Text(s) = v else {
                 return Err(wrong(&c.allowed()));
             };
-            let n = s.len() as i64;
+            let n = s.len() as i128;
             if s.as_bytes().contains(&0) {
                 return Err(ControlError::Invalid(format!("{name}: the string may not contain NUL")));
             }
-            let step = c.step.max(1) as i64;
-            if n < c.min || n > c.max || n as usize > MAX_STRING || (n - c.min) % step != 0 {
+            let step = c.step.max(1) as i128;
+            let (min, max) = (c.min as i128, c.max as i128);
+            if n < min || n > max || n > MAX_STRING as i128 || (n - min) % step != 0 {
                 return Err(ControlError::Invalid(format!(
                     "{name}: {v} is {n} bytes long: expects {}{}",
                     c.allowed(),
@@ -480,7 +481,7 @@ impl Dev {
         if q.minimum < 0 || q.maximum < q.minimum {
             return items;
         }
-        let last = q.maximum.min(q.minimum + MAX_MENU_ITEMS - 1);
+        let last = q.maximum.min(q.minimum.saturating_add(MAX_MENU_ITEMS - 1)).min(i64::from(u32::MAX));
         for index in q.minimum..=last {
             // SAFETY: plain C struct; all-zero is a valid value.
             let mut m: v4l2_querymenu = unsafe { mem::zeroed() };
@@ -897,6 +898,17 @@ mod tests {
         assert!(validate(&c, &Input::Text("abcde".into())).is_err());
         assert!(validate(&c, &Input::Text("a\0b".into())).is_err());
         assert!(validate(&c, &Input::Int(12)).is_err());
+    }
+
+    #[test]
+    fn hostile_driver_ranges_do_not_overflow() {
+        let c = ctl(Kind::String, i64::MIN, i64::MAX, u64::MAX);
+        assert!(validate(&c, &Input::Text("ab".into())).is_err());
+        let c = ctl(Kind::Integer64, i64::MIN, i64::MAX, u64::MAX);
+        assert_eq!(validate(&c, &Input::Int(i64::MIN)), Ok(Raw::I64(i64::MIN)));
+        assert!(validate(&c, &Input::Int(0)).is_err());
+        let c = ctl(Kind::Integer, i64::MAX, i64::MIN, 1);
+        assert!(validate(&c, &Input::Int(0)).is_err());
     }
 
     #[test]
