@@ -5,6 +5,7 @@
 //! store without copying or allocating.
 
 pub mod bench;
+pub mod controls;
 pub mod encode;
 pub mod file;
 pub mod font;
@@ -79,4 +80,9 @@ pub trait Camera {
     /// Waits for the next frame (pacing itself at its nominal rate where that applies) and
     /// returns it, borrowed from the camera until the next call.
     fn next_frame(&mut self) -> Result<(FrameMeta, &[u8]), CameraError>;
+    /// The V4L2 device node this camera captures from, for its controls; `None` for sources
+    /// without controls (synthetic, file).
+    fn device(&self) -> Option<&std::path::Path> {
+        None
+    }
 }

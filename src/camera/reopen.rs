@@ -192,6 +192,11 @@ fn sleep(d: Duration) -> Result<(), CameraError> {
 }
 
 impl<C: TwoStep, F: FnMut() -> Result<C, CameraError>> Camera for Reopening<C, F> {
+    /// The device node, also while it is closed (its controls come back with it).
+    fn device(&self) -> Option<&std::path::Path> {
+        Some(std::path::Path::new(&self.name))
+    }
+
     fn describe(&self) -> String {
         match &self.cam {
             Some(c) => format!("{} (reopened on trouble)", c.describe()),
