@@ -430,11 +430,14 @@ static int camera(int argc, char **argv)
 					if (len > sizeof out) { errno = 0; die("OUT transfer of %u bytes", len); }
 					read_full(sock, out, len);
 				}
-				if (ep == (EP_ISO_IN & 0x7f) && dir == DIR_IN && np > 0 && np <= 1024 && qn < 32) {
+				if (ep == (EP_ISO_IN & 0x7f)) {
+					if (dir != DIR_IN || np == 0 || np * PKT > sizeof buf || qn == 32) {
+						errno = 0;
+						die("unexpected URB on the streaming endpoint (%u packets, %zu queued)", np, qn);
+					}
 					uint8_t *iso = malloc(np * 16u);
 					if (!iso) die("out of memory");
 					read_full(sock, iso, np * 16u);
-					if (np * PKT > sizeof buf) { errno = 0; die("URB of %u packets", np); }
 					q[qn++] = (struct pending){ seq, np, now_ns(), iso };
 					if (!t0) {
 						t0 = now_ns() + lead_ns;
