@@ -27,6 +27,7 @@ cat >/data/config.json <<'JSON'
 {"storage_cap_gb": 0.1, "min_free_mb": 16, "segment_length_s": 4,
  "video_res_width": 640, "video_res_height": 360, "video_fps": 30}
 JSON
+idle0=$(awk '/^cpu /{print $5}' /proc/stat) up0=$(cut -d' ' -f1 /proc/uptime)
 blackbox run --data /data --source "v4l2:$node" --report-durable >/tmp/durable 2>/tmp/run.log &
 pid=$!
 # The camera sends each JPEG once, from the first isochronous URB on; wait until it has sent
@@ -36,6 +37,9 @@ while ! grep -q 'all .* frames sent' /tmp/cam.log && [ $n -lt 600 ] && kill -0 "
     sleep 0.1; n=$((n + 1))
 done
 sleep 1
+# CPU time (utime + stime, USER_HZ ticks) of the recorder and the camera, and the guest's idle
+# ticks (both CPUs), over the recording: where the guest's time went.
+say "cpu ticks: blackbox $(awk '{print $14 + $15}' "/proc/$pid/stat") usbip-uvc $(awk '{print $14 + $15}' "/proc/$cpid/stat") guest idle $(awk '/^cpu /{print $5}' /proc/stat) at uptime $(cut -d' ' -f1 /proc/uptime) s (idle $idle0 at $up0 s)"
 kill -TERM "$pid"
 wait "$pid"; run_rc=$?
 kill -TERM "$cpid"; wait "$cpid"

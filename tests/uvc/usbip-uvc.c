@@ -42,6 +42,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -79,6 +80,13 @@ static uint64_t now_ns(void)
 	struct timespec t;
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+static double cpu_s(void)
+{
+	struct rusage u;
+	getrusage(RUSAGE_SELF, &u);
+	return (double)(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
 static volatile sig_atomic_t stop;
@@ -360,7 +368,7 @@ static void complete_iso(uint32_t seqnum, uint32_t np, uint8_t *iso, uint8_t *bu
 			n = (uint32_t)chunk + 2;
 			if (last) {
 				in_frame = 0; fid ^= 1; next_frame++; frames_sent++;
-				if (frames_sent == nframes) say("all %zu frames sent", nframes);
+				if (frames_sent == nframes) say("all %zu frames sent (cpu %.2f s)", nframes, cpu_s());
 			}
 		}
 		put32(d + 8, n);     /* actual_length */
@@ -395,7 +403,7 @@ static int camera(int argc, char **argv)
 	lead_ns = (uint64_t)lead * 1000000u;
 	load_frames(argv[2]);
 	build_config();
-	say("%zu frames loaded; %d fps", nframes, fps);
+	say("%zu frames loaded; %d fps (cpu %.2f s)", nframes, fps, cpu_s());
 
 	int other;
 	tcp_pair(&sock, &other);
@@ -406,8 +414,10 @@ static int camera(int argc, char **argv)
 	size_t qn = 0;
 	uint64_t bus = 0;      /* the (emulated) bus is busy until then: 125 us per packet */
 	static uint8_t buf[32 * 1024 * 16], reply[1024];
+	size_t loops = 0, urbs = 0, cmds = 0;
 	for (;;) {
 		if (stop) break;
+		loops++;
 		int timeout = -1;
 		uint64_t due = 0;
 		if (qn) {
@@ -421,6 +431,7 @@ static int camera(int argc, char **argv)
 		if (r > 0) {
 			uint8_t h[48];
 			read_full(sock, h, sizeof h);
+			cmds++;
 			uint32_t cmd = be32(h), seq = be32(h + 4), dir = be32(h + 12), ep = be32(h + 16);
 			if (cmd == CMD_SUBMIT) {
 				uint32_t len = be32(h + 24), np = be32(h + 32);
@@ -478,12 +489,14 @@ static int camera(int argc, char **argv)
 			if (now < due) break;
 			bus = due + 50000000u < now ? now : due;   /* don't catch up after a stall */
 			complete_iso(q[0].seqnum, q[0].np, q[0].iso, buf);
+			urbs++;
 			free(q[0].iso);
 			memmove(q, q + 1, (qn - 1) * sizeof *q);
 			qn--;
 		}
 	}
-	say("frames sent: %zu of %zu (aborted by stream-off: %zu)", frames_sent, nframes, frames_aborted);
+	say("frames sent: %zu of %zu (aborted by stream-off: %zu); %zu usbip commands, %zu isochronous URBs completed, %zu loop turns; cpu %.2f s",
+	    frames_sent, nframes, frames_aborted, cmds, urbs, loops, cpu_s());
 	return 0;
 }
 
