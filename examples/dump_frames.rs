@@ -1,6 +1,7 @@
 //! Test helper: writes every intact frame payload of a store to `OUT/SEQ.jpg` (SEQ = the
 //! frame's sequence number, 10 digits), exactly the bytes the recorder stored, and prints
-//! one line per frame: `SEQ LEN CODEC`. Damaged frames are skipped by the reader and counted;
+//! one line per frame: `SEQ LEN CODEC MONO_NS UTC_NS` (MONO_NS: the capture time, the V4L2
+//! driver's timestamp for a V4L2 camera). Damaged frames are skipped by the reader and counted;
 //! the exit status is 1 when there were any. Read-only (the store is recovered in memory).
 //!
 //!   cargo run --release --example dump_frames -- DATA_DIR OUT_DIR
@@ -25,7 +26,7 @@ fn main() -> ExitCode {
         let mut buf = Vec::new();
         let mut err = None;
         let bad = reader.for_each_in_range(i64::MIN, i64::MAX, &mut buf, |info, payload| {
-            println!("{} {} {}", info.seq, payload.len(), info.codec);
+            println!("{} {} {} {} {}", info.seq, payload.len(), info.codec, info.mono_ns, info.utc_ns);
             match std::fs::write(out.join(format!("{:010}.jpg", info.seq)), payload) {
                 Ok(()) => true,
                 Err(e) => {

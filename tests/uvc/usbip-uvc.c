@@ -350,10 +350,11 @@ static void complete_iso(uint32_t seqnum, uint32_t np, uint8_t *iso, uint8_t *bu
 {
 	uint64_t now = now_ns();
 	uint32_t total = 0;
+	int ended = 0;   /* at most one frame ends per URB, as at 30 fps on a real bus */
 	for (uint32_t i = 0; i < np; i++) {
 		uint8_t *d = iso + 16 * i;
 		uint32_t plen = be32(d + 4), n = 0;
-		if (!in_frame && next_frame < nframes && now >= t0 + next_frame * period_ns) {
+		if (!in_frame && !ended && next_frame < nframes && now >= t0 + next_frame * period_ns) {
 			in_frame = 1; frame_pos = 0;
 		}
 		if (in_frame && plen > 2) {
@@ -367,7 +368,7 @@ static void complete_iso(uint32_t seqnum, uint32_t np, uint8_t *iso, uint8_t *bu
 			frame_pos += chunk;
 			n = (uint32_t)chunk + 2;
 			if (last) {
-				in_frame = 0; fid ^= 1; next_frame++; frames_sent++;
+				in_frame = 0; fid ^= 1; next_frame++; frames_sent++; ended = 1;
 				if (frames_sent == nframes) say("all %zu frames sent (cpu %.2f s)", nframes, cpu_s());
 			}
 		}
@@ -487,7 +488,7 @@ static int camera(int argc, char **argv)
 			due = urb_due(&q[0], bus);
 			uint64_t now = now_ns();
 			if (now < due) break;
-			bus = due + 50000000u < now ? now : due;   /* don't catch up after a stall */
+			bus = due > now ? due : now;   /* after a stall, no burst: URBs stay np x 125 us apart */
 			complete_iso(q[0].seqnum, q[0].np, q[0].iso, buf);
 			urbs++;
 			free(q[0].iso);
