@@ -1,3 +1,4 @@
+# shellcheck shell=sh
 # The gadget route's job inside the guest (busybox sh; see scripts/qemu/uvc-gadget-check): a
 # configfs UVC gadget (usb_f_uvc, MJPEG 640x360 @ 30 fps) bound to usbip-vudc.0, attached to
 # vhci-hcd over a loopback TCP pair, fed by `usbip-uvc feed`; then blackbox records from the
@@ -23,7 +24,7 @@ for s in fs hs ss; do ln -s $F/streaming/header/h $F/streaming/class/$s/h; done
 ln -s $F $G/configs/c.1/uvc.0
 echo usbip-vudc.0 >$G/UDC && say "gadget bound to usbip-vudc.0"
 gnode="" unode=""
-for d in /sys/class/video4linux/video*; do [ "$(cat $d/name)" = usbip-vudc ] && gnode=/dev/${d##*/}; done
+for d in /sys/class/video4linux/video*; do [ "$(cat "$d/name")" = usbip-vudc ] && gnode=/dev/${d##*/}; done
 say "gadget node: $gnode"
 # usb_f_uvc keeps the gadget disconnected until its V4L2 node is opened: feeder first.
 /data/bin/usbip-uvc feed "$gnode" /data/feed 2>/tmp/feed.log &
@@ -34,7 +35,7 @@ n=0
 while [ -z "$unode" ] && [ $n -lt 150 ]; do
     sleep 0.1; n=$((n + 1))
     for d in /sys/class/video4linux/video*; do
-        case "$(cat $d/name)" in "blackbox uvc gadget"*) [ "$(cat $d/index)" = 0 ] && unode=/dev/${d##*/} ;; esac
+        case "$(cat "$d/name")" in "blackbox uvc gadget"*) [ "$(cat "$d/index")" = 0 ] && unode=/dev/${d##*/} ;; esac
     done
 done
 say "uvcvideo node: ${unode:-none}"

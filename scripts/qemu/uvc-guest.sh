@@ -1,3 +1,4 @@
+# shellcheck shell=sh
 # The UVC test's job inside the guest (busybox sh; see scripts/qemu/uvc-test). The data disk
 # holds /data/bin/usbip-uvc and the JPEGs to feed, /data/feed/0001.jpg ...; vhci-hcd and
 # uvcvideo are loaded by /init (EXTRA_MODULES).
@@ -21,8 +22,8 @@ while [ -z "$node" ] && [ $n -lt 300 ] && kill -0 "$cpid" 2>/dev/null; do
 done
 dmesg | grep -E 'vhci_hcd vhci_hcd.0|usb 1-1|uvcvideo'
 [ -n "$node" ] || { cat /tmp/cam.log; say "no uvcvideo node"; exit 11; }
-say "uvcvideo node: $node ($(cat /sys/class/video4linux/${node#/dev/}/name)) after $((n * 100)) ms"
-say "driver: $(basename "$(readlink /sys/class/video4linux/${node#/dev/}/device/driver)")"
+say "uvcvideo node: $node ($(cat "/sys/class/video4linux/${node#/dev/}/name")) after $((n * 100)) ms"
+say "driver: $(basename "$(readlink "/sys/class/video4linux/${node#/dev/}/device/driver")")"
 cat >/data/config.json <<'JSON'
 {"storage_cap_gb": 0.1, "min_free_mb": 16, "segment_length_s": 4,
  "video_res_width": 640, "video_res_height": 360, "video_fps": 30}
