@@ -488,7 +488,7 @@ static int camera(int argc, char **argv)
 			due = urb_due(&q[0], bus);
 			uint64_t now = now_ns();
 			if (now < due) break;
-			bus = due > now ? due : now;   /* after a stall, no burst: URBs stay np x 125 us apart */
+			bus = now;   /* the next URB np x 125 us later: no burst after a stall */
 			complete_iso(q[0].seqnum, q[0].np, q[0].iso, buf);
 			urbs++;
 			free(q[0].iso);
