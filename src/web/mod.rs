@@ -20,7 +20,6 @@ pub mod status;
 pub mod system;
 
 use conn::{Conn, SmolRuntime, SmolTimer};
-use picoserve::response::Response;
 use picoserve::routing::{get, post_service};
 use picoserve::time::Duration;
 use picoserve::{Config, Router, Timeouts};
@@ -93,7 +92,7 @@ fn serve(listener: TcpListener, ctx: WebContext) -> std::io::Result<()> {
         event_clients: std::cell::Cell::new(0),
     };
     let app = Router::new()
-        .route("/health", get(move || async move { json(status::health_json(&src.status.snapshot())) }))
+        .route_service("/health", api::Health { status: &ctx.status })
         .route(
             "/login",
             get(|| async { auth::Reply::LoginPage }).post_service(auth::LoginService(auth)),
@@ -146,8 +145,4 @@ fn serve(listener: TcpListener, ctx: WebContext) -> std::io::Result<()> {
     drop((notify, tick));
     drop(workers);
     Ok(())
-}
-
-fn json(body: status::JsonBuf) -> impl picoserve::response::IntoResponse {
-    Response::ok(body).with_content_type("application/json").with_header("Cache-Control", "no-store")
 }
