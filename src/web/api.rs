@@ -578,8 +578,10 @@ pub fn merge_config(old: &Config, body: &json::Object) -> Result<Config, ApiErro
     }
     merged.pop();
     merged.push('}');
+    // An unknown key has no name in the key table: name the body's key that is not a config key.
+    let unknown = body.members.iter().find(|(k, _, _)| current.get(k).is_none()).map(|(k, _, _)| k.clone());
     Config::parse(merged.as_bytes()).map_err(|e| ApiError {
-        key: e.key().map(str::to_string),
+        key: e.key().map(str::to_string).or(unknown),
         ..ApiError::bad(e.to_string())
     })
 }
