@@ -73,7 +73,8 @@ Status = {"type": "object", "required": ["recording", "state", "camera", "format
         "throttled": {"type": "object", "nullable": True, "description": "Raspberry Pi firmware flags (get_throttled); null elsewhere",
             "required": ["under_voltage", "freq_capped", "throttled", "soft_temp_limit", "under_voltage_occurred", "throttled_occurred", "raw"],
             "properties": {k: {"type": "boolean"} for k in ["under_voltage", "freq_capped", "throttled", "soft_temp_limit", "under_voltage_occurred", "throttled_occurred"]} | {"raw": {"type": "string", "pattern": "^0x[0-9a-f]+$"}}}}},
-    "live_clients": nint()}}
+    "live_clients": nint(),
+    "web_allocations": {"type": "integer", "minimum": 0, "description": "diagnostics: heap allocations the web thread made so far"}}}
 Range = {"type": "object", "required": ["from", "to"], "properties": {"from": time_s, "to": time_s}, "additionalProperties": False}
 RangeOut = {"type": "object", "required": ["from", "to"], "properties": {"from": {"type": "string", "format": "date-time"}, "to": {"type": "string", "format": "date-time"}}}
 Ranges = {"type": "object", "required": ["ranges"], "properties": {"ranges": {"type": "array", "items": {"$ref": "#/components/schemas/RangeOut"}}}}

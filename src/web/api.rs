@@ -263,6 +263,7 @@ impl Api<'_> {
             figures: self.sampler.figures(),
             live_clients: self.hub.clients(),
             cap_bytes: Some(self.control.config().storage_cap_bytes()),
+            web_allocations: crate::alloc_count::thread_allocations(),
         }
     }
 
