@@ -125,7 +125,7 @@ impl Bb {
     }
 
     /// A streaming GET: returns the socket after the response head.
-    fn open_stream(&self, path: &str) -> (u16, Vec<(String, String)>, BufReader<TcpStream>) {
+    fn open_stream(&self, path: &str) -> Stream {
         let mut s = TcpStream::connect(self.addr).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\r\n", self.secret).unwrap();
@@ -230,7 +230,7 @@ fn jpeg_size(j: &[u8]) -> (u16, u16) {
         assert_eq!(j[i], 0xFF);
         let m = j[i + 1];
         let len = u16::from_be_bytes([j[i + 2], j[i + 3]]) as usize;
-        if matches!(m, 0xC0 | 0xC1 | 0xC2) {
+        if matches!(m, 0xC0..=0xC2) {
             return (u16::from_be_bytes([j[i + 7], j[i + 8]]), u16::from_be_bytes([j[i + 5], j[i + 6]]));
         }
         i += 2 + len;
@@ -442,6 +442,9 @@ fn ffmpeg_decodes_60_frames_of_the_live_stream_with_a_bearer_header() {
     bb.stop();
 }
 
+/// An open streaming response: status, headers, the rest of the socket.
+type Stream = (u16, Vec<(String, String)>, BufReader<TcpStream>);
+
 /// A multipart part's headers: Content-Length, X-Timestamp (ns), X-Seq.
 fn part_head(r: &mut impl BufRead) -> (usize, i64, u64) {
     let (mut len, mut ts, mut seq) = (None, None, None);
@@ -517,7 +520,7 @@ fn streaming_live_frames_makes_no_heap_allocation_per_frame_on_the_web_thread() 
     let bb = Bb::start(CFG);
     let allocs = || bb.json("/api/status")["web_allocations"].as_u64().unwrap();
     let mut streams: Vec<_> = (0..4).map(|_| bb.open_stream("/api/live.mjpeg")).collect();
-    let mut read_frames = |streams: &mut Vec<(u16, Vec<(String, String)>, BufReader<TcpStream>)>, secs: u64| {
+    let read_frames = |streams: &mut Vec<Stream>, secs: u64| {
         let t = Instant::now();
         let mut n = 0u64;
         while t.elapsed() < Duration::from_secs(secs) {
@@ -536,8 +539,7 @@ fn streaming_live_frames_makes_no_heap_allocation_per_frame_on_the_web_thread() 
     // the same length: the once-a-second housekeeping and the status requests cost the same
     // in both, so the difference is what streaming costs.
     read_frames(&mut streams, 2);
-    let idle_streams: Vec<_> = streams.drain(..).collect();
-    drop(idle_streams);
+    drop(std::mem::take(&mut streams));
     bb.wait(5, "viewers gone", || bb.json("/api/status")["live_clients"] == 0);
     let a = allocs();
     std::thread::sleep(Duration::from_secs(3));

@@ -383,7 +383,7 @@ impl Api<'_> {
         while std::time::Instant::now() < deadline {
             use crate::status::State;
             let st = self.src.status.state();
-            if (on && st == State::Recording) || (!on && st == State::Stopped) || (on && st == State::CameraLost) {
+            if (on && matches!(st, State::Recording | State::CameraLost)) || (!on && st == State::Stopped) {
                 break;
             }
             smol::Timer::after(Duration::from_millis(20)).await;
