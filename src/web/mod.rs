@@ -10,13 +10,14 @@
 //! The recorder never waits on this thread: the web side only reads the recorder's atomics
 //! ([`crate::status::RecorderStatus`]) and, later, the live slot and the store's files.
 
+pub mod assets;
 pub mod auth;
 pub mod conn;
 pub mod status;
 
 use conn::{Conn, SmolRuntime, SmolTimer};
 use picoserve::response::Response;
-use picoserve::routing::{get, post_service};
+use picoserve::routing::{get, get_service, post_service};
 use picoserve::time::Duration;
 use picoserve::{Config, Router, Timeouts};
 use smol::Async;
@@ -76,6 +77,8 @@ fn serve(listener: TcpListener, ctx: WebContext) -> std::io::Result<()> {
         )
         .route("/logout", post_service(auth::LogoutService(auth)))
         .route("/api/status", get(move || async move { json(status::status_json(src)) }))
+        .route("/", get_service(assets::IndexService))
+        .nest_service("/assets", assets::ASSETS)
         .layer(auth::AuthLayer { auth });
     let app = &app;
     let listener = &listener;
