@@ -686,7 +686,7 @@ views.player = (() => {
     timeChip = h('span', { class: 'chip time', id: 'player-time', text: '–' });
     speedChip = h('span', { class: 'chip', text: '1×' });
     msg = h('div', { class: 'stage-msg', hidden: true });
-    const stage = h('div', { class: 'stage player-stage', id: 'player-stage' }, canvas, h('div', { class: 'overlay tl' }, timeChip), h('div', { class: 'overlay tr' }, speedChip), msg);
+    const stage = h('div', { class: 'stage player-stage', id: 'player-stage' }, canvas, h('div', { class: 'overlay bl' }, timeChip), h('div', { class: 'overlay tr' }, speedChip), msg);
     stage.addEventListener('click', () => (playing ? pause() : play()));
 
     trackEl = h('div', { class: 'track' });
@@ -1049,7 +1049,7 @@ const drawer = (() => {
         break;
       }
       case 'button':
-        input = h('button', { class: 'btn small', type: 'button', id, disabled: dis, text: 'Run', onclick: () => set(1) });
+        input = h('button', { class: 'btn small', type: 'button', id, disabled: dis, text: 'Run', onclick: () => set(true) });
         break;
       default: {
         input = h('input', { type: c.type === 'string' ? 'text' : 'number', id, disabled: dis });
