@@ -6,6 +6,7 @@ use crate::camera::file::FileCamera;
 use crate::camera::synthetic::Synthetic;
 use crate::camera::v4l2::{self as v4l2cam, V4l2Camera};
 use crate::camera::Camera;
+use crate::camera::controls::{self, Control, Input, Kind};
 use crate::clock::Iso;
 use crate::config::Config;
 use crate::live::LiveSlot;
@@ -36,6 +37,11 @@ usage:
       the end of the durable data validates.
   blackbox ls DIR [--json]
       Lists segments: UTC start/end, frames, bytes, protected.
+  blackbox controls DEVICE [--json] [--set ID=VALUE]... [--reset ID]...
+      Lists the V4L2 controls of DEVICE (e.g. /dev/video0) with type, range, default, value
+      and menu items; --set and --reset change them first (in order), validated. ID is the
+      number or the name; VALUE a number, true/false, a menu item's index or name, or text.
+      Safe while blackbox records from DEVICE: it never touches the stream.
   blackbox --version | --help
 ";
 
@@ -52,6 +58,7 @@ pub fn main() -> i32 {
         "run" => cmd_run(rest),
         "verify" => cmd_verify(rest),
         "ls" => cmd_ls(rest),
+        "controls" => cmd_controls(rest),
         "--version" | "-V" | "version" => {
             println!("blackbox {}", env!("CARGO_PKG_VERSION"));
             0
@@ -241,6 +248,7 @@ fn cmd_run(args: &[String]) -> i32 {
                 data_dir: data.clone(),
                 cap_bytes: config.storage_cap_bytes(),
                 secret,
+                camera_device: camera.device().map(Path::to_path_buf),
             };
             let url = match web::start(config.listen_addr(), web) {
                 Ok(addr) => {
@@ -486,6 +494,149 @@ fn cmd_ls(args: &[String]) -> i32 {
         let frames: u64 = segs.iter().map(|s| s.frames).sum();
         let bytes: u64 = segs.iter().map(|s| s.used_bytes).sum();
         println!("{} segments, {} frames, {} bytes", segs.len(), frames, bytes);
+    }
+    0
+}
+
+/// Finds control `key` (its number, or its name ignoring case) in `list`.
+fn find_control<'a>(list: &'a [Control], key: &str) -> Result<&'a Control, String> {
+    if let Ok(id) = key.parse::<u32>() {
+        if let Some(c) = list.iter().find(|c| c.id == id) {
+            return Ok(c);
+        }
+        return Err(format!("no control {id}"));
+    }
+    list.iter().find(|c| c.name.eq_ignore_ascii_case(key)).ok_or_else(|| format!("no control named {key:?}"))
+}
+
+/// The command line's VALUE for control `c` (the API takes JSON; this is friendlier).
+fn cli_value(c: &Control, text: &str) -> Input {
+    match c.kind {
+        Kind::String => return Input::Text(text.to_string()),
+        Kind::Boolean | Kind::Button => match text {
+            "1" | "true" | "on" | "yes" => return Input::Bool(true),
+            "0" | "false" | "off" | "no" => return Input::Bool(false),
+            _ => {}
+        },
+        Kind::Menu | Kind::IntegerMenu => {
+            if let Some(m) = c.menu.iter().find(|m| m.name.eq_ignore_ascii_case(text)) {
+                return Input::Int(m.index.into());
+            }
+        }
+        _ => {}
+    }
+    match text {
+        "true" => Input::Bool(true),
+        "false" => Input::Bool(false),
+        _ => match text.parse::<i64>() {
+            Ok(v) => Input::Int(v),
+            Err(_) => match text.strip_prefix("0x").map(|h| i64::from_str_radix(h, 16)) {
+                Some(Ok(v)) => Input::Int(v),
+                _ => Input::Text(text.to_string()),
+            },
+        },
+    }
+}
+
+fn cmd_controls(args: &[String]) -> i32 {
+    let mut device: Option<&str> = None;
+    let mut json = false;
+    let mut ops: Vec<(bool, String)> = Vec::new(); // (is_set, arg)
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--json" => json = true,
+            "--set" | "--reset" => match it.next() {
+                Some(v) => ops.push((a == "--set", v.clone())),
+                None => return usage_error(&format!("{a} needs a value")),
+            },
+            s if s.starts_with("--set=") => ops.push((true, s["--set=".len()..].to_string())),
+            s if s.starts_with("--reset=") => ops.push((false, s["--reset=".len()..].to_string())),
+            s if s.starts_with('-') => return usage_error(&format!("unknown option {s:?}")),
+            s if device.is_none() => device = Some(s),
+            s => return usage_error(&format!("controls takes one device ({s:?} is extra)")),
+        }
+    }
+    let Some(device) = device else {
+        return usage_error("controls needs a device, e.g. /dev/video0");
+    };
+    let dev = Path::new(device);
+    let failed = |e: &dyn std::fmt::Display| {
+        eprintln!("blackbox: {e}");
+        1
+    };
+    for (is_set, arg) in &ops {
+        let list = match controls::list(dev) {
+            Ok(l) => l,
+            Err(e) => return failed(&e),
+        };
+        let (key, value) = if *is_set {
+            match arg.split_once('=') {
+                Some((k, v)) => (k, Some(v)),
+                None => return usage_error(&format!("--set {arg:?}: expected ID=VALUE")),
+            }
+        } else {
+            (arg.as_str(), None)
+        };
+        let c = match find_control(&list, key) {
+            Ok(c) => c,
+            Err(e) => return failed(&format!("{device}: {e}")),
+        };
+        let r = match value {
+            Some(v) => controls::set(dev, c.id, &cli_value(c, v)),
+            None => controls::reset(dev, c.id),
+        };
+        match r {
+            Ok(c) => eprintln!(
+                "blackbox: {} {} = {}",
+                if value.is_some() { "set" } else { "reset" },
+                c.name,
+                c.value.as_ref().map_or("(no value)".to_string(), |v| v.to_string())
+            ),
+            Err(e) => return failed(&e),
+        }
+    }
+    let list = match controls::list(dev) {
+        Ok(l) => l,
+        Err(e) => return failed(&e),
+    };
+    if json {
+        println!("{}", crate::web::controls::list_json(&list));
+        return 0;
+    }
+    let mut category = "";
+    for c in &list {
+        if c.category != category {
+            category = &c.category;
+            println!("{category}");
+        }
+        let value = c.value.as_ref().map_or("-".to_string(), |v| v.to_string());
+        let mut flags: Vec<&str> = Vec::new();
+        for (bit, name) in controls::flag::NAMES {
+            if c.flags & bit != 0 {
+                flags.push(name);
+            }
+        }
+        let range = match c.kind {
+            Kind::Integer | Kind::Integer64 => format!("{}..={} step {} default {}", c.min, c.max, c.step, c.default),
+            Kind::Boolean => format!("default {}", c.default != 0),
+            Kind::Menu | Kind::IntegerMenu => format!("default {}", c.default),
+            Kind::Bitmask => format!("mask 0x{:x} default 0x{:x}", c.max as u32, c.default as u32),
+            Kind::String => format!("length {}..={}", c.min, c.max),
+            _ => String::new(),
+        };
+        println!(
+            "  {:>9}  {:<32} {:<12} = {:<12} {}{}",
+            c.id,
+            c.name,
+            c.kind.name(),
+            value,
+            range,
+            if flags.is_empty() { String::new() } else { format!(" [{}]", flags.join(",")) }
+        );
+        for m in &c.menu {
+            println!("  {:>9}    {}: {}", "", m.index, m.name);
+        }
     }
     0
 }

@@ -4,6 +4,7 @@
 //! buffer, a pre-rendered test pattern, an mmap'd file), so the recorder can write it to the
 //! store without copying or allocating.
 
+pub mod controls;
 pub mod encode;
 pub mod file;
 pub mod synthetic;
@@ -74,4 +75,9 @@ pub trait Camera {
     /// Waits for the next frame (pacing itself at its nominal rate where that applies) and
     /// returns it, borrowed from the camera until the next call.
     fn next_frame(&mut self) -> Result<(FrameMeta, &[u8]), CameraError>;
+    /// The V4L2 device node this camera captures from, for its controls; `None` for sources
+    /// without controls (synthetic, file).
+    fn device(&self) -> Option<&std::path::Path> {
+        None
+    }
 }

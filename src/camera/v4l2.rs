@@ -396,6 +396,10 @@ impl V4l2Camera {
 }
 
 impl Camera for V4l2Camera {
+    fn device(&self) -> Option<&Path> {
+        Some(&self.path)
+    }
+
     fn describe(&self) -> String {
         let fourcc = String::from_utf8_lossy(&self.fourcc);
         let what = match self.pixel {

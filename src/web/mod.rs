@@ -13,11 +13,12 @@
 pub mod assets;
 pub mod auth;
 pub mod conn;
+pub mod controls;
 pub mod status;
 
 use conn::{Conn, SmolRuntime, SmolTimer};
 use picoserve::response::Response;
-use picoserve::routing::{get, get_service, post_service};
+use picoserve::routing::{get, get_service, parse_path_segment, post_service, put_service};
 use picoserve::time::Duration;
 use picoserve::{Config, Router, Timeouts};
 use smol::Async;
@@ -48,6 +49,8 @@ pub struct WebContext {
     pub cap_bytes: u64,
     /// The device secret ([`auth::Secret::load_or_create`]).
     pub secret: auth::Secret,
+    /// The recorder's V4L2 device, for `/api/controls`; `None` for synthetic and file sources.
+    pub camera_device: Option<std::path::PathBuf>,
 }
 
 /// Binds `addr` now (so the caller learns of a busy port at once) and starts the web thread.
@@ -69,7 +72,11 @@ fn serve(listener: TcpListener, ctx: WebContext) -> std::io::Result<()> {
     let src = StatusSource { status: &ctx.status, data_dir: ctx.data_dir.clone(), cap_bytes: ctx.cap_bytes };
     let src = &src;
     let auth = &auth::Auth::new(ctx.secret.clone());
+    let ctl: &controls::Shared =
+        &std::cell::RefCell::new(ctx.camera_device.clone().map(crate::camera::controls::DeviceControls::new));
     let app = Router::new()
+        .route("/", get_service(assets::IndexService))
+        .nest_service("/assets", assets::ASSETS)
         .route("/health", get(move || async move { json(status::health_json(&src.status.snapshot())) }))
         .route(
             "/login",
@@ -77,8 +84,9 @@ fn serve(listener: TcpListener, ctx: WebContext) -> std::io::Result<()> {
         )
         .route("/logout", post_service(auth::LogoutService(auth)))
         .route("/api/status", get(move || async move { json(status::status_json(src)) }))
-        .route("/", get_service(assets::IndexService))
-        .nest_service("/assets", assets::ASSETS)
+        .route("/api/controls", get(move || async move { controls::list(ctl) }))
+        .route(("/api/controls", parse_path_segment::<u32>()), put_service(controls::SetService(ctl)))
+        .route(("/api/controls", parse_path_segment::<u32>(), "/reset"), post_service(controls::ResetService(ctl)))
         .layer(auth::AuthLayer { auth });
     let app = &app;
     let listener = &listener;
