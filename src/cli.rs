@@ -10,8 +10,9 @@ use crate::camera::controls::{self, Control, Input, Kind};
 use crate::clock::Iso;
 use crate::config::Config;
 use crate::live::LiveSlot;
-use crate::recorder::{self, RecorderOptions};
+use crate::control::Control as RecorderControl;
 use crate::status::RecorderStatus;
+use crate::supervisor::{self, Supervisor};
 use crate::store::reader::Reader;
 use crate::store::verify::{self, VerifyReport};
 use crate::store::{Store, StoreOptions};
@@ -195,6 +196,8 @@ fn cmd_run(args: &[String]) -> i32 {
         },
         None => Config::default(),
     };
+    // What the config file says; `--listen` below overrides the address for this run only.
+    let file_config = config.clone();
     if let Some(l) = a.value("--listen") {
         match heapless::String::try_from(l) {
             Ok(s) if l.parse::<std::net::SocketAddr>().is_ok() => {
@@ -208,7 +211,7 @@ fn cmd_run(args: &[String]) -> i32 {
         Some(s) => open_camera(s, &config, a.flag("--as-fast-as-possible"), a.flag("--loop")),
         None => default_camera(&config),
     };
-    let mut camera = match opened {
+    let camera = match opened {
         Ok(c) => c,
         Err(e) => {
             eprintln!("blackbox: {e}");
@@ -227,7 +230,8 @@ fn cmd_run(args: &[String]) -> i32 {
         config.commit_frames,
         config.storage_cap_gb
     );
-    let mut store = match Store::open(&data, store_options(&config)) {
+    let live = Arc::new(LiveSlot::new(supervisor::live_capacity(camera.size().0, camera.size().1)));
+    let store = match Store::open(&data, store_options(&config)) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("blackbox: {e}");
@@ -235,8 +239,9 @@ fn cmd_run(args: &[String]) -> i32 {
         }
     };
     let status = Arc::new(RecorderStatus::new());
-    status.set_camera(camera.describe());
+    supervisor::announce_camera(&status, &live, camera.as_ref());
     status.refresh_store(&store, crate::clock::now_mono_ns());
+    let control = Arc::new(RecorderControl::new(file_config));
     // The recorder must not die because of the web side: without a secret (or a port) it
     // records without the dashboard. Without a secret the dashboard stays off (fail closed).
     match web::auth::Secret::load_or_create(&data) {
@@ -249,10 +254,13 @@ fn cmd_run(args: &[String]) -> i32 {
                 cap_bytes: config.storage_cap_bytes(),
                 secret,
                 camera_device: camera.device().map(Path::to_path_buf),
+                control: Arc::clone(&control),
+                live: Arc::clone(&live),
+                config_path: cfg_path.clone().unwrap_or_else(|| data.join("config.json")),
             };
             let url = match web::start(config.listen_addr(), web) {
                 Ok(addr) => {
-                    log::info!("dashboard: http://{addr}/ (status API only in this build)");
+                    log::info!("dashboard: http://{addr}/");
                     addr.to_string()
                 }
                 Err(e) => {
@@ -278,26 +286,26 @@ fn cmd_run(args: &[String]) -> i32 {
             log::error!("cannot install a handler for signal {sig}: {e}");
         }
     }
-    let (w, h) = camera.size();
-    let live = LiveSlot::new((w as usize * h as usize * 3 / 2).max(1 << 20));
-    let opts = RecorderOptions { report_durable: a.flag("--report-durable"), status: Some(&status) };
-    let result = recorder::run(camera.as_mut(), &mut store, &live, &stop, opts);
-    let stats = store.stats();
-    let closed = store.close();
-    let mut code = 0;
-    let sum = match result {
-        Ok(s) => s,
-        Err(e) => {
-            log::error!("recording stopped: {}", e.0);
-            code = 1;
-            recorder::Summary::default()
-        }
+    // Restarts from the web reopen the same source (or the auto-selected one) with the new
+    // configuration.
+    let source = a.value("--source").map(str::to_string);
+    let (as_fast, looping) = (a.flag("--as-fast-as-possible"), a.flag("--loop"));
+    let reopen = move |c: &Config| match &source {
+        Some(s) => open_camera(s, c, as_fast, looping),
+        None => default_camera(c),
     };
-    if let Err(e) = &closed {
-        log::error!("closing the store failed: {e}");
-        code = 1;
-    }
-    let stats = closed.unwrap_or(stats);
+    let sup = Supervisor {
+        data: &data,
+        control: &control,
+        status: &status,
+        live: &live,
+        stop: &stop,
+        report_durable: a.flag("--report-durable"),
+        open_camera: &reopen,
+        store_options: &store_options,
+    };
+    let outcome = sup.run(camera, store);
+    let (sum, stats, code) = (outcome.summary, outcome.stats, outcome.code);
     let per_frame = if sum.recording_frames > 0 { sum.allocs_recording as f64 / sum.recording_frames as f64 } else { 0.0 };
     log::info!(
         "run summary: frames={} dropped={} commits={} syncs={} bytes_written={} segments={} camera_errors={} gaps={} allocs_warmup={} allocs_recording={} recording_frames={} allocs_per_frame={:.3}",

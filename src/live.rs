@@ -8,6 +8,7 @@
 //! few seconds while it watches) and frames are copied until that interest expires.
 
 use crate::camera::FrameMeta;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
@@ -25,7 +26,10 @@ pub struct LiveSlot {
     skipped: AtomicU64,
     /// Frames are copied in while their monotonic capture time is before this.
     wanted_until_ns: AtomicU64,
-    capacity: usize,
+    capacity: AtomicUsize,
+    /// Bumped (eventfd counter +1) after each published frame so a reader can sleep in its
+    /// event loop instead of polling. Non-blocking: the writer never waits on it.
+    notify: Option<OwnedFd>,
 }
 
 /// How long one call to `want` keeps frames flowing into the slot.
@@ -41,8 +45,36 @@ impl LiveSlot {
             latest_seq: AtomicU64::new(0),
             skipped: AtomicU64::new(0),
             wanted_until_ns: AtomicU64::new(0),
-            capacity,
+            capacity: AtomicUsize::new(capacity),
+            notify: rustix::event::eventfd(0, rustix::event::EventfdFlags::NONBLOCK | rustix::event::EventfdFlags::CLOEXEC)
+                .map_err(|e| log::warn!("live: no eventfd ({e}); live viewers poll instead"))
+                .ok(),
         }
+    }
+
+    /// Makes room for frames of `capacity` bytes (after a camera with larger frames was
+    /// opened; between recording runs, never per frame).
+    pub fn ensure_capacity(&self, capacity: usize) {
+        if capacity <= self.capacity.load(Ordering::Acquire) {
+            return;
+        }
+        for b in &self.bufs {
+            let mut b = b.lock().unwrap_or_else(|p| p.into_inner());
+            let len = b.data.len();
+            b.data.reserve(capacity - len);
+        }
+        self.capacity.store(capacity, Ordering::Release);
+    }
+
+    /// Largest frame shown live, in bytes.
+    pub fn capacity(&self) -> usize {
+        self.capacity.load(Ordering::Relaxed)
+    }
+
+    /// The eventfd that becomes readable after a frame was published (see [`LiveSlot::new`]);
+    /// the reader drains it. `None` when the system had no eventfd to give.
+    pub fn notify_fd(&self) -> Option<BorrowedFd<'_>> {
+        self.notify.as_ref().map(|f| f.as_fd())
     }
 
     /// Asks for frames for the next few seconds (from monotonic time `now_mono_ns`).
@@ -59,7 +91,7 @@ impl LiveSlot {
             0 | 2 => 0,
             _ => 1,
         };
-        if data.len() > self.capacity {
+        if data.len() > self.capacity.load(Ordering::Relaxed) {
             self.skipped.fetch_add(1, Ordering::Relaxed);
             return false;
         }
@@ -74,6 +106,10 @@ impl LiveSlot {
         drop(b);
         self.latest.store(target + 1, Ordering::Release);
         self.latest_seq.store(seq, Ordering::Release);
+        if let Some(fd) = &self.notify {
+            // EAGAIN (counter full) is harmless: the reader is awake already.
+            let _ = rustix::io::write(fd, &1u64.to_ne_bytes());
+        }
         true
     }
 

@@ -5,6 +5,7 @@
 use crate::alloc_count;
 use crate::camera::{Camera, CameraError};
 use crate::clock;
+use crate::control::Control;
 use crate::live::LiveSlot;
 use crate::status::RecorderStatus;
 use crate::store::Store;
@@ -20,6 +21,9 @@ pub struct RecorderOptions<'a> {
     pub report_durable: bool,
     /// Where to publish counters for other threads (the web server); plain atomic stores.
     pub status: Option<&'a RecorderStatus>,
+    /// The web side's mailbox: commands for the store run between frames, and a stop or
+    /// restart request ends the run (checked once per frame, never waited on).
+    pub control: Option<&'a Control>,
 }
 
 /// How a recording run went.
@@ -126,6 +130,12 @@ pub fn run(
             reported = store.durable_seq();
             if let Some(d) = reported {
                 report_durable(d);
+            }
+        }
+        if let Some(c) = opts.control {
+            c.serve(store);
+            if c.interrupts() {
+                break;
             }
         }
     }

@@ -9,12 +9,84 @@
 
 use crate::clock;
 use crate::store::Store;
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicU64, Ordering::Relaxed};
 
 /// "No value" for the optional fields below.
 const NONE_U64: u64 = u64::MAX;
 const NONE_I64: i64 = i64::MIN;
+
+/// What the recorder is doing (`state` in `/api/status`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    /// Opening the camera or the store.
+    Starting = 0,
+    Recording = 1,
+    /// Stopped on request (`PUT /api/recording`); the camera is closed.
+    Stopped = 2,
+    /// The camera could not be opened or stopped delivering; retrying.
+    CameraLost = 3,
+}
+
+impl State {
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Starting => "starting",
+            State::Recording => "recording",
+            State::Stopped => "stopped",
+            State::CameraLost => "camera_lost",
+        }
+    }
+    fn from_u8(v: u8) -> State {
+        match v {
+            1 => State::Recording,
+            2 => State::Stopped,
+            3 => State::CameraLost,
+            _ => State::Starting,
+        }
+    }
+}
+
+/// The camera as opened: its one-line description and the negotiated format.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CameraInfo {
+    pub describe: String,
+    /// Device path for V4L2 cameras.
+    pub device: Option<String>,
+    pub driver: Option<String>,
+    /// Pixel format the camera delivers (e.g. `MJPG`, `YUYV`); `JPEG` for synthetic and file sources.
+    pub pixel_format: Option<String>,
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+}
+
+impl CameraInfo {
+    /// Builds the info from a camera's description (`v4l2 /dev/video0 (vivid): YUYV 640x360 @
+    /// 30 fps -> JPEG q80`), size and nominal rate. Parts that don't parse stay `None`.
+    pub fn new(describe: String, (width, height): (u32, u32), fps: u32) -> CameraInfo {
+        let mut info = CameraInfo { width, height, fps, ..CameraInfo::default() };
+        if let Some(rest) = describe.strip_prefix("v4l2 ") {
+            let dev_end = rest.find([' ', ':']).unwrap_or(rest.len());
+            info.device = Some(rest[..dev_end].to_string());
+            let rest = &rest[dev_end..];
+            if let Some(open) = rest.strip_prefix(" (")
+                && let Some(close) = open.find([',', ')'])
+            {
+                let d = &open[..close];
+                info.driver = Some(d.strip_prefix("driver ").unwrap_or(d).to_string());
+            }
+            if let Some(colon) = rest.find("): ").map(|i| i + 1).or(rest.find(": ")) {
+                info.pixel_format =
+                    rest[colon + 2..].split_whitespace().next().filter(|f| f.bytes().all(|b| b.is_ascii_alphanumeric())).map(str::to_string);
+            }
+        } else if !describe.is_empty() {
+            info.pixel_format = Some("JPEG".to_string());
+        }
+        info.describe = describe;
+        info
+    }
+}
 
 /// How often at most the recorder recomputes the store-wide figures.
 pub const STORE_REFRESH_NS: u64 = 1_000_000_000;
@@ -24,13 +96,18 @@ pub struct RecorderStatus {
     recording: AtomicBool,
     frames: AtomicU64,
     dropped: AtomicU64,
+    /// Counts of earlier recording runs of this process (the recorder counts per run).
+    base_frames: AtomicU64,
+    base_dropped: AtomicU64,
     durable_seq: AtomicU64,
     used_bytes: AtomicU64,
     segments: AtomicU64,
     oldest_utc_ns: AtomicI64,
     newest_utc_ns: AtomicI64,
     store_refreshed_mono_ns: AtomicU64,
-    camera: OnceLock<String>,
+    state: AtomicU8,
+    /// Set when a camera is opened (not per frame); read by the web side.
+    camera: Mutex<CameraInfo>,
     started_mono_ns: u64,
     started_utc_ns: i64,
 }
@@ -39,6 +116,7 @@ pub struct RecorderStatus {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Snapshot {
     pub recording: bool,
+    pub state: State,
     pub frames: u64,
     pub dropped: u64,
     pub durable_seq: Option<u64>,
@@ -63,35 +141,56 @@ impl RecorderStatus {
             recording: AtomicBool::new(false),
             frames: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
+            base_frames: AtomicU64::new(0),
+            base_dropped: AtomicU64::new(0),
             durable_seq: AtomicU64::new(NONE_U64),
             used_bytes: AtomicU64::new(0),
             segments: AtomicU64::new(0),
             oldest_utc_ns: AtomicI64::new(NONE_I64),
             newest_utc_ns: AtomicI64::new(NONE_I64),
             store_refreshed_mono_ns: AtomicU64::new(0),
-            camera: OnceLock::new(),
+            state: AtomicU8::new(State::Starting as u8),
+            camera: Mutex::new(CameraInfo::default()),
             started_mono_ns: clock::now_mono_ns(),
             started_utc_ns: clock::now_utc_ns(),
         }
     }
 
-    /// Sets the camera description; only the first call counts.
-    pub fn set_camera(&self, describe: String) {
-        let _ = self.camera.set(describe);
+    /// Sets the camera description (when a camera is opened; not per frame).
+    pub fn set_camera(&self, info: CameraInfo) {
+        *self.camera.lock().unwrap_or_else(|p| p.into_inner()) = info;
     }
 
-    pub fn camera(&self) -> &str {
-        self.camera.get().map_or("", String::as_str)
+    /// The camera as last opened.
+    pub fn camera(&self) -> CameraInfo {
+        self.camera.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     pub fn set_recording(&self, on: bool) {
         self.recording.store(on, Relaxed);
+        if on {
+            self.set_state(State::Recording);
+        }
     }
 
-    /// Per frame: the counters and the capture time of the newest frame. No allocation.
+    pub fn set_state(&self, state: State) {
+        self.state.store(state as u8, Relaxed);
+    }
+
+    pub fn state(&self) -> State {
+        State::from_u8(self.state.load(Relaxed))
+    }
+
+    /// Before a new recording run: its per-run counters continue the totals of earlier runs.
+    pub fn begin_run(&self) {
+        self.base_frames.store(self.frames.load(Relaxed), Relaxed);
+        self.base_dropped.store(self.dropped.load(Relaxed), Relaxed);
+    }
+
+    /// Per frame: the run's counters and the capture time of the newest frame. No allocation.
     pub fn frame(&self, frames: u64, dropped: u64, utc_ns: i64) {
-        self.frames.store(frames, Relaxed);
-        self.dropped.store(dropped, Relaxed);
+        self.frames.store(self.base_frames.load(Relaxed) + frames, Relaxed);
+        self.dropped.store(self.base_dropped.load(Relaxed) + dropped, Relaxed);
         self.newest_utc_ns.store(utc_ns, Relaxed);
         if self.oldest_utc_ns.load(Relaxed) == NONE_I64 {
             self.oldest_utc_ns.store(utc_ns, Relaxed);
@@ -132,6 +231,7 @@ impl RecorderStatus {
         let opt_i = |v: i64| (v != NONE_I64).then_some(v);
         Snapshot {
             recording: self.recording.load(Relaxed),
+            state: self.state(),
             frames: self.frames.load(Relaxed),
             dropped: self.dropped.load(Relaxed),
             durable_seq: opt_u(self.durable_seq.load(Relaxed)),
@@ -150,14 +250,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_fresh_status_has_no_values_and_the_camera_is_set_once() {
+    fn a_fresh_status_has_no_values_and_the_camera_is_replaced() {
         let s = RecorderStatus::new();
         let snap = s.snapshot();
         assert!(!snap.recording);
         assert_eq!((snap.durable_seq, snap.oldest_utc_ns, snap.newest_utc_ns), (None, None, None));
-        s.set_camera("one".into());
-        s.set_camera("two".into());
-        assert_eq!(s.camera(), "one");
+        s.set_camera(CameraInfo::new("one".into(), (2, 2), 1));
+        s.set_camera(CameraInfo::new("two".into(), (2, 2), 1));
+        assert_eq!(s.camera().describe, "two");
         s.set_recording(true);
         s.frame(5, 1, 1234);
         let snap = s.snapshot();
@@ -165,5 +265,15 @@ mod tests {
         assert_eq!((snap.frames, snap.dropped, snap.newest_utc_ns), (5, 1, Some(1234)));
         s.frame(6, 1, 2000);
         assert_eq!(s.snapshot().oldest_utc_ns, Some(1234), "the first frame stays the oldest");
+    }
+
+    #[test]
+    fn camera_info_parses_the_v4l2_description() {
+        let i = CameraInfo::new("v4l2 /dev/video0 (driver vivid, card \"x: y\"): YUYV 640x360 @ 30 fps -> JPEG q80".into(), (640, 360), 30);
+        assert_eq!(i.device.as_deref(), Some("/dev/video0"));
+        assert_eq!(i.driver.as_deref(), Some("vivid"));
+        assert_eq!(i.pixel_format.as_deref(), Some("YUYV"));
+        let s = CameraInfo::new("synthetic 160x120 @ 30 fps".into(), (160, 120), 30);
+        assert_eq!((s.device, s.driver, s.pixel_format.as_deref()), (None, None, Some("JPEG")));
     }
 }

@@ -212,6 +212,17 @@ impl Store {
         &self.protected
     }
 
+    /// Applies new retention and commit options to the open store. The segment length and
+    /// frame rate bound the index buffer reserved at open, so those two are kept; changing
+    /// them needs a reopen.
+    pub fn set_options(&mut self, opts: StoreOptions) {
+        self.opts = StoreOptions {
+            segment_length_ns: self.opts.segment_length_ns,
+            fps: self.opts.fps,
+            ..opts
+        };
+    }
+
     fn set_path(buf: &mut PathBuf, dir: &Path, name: &str) {
         buf.as_mut_os_string().clear();
         buf.push(dir);

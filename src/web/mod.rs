@@ -10,11 +10,16 @@
 //! The recorder never waits on this thread: the web side only reads the recorder's atomics
 //! ([`crate::status::RecorderStatus`]) and, later, the live slot and the store's files.
 
+pub mod api;
 pub mod assets;
 pub mod auth;
 pub mod conn;
 pub mod controls;
+pub mod footage;
+pub mod json;
+pub mod live;
 pub mod status;
+pub mod system;
 
 use conn::{Conn, SmolRuntime, SmolTimer};
 use picoserve::response::Response;
@@ -26,8 +31,9 @@ use status::StatusSource;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
-/// Connections served at the same time.
-pub const WORKERS: usize = 32;
+/// Connections served at the same time: up to 64 live viewers (`max_live_clients`), event
+/// streams and ordinary requests.
+pub const WORKERS: usize = 96;
 /// Request line + headers (+ a body read whole) must fit here; larger requests get 400.
 pub const REQUEST_BUFFER: usize = 8 * 1024;
 /// Responses are gathered here so headers and a small body leave in one send.
@@ -51,6 +57,12 @@ pub struct WebContext {
     pub secret: auth::Secret,
     /// The recorder's V4L2 device, for `/api/controls`; `None` for synthetic and file sources.
     pub camera_device: Option<std::path::PathBuf>,
+    /// The mailbox to the recorder and the saved configuration.
+    pub control: Arc<crate::control::Control>,
+    /// The live frame slot the recorder publishes into.
+    pub live: Arc<crate::live::LiveSlot>,
+    /// Where `PUT /api/config` saves the configuration.
+    pub config_path: std::path::PathBuf,
 }
 
 /// Binds `addr` now (so the caller learns of a busy port at once) and starts the web thread.
@@ -74,6 +86,18 @@ fn serve(listener: TcpListener, ctx: WebContext) -> std::io::Result<()> {
     let auth = &auth::Auth::new(ctx.secret.clone());
     let ctl: &controls::Shared =
         &std::cell::RefCell::new(ctx.camera_device.clone().map(crate::camera::controls::DeviceControls::new));
+    let hub = &live::Hub::new(&ctx.live);
+    let sampler = &system::Sampler::default();
+    let footage = &footage::Footage::new(ctx.data_dir.clone());
+    let api = api::Api {
+        src,
+        control: &ctx.control,
+        hub,
+        sampler,
+        footage,
+        config_path: &ctx.config_path,
+        event_clients: std::cell::Cell::new(0),
+    };
     let app = Router::new()
         .route("/", get_service(assets::IndexService))
         .nest_service("/assets", assets::ASSETS)
@@ -83,7 +107,8 @@ fn serve(listener: TcpListener, ctx: WebContext) -> std::io::Result<()> {
             get(|| async { auth::Reply::LoginPage }).post_service(auth::LoginService(auth)),
         )
         .route("/logout", post_service(auth::LogoutService(auth)))
-        .route("/api/status", get(move || async move { json(status::status_json(src)) }))
+        // Every other /api route; routes added after this line are matched before it.
+        .nest_service("/api", api)
         .route("/api/controls", get(move || async move { controls::list(ctl) }))
         .route(("/api/controls", parse_path_segment::<u32>()), put_service(controls::SetService(ctl)))
         .route(("/api/controls", parse_path_segment::<u32>(), "/reset"), post_service(controls::ResetService(ctl)))
@@ -115,8 +140,21 @@ fn serve(listener: TcpListener, ctx: WebContext) -> std::io::Result<()> {
             }
         }));
     }
+    // Live frames: wake the viewers after each published frame.
+    let notify = ex.spawn(hub.run_notify());
+    // Once a second: system figures, and a tick for viewers waiting on a stopped recorder.
+    let tick = ex.spawn(async move {
+        let mut t = smol::Timer::interval(std::time::Duration::from_secs(1));
+        loop {
+            let s = src.status.snapshot();
+            sampler.tick(s.frames, crate::clock::now_mono_ns(), s.recording);
+            hub.bump();
+            smol::stream::StreamExt::next(&mut t).await;
+        }
+    });
     log::info!("web: serving on {} with {WORKERS} workers", listener.get_ref().local_addr()?);
     smol::block_on(ex.run(smol::future::pending::<()>()));
+    drop((notify, tick));
     drop(workers);
     Ok(())
 }

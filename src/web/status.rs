@@ -2,6 +2,7 @@
 //! a fixed-size buffer (no allocation per request).
 
 use crate::clock::Iso;
+use super::system::Figures;
 use crate::status::{RecorderStatus, Snapshot};
 use core::fmt::{self, Write as _};
 use std::path::PathBuf;
@@ -13,8 +14,17 @@ pub struct StatusSource<'a> {
     pub cap_bytes: u64,
 }
 
-/// A JSON body; 1 KiB holds the status with a camera description of a few hundred bytes.
-pub type JsonBuf = heapless::String<1024>;
+/// Figures the web thread measures itself (see `system.rs`), and its live viewer count.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Extra {
+    pub figures: Figures,
+    pub live_clients: u32,
+    /// The cap now in force (it can change live); `None`: the one fixed at start.
+    pub cap_bytes: Option<u64>,
+}
+
+/// A JSON body; 2 KiB holds the status with a camera description of a few hundred bytes.
+pub type JsonBuf = heapless::String<2048>;
 
 /// `{"status":"ok","uptime_s":N,"recording":B,"durable_seq":N|null}`
 pub fn health_json(s: &Snapshot) -> JsonBuf {
@@ -29,29 +39,82 @@ pub fn health_json(s: &Snapshot) -> JsonBuf {
     o
 }
 
-/// The full status object of `/api/status`.
-pub fn status_json(src: &StatusSource<'_>) -> JsonBuf {
+struct OptF(Option<f64>);
+
+impl fmt::Display for OptF {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(v) if v.is_finite() => write!(f, "{v}"),
+            _ => f.write_str("null"),
+        }
+    }
+}
+
+struct Throttled(Option<u32>);
+
+impl fmt::Display for Throttled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            None => f.write_str("null"),
+            Some(b) => write!(
+                f,
+                "{{\"under_voltage\":{},\"freq_capped\":{},\"throttled\":{},\"soft_temp_limit\":{},\
+                 \"under_voltage_occurred\":{},\"throttled_occurred\":{},\"raw\":\"{b:#x}\"}}",
+                b & 1 != 0,
+                b & 2 != 0,
+                b & 4 != 0,
+                b & 8 != 0,
+                b & (1 << 16) != 0,
+                b & (1 << 18) != 0
+            ),
+        }
+    }
+}
+
+/// The full status object of `/api/status` (docs/API.md).
+pub fn status_json(src: &StatusSource<'_>, extra: &Extra) -> JsonBuf {
     let s = src.status.snapshot();
+    let cam = src.status.camera();
     let free = free_bytes(&src.data_dir);
+    let fig = &extra.figures;
     let mut o = JsonBuf::new();
     let r = write!(
         o,
-        "{{\"recording\":{},\"frames\":{},\"dropped\":{},\"durable_seq\":{},\"camera\":{},\
+        "{{\"recording\":{},\"state\":\"{}\",\"camera\":{},\
+         \"format\":{{\"device\":{},\"driver\":{},\"pixel_format\":{},\"width\":{},\"height\":{},\"fps\":{}}},\
+         \"fps\":{},\"frames\":{},\"dropped\":{},\"durable_seq\":{},\
          \"storage\":{{\"used_bytes\":{},\"cap_bytes\":{},\"free_bytes\":{}}},\"segments\":{},\
-         \"oldest\":{},\"newest\":{},\"started\":{},\"uptime_s\":{}}}",
+         \"oldest\":{},\"newest\":{},\"started\":{},\"uptime_s\":{},\
+         \"system\":{{\"cpu_percent\":{},\"mem_used_bytes\":{},\"mem_total_bytes\":{},\"rss_bytes\":{},\
+         \"temp_c\":{},\"throttled\":{}}},\"live_clients\":{}}}",
         s.recording,
+        s.state.name(),
+        JsonStr(&cam.describe),
+        OptStr(cam.device.as_deref()),
+        OptStr(cam.driver.as_deref()),
+        OptStr(cam.pixel_format.as_deref()),
+        cam.width,
+        cam.height,
+        cam.fps,
+        fig.fps,
         s.frames,
         s.dropped,
         OptNum(s.durable_seq),
-        JsonStr(src.status.camera()),
         s.used_bytes,
-        src.cap_bytes,
+        extra.cap_bytes.unwrap_or(src.cap_bytes),
         OptNum(free),
         s.segments,
         OptTime(s.oldest_utc_ns),
         OptTime(s.newest_utc_ns),
         OptTime(Some(s.started_utc_ns)),
-        s.uptime_s
+        s.uptime_s,
+        OptF(fig.cpu_percent),
+        OptNum(fig.mem_used_bytes),
+        OptNum(fig.mem_total_bytes),
+        OptNum(fig.rss_bytes),
+        OptF(fig.temp_c),
+        Throttled(fig.throttled),
+        extra.live_clients
     );
     if r.is_err() {
         // Only a very long camera description can overflow; say so rather than send half a JSON.
@@ -59,6 +122,17 @@ pub fn status_json(src: &StatusSource<'_>) -> JsonBuf {
         let _ = o.push_str("{\"error\":\"status too large\"}");
     }
     o
+}
+
+struct OptStr<'a>(Option<&'a str>);
+
+impl fmt::Display for OptStr<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(s) => JsonStr(s).fmt(f),
+            None => f.write_str("null"),
+        }
+    }
 }
 
 /// Bytes available to blackbox on the data directory's file system.
@@ -110,16 +184,20 @@ impl fmt::Display for JsonStr<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::status::CameraInfo;
 
     #[test]
     fn status_json_is_valid_and_escapes_the_camera() {
         let st = RecorderStatus::new();
-        st.set_camera("cam \"one\"\n\\".into());
+        st.set_camera(CameraInfo::new("cam \"one\"\n\\".into(), (160, 120), 30));
         st.frame(3, 0, 1_700_000_000_000_000_000);
         let src = StatusSource { status: &st, data_dir: std::env::temp_dir(), cap_bytes: 8 << 30 };
-        let j: serde_json::Value = serde_json::from_str(&status_json(&src)).unwrap();
+        let j: serde_json::Value = serde_json::from_str(&status_json(&src, &Extra::default())).unwrap();
         assert_eq!(j["camera"], "cam \"one\"\n\\");
         assert_eq!(j["frames"], 3);
+        assert_eq!(j["state"], "starting");
+        assert_eq!(j["format"]["width"], 160);
+        assert!(j["system"]["cpu_percent"].is_null());
         assert_eq!(j["durable_seq"], serde_json::Value::Null);
         assert_eq!(j["newest"], "2023-11-14T22:13:20.000Z");
         assert!(j["storage"]["free_bytes"].as_u64().unwrap() > 0);
@@ -130,9 +208,9 @@ mod tests {
     #[test]
     fn an_overlong_camera_description_gives_an_error_object_not_half_a_json() {
         let st = RecorderStatus::new();
-        st.set_camera("x".repeat(2000));
+        st.set_camera(CameraInfo::new("x".repeat(2100), (1, 1), 1));
         let src = StatusSource { status: &st, data_dir: std::env::temp_dir(), cap_bytes: 1 };
-        let j: serde_json::Value = serde_json::from_str(&status_json(&src)).unwrap();
+        let j: serde_json::Value = serde_json::from_str(&status_json(&src, &Extra::default())).unwrap();
         assert_eq!(j["error"], "status too large");
     }
 }

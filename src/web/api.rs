@@ -1,0 +1,894 @@
+//! The JSON API under `/api` (docs/API.md; the machine-readable contract is `openapi.json`).
+//!
+//! One picoserve service takes every path under `/api` and dispatches on method and path
+//! itself, so that every answer, including 404 and 405, is JSON (`{"error":...}`) and ids and
+//! times are parsed as numbers and timestamps, never used as paths. Routes added to the router
+//! after this service (e.g. `/api/controls`) are matched before it.
+
+use super::footage::{Footage, Seg};
+use super::json::{self, Str, Time, Value};
+use super::live::{self, Hub, Timestamp};
+use super::status::{self, Extra, StatusSource};
+use super::system::Sampler;
+use crate::clock::{self, Iso};
+use crate::config::Config;
+use crate::control::{Command, Control, Reply as CtlReply};
+use core::fmt::Write as _;
+use picoserve::io::{Read, Write};
+use picoserve::request::{Path, Request};
+use picoserve::response::chunked::{ChunkWriter, ChunkedResponse, Chunks, ChunksWritten};
+use picoserve::response::custom::{CustomBody, CustomResponse};
+use picoserve::response::{IntoResponse, Response, ResponseWriter, StatusCode};
+use picoserve::routing::PathRouterService;
+use picoserve::ResponseSent;
+use std::cell::Cell;
+use std::rc::Rc;
+use std::time::Duration;
+
+/// The OpenAPI 3 document served at `/api/openapi.json`.
+pub const OPENAPI: &str = include_str!("openapi.json");
+/// How long a request waits for the recorder to run a store command.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
+/// Server-sent event streams open at once; more get 503.
+pub const MAX_EVENT_CLIENTS: u32 = 16;
+/// `/api/frame?at=` finds frames at most this far from the asked time.
+pub const NEAREST_WINDOW_NS: i64 = 5_000_000_000;
+/// Longest `save-last`.
+pub const MAX_SAVE_LAST_S: u64 = 3600;
+/// Times outside 1970-01-01 .. 2200-01-01 are refused.
+const MAX_UTC_NS: i64 = 7_258_118_400_000_000_000;
+
+/// Everything the API handlers use. Lives on the web thread.
+pub struct Api<'a> {
+    pub src: &'a StatusSource<'a>,
+    pub control: &'a Control,
+    pub hub: &'a Hub<'a>,
+    pub sampler: &'a Sampler,
+    pub footage: &'a Footage,
+    pub config_path: &'a std::path::Path,
+    pub event_clients: Cell<u32>,
+}
+
+/// An error answer: `{"error":"...","key":"..."}`.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub msg: String,
+    pub key: Option<String>,
+    pub retry_after: Option<u32>,
+    pub allow: Option<&'static str>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, msg: impl Into<String>) -> ApiError {
+        ApiError { status, msg: msg.into(), key: None, retry_after: None, allow: None }
+    }
+    pub fn bad(msg: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, msg)
+    }
+    pub fn bad_key(key: &str, msg: impl Into<String>) -> ApiError {
+        ApiError { key: Some(key.to_string()), ..ApiError::bad(msg) }
+    }
+    pub fn not_found(msg: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, msg)
+    }
+    pub fn busy(msg: impl Into<String>, retry_after: u32) -> ApiError {
+        ApiError { retry_after: Some(retry_after), ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, msg) }
+    }
+    pub fn method(allow: &'static str) -> ApiError {
+        ApiError { allow: Some(allow), ..ApiError::new(StatusCode::METHOD_NOT_ALLOWED, format!("method not allowed (allowed: {allow})")) }
+    }
+    fn body(&self) -> String {
+        let mut s = format!("{{\"error\":{}", Str(&self.msg));
+        if let Some(k) = &self.key {
+            let _ = write!(s, ",\"key\":{}", Str(k));
+        }
+        s.push('}');
+        s
+    }
+}
+
+impl IntoResponse for ApiError {
+    async fn write_to<R: Read, W: ResponseWriter<Error = R::Error>>(
+        self,
+        connection: picoserve::response::Connection<'_, R>,
+        response_writer: W,
+    ) -> Result<ResponseSent, W::Error> {
+        let body = self.body();
+        Response::new(self.status, body.as_str())
+            .with_content_type("application/json")
+            .with_header("Cache-Control", "no-store")
+            .with_headers(self.retry_after.map(|r| ("Retry-After", r)))
+            .with_headers(self.allow.map(|a| ("Allow", a)))
+            .write_to(connection, response_writer)
+            .await
+    }
+}
+
+/// A successful answer.
+pub enum Reply {
+    Json(StatusCode, String),
+    Static(&'static str, &'static str),
+    Jpeg { data: Vec<u8>, seq: u64, utc_ns: i64, prev: Option<u64>, next: Option<u64> },
+}
+
+impl IntoResponse for Reply {
+    async fn write_to<R: Read, W: ResponseWriter<Error = R::Error>>(
+        self,
+        connection: picoserve::response::Connection<'_, R>,
+        response_writer: W,
+    ) -> Result<ResponseSent, W::Error> {
+        match self {
+            Reply::Json(status, body) => {
+                Response::new(status, body.as_str())
+                    .with_content_type("application/json")
+                    .with_header("Cache-Control", "no-store")
+                    .write_to(connection, response_writer)
+                    .await
+            }
+            Reply::Static(ct, body) => {
+                Response::ok(body).with_content_type(ct).with_header("Cache-Control", "no-cache").write_to(connection, response_writer).await
+            }
+            Reply::Jpeg { data, seq, utc_ns, prev, next } => {
+                Response::ok(data.as_slice())
+                    .with_content_type("image/jpeg")
+                    .with_header("Cache-Control", "no-store")
+                    .with_header("X-Timestamp", Timestamp(utc_ns))
+                    .with_header("X-Seq", seq)
+                    .with_headers(prev.map(|p| ("X-Prev-Seq", p)))
+                    .with_headers(next.map(|n| ("X-Next-Seq", n)))
+                    .write_to(connection, response_writer)
+                    .await
+            }
+        }
+    }
+}
+
+type ApiResult = Result<Reply, ApiError>;
+
+fn json_ok(body: String) -> ApiResult {
+    Ok(Reply::Json(StatusCode::OK, body))
+}
+
+// --- query strings -----------------------------------------------------------------------------
+
+/// Decodes `%XX` and `+`; refuses bad escapes, NUL and invalid UTF-8.
+fn url_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' => {
+                let h = core::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+                out.push(u8::from_str_radix(h, 16).ok()?);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    if out.contains(&0) {
+        return None;
+    }
+    String::from_utf8(out).ok()
+}
+
+/// The query's parameters, decoded; only `allowed` names are accepted, each at most once.
+fn query(req: &picoserve::request::RequestParts<'_>, allowed: &[&str]) -> Result<Vec<(String, String)>, ApiError> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    let Some(q) = req.query() else { return Ok(out) };
+    for pair in q.0.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let k = url_decode(k).ok_or_else(|| ApiError::bad("malformed query string"))?;
+        let v = url_decode(v).ok_or_else(|| ApiError::bad_key(&k, format!("parameter {k:?}: malformed value")))?;
+        if !allowed.contains(&k.as_str()) {
+            return Err(ApiError::bad_key(&k, format!("unknown parameter {k:?} (allowed: {})", allowed.join(", "))));
+        }
+        if out.iter().any(|(n, _)| *n == k) {
+            return Err(ApiError::bad_key(&k, format!("parameter {k:?} given twice")));
+        }
+        out.push((k, v));
+    }
+    Ok(out)
+}
+
+fn param<'q>(q: &'q [(String, String)], name: &str) -> Option<&'q str> {
+    q.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+/// A time parameter: ISO 8601 UTC from 1970 to 2200.
+fn parse_time(key: &str, v: &str) -> Result<i64, ApiError> {
+    match clock::parse_iso8601(v) {
+        Ok(t) if (0..=MAX_UTC_NS).contains(&t) => Ok(t),
+        Ok(_) => Err(ApiError::bad_key(key, format!("{key}: {v:?} is outside 1970..2200"))),
+        Err(e) => Err(ApiError::bad_key(key, format!("{key}: {v:?} is not an ISO 8601 UTC time ({e})"))),
+    }
+}
+
+/// A decimal number without sign or leading `+`, at most `max`.
+fn parse_u64(key: &str, v: &str, max: u64) -> Result<u64, ApiError> {
+    if v.is_empty() || v.len() > 20 || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ApiError::bad_key(key, format!("{key}: {v:?} is not a decimal number")));
+    }
+    match v.parse::<u64>() {
+        Ok(n) if n <= max => Ok(n),
+        _ => Err(ApiError::bad_key(key, format!("{key}: {v} is out of range (at most {max})"))),
+    }
+}
+
+fn body_time(o: &json::Object, key: &str) -> Result<i64, ApiError> {
+    match o.get(key) {
+        Some(Value::Str(s)) => parse_time(key, s),
+        Some(v) => Err(ApiError::bad_key(key, format!("{key} must be an ISO 8601 UTC time string, not {}", v.type_name()))),
+        None => Err(ApiError::bad_key(key, format!("{key} is missing"))),
+    }
+}
+
+fn only_keys(o: &json::Object, allowed: &[&str]) -> Result<(), ApiError> {
+    match o.members.iter().find(|(k, _, _)| !allowed.contains(&k.as_str())) {
+        Some((k, _, _)) => Err(ApiError::bad_key(k, format!("unknown key {k:?} (allowed: {})", allowed.join(", ")))),
+        None => Ok(()),
+    }
+}
+
+// --- bodies ------------------------------------------------------------------------------------
+
+async fn read_body<R: Read>(req: &mut Request<'_, R>) -> Result<json::Object, ApiError> {
+    let body = req.body_connection.body();
+    if !body.entire_body_fits_into_buffer() {
+        return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "request body too large"));
+    }
+    match body.read_all().await {
+        Ok(b) => json::parse_object(b).map_err(ApiError::bad),
+        Err(e) => Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("request body: {e}"))),
+    }
+}
+
+// --- the routes --------------------------------------------------------------------------------
+
+impl Api<'_> {
+    fn extra(&self) -> Extra {
+        Extra {
+            figures: self.sampler.figures(),
+            live_clients: self.hub.clients(),
+            cap_bytes: Some(self.control.config().storage_cap_bytes()),
+        }
+    }
+
+    fn status_json(&self) -> status::JsonBuf {
+        status::status_json(self.src, &self.extra())
+    }
+
+    fn segments(&self) -> Result<Vec<Seg>, ApiError> {
+        self.footage.segments().map_err(|e| {
+            log::error!("web: listing segments failed: {e}");
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot list segments: {e}"))
+        })
+    }
+
+    fn io_error(e: std::io::Error) -> ApiError {
+        log::error!("web: reading footage failed: {e}");
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot read footage: {e}"))
+    }
+
+    /// `GET /api/segments?from=&to=`
+    fn get_segments(&self, q: &[(String, String)]) -> ApiResult {
+        let from = param(q, "from").map(|v| parse_time("from", v)).transpose()?.unwrap_or(i64::MIN);
+        let to = param(q, "to").map(|v| parse_time("to", v)).transpose()?.unwrap_or(i64::MAX);
+        if from > to {
+            return Err(ApiError::bad_key("to", "to is before from"));
+        }
+        let segs = self.segments()?;
+        let prot = self.footage.protected();
+        let sel: Vec<&Seg> = segs.iter().filter(|s| s.frames > 0 && s.start_utc_ns <= to && s.end_utc_ns >= from).collect();
+        let mut o = String::from("{\"segments\":[");
+        for (i, s) in sel.iter().enumerate() {
+            if i > 0 {
+                o.push(',');
+            }
+            let _ = write!(
+                o,
+                "{{\"id\":{},\"start\":{},\"end\":{},\"start_ms\":{},\"end_ms\":{},\"first_seq\":{},\"frames\":{},\"bytes\":{},\"open\":{},\"protected\":{}}}",
+                s.first_seq,
+                Time(s.start_utc_ns),
+                Time(s.end_utc_ns),
+                json::ms(s.start_utc_ns),
+                json::ms(s.end_utc_ns),
+                s.first_seq,
+                s.frames,
+                s.bytes,
+                s.open,
+                prot.covers(s.start_utc_ns, s.end_utc_ns)
+            );
+        }
+        o.push_str("],\"gaps\":[");
+        let mut first = true;
+        for w in sel.windows(2) {
+            if w[1].start_utc_ns.saturating_sub(w[0].end_utc_ns) > GAP_NS {
+                if !first {
+                    o.push(',');
+                }
+                first = false;
+                let _ = write!(o, "{{\"from\":{},\"to\":{}}}", Time(w[0].end_utc_ns), Time(w[1].start_utc_ns));
+            }
+        }
+        o.push_str("]}");
+        json_ok(o)
+    }
+
+    /// `GET /api/frame?at=T` or `?seq=N`
+    fn get_frame(&self, q: &[(String, String)]) -> ApiResult {
+        let segs = self.segments()?;
+        let mut buf = Vec::new();
+        let (seq, utc) = match (param(q, "at"), param(q, "seq")) {
+            (Some(_), Some(_)) => return Err(ApiError::bad_key("seq", "give either at or seq, not both")),
+            (None, None) => return Err(ApiError::bad_key("at", "at (a UTC time) or seq (a frame number) is required")),
+            (Some(at), None) => {
+                let t = parse_time("at", at)?;
+                match self.footage.nearest(&segs, t, NEAREST_WINDOW_NS, &mut buf).map_err(Self::io_error)? {
+                    Some(x) => x,
+                    None => return Err(ApiError::not_found(format!("no frame stored within 5 s of {}", Iso(t)))),
+                }
+            }
+            (None, Some(s)) => {
+                let seq = parse_u64("seq", s, u64::MAX)?;
+                match self.footage.frame_by_seq(&segs, seq, &mut buf).map_err(Self::io_error)? {
+                    Some(t) => (seq, t),
+                    None => return Err(ApiError::not_found(format!("frame {seq} is not stored (or damaged)"))),
+                }
+            }
+        };
+        let has = |s: u64| segs.iter().any(|g| g.contains_seq(s));
+        let prev = seq.checked_sub(1).filter(|&s| has(s));
+        let next = seq.checked_add(1).filter(|&s| has(s));
+        Ok(Reply::Jpeg { data: buf, seq, utc_ns: utc, prev, next })
+    }
+
+    fn recording_json(&self) -> String {
+        let st = self.src.status.state();
+        format!("{{\"recording\":{},\"state\":\"{}\"}}", self.control.want_recording(), st.name())
+    }
+
+    /// `PUT /api/recording {"recording":B}`: waits (up to 3 s) until the recorder got there.
+    async fn put_recording(&self, o: json::Object) -> ApiResult {
+        only_keys(&o, &["recording"])?;
+        let on = match o.get("recording") {
+            Some(Value::Bool(b)) => *b,
+            Some(v) => return Err(ApiError::bad_key("recording", format!("recording must be a boolean, not {}", v.type_name()))),
+            None => return Err(ApiError::bad_key("recording", "recording is missing")),
+        };
+        if on != self.control.want_recording() {
+            log::info!("web: recording {} on request", if on { "starts" } else { "stops" });
+        }
+        self.control.set_want_recording(on);
+        let deadline = std::time::Instant::now() + Duration::from_secs(3);
+        while std::time::Instant::now() < deadline {
+            use crate::status::State;
+            let st = self.src.status.state();
+            if (on && st == State::Recording) || (!on && st == State::Stopped) || (on && st == State::CameraLost) {
+                break;
+            }
+            smol::Timer::after(Duration::from_millis(20)).await;
+        }
+        json_ok(self.recording_json())
+    }
+
+    fn ranges_json(ranges: &[(i64, i64)]) -> String {
+        let mut o = String::from("{\"ranges\":[");
+        for (i, (a, b)) in ranges.iter().enumerate() {
+            if i > 0 {
+                o.push(',');
+            }
+            let _ = write!(o, "{{\"from\":{},\"to\":{}}}", Time(*a), Time(*b));
+        }
+        o.push_str("]}");
+        o
+    }
+
+    /// Sends a command to the recorder and waits for its answer.
+    async fn command(&self, cmd: Command) -> Result<CtlReply, ApiError> {
+        let rx = self.control.submit(cmd).map_err(|_| ApiError::busy("the recorder is busy; try again", 1))?;
+        let timeout = async {
+            smol::Timer::after(COMMAND_TIMEOUT).await;
+            Err(smol::channel::RecvError)
+        };
+        match smol::future::or(rx.recv(), timeout).await {
+            Ok(CtlReply::Failed(m)) => Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, m)),
+            Ok(r) => Ok(r),
+            Err(_) => Err(ApiError::busy("the recorder did not answer in time; try again", 2)),
+        }
+    }
+
+    /// `POST /api/protect` and `/api/unprotect` `{"from":T,"to":T}`
+    async fn post_protect(&self, o: json::Object, protect: bool) -> ApiResult {
+        only_keys(&o, &["from", "to"])?;
+        let from = body_time(&o, "from")?;
+        let to = body_time(&o, "to")?;
+        if from > to {
+            return Err(ApiError::bad_key("to", "to is before from"));
+        }
+        let cmd = if protect { Command::Protect(from, to) } else { Command::Unprotect(from, to) };
+        match self.command(cmd).await? {
+            CtlReply::Ranges(r) => json_ok(Self::ranges_json(&r)),
+            r => Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("unexpected reply {r:?}"))),
+        }
+    }
+
+    /// `POST /api/save-last {"seconds":N}`
+    async fn post_save_last(&self, o: json::Object) -> ApiResult {
+        only_keys(&o, &["seconds"])?;
+        let secs = match o.get("seconds") {
+            None => 60,
+            Some(Value::Num(n)) => parse_u64("seconds", n, MAX_SAVE_LAST_S)
+                .ok()
+                .filter(|&s| s >= 1)
+                .ok_or_else(|| ApiError::bad_key("seconds", format!("seconds must be a whole number 1..={MAX_SAVE_LAST_S}")))?,
+            Some(v) => return Err(ApiError::bad_key("seconds", format!("seconds must be a number, not {}", v.type_name()))),
+        };
+        match self.command(Command::SaveLast(secs as u32)).await? {
+            CtlReply::Saved(a, b) => json_ok(format!("{{\"from\":{},\"to\":{}}}", Time(a), Time(b))),
+            r => Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("unexpected reply {r:?}"))),
+        }
+    }
+
+    /// `PUT /api/config`: merge, validate, save atomically, apply.
+    async fn put_config(&self, o: json::Object) -> ApiResult {
+        let old = self.control.config();
+        let new = merge_config(&old, &o)?;
+        if let Err(e) = new.save(self.config_path) {
+            log::error!("web: saving {} failed: {e}", self.config_path.display());
+            return Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot save the configuration: {e}")));
+        }
+        let restart = old.video_fps != new.video_fps
+            || old.video_res_width != new.video_res_width
+            || old.video_res_height != new.video_res_height
+            || old.segment_length_s != new.segment_length_s
+            || old.camera_device != new.camera_device
+            || old.mjpeg_quality != new.mjpeg_quality
+            || old.embed_timestamp != new.embed_timestamp;
+        let store_live = old.storage_cap_gb != new.storage_cap_gb
+            || old.min_free_mb != new.min_free_mb
+            || old.protected_cap_percent != new.protected_cap_percent
+            || old.commit_interval_ms != new.commit_interval_ms
+            || old.commit_frames != new.commit_frames;
+        let mut next_start = Vec::new();
+        if old.listen != new.listen {
+            next_start.push("\"listen\"");
+        }
+        if old.port != new.port {
+            next_start.push("\"port\"");
+        }
+        self.control.set_config(new.clone());
+        log::info!("web: configuration saved to {}", self.config_path.display());
+        let applied = if restart {
+            log::info!("web: the new configuration needs a recorder restart");
+            self.control.request_restart();
+            "restarted"
+        } else {
+            if store_live {
+                self.command(Command::Options(crate::cli::store_options(&new))).await?;
+            }
+            "live"
+        };
+        json_ok(format!(
+            "{{\"config\":{},\"applied\":\"{applied}\",\"next_start\":[{}]}}",
+            new.to_json().trim_end(),
+            next_start.join(",")
+        ))
+    }
+
+    fn time_json(&self) -> String {
+        let now = clock::now_utc_ns();
+        format!("{{\"utc\":{},\"unix_ms\":{},\"settable\":{}}}", Time(now), json::ms(now), clock_settable())
+    }
+
+    /// `PUT /api/time {"unix_ms":N}` or `{"utc":T}`
+    fn put_time(&self, o: json::Object) -> ApiResult {
+        only_keys(&o, &["unix_ms", "utc"])?;
+        let t = match (o.get("unix_ms"), o.get("utc")) {
+            (Some(_), Some(_)) => return Err(ApiError::bad_key("utc", "give either unix_ms or utc, not both")),
+            (Some(Value::Num(n)), None) => {
+                let ms = parse_u64("unix_ms", n, (MAX_UTC_NS / 1_000_000) as u64)?;
+                ms as i64 * 1_000_000
+            }
+            (Some(v), None) => return Err(ApiError::bad_key("unix_ms", format!("unix_ms must be a number, not {}", v.type_name()))),
+            (None, Some(_)) => body_time(&o, "utc")?,
+            (None, None) => return Err(ApiError::bad_key("unix_ms", "unix_ms or utc is required")),
+        };
+        if t < MIN_SET_NS {
+            return Err(ApiError::bad_key(if o.get("utc").is_some() { "utc" } else { "unix_ms" }, "refusing to set the clock before 2020"));
+        }
+        if std::env::var_os("BLACKBOX_CLOCK_READONLY").is_some_and(|v| v == "1") {
+            return Err(ApiError::new(StatusCode::CONFLICT, "setting the clock is disabled (BLACKBOX_CLOCK_READONLY=1)"));
+        }
+        let before = clock::now_utc_ns();
+        let ts = rustix::time::Timespec { tv_sec: t.div_euclid(1_000_000_000), tv_nsec: t.rem_euclid(1_000_000_000) as _ };
+        match rustix::time::clock_settime(rustix::time::ClockId::Realtime, ts) {
+            Ok(()) => {
+                log::warn!(
+                    "clock set from the web: {} -> {} (jump of {:+.3} s)",
+                    Iso(before),
+                    Iso(t),
+                    (t - before) as f64 / 1e9
+                );
+                json_ok(self.time_json())
+            }
+            Err(rustix::io::Errno::PERM) => Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "this process may not set the system clock (it needs CAP_SYS_TIME; run as root or grant the capability)",
+            )),
+            Err(e) => Err(ApiError::new(StatusCode::CONFLICT, format!("cannot set the clock: {e}"))),
+        }
+    }
+}
+
+/// Segments further apart than this leave a gap in `/api/segments`.
+const GAP_NS: i64 = 2_000_000_000;
+/// The clock is never set before 2020-01-01.
+const MIN_SET_NS: i64 = 1_577_836_800_000_000_000;
+
+/// Whether this process has CAP_SYS_TIME (bit 25 of `CapEff` in `/proc/self/status`).
+pub fn clock_settable() -> bool {
+    if std::env::var_os("BLACKBOX_CLOCK_READONLY").is_some_and(|v| v == "1") {
+        return false;
+    }
+    let Ok(s) = std::fs::read_to_string("/proc/self/status") else { return false };
+    s.lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|h| u64::from_str_radix(h.trim(), 16).ok())
+        .is_some_and(|caps| caps & (1 << 25) != 0)
+}
+
+/// The current config with the body's keys replaced, validated by the config parser (so an
+/// error names the key, and unknown keys are refused with a suggestion).
+pub fn merge_config(old: &Config, body: &json::Object) -> Result<Config, ApiError> {
+    let current = json::parse_object(old.to_json().as_bytes()).map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))?;
+    let mut merged = String::from("{");
+    for (k, _, raw) in &body.members {
+        let _ = write!(merged, "{}:{},", Str(k), raw);
+    }
+    for (k, _, raw) in &current.members {
+        if body.get(k).is_none() {
+            let _ = write!(merged, "{}:{},", Str(k), raw);
+        }
+    }
+    merged.pop();
+    merged.push('}');
+    Config::parse(merged.as_bytes()).map_err(|e| ApiError {
+        key: e.key().map(str::to_string),
+        ..ApiError::bad(e.to_string())
+    })
+}
+
+// --- streaming bodies --------------------------------------------------------------------------
+
+/// `/api/segments/{id}/download`: the segment's intact frames, one chunk each.
+struct Download {
+    seg: Rc<super::footage::Loaded>,
+}
+
+impl Chunks for Download {
+    fn content_type(&self) -> &'static str {
+        "video/x-motion-jpeg"
+    }
+
+    async fn write_chunks<W: Write>(self, mut w: ChunkWriter<W>) -> Result<ChunksWritten, W::Error> {
+        let mut buf = Vec::new();
+        let mut bad = 0u64;
+        for i in 0..self.seg.entries.len() {
+            match self.seg.read(i, &mut buf) {
+                Ok(Some(_)) => w.write_chunk(&buf).await?,
+                Ok(None) => bad += 1,
+                Err(e) => {
+                    log::warn!("download of {}: {e}; stopping", self.seg.name);
+                    break;
+                }
+            }
+        }
+        if bad > 0 {
+            log::warn!("download of {}: {bad} damaged frames left out", self.seg.name);
+        }
+        w.finalize().await
+    }
+}
+
+/// `/api/events`: the status as server-sent events.
+struct Events<'x, 'a> {
+    api: &'x Api<'a>,
+}
+
+impl Drop for Events<'_, '_> {
+    fn drop(&mut self) {
+        self.api.event_clients.set(self.api.event_clients.get() - 1);
+    }
+}
+
+impl CustomBody for Events<'_, '_> {
+    async fn write_response_body<W: Write>(self, mut w: W) -> Result<(), W::Error> {
+        let api = self.api;
+        let key = || {
+            let s = api.src.status.snapshot();
+            ((s.state as u8, s.recording, s.segments, api.hub.clients()), (s.frames, s.durable_seq))
+        };
+        let mut last = key();
+        let mut sent = std::time::Instant::now();
+        let mut first = true;
+        loop {
+            if !first {
+                smol::Timer::after(Duration::from_millis(250)).await;
+            }
+            let k = key();
+            let due = first
+                || k.0 != last.0
+                || (k.1 != last.1 && sent.elapsed() >= Duration::from_secs(1))
+                || sent.elapsed() >= Duration::from_secs(2);
+            if !due {
+                continue;
+            }
+            first = false;
+            last = k;
+            sent = std::time::Instant::now();
+            let body = api.status_json();
+            w.write_all(b"event: status\ndata: ").await?;
+            w.write_all(body.as_bytes()).await?;
+            w.write_all(b"\n\n").await?;
+            w.flush().await?;
+        }
+    }
+}
+
+// --- dispatch ----------------------------------------------------------------------------------
+
+/// The segment id in `/segments/{id}/download`: a decimal number, never a path.
+fn segment_id(rest: &str) -> Option<Result<u64, ApiError>> {
+    let id = rest.strip_prefix("/segments/")?.strip_suffix("/download")?;
+    let id = url_decode(id).unwrap_or_else(|| "\u{fffd}".into());
+    Some(parse_u64("id", &id, u64::MAX))
+}
+
+impl PathRouterService<(), ()> for Api<'_> {
+    async fn call_path_router_service<R: Read, W: ResponseWriter<Error = R::Error>>(
+        &self,
+        _state: &(),
+        _params: (),
+        path: Path<'_>,
+        mut request: Request<'_, R>,
+        response_writer: W,
+    ) -> Result<ResponseSent, W::Error> {
+        let parts = request.parts;
+        let method = parts.method();
+        let p = path.encoded();
+        let get = method == "GET";
+        macro_rules! answer {
+            ($r:expr) => {{
+                let r: ApiResult = $r;
+                let conn = request.body_connection.finalize().await?;
+                return match r {
+                    Ok(reply) => reply.write_to(conn, response_writer).await,
+                    Err(e) => e.write_to(conn, response_writer).await,
+                };
+            }};
+        }
+        macro_rules! only_get {
+            () => {
+                if !get {
+                    answer!(Err(ApiError::method("GET")))
+                }
+            };
+        }
+        macro_rules! body {
+            () => {
+                match read_body(&mut request).await {
+                    Ok(o) => o,
+                    Err(e) => answer!(Err(e)),
+                }
+            };
+        }
+        macro_rules! no_query {
+            () => {
+                if let Err(e) = query(&parts, &[]) {
+                    answer!(Err(e))
+                }
+            };
+        }
+        match p {
+            "/status" => {
+                only_get!();
+                no_query!();
+                answer!(json_ok(self.status_json().to_string()))
+            }
+            "/openapi.json" => {
+                only_get!();
+                answer!(Ok(Reply::Static("application/json", OPENAPI)))
+            }
+            "/live.mjpeg" => {
+                only_get!();
+                no_query!();
+                let max = self.control.max_live_clients();
+                match self.hub.join(max) {
+                    Some(viewer) => {
+                        let conn = request.body_connection.finalize().await?;
+                        live::mjpeg_response(viewer).write_to(conn, response_writer).await
+                    }
+                    None => answer!(Err(ApiError::busy(format!("{max} live viewers already (max_live_clients)"), 5))),
+                }
+            }
+            "/snapshot.jpg" => {
+                only_get!();
+                no_query!();
+                let r = match live::snapshot(self.hub.slot, Duration::from_secs(3)).await {
+                    Some((seq, utc_ns, data)) => Ok(Reply::Jpeg { data, seq, utc_ns, prev: None, next: None }),
+                    None => Err(ApiError::busy("no frame within 3 s (is recording stopped?)", 2)),
+                };
+                answer!(r)
+            }
+            "/events" => {
+                only_get!();
+                no_query!();
+                if self.event_clients.get() >= MAX_EVENT_CLIENTS {
+                    answer!(Err(ApiError::busy("too many event streams", 5)));
+                }
+                self.event_clients.set(self.event_clients.get() + 1);
+                let ev = Events { api: self };
+                let conn = request.body_connection.finalize().await?;
+                CustomResponse::build(StatusCode::OK)
+                    .with_header("Content-Type", "text/event-stream")
+                    .with_header("Cache-Control", "no-store")
+                    .with_body(ev)
+                    .write_to(conn, response_writer)
+                    .await
+            }
+            "/segments" => {
+                only_get!();
+                let r = query(&parts, &["from", "to"]).and_then(|q| self.get_segments(&q));
+                answer!(r)
+            }
+            "/frame" => {
+                only_get!();
+                let r = query(&parts, &["at", "seq"]).and_then(|q| self.get_frame(&q));
+                answer!(r)
+            }
+            "/recording" => match method {
+                "GET" => {
+                    no_query!();
+                    answer!(json_ok(self.recording_json()))
+                }
+                "PUT" => {
+                    no_query!();
+                    let o = body!();
+                    answer!(self.put_recording(o).await)
+                }
+                _ => answer!(Err(ApiError::method("GET, PUT"))),
+            },
+            "/protected" => {
+                only_get!();
+                no_query!();
+                answer!(json_ok(Self::ranges_json(&self.footage.protected().ranges)))
+            }
+            "/protect" | "/unprotect" | "/save-last" => {
+                if method != "POST" {
+                    answer!(Err(ApiError::method("POST")));
+                }
+                no_query!();
+                let o = body!();
+                let r = match p {
+                    "/protect" => self.post_protect(o, true).await,
+                    "/unprotect" => self.post_protect(o, false).await,
+                    _ => self.post_save_last(o).await,
+                };
+                answer!(r)
+            }
+            "/config" => match method {
+                "GET" => {
+                    no_query!();
+                    answer!(json_ok(self.control.config().to_json().trim_end().to_string()))
+                }
+                "PUT" => {
+                    no_query!();
+                    let o = body!();
+                    answer!(self.put_config(o).await)
+                }
+                _ => answer!(Err(ApiError::method("GET, PUT"))),
+            },
+            "/time" => match method {
+                "GET" => {
+                    no_query!();
+                    answer!(json_ok(self.time_json()))
+                }
+                "PUT" => {
+                    no_query!();
+                    let o = body!();
+                    answer!(self.put_time(o))
+                }
+                _ => answer!(Err(ApiError::method("GET, PUT"))),
+            },
+            _ => {
+                let Some(id) = segment_id(p) else {
+                    answer!(Err(ApiError::not_found(format!("no such API route: /api{}", p.chars().take(200).collect::<String>()))))
+                };
+                only_get!();
+                no_query!();
+                let id = match id {
+                    Ok(id) => id,
+                    Err(e) => answer!(Err(e)),
+                };
+                let segs = match self.segments() {
+                    Ok(s) => s,
+                    Err(e) => answer!(Err(e)),
+                };
+                let Some(seg) = segs.iter().find(|s| s.first_seq == id && s.frames > 0) else {
+                    answer!(Err(ApiError::not_found(format!("no segment {id}"))))
+                };
+                let loaded = match self.footage.load(seg) {
+                    Ok(Some(l)) => l,
+                    Ok(None) => answer!(Err(ApiError::not_found(format!("segment {id} is gone or unreadable")))),
+                    Err(e) => answer!(Err(Self::io_error(e))),
+                };
+                let name = format!(
+                    "attachment; filename=\"blackbox_{}_{}.mjpeg\"",
+                    clock::Compact(seg.start_utc_ns),
+                    clock::Compact(seg.end_utc_ns)
+                );
+                let conn = request.body_connection.finalize().await?;
+                ChunkedResponse::new(Download { seg: loaded })
+                    .into_response()
+                    .with_header("Content-Disposition", name)
+                    .with_header("Cache-Control", "no-store")
+                    .write_to(conn, response_writer)
+                    .await
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_decoding_refuses_nul_and_bad_escapes() {
+        assert_eq!(url_decode("a%2Fb+c").as_deref(), Some("a/b c"));
+        assert_eq!(url_decode("%2e%2e"), Some("..".into()));
+        assert_eq!(url_decode("%00"), None);
+        assert_eq!(url_decode("%zz"), None);
+        assert_eq!(url_decode("%4"), None);
+        assert_eq!(url_decode("%ff"), None, "not UTF-8");
+    }
+
+    #[test]
+    fn segment_ids_are_numbers_never_paths() {
+        assert_eq!(segment_id("/segments/42/download").unwrap().unwrap(), 42);
+        for bad in ["..", "%2e%2e", "%2F", "-1", "", "1e3", "+5", "99999999999999999999999", "%00", "4%2F2"] {
+            let p = format!("/segments/{bad}/download");
+            assert!(segment_id(&p).unwrap().is_err(), "{bad}");
+        }
+        assert!(segment_id("/segments/1/2/download").unwrap().is_err());
+        assert!(segment_id("/segmentsx").is_none());
+    }
+
+    #[test]
+    fn config_merging_names_the_bad_key_and_keeps_the_rest() {
+        let old = Config::default();
+        let o = json::parse_object(br#"{"video_fps": 10}"#).unwrap();
+        let c = merge_config(&old, &o).unwrap();
+        assert_eq!(c.video_fps, 10);
+        assert_eq!(c.max_live_clients, old.max_live_clients);
+        for (body, key) in [
+            (&br#"{"video_fps": 500}"#[..], "video_fps"),
+            (br#"{"video_fps": "x"}"#, "video_fps"),
+            (br#"{"vidoe_fps": 5}"#, "vidoe_fps"),
+            (br#"{"listen": "nowhere"}"#, "listen"),
+        ] {
+            let e = merge_config(&old, &json::parse_object(body).unwrap()).unwrap_err();
+            assert_eq!(e.key.as_deref(), Some(key), "{}", e.msg);
+            assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        }
+    }
+}
