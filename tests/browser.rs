@@ -286,6 +286,9 @@ impl Browser {
 
     fn click(&self, css: &str) {
         let id = self.wait_for(css, css);
+        // Like a thumb would: bring it to the middle of the screen, clear of the tab bar.
+        let sel = serde_json::to_string(css).unwrap();
+        self.js(&format!("document.querySelector({sel}).scrollIntoView({{block: 'center', behavior: 'instant'}}); return true;"));
         self.cmd("POST", &format!("/element/{id}/click"), None).unwrap_or_else(|e| panic!("click {css}: {e}"));
     }
 
@@ -465,10 +468,10 @@ fn a_phone_logs_in_watches_live_plays_a_recording_and_logs_out() {
     b.shot("player");
 
     // The UTC/local switch is remembered and every time says which it is.
-    b.click("#zone-switch button:nth-child(2)");
+    b.click("#zone-player button:nth-child(2)");
     b.wait_until("return document.getElementById('player-time').textContent.endsWith(' local');", "local times after the switch");
     assert_eq!(b.js("return localStorage.getItem('bb.zone');"), json!("local"));
-    b.click("#zone-switch button:nth-child(1)");
+    b.click("#zone-player button:nth-child(1)");
 
     // System page, then sign out: the session cookie no longer opens the API.
     b.goto(&bb.url("/#system"));

@@ -130,7 +130,9 @@ impl picoserve::routing::RequestHandlerService<(), ()> for IndexService {
             .with_header("ETag", tag)
             .with_header("Cache-Control", "no-cache")
             .with_header("X-Content-Type-Options", "nosniff")
-            .with_header("Referrer-Policy", "no-referrer")
+            // Not `no-referrer`: that makes Chromium send `Origin: null` with form posts, which the
+            // cross-site check refuses (the sign-out form).
+            .with_header("Referrer-Policy", "same-origin")
             .with_header(
                 "Content-Security-Policy",
                 "default-src 'self'; img-src 'self' blob: data:; style-src 'self' 'unsafe-inline'; script-src 'self'; \

@@ -145,7 +145,7 @@ function fmtBytes(n) {
 }
 
 /** UTC / local switch; `onchange` re-renders whatever shows times. */
-function zoneSwitch(onchange) {
+function zoneSwitch(id, onchange) {
   const b1 = h('button', { type: 'button', text: 'UTC', 'aria-pressed': String(zone.utc) });
   const b2 = h('button', { type: 'button', text: 'Local', 'aria-pressed': String(!zone.utc) });
   const sync = () => {
@@ -155,7 +155,7 @@ function zoneSwitch(onchange) {
   b1.onclick = () => { zone.set(true); sync(); onchange(); };
   b2.onclick = () => { zone.set(false); sync(); onchange(); };
   sync();
-  return h('div', { class: 'seg', role: 'group', 'aria-label': 'Time zone', id: 'zone-switch' }, b1, b2);
+  return h('div', { class: 'seg', role: 'group', 'aria-label': 'Time zone', id }, b1, b2);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -284,7 +284,7 @@ views.live = (() => {
   function startStream() {
     clearTimeout(retryTimer);
     msg.hidden = true;
-    img.src = `/api/live.mjpeg?t=${Date.now()}`;
+    img.src = '/api/live.mjpeg';
   }
   function stopStream() {
     clearTimeout(retryTimer);
@@ -296,7 +296,7 @@ views.live = (() => {
     const state = lastStatus && lastStatus.state;
     msg.replaceChildren(
       h('strong', { text: state === 'camera_lost' ? 'The camera is not delivering frames.' : 'The live view is not available right now.' }),
-      h('span', { text: 'Too many viewers, a restart or a weak link. Retrying…' }),
+      h('span', { text: 'The device may be restarting, busy with other viewers, or out of reach. Retrying…' }),
     );
     msg.hidden = false;
     stopStream();
@@ -509,7 +509,7 @@ views.recordings = (() => {
         h('button', { class: 'btn icon', type: 'button', 'aria-label': 'Next day', text: '›', onclick: () => shift(1) }),
         h('button', { class: 'btn', type: 'button', text: 'Today', onclick: () => go(dayKey(Date.now())) })),
       h('span', { class: 'grow' }),
-      zoneSwitch(() => { day = null; views.recordings.enter(new URLSearchParams()); })), body);
+      zoneSwitch('zone-recordings', () => { day = null; views.recordings.enter(new URLSearchParams()); })), body);
   }
 
   return {
@@ -559,7 +559,7 @@ views.player = (() => {
       if (cur.ts > win.to || cur.ts < win.from) setWindow(cur.ts);
       range.value = String(Math.round((cur.ts - win.from) / 100));
     }
-    const seg = segs.find((s) => cur.ts >= s.from && cur.ts <= s.to);
+    const seg = segs.find((s) => cur.ts >= s.from && (cur.ts <= s.to || s.seg.open));
     info.textContent = `Frame ${cur.seq}` + (seg ? ` · segment ${fmtTime(seg.from)} – ${fmtTime(seg.to, { label: false })}` : '');
     dlBtn.hidden = !seg;
     if (seg) { dlBtn.href = `/api/segments/${seg.seg.id}/download`; }
@@ -718,7 +718,7 @@ views.player = (() => {
     unprotBtn = h('button', { class: 'btn ghost', type: 'button', id: 'unprotect', hidden: true, onclick: () => protect(true) }, 'Unprotect');
     const back = h('a', { class: 'btn ghost', href: '#recordings', id: 'player-back', onclick: (e) => { e.preventDefault(); location.hash = cur ? `recordings?day=${dayKey(cur.ts)}` : 'recordings'; } }, '‹ Day');
 
-    root.append(h('div', { class: 'toolbar' }, back, h('span', { class: 'grow' }), zoneSwitch(() => { if (cur) { timeChip.textContent = fmtTime(cur.ts, { date: true, frac: true }); setWindow(cur.ts); } })),
+    root.append(h('div', { class: 'toolbar' }, back, h('span', { class: 'grow' }), zoneSwitch('zone-player', () => { if (cur) { timeChip.textContent = fmtTime(cur.ts, { date: true, frac: true }); setWindow(cur.ts); } })),
       stage,
       h('div', { class: 'scrub' }, trackEl, range), labels,
       h('div', { class: 'transport' },
@@ -983,7 +983,7 @@ views.system = (() => {
       h('div', { class: 'card' }, h('h3', { text: 'Session' }),
         h('p', { class: 'muted', text: 'Signing out ends this browser\u2019s session. You need the device secret to sign in again.' }),
         h('form', { method: 'post', action: '/logout', id: 'logout-form' }, h('button', { class: 'btn', type: 'submit', id: 'logout', text: 'Sign out' })))));
-    root.querySelector('.grid').before(h('div', { class: 'toolbar' }, h('h2', { text: 'System', class: 'grow' }), zoneSwitch(() => { if (lastStatus) update(lastStatus); tickClock(); })));
+    root.querySelector('.grid').before(h('div', { class: 'toolbar' }, h('h2', { text: 'System', class: 'grow' }), zoneSwitch('zone-system', () => { if (lastStatus) update(lastStatus); tickClock(); })));
     onStatus(update);
     built = true;
   }
