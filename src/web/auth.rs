@@ -331,8 +331,8 @@ fn session_cookie(headers: &Headers<'_>) -> Option<[u8; TOKEN_BYTES]> {
 pub fn is_public(path: &str) -> bool {
     match path {
         "/health" | "/login" | "/logout" | "/favicon.ico" => true,
-        // Static assets: plain file names only, so nothing outside /static/ can match.
-        p => p.strip_prefix("/static/").is_some_and(|name| {
+        // Dashboard assets: plain file names only, so nothing outside /assets/ can match.
+        p => p.strip_prefix("/assets/").is_some_and(|name| {
             !name.is_empty()
                 && !name.starts_with('.')
                 && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
@@ -697,10 +697,10 @@ mod tests {
 
     #[test]
     fn public_paths_are_few() {
-        for p in ["/health", "/login", "/logout", "/static/app.js", "/static/a-b_c.css"] {
+        for p in ["/health", "/login", "/logout", "/assets/app.js", "/assets/a-b_c.css"] {
             assert!(is_public(p), "{p}");
         }
-        for p in ["/", "/api/status", "/static/", "/static/../api", "/static/.x", "/static/a/b", "/static/%2e%2e", "/health/x", "/loginx"] {
+        for p in ["/", "/api/status", "/assets/", "/assets/../api", "/assets/.x", "/assets/a/b", "/assets/%2e%2e", "/health/x", "/loginx", "/static/app.js"] {
             assert!(!is_public(p), "{p}");
         }
     }

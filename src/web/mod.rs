@@ -11,6 +11,7 @@
 //! ([`crate::status::RecorderStatus`]) and, later, the live slot and the store's files.
 
 pub mod api;
+pub mod assets;
 pub mod auth;
 pub mod conn;
 pub mod controls;
@@ -21,7 +22,7 @@ pub mod status;
 pub mod system;
 
 use conn::{Conn, SmolRuntime, SmolTimer};
-use picoserve::routing::{get, parse_path_segment, post_service, put_service};
+use picoserve::routing::{get, get_service, parse_path_segment, post_service, put_service};
 use picoserve::time::Duration;
 use picoserve::{Config, Router, Timeouts};
 use smol::Async;
@@ -97,6 +98,8 @@ fn serve(listener: TcpListener, ctx: WebContext) -> std::io::Result<()> {
         event_clients: std::cell::Cell::new(0),
     };
     let app = Router::new()
+        .route("/", get_service(assets::IndexService))
+        .nest_service("/assets", assets::ASSETS)
         .route_service("/health", api::Health { status: &ctx.status })
         .route(
             "/login",
