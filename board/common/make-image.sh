@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Shared by the boards' post-image.sh: fills the boot partition's file list into a genimage
+# template and runs genimage, making ${BINARIES_DIR}/sdcard.img.
+#
+#   make-image.sh TEMPLATE FILE...
+#
+# FILE...: paths relative to ${BINARIES_DIR} that go into the boot partition (by their base
+# name). Files the rootfs overlay puts in /usr/share/blackbox/bootfs/ (the credentials file
+# template, say) are added too: they land in the boot partition's top directory.
+set -euo pipefail
+
+TEMPLATE=$1
+shift
+: "${BINARIES_DIR:?run from a Buildroot post-image script}"
+: "${BUILD_DIR:?run from a Buildroot post-image script}"
+: "${TARGET_DIR:?run from a Buildroot post-image script}"
+
+files=("$@")
+rm -rf "${BINARIES_DIR}/bootfs"
+if [ -d "${TARGET_DIR}/usr/share/blackbox/bootfs" ]; then
+	cp -r "${TARGET_DIR}/usr/share/blackbox/bootfs" "${BINARIES_DIR}/bootfs"
+	for f in "${BINARIES_DIR}"/bootfs/*; do
+		[ -e "${f}" ] && files+=("${f#"${BINARIES_DIR}"/}")
+	done
+fi
+
+for f in "${files[@]}"; do
+	if [ ! -e "${BINARIES_DIR}/${f}" ]; then
+		echo "make-image.sh: ${BINARIES_DIR}/${f} is missing" >&2
+		exit 1
+	fi
+done
+
+boot_files=$(printf '\\t\\t\\t"%s",\\n' "${files[@]}")
+GENIMAGE_CFG="${BINARIES_DIR}/genimage.cfg"
+sed "s|^#BOOT_FILES#$|${boot_files}|" "${TEMPLATE}" >"${GENIMAGE_CFG}"
+
+# genimage copies --rootpath whole; the root file system is already built
+# (rootfs.squashfs), so give it an empty directory.
+ROOTPATH_TMP=$(mktemp -d)
+trap 'rm -rf "${ROOTPATH_TMP}"' EXIT
+GENIMAGE_TMP="${BUILD_DIR}/genimage.tmp"
+rm -rf "${GENIMAGE_TMP}"
+
+genimage \
+	--rootpath "${ROOTPATH_TMP}" \
+	--tmppath "${GENIMAGE_TMP}" \
+	--inputpath "${BINARIES_DIR}" \
+	--outputpath "${BINARIES_DIR}" \
+	--config "${GENIMAGE_CFG}"
