@@ -5,8 +5,10 @@
 #   make-image.sh TEMPLATE FILE...
 #
 # FILE...: paths relative to ${BINARIES_DIR} that go into the boot partition (by their base
-# name). Files the rootfs overlay puts in /usr/share/blackbox/bootfs/ (the credentials file
-# template, say) are added too: they land in the boot partition's top directory.
+# name). Added to them, in the boot partition's top directory:
+# - /etc/blackbox/blackbox.txt from the target tree: the overlay's credentials file template,
+#   so that the owner can fill it in on a PC before the first boot;
+# - whatever the overlay puts in /usr/share/blackbox/bootfs/.
 set -euo pipefail
 
 TEMPLATE=$1
@@ -17,12 +19,16 @@ shift
 
 files=("$@")
 rm -rf "${BINARIES_DIR}/bootfs"
+mkdir -p "${BINARIES_DIR}/bootfs"
 if [ -d "${TARGET_DIR}/usr/share/blackbox/bootfs" ]; then
-	cp -r "${TARGET_DIR}/usr/share/blackbox/bootfs" "${BINARIES_DIR}/bootfs"
-	for f in "${BINARIES_DIR}"/bootfs/*; do
-		[ -e "${f}" ] && files+=("${f#"${BINARIES_DIR}"/}")
-	done
+	cp -r "${TARGET_DIR}/usr/share/blackbox/bootfs/." "${BINARIES_DIR}/bootfs/"
 fi
+if [ -f "${TARGET_DIR}/etc/blackbox/blackbox.txt" ]; then
+	cp "${TARGET_DIR}/etc/blackbox/blackbox.txt" "${BINARIES_DIR}/bootfs/"
+fi
+for f in "${BINARIES_DIR}"/bootfs/*; do
+	[ -e "${f}" ] && files+=("${f#"${BINARIES_DIR}"/}")
+done
 
 for f in "${files[@]}"; do
 	if [ ! -e "${BINARIES_DIR}/${f}" ]; then
