@@ -293,7 +293,40 @@ def cpu_and_rss(samples, hz=100):
 
 # --------------------------------------------------------------------------- the run
 
-def run(client_counts, seconds, warmup, width, height, fps, port, ctrl_port, workdir):
+def blackbox_phases(con, port, auth, client_counts, warmup, seconds, rows, result):
+    # Wait for the first frame through the API (the recorder negotiates, vivid starts).
+    deadline = time.time() + 60
+    while True:
+        try:
+            if status_counts(port, auth)[0] > 0:
+                break
+        except (OSError, RuntimeError, ValueError):
+            pass
+        if time.time() > deadline:
+            raise RuntimeError("blackbox recorded no frame within 60 s")
+        time.sleep(0.5)
+    offset, rtt = clock_offset(port, auth)
+    log(f"guest clock - host clock = {offset * 1000:.1f} ms (best round trip {rtt * 1000:.1f} ms)")
+    result["clock_offset_ms"], result["clock_rtt_ms"] = offset * 1000, rtt * 1000
+    for n in client_counts:
+        f0, d0 = status_counts(port, auth)
+        t0 = time.monotonic()
+        r = run_clients(port, "/api/live.mjpeg", auth, "blackbox", n, warmup, seconds, offset)
+        t1 = time.monotonic()
+        f1, d1 = status_counts(port, auth)
+        r["recorded_fps"] = (f1 - f0) / (t1 - t0)
+        r["recorder_dropped"] = d1 - d0
+        r["cpu_percent"], r["rss_kib"] = cpu_and_rss(con.samples("blackbox", t0 + warmup, t1))
+        log(f"blackbox  {n:3d} clients: {r}")
+        rows["blackbox"].append(r)
+        time.sleep(1)
+    offset2, _ = clock_offset(port, auth)
+    result["clock_drift_ms"] = (offset2 - offset) * 1000
+    idle = con.samples("blackbox", 0, time.monotonic())
+    return offset, offset2, idle
+
+
+def run(client_counts, seconds, warmup, width, height, fps, port, ctrl_port, workdir, peer_only=False):
     subprocess.run([str(QEMU / "fetch-ustreamer")], check=True, stdout=subprocess.DEVNULL)
     subprocess.run(["truncate", "-s", "512M", str(workdir / "data.img")], check=True)
     subprocess.run(["mkfs.ext4", "-q", "-F", str(workdir / "data.img")], check=True)
@@ -314,36 +347,13 @@ def run(client_counts, seconds, warmup, width, height, fps, port, ctrl_port, wor
         secret = con.wait_for("FANOUT: secret ", 120).split()[-1]
         con.wait_for("FANOUT: serving blackbox", 60)
         auth = [f"Authorization: Bearer {secret}"]
-        # Wait for the first frame through the API (the recorder negotiates, vivid starts).
-        deadline = time.time() + 60
-        while True:
-            try:
-                if status_counts(port, auth)[0] > 0:
-                    break
-            except (OSError, RuntimeError, ValueError):
-                pass
-            if time.time() > deadline:
-                raise RuntimeError("blackbox recorded no frame within 60 s")
-            time.sleep(0.5)
-        offset, rtt = clock_offset(port, auth)
-        log(f"guest clock - host clock = {offset * 1000:.1f} ms (best round trip {rtt * 1000:.1f} ms)")
-        result["clock_offset_ms"], result["clock_rtt_ms"] = offset * 1000, rtt * 1000
         rows = {"blackbox": [], "ustreamer": []}
-        for n in client_counts:
-            f0, d0 = status_counts(port, auth)
-            t0 = time.monotonic()
-            r = run_clients(port, "/api/live.mjpeg", auth, "blackbox", n, warmup, seconds, offset)
-            t1 = time.monotonic()
-            f1, d1 = status_counts(port, auth)
-            r["recorded_fps"] = (f1 - f0) / (t1 - t0)
-            r["recorder_dropped"] = d1 - d0
-            r["cpu_percent"], r["rss_kib"] = cpu_and_rss(con.samples("blackbox", t0 + warmup, t1))
-            log(f"blackbox  {n:3d} clients: {r}")
-            rows["blackbox"].append(r)
-            time.sleep(1)
-        offset2, _ = clock_offset(port, auth)
-        result["clock_drift_ms"] = (offset2 - offset) * 1000
-        idle = con.samples("blackbox", 0, time.monotonic())
+        if peer_only:  # trying out the peer's half: no clock offset (latency figures are off)
+            offset = offset2 = 0.0
+            idle = []
+            time.sleep(2)
+        else:
+            offset, offset2, idle = blackbox_phases(con, port, auth, client_counts, warmup, seconds, rows, result)
         poke_control(ctrl_port)
         con.wait_for("FANOUT: serving ustreamer", 60)
         deadline = time.time() + 60
@@ -389,8 +399,8 @@ def table(res):
     def f(x, spec):
         return "–" if x is None else format(x, spec)
 
-    for n in sorted(b):
-        for name, r in (("blackbox", b[n]), ("µStreamer", u.get(n))):
+    for n in sorted(set(b) | set(u)):
+        for name, r in (("blackbox", b.get(n)), ("µStreamer", u.get(n))):
             if r is None:
                 continue
             dropped = f(r.get("recorder_dropped"), "d") if name == "blackbox" else "(n/a)"
@@ -410,10 +420,11 @@ def main():
     ap.add_argument("--port", type=int, default=18090)
     ap.add_argument("--ctrl-port", type=int, default=18091)
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--peer-only", action="store_true", help="skip blackbox's phases (to try the peer's)")
     a = ap.parse_args()
     w, h = (int(x) for x in a.size.split("x"))
     with tempfile.TemporaryDirectory(prefix="bb-fanout-") as d:
-        res = run([int(x) for x in a.clients.split(",")], a.seconds, a.warmup, w, h, a.fps, a.port, a.ctrl_port, Path(d))
+        res = run([int(x) for x in a.clients.split(",")], a.seconds, a.warmup, w, h, a.fps, a.port, a.ctrl_port, Path(d), a.peer_only)
         res["console"] = None
     print(table(res))
     if a.json:
