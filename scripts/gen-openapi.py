@@ -29,6 +29,15 @@ def op(summary, responses, **kw):
 def body(schema, required=True):
     return {"required": required, "content": {"application/json": {"schema": schema}}}
 
+ctl_id = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0, "maximum": 4294967295}, "description": "the control's V4L2 id"}
+CameraControl = {"type": "object", "required": ["id", "name", "category", "type", "min", "max", "step", "default", "value", "read_only", "inactive", "flags"],
+  "properties": {"id": {"type": "integer", "minimum": 0}, "name": {"type": "string"}, "category": {"type": "string"},
+    "type": {"type": "string", "description": "integer, boolean, menu, integer_menu, button, integer64, string, bitmask, u8, u16, u32, compound, ..."},
+    "min": {"type": "integer"}, "max": {"type": "integer"}, "step": {"type": "integer"},
+    "default": {"nullable": True, "anyOf": [{"type": "integer", "nullable": True}, {"type": "boolean", "nullable": True}]},
+    "value": {"nullable": True, "anyOf": [{"type": "integer", "nullable": True}, {"type": "boolean", "nullable": True}, {"type": "string", "nullable": True}]},
+    "menu": {"type": "array", "items": {"type": "object", "required": ["index", "name"], "properties": {"index": {"type": "integer"}, "name": {"type": "string"}, "value": {"type": "integer"}}}},
+    "read_only": {"type": "boolean"}, "inactive": {"type": "boolean"}, "flags": {"type": "array", "items": {"type": "string"}}}}
 config_props = {
   "listen": {"type": "string", "maxLength": 64, "pattern": "^(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])([.](25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}|0)$", "description": "dashboard address IP:PORT (applies at the next start)", "example": "127.0.0.1:8080"},
   "port": {"type": "integer", "minimum": 0, "maximum": 65535, "description": "nonzero replaces the port in listen (next start)"},
@@ -137,6 +146,18 @@ doc = {
      "put": op("Set the system clock (the Pi has no RTC) to a time in 2020..2200 (400 otherwise); 409 when this process may not",
         dict(mut, **{"200": resp("the clock after setting", {"$ref": "#/components/schemas/Time"}), "409": e("the process may not set the clock (no CAP_SYS_TIME) or setting is disabled")}),
         requestBody=body({"type": "object", "properties": {"unix_ms": {"type": "integer", "minimum": 1577836800000, "maximum": 7258118400000}, "utc": time_s}, "additionalProperties": False, "description": "exactly one of unix_ms or utc"}), operationId="putTime")},
+  "/api/controls": {"get": op("The camera's V4L2 controls (empty for cameras without any: synthetic, file); cached for 1 s",
+      dict(common, **{"200": resp("the controls", {"type": "object", "required": ["controls"], "properties": {"controls": {"type": "array", "items": {"$ref": "#/components/schemas/CameraControl"}}}}),
+                      "503": busy("the camera is gone or not answering")}), operationId="listControls")},
+  "/api/controls/{id}": {"put": op("Set one control (validated against its type, range, step and menu; never interrupts recording)",
+      dict(mut, **{"200": resp("the control after setting", {"$ref": "#/components/schemas/CameraControl"}), "404": e("no control with that id"),
+                   "409": e("the control is busy (grabbed by the driver)"), "503": busy("the camera is gone or not answering")}),
+      parameters=[ctl_id], requestBody=body({"type": "object", "required": ["value"], "properties": {"value": {"anyOf": [{"type": "integer"}, {"type": "boolean"}, {"type": "string"}]}}}),
+      operationId="setControl")},
+  "/api/controls/{id}/reset": {"post": op("Set one control back to its default",
+      dict(mut, **{"200": resp("the control after the reset", {"$ref": "#/components/schemas/CameraControl"}), "404": e("no control with that id"),
+                   "409": e("the control is busy (grabbed by the driver)"), "503": busy("the camera is gone or not answering")}),
+      parameters=[ctl_id], operationId="resetControl")},
   "/api/openapi.json": {"get": op("This document", dict(common, **{"200": resp("OpenAPI 3", {"type": "object"})}), operationId="getOpenapi")},
  },
  "components": {
@@ -144,5 +165,5 @@ doc = {
                       "session": {"type": "apiKey", "in": "cookie", "name": "bb_session", "description": "set by POST /login"}},
   "schemas": {"Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}, "key": {"type": "string", "description": "the field or parameter at fault"}}},
               "Status": Status, "Health": Health, "Segment": Segment, "Range": Range, "RangeOut": RangeOut, "Ranges": Ranges,
-              "Recording": Recording, "Time": Time, "Config": Config, "ConfigPatch": ConfigPatch}}}
+              "Recording": Recording, "Time": Time, "Config": Config, "ConfigPatch": ConfigPatch, "CameraControl": CameraControl}}}
 open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src", "web", "openapi.json"), "w").write(json.dumps(doc, indent=1) + "\n")
