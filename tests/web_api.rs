@@ -513,6 +513,9 @@ fn a_client_that_stops_reading_stalls_neither_other_viewers_nor_the_recorder() {
     drop((stuck, r));
     let log = bb.stop();
     assert_eq!(summary_field(&log, "dropped"), 0, "{log}");
+    // Publishing to viewers (eventfd) and checking the web mailbox cost the recorder nothing.
+    assert!(summary_field(&log, "recording_frames") > 60, "{log}");
+    assert_eq!(summary_field(&log, "allocs_recording"), 0, "{log}");
 }
 
 #[test]
