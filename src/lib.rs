@@ -8,6 +8,7 @@ pub mod camera;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod export;
 pub mod live;
 pub mod logger;
 pub mod recorder;
