@@ -295,6 +295,6 @@ mod tests {
 
     #[test]
     fn clock_text_reads_like_a_dash_cam_overlay() {
-        assert_eq!(clock_text(1_795_000_000_123_000_000), "2026-11-18 09:06:40 UTC");
+        assert_eq!(clock_text(1_795_000_000_123_000_000), "2026-11-18 11:06:40 UTC");
     }
 }
