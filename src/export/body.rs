@@ -291,7 +291,15 @@ impl Read for ExportReader {
 
 #[cfg(test)]
 mod tests {
-    use super::clock_text;
+    use super::{clock_text, Export, ExportReader};
+
+    #[test]
+    fn exports_and_their_readers_can_move_between_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        fn send<T: Send>() {}
+        send_sync::<Export>();
+        send::<ExportReader>();
+    }
 
     #[test]
     fn clock_text_reads_like_a_dash_cam_overlay() {
