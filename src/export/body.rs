@@ -247,6 +247,25 @@ impl ExportReader {
         Ok(&bytes[within..within + take])
     }
 
+    /// Makes sure the next chunk is in memory (reads and checks the frame it falls in), so
+    /// that the following `next_chunk` does no I/O. Async callers run this on a blocking
+    /// thread. An error means what it means for `next_chunk`.
+    pub fn prefetch(&mut self) -> io::Result<()> {
+        let ex = &*self.ex;
+        if self.pos >= self.end || self.pos < ex.head.len() as u64 {
+            return Ok(());
+        }
+        let k = ex.pieces.partition_point(|p| p.0 <= self.pos) - 1;
+        if let (_, Piece::Frame(i)) = ex.pieces[k]
+            && self.loaded != Some(i)
+        {
+            self.loaded = None;
+            load_frame(ex, i, &mut self.buf)?;
+            self.loaded = Some(i);
+        }
+        Ok(())
+    }
+
     /// Bytes still to come.
     pub fn remaining(&self) -> u64 {
         self.end - self.pos

@@ -28,3 +28,9 @@ pub fn from_reader(reader: &Reader, from: i64, to: i64) -> Result<Arc<Export>, P
     let p = plan::plan(reader, from, to)?;
     Ok(Arc::new(Export::new(p)))
 }
+
+/// Plans the export of one whole segment, by id (its first frame's seq).
+pub fn open_segment(data_dir: &Path, id: u64) -> Result<Arc<Export>, PlanError> {
+    let reader = Reader::open(data_dir)?;
+    Ok(Arc::new(Export::new(plan::plan_segment(&reader, id)?)))
+}

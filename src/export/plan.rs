@@ -43,6 +43,8 @@ pub struct Plan {
 pub enum PlanError {
     /// Nothing stored in the range.
     NoFootage { from: i64, to: i64 },
+    /// No segment with this id (first seq), or none of its frames is intact.
+    NoSegment(u64),
     /// The range is empty or reversed.
     BadRange { from: i64, to: i64 },
     Io(io::Error),
@@ -53,6 +55,7 @@ impl fmt::Display for PlanError {
         use crate::clock::Iso;
         match self {
             PlanError::NoFootage { from, to } => write!(f, "no footage between {} and {}", Iso(*from), Iso(*to)),
+            PlanError::NoSegment(id) => write!(f, "no segment {id} with intact frames"),
             PlanError::BadRange { from, to } => {
                 write!(f, "empty time range: from {} is not before to {}", Iso(*from), Iso(*to))
             }
@@ -75,12 +78,30 @@ pub fn plan(reader: &Reader, from: i64, to: i64) -> Result<Plan, PlanError> {
     if from >= to {
         return Err(PlanError::BadRange { from, to });
     }
+    select(reader, |s| s.overlaps(from, to - 1), |utc| utc >= from && utc < to).map_err(|e| match e {
+        None => PlanError::NoFootage { from, to },
+        Some(e) => e,
+    })
+}
+
+/// Plans an export of every intact frame of the segment whose id (first seq) is `id`.
+pub fn plan_segment(reader: &Reader, id: u64) -> Result<Plan, PlanError> {
+    select(reader, |s| s.first_seq == id, |_| true).map_err(|e| e.unwrap_or(PlanError::NoSegment(id)))
+}
+
+/// The frames of the segments `seg_ok` accepts whose UTC time `frame_ok` accepts.
+/// `Err(None)`: no frame.
+fn select(
+    reader: &Reader,
+    seg_ok: impl Fn(&crate::store::catalog::SegmentInfo) -> bool,
+    frame_ok: impl Fn(i64) -> bool,
+) -> Result<Plan, Option<PlanError>> {
     let mut p = Plan { segments: Vec::new(), frames: Vec::new(), skipped: 0, width: 0, height: 0 };
     for seg in reader.segments() {
-        if seg.frames == 0 || !seg.overlaps(from, to - 1) {
+        if seg.frames == 0 || !seg_ok(seg) {
             continue;
         }
-        let sf = match reader.load(seg)? {
+        let sf = match reader.load(seg).map_err(PlanError::Io)? {
             Ok(sf) => sf,
             Err(why) => {
                 log::warn!("export: segment {}: {why}; its frames are left out", seg.name);
@@ -91,10 +112,10 @@ pub fn plan(reader: &Reader, from: i64, to: i64) -> Result<Plan, PlanError> {
         let si = p.segments.len() as u32;
         let before = p.frames.len();
         for (i, e) in sf.entries.iter().enumerate() {
-            if e.utc_ns < from || e.utc_ns >= to {
+            if !frame_ok(e.utc_ns) {
                 continue;
             }
-            match sf.header(i)? {
+            match sf.header(i).map_err(PlanError::Io)? {
                 Some(h) => p.frames.push(Frame {
                     seg: si,
                     len: h.len,
@@ -121,7 +142,8 @@ pub fn plan(reader: &Reader, from: i64, to: i64) -> Result<Plan, PlanError> {
     let mut buf = Vec::new();
     while let Some(f) = p.frames.first().copied() {
         let src = &p.segments[f.seg as usize];
-        match crate::store::segment::read_record(src.frames.file(), src.frames.uid(), f.offset, src.frames.limit(), &mut buf)? {
+        let rec = crate::store::segment::read_record(src.frames.file(), src.frames.uid(), f.offset, src.frames.limit(), &mut buf);
+        match rec.map_err(PlanError::Io)? {
             Some(h) if h.seq == f.seq => {
                 if let Some((w, h)) = crate::camera::file::jpeg_dimensions(&buf) {
                     p.width = w.min(u16::MAX as u32) as u16;
@@ -137,7 +159,7 @@ pub fn plan(reader: &Reader, from: i64, to: i64) -> Result<Plan, PlanError> {
         }
     }
     if p.frames.is_empty() {
-        return Err(PlanError::NoFootage { from, to });
+        return Err(None);
     }
     Ok(p)
 }

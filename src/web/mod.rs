@@ -12,11 +12,12 @@
 
 pub mod auth;
 pub mod conn;
+pub mod export;
 pub mod status;
 
 use conn::{Conn, SmolRuntime, SmolTimer};
 use picoserve::response::Response;
-use picoserve::routing::{get, post_service};
+use picoserve::routing::{get, get_service, parse_path_segment, post_service};
 use picoserve::time::Duration;
 use picoserve::{Config, Router, Timeouts};
 use smol::Async;
@@ -76,6 +77,13 @@ fn serve(listener: TcpListener, ctx: WebContext) -> std::io::Result<()> {
         )
         .route("/logout", post_service(auth::LogoutService(auth)))
         .route("/api/status", get(move || async move { json(status::status_json(src)) }))
+        // Export (docs/EXPORT.md). With the full API service for /api, these stay after it.
+        .route("/api/export.mp4", get_service(export::ExportService { data_dir: &ctx.data_dir, json: false }))
+        .route("/api/export.json", get_service(export::ExportService { data_dir: &ctx.data_dir, json: true }))
+        .route(
+            ("/api/segments", parse_path_segment::<u64>(), "/export.mp4"),
+            get_service(export::SegmentExportService { data_dir: &ctx.data_dir }),
+        )
         .layer(auth::AuthLayer { auth });
     let app = &app;
     let listener = &listener;
