@@ -414,3 +414,21 @@ fn a_segment_recycled_during_an_export_stops_the_stream_instead_of_sending_wrong
     assert!(got.len() < reference.len());
     assert!(got == reference[..got.len()], "bytes sent before the error differ");
 }
+
+/// The progress bar goes to stderr on a terminal only: never into a pipe or a log.
+#[test]
+fn progress_bar_on_a_terminal_only() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    record(&data, 60, None);
+    let out = d.path().join("p.mp4");
+    let piped = bb().arg("export").arg(&data).arg("-o").arg(&out).output().unwrap();
+    assert!(piped.status.success());
+    assert!(!String::from_utf8_lossy(&piped.stderr).contains('%'), "progress bar in a pipe");
+    // util-linux `script` runs the command on a pseudo-terminal.
+    let cmd = format!("{} export {} -o {}", env!("CARGO_BIN_EXE_blackbox"), data.display(), out.display());
+    let tty = Command::new("script").args(["-qec", &cmd, "/dev/null"]).output().expect("script (util-linux) is needed");
+    assert!(tty.status.success(), "{}", String::from_utf8_lossy(&tty.stdout));
+    let shown = String::from_utf8_lossy(&tty.stdout);
+    assert!(shown.contains("100.0%"), "no progress bar on a terminal: {shown}");
+}
