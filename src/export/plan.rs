@@ -111,6 +111,7 @@ fn select(
         };
         let si = p.segments.len() as u32;
         let before = p.frames.len();
+        p.frames.reserve(sf.entries.len());
         for (i, e) in sf.entries.iter().enumerate() {
             if !frame_ok(e.utc_ns) {
                 continue;
