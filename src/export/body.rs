@@ -47,7 +47,8 @@ fn clock_text(utc_ns: i64) -> String {
 }
 
 impl Export {
-    /// Lays out the file for `plan` (which holds at least one frame).
+    /// Lays out the file for `plan` (normally at least one frame; an empty plan gives a file
+    /// with empty tracks).
     pub fn new(plan: Plan) -> Export {
         let frames = &plan.frames;
         let durs = plan::durations_ns(frames);
@@ -118,7 +119,8 @@ impl Export {
         }
         let mdat_payload = off;
 
-        let created = mp4::EPOCH_1904.saturating_add_signed(frames[0].utc_ns.div_euclid(1_000_000_000));
+        let first_utc = frames.first().map_or(0, |f| f.utc_ns);
+        let created = mp4::EPOCH_1904.saturating_add_signed(first_utc.div_euclid(1_000_000_000));
         let mut movie = Movie { created_1904: created, width: plan.width, height: plan.height, video, text: text_track };
         // The moov's size depends on the offsets only through stco vs co64: build it once to
         // learn where the mdat payload starts, then again with the real offsets.
@@ -150,7 +152,7 @@ impl Export {
         self.total
     }
 
-    /// Never true: an export holds at least one frame.
+    /// Never true: even an empty plan has an `ftyp` and a `moov`.
     pub fn is_empty(&self) -> bool {
         self.total == 0
     }
@@ -318,6 +320,18 @@ mod tests {
         fn send<T: Send>() {}
         send_sync::<Export>();
         send::<ExportReader>();
+    }
+
+    #[test]
+    fn an_empty_plan_is_a_valid_empty_file_not_a_panic() {
+        use std::io::Read;
+        let p = crate::export::plan::Plan { segments: Vec::new(), frames: Vec::new(), skipped: 0, width: 0, height: 0 };
+        let ex = std::sync::Arc::new(Export::new(p));
+        let mut all = Vec::new();
+        ex.reader().read_to_end(&mut all).unwrap();
+        assert_eq!(all.len() as u64, ex.len());
+        assert_eq!(ex.head().len() as u64, ex.len());
+        assert_eq!(ex.duration_ns(), 0);
     }
 
     #[test]
