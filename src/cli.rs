@@ -49,6 +49,11 @@ usage:
       new values instead (with --json, the list follows). ID is the control's number or name;
       VALUE a number, true/false, a menu item's index or name, or text.
       Safe while blackbox records from DEVICE: it never touches the stream.
+  blackbox export DIR [--from T] [--to T] -o FILE.mp4|-
+      Writes the frames captured from T (included) to T (excluded) as an MP4 (Motion JPEG
+      and a UTC clock subtitle track), to stdout with -o -. T is ISO 8601 UTC, e.g.
+      2026-11-21T12:00:00Z; without --from/--to, from the first / to the last frame.
+      Read-only: a store left by a power cut is recovered in memory.
   blackbox --version | --help
 ";
 
@@ -69,6 +74,7 @@ pub fn main() -> i32 {
         // Hidden: for scripts/bench only (see src/camera/bench.rs).
         "bench-encode" => cmd_bench_encode(rest),
         "controls" => cmd_controls(rest),
+        "export" => cmd_export(rest),
         "--version" | "-V" | "version" => {
             println!("blackbox {}", env!("CARGO_PKG_VERSION"));
             0
@@ -733,4 +739,98 @@ fn cmd_controls(args: &[String]) -> i32 {
         }
     }
     0
+}
+
+fn cmd_export(args: &[String]) -> i32 {
+    use std::io::{IsTerminal, Write};
+    let a = match Args::parse(args, &["--from", "--to", "-o", "--output"], &[]) {
+        Ok(a) => a,
+        Err(e) => return usage_error(&e),
+    };
+    let [dir] = a.positional.as_slice() else {
+        return usage_error("export takes exactly one data directory");
+    };
+    let dir = PathBuf::from(dir);
+    let Some(out) = a.value("-o").or(a.value("--output")) else {
+        return usage_error("export needs -o FILE.mp4 (or -o - for stdout)");
+    };
+    let time = |flag: &str, default: i64| match a.value(flag) {
+        None => Ok(default),
+        Some(t) => crate::clock::parse_iso8601(t).map_err(|e| format!("{flag} {t:?}: {e} (expected e.g. 2026-11-21T12:00:00Z)")),
+    };
+    let (from, to) = match (time("--from", i64::MIN), time("--to", i64::MAX)) {
+        (Ok(f), Ok(t)) => (f, t),
+        (Err(e), _) | (_, Err(e)) => return usage_error(&e),
+    };
+    if let Err(e) = check_store_dir(&dir) {
+        eprintln!("blackbox: {e}");
+        return 2;
+    }
+    let export = match crate::export::open(&dir, from, to) {
+        Ok(x) => x,
+        Err(e @ crate::export::PlanError::BadRange { .. }) => return usage_error(&e.to_string()),
+        Err(e) => {
+            eprintln!("blackbox: export: {e}");
+            return 1;
+        }
+    };
+    let (first, last) = export.utc_span();
+    log::info!(
+        "export: {} frames, {} .. {}, {:.1} s, {} bytes{}",
+        export.frames(),
+        Iso(first),
+        Iso(last),
+        export.duration_ns() as f64 / 1e9,
+        export.len(),
+        if export.skipped() > 0 { format!(", {} damaged frames left out", export.skipped()) } else { String::new() }
+    );
+    let to_stdout = out == "-";
+    let mut sink: Box<dyn Write> = if to_stdout {
+        Box::new(std::io::BufWriter::with_capacity(1 << 18, std::io::stdout().lock()))
+    } else {
+        match std::fs::File::create(out) {
+            Ok(f) => Box::new(std::io::BufWriter::with_capacity(1 << 18, f)),
+            Err(e) => {
+                eprintln!("blackbox: export: cannot create {out}: {e}");
+                return 1;
+            }
+        }
+    };
+    let mut progress = std::io::stderr().is_terminal().then(|| crate::export::progress::Progress::new(export.len()));
+    let mut r = export.reader();
+    let mut done = 0u64;
+    let result = (|| -> std::io::Result<()> {
+        loop {
+            let chunk = r.next_chunk()?;
+            if chunk.is_empty() {
+                break;
+            }
+            sink.write_all(chunk)?;
+            done += chunk.len() as u64;
+            if let Some(p) = progress.as_mut() {
+                p.update(done, false);
+            }
+        }
+        sink.flush()
+    })();
+    if let Some(p) = progress.as_mut() {
+        p.finish(done);
+    }
+    match result {
+        Ok(()) => {
+            if !to_stdout {
+                log::info!("export: wrote {out}");
+            }
+            0
+        }
+        Err(e) => {
+            eprintln!("blackbox: export failed after {done} of {} bytes: {e}", export.len());
+            if !to_stdout {
+                drop(sink);
+                // A partial file is not an export: don't leave it looking like one.
+                let _ = std::fs::remove_file(out);
+            }
+            1
+        }
+    }
 }

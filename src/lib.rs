@@ -9,6 +9,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod control;
+pub mod export;
 pub mod live;
 pub mod logger;
 pub mod recorder;

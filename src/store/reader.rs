@@ -4,7 +4,7 @@
 //! (recovered in memory, nothing written).
 
 use super::catalog::SegmentInfo;
-use super::record::{IndexEntry, BLOCK};
+use super::record::{IndexEntry, RecHeader, BLOCK};
 use super::recover::{self, Recovered};
 use super::segment;
 use std::fs::File;
@@ -39,6 +39,29 @@ impl SegmentFrames {
     /// The gap markers recorded in this segment (`(from_utc_ns, to_utc_ns)`), in order.
     pub fn gap_markers(&self) -> io::Result<Vec<(i64, i64)>> {
         segment::gap_markers(&self.file, self.uid, self.limit)
+    }
+
+    /// The open segment file (held for as long as this value lives).
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+
+    /// The segment instance's uid: every record CRC is bound to it.
+    pub fn uid(&self) -> u64 {
+        self.uid
+    }
+
+    /// Records must end at or before this offset.
+    pub fn limit(&self) -> u64 {
+        self.limit
+    }
+
+    /// Reads and checks only the record header of frame `i` (header CRC, kind, seq, bounds),
+    /// not its payload. `Ok(None)`: the header is damaged. Cheap: one 48-byte read.
+    pub fn header(&self, i: usize) -> io::Result<Option<RecHeader>> {
+        let Some(e) = self.entries.get(i) else { return Ok(None) };
+        let seq = self.first_seq + i as u64;
+        segment::read_frame_header(&self.file, self.uid, e, seq, self.limit)
     }
 
     /// Reads frame `i` of the segment into `buf`. `Ok(None)`: the frame is damaged.

@@ -225,3 +225,17 @@ pub fn read_frame(
         _ => Ok(None),
     }
 }
+
+/// Reads only the header of frame `seq` at `entry` and checks its CRC, kind, seq and that the
+/// whole record lies inside `limit`. The payload is not read (nor its CRC checked).
+pub fn read_frame_header(file: &File, uid: u64, entry: &IndexEntry, seq: u64, limit: u64) -> io::Result<Option<RecHeader>> {
+    let off = entry.offset;
+    if off.checked_add(REC_HDR as u64).is_none_or(|end| end > limit) {
+        return Ok(None);
+    }
+    let mut hb = [0u8; REC_HDR];
+    if !read_at(file, &mut hb, off)? {
+        return Ok(None);
+    }
+    Ok(RecHeader::decode(&hb, uid).filter(|h| h.kind == Kind::Frame && h.seq == seq && off + h.record_len() <= limit))
+}

@@ -15,6 +15,7 @@ pub mod assets;
 pub mod auth;
 pub mod conn;
 pub mod controls;
+pub mod export;
 pub mod footage;
 pub mod json;
 pub mod live;
@@ -111,6 +112,13 @@ fn serve(listener: TcpListener, ctx: WebContext) -> std::io::Result<()> {
         .route("/api/controls", get(move || async move { controls::list(ctl) }))
         .route(("/api/controls", parse_path_segment::<u32>()), put_service(controls::SetService(ctl)))
         .route(("/api/controls", parse_path_segment::<u32>(), "/reset"), post_service(controls::ResetService(ctl)))
+        // Export (docs/EXPORT.md).
+        .route("/api/export.mp4", get_service(export::ExportService { data_dir: &ctx.data_dir, json: false }))
+        .route("/api/export.json", get_service(export::ExportService { data_dir: &ctx.data_dir, json: true }))
+        .route(
+            ("/api/segments", parse_path_segment::<u64>(), "/export.mp4"),
+            get_service(export::SegmentExportService { data_dir: &ctx.data_dir }),
+        )
         .layer(auth::AuthLayer { auth });
     let app = &app;
     let listener = &listener;

@@ -1,0 +1,341 @@
+//! The export as a virtual file: its total size is known before the first byte, and any byte
+//! range of it can be produced on demand (HTTP `Range`, resumed downloads, seeking players).
+//!
+//! Layout (docs/EXPORT.md): `ftyp`, `moov`, then one `mdat` whose payload interleaves, for each
+//! second of UTC time, one `tx3g` text sample (held in memory) followed by that second's JPEG
+//! frames, which are read from the segment files as they are sent: nothing is copied to disk,
+//! memory is one frame plus the sample tables.
+//!
+//! Every frame is re-read whole and checked (record header CRC, seq, length, payload CRC)
+//! before any of its bytes leave: a segment recycled by retention since the plan (new uid), or
+//! a record damaged since, stops the stream with an error instead of sending wrong bytes.
+
+use super::mp4::{self, Movie, Track, TIMESCALE};
+use super::plan::{self, Frame, Plan};
+use crate::clock::IsoSeconds;
+use crate::store::record::{Kind, RecHeader, REC_HDR};
+use std::io::{self, Read};
+use std::os::unix::fs::FileExt;
+use std::sync::Arc;
+
+/// What a run of output bytes after the head is.
+#[derive(Clone, Copy, Debug)]
+enum Piece {
+    /// `len` bytes of `Export::text` from `at`.
+    Text { at: u32, len: u32 },
+    /// The payload of `Export::frames[i]`.
+    Frame(u32),
+}
+
+/// A planned export: the bytes of the head in memory, the rest described.
+pub struct Export {
+    /// `ftyp`, `moov` and the `mdat` header.
+    head: Vec<u8>,
+    /// All text samples, back to back.
+    text: Vec<u8>,
+    /// Every piece after the head with its offset in the output, in output order.
+    pieces: Vec<(u64, Piece)>,
+    plan: Plan,
+    total: u64,
+    duration_ticks: u64,
+}
+
+/// Formats the UTC time of the clock track: `2026-11-21 12:00:00 UTC`.
+fn clock_text(utc_ns: i64) -> String {
+    let iso = IsoSeconds(utc_ns).to_string(); // 2026-11-21T12:00:00Z
+    format!("{} UTC", iso.trim_end_matches('Z').replacen('T', " ", 1))
+}
+
+impl Export {
+    /// Lays out the file for `plan` (normally at least one frame; an empty plan gives a file
+    /// with empty tracks).
+    pub fn new(plan: Plan) -> Export {
+        let frames = &plan.frames;
+        let durs = plan::durations_ns(frames);
+        // Decode times in ticks, from the summed nanoseconds (no drift from rounding each
+        // duration), and never two frames on the same tick.
+        let mut dts = Vec::with_capacity(frames.len() + 1);
+        let mut acc_ns: u128 = 0;
+        let mut prev: Option<u64> = None;
+        for d in durs.iter().copied().chain(std::iter::once(0)) {
+            let t = (acc_ns * TIMESCALE as u128 / 1_000_000_000) as u64;
+            let t = prev.map_or(t, |p| t.max(p + 1));
+            dts.push(t);
+            prev = Some(t);
+            acc_ns += d as u128;
+        }
+        let total_ticks = *dts.last().unwrap_or(&0);
+        let video_durations: Vec<u32> = dts.windows(2).map(|w| (w[1] - w[0]).min(u32::MAX as u64) as u32).collect();
+
+        // Text samples: a new one at every frame whose UTC second differs from the previous
+        // frame's. Each lasts until the next one starts (the last: to the end).
+        let mut text = Vec::new();
+        let mut text_starts: Vec<(usize, u64, u32, u32)> = Vec::new(); // (frame, tick, at, len)
+        let mut last_sec = None;
+        for (i, f) in frames.iter().enumerate() {
+            let sec = f.utc_ns.div_euclid(1_000_000_000);
+            if last_sec != Some(sec) {
+                let at = text.len();
+                mp4::text_sample(&clock_text(f.utc_ns), &mut text);
+                text_starts.push((i, dts[i], at as u32, (text.len() - at) as u32));
+                last_sec = Some(sec);
+            }
+        }
+        let text_durations: Vec<u32> = text_starts
+            .iter()
+            .enumerate()
+            .map(|(k, s)| {
+                let end = text_starts.get(k + 1).map_or(total_ticks, |n| n.1);
+                (end - s.1).min(u32::MAX as u64) as u32
+            })
+            .collect();
+
+        // Pieces in output order, relative to the start of the mdat payload.
+        let mut pieces = Vec::with_capacity(frames.len() + text_starts.len());
+        let mut video = Track { durations: video_durations, sizes: Vec::with_capacity(frames.len()), chunks: Vec::new() };
+        let mut text_track = Track { durations: text_durations, sizes: Vec::new(), chunks: Vec::new() };
+        let mut off = 0u64;
+        let mut next_text = 0;
+        for (i, f) in frames.iter().enumerate() {
+            if let Some(&(fi, _, at, len)) = text_starts.get(next_text)
+                && fi == i
+            {
+                pieces.push((off, Piece::Text { at, len }));
+                text_track.sizes.push(len);
+                text_track.chunks.push((off, 1));
+                off += len as u64;
+                next_text += 1;
+                video.chunks.push((off, 0));
+            }
+            if video.chunks.is_empty() {
+                video.chunks.push((off, 0));
+            }
+            pieces.push((off, Piece::Frame(i as u32)));
+            video.sizes.push(f.len);
+            if let Some(c) = video.chunks.last_mut() {
+                c.1 += 1;
+            }
+            off += f.len as u64;
+        }
+        let mdat_payload = off;
+
+        let first_utc = frames.first().map_or(0, |f| f.utc_ns);
+        let created = mp4::EPOCH_1904.saturating_add_signed(first_utc.div_euclid(1_000_000_000));
+        let mut movie = Movie { created_1904: created, width: plan.width, height: plan.height, video, text: text_track };
+        // The moov's size depends on the offsets only through stco vs co64: build it once to
+        // learn where the mdat payload starts, then again with the real offsets.
+        let ftyp = mp4::ftyp();
+        let probe = mp4::moov(&movie, false);
+        let mut base = ftyp.len() as u64 + probe.len() as u64 + mp4::MDAT_HEADER;
+        let co64 = base + mdat_payload > u32::MAX as u64;
+        if co64 {
+            base = ftyp.len() as u64 + mp4::moov(&movie, true).len() as u64 + mp4::MDAT_HEADER;
+        }
+        for t in [&mut movie.video, &mut movie.text] {
+            for c in &mut t.chunks {
+                c.0 += base;
+            }
+        }
+        let moov = mp4::moov(&movie, co64);
+        debug_assert_eq!(ftyp.len() as u64 + moov.len() as u64 + mp4::MDAT_HEADER, base);
+        let mut head = ftyp;
+        head.extend_from_slice(&moov);
+        head.extend_from_slice(&mp4::mdat_header(mdat_payload));
+        for p in &mut pieces {
+            p.0 += base;
+        }
+        Export { head, text, pieces, plan, total: base + mdat_payload, duration_ticks: total_ticks }
+    }
+
+    /// Total size of the file in bytes.
+    pub fn len(&self) -> u64 {
+        self.total
+    }
+
+    /// Never true: even an empty plan has an `ftyp` and a `moov`.
+    pub fn is_empty(&self) -> bool {
+        self.total == 0
+    }
+
+    pub fn frames(&self) -> usize {
+        self.plan.frames.len()
+    }
+
+    /// Frames of the range left out because they were damaged at plan time.
+    pub fn skipped(&self) -> u64 {
+        self.plan.skipped
+    }
+
+    /// Playing time in ns.
+    pub fn duration_ns(&self) -> u64 {
+        (self.duration_ticks as u128 * 1_000_000_000 / TIMESCALE as u128) as u64
+    }
+
+    /// UTC capture time of the first and the last frame.
+    pub fn utc_span(&self) -> (i64, i64) {
+        let f = &self.plan.frames;
+        let first = f.first().map_or(0, |x| x.utc_ns);
+        let last = f.last().map_or(0, |x| x.utc_ns);
+        (first, last)
+    }
+
+    /// A file name for the export: `blackbox_20261121T120000Z_20261121T121500Z.mp4`.
+    pub fn file_name(&self) -> String {
+        let (a, b) = self.utc_span();
+        let c = |t: i64| IsoSeconds(t).to_string().replace(['-', ':'], "");
+        format!("blackbox_{}_{}.mp4", c(a), c(b))
+    }
+
+    /// The first `n` bytes held in memory (ftyp, moov, mdat header); for tests and tools.
+    pub fn head(&self) -> &[u8] {
+        &self.head
+    }
+
+    /// A reader of bytes `start..end` of the file (clamped to its size).
+    pub fn range(self: &Arc<Self>, start: u64, end: u64) -> ExportReader {
+        let end = end.min(self.total);
+        ExportReader { ex: Arc::clone(self), pos: start.min(end), end, loaded: None, buf: Vec::new() }
+    }
+
+    /// The whole file.
+    pub fn reader(self: &Arc<Self>) -> ExportReader {
+        self.range(0, self.total)
+    }
+}
+
+/// Streams a byte range of an [`Export`]. Holds one frame record in memory at a time.
+/// `Send`: the web side may run it on a blocking thread.
+pub struct ExportReader {
+    ex: Arc<Export>,
+    pos: u64,
+    end: u64,
+    /// The frame whose record is in `buf` (checked).
+    loaded: Option<u32>,
+    buf: Vec<u8>,
+}
+
+impl ExportReader {
+    /// The next bytes of the range, borrowed (no copy); empty at the end. An error means the
+    /// footage changed under the export (see the module doc): stop sending.
+    pub fn next_chunk(&mut self) -> io::Result<&[u8]> {
+        if self.pos >= self.end {
+            return Ok(&[]);
+        }
+        let ex = &*self.ex;
+        let head = ex.head.len() as u64;
+        if self.pos < head {
+            let to = self.end.min(head);
+            let s = &ex.head[self.pos as usize..to as usize];
+            self.pos = to;
+            return Ok(s);
+        }
+        let k = ex.pieces.partition_point(|p| p.0 <= self.pos) - 1;
+        let (start, piece) = ex.pieces[k];
+        let within = (self.pos - start) as usize;
+        let (bytes, piece_len): (&[u8], u64) = match piece {
+            Piece::Text { at, len } => (&ex.text[at as usize..(at + len) as usize], len as u64),
+            Piece::Frame(i) => {
+                if self.loaded != Some(i) {
+                    self.loaded = None;
+                    load_frame(ex, i, &mut self.buf)?;
+                    self.loaded = Some(i);
+                }
+                let f = &ex.plan.frames[i as usize];
+                (&self.buf[REC_HDR..REC_HDR + f.len as usize], f.len as u64)
+            }
+        };
+        let take = (piece_len - within as u64).min(self.end - self.pos) as usize;
+        self.pos += take as u64;
+        Ok(&bytes[within..within + take])
+    }
+
+    /// Makes sure the next chunk is in memory (reads and checks the frame it falls in), so
+    /// that the following `next_chunk` does no I/O. Async callers run this on a blocking
+    /// thread. An error means what it means for `next_chunk`.
+    pub fn prefetch(&mut self) -> io::Result<()> {
+        let ex = &*self.ex;
+        if self.pos >= self.end || self.pos < ex.head.len() as u64 {
+            return Ok(());
+        }
+        let k = ex.pieces.partition_point(|p| p.0 <= self.pos) - 1;
+        if let (_, Piece::Frame(i)) = ex.pieces[k]
+            && self.loaded != Some(i)
+        {
+            self.loaded = None;
+            load_frame(ex, i, &mut self.buf)?;
+            self.loaded = Some(i);
+        }
+        Ok(())
+    }
+
+    /// Bytes still to come.
+    pub fn remaining(&self) -> u64 {
+        self.end - self.pos
+    }
+}
+
+/// Reads frame `i`'s whole record into `buf` and checks that it is still the frame planned.
+fn load_frame(ex: &Export, i: u32, buf: &mut Vec<u8>) -> io::Result<()> {
+    let f: &Frame = &ex.plan.frames[i as usize];
+    let src = &ex.plan.segments[f.seg as usize];
+    let n = REC_HDR + f.len as usize;
+    buf.clear();
+    buf.resize(n, 0);
+    let read = src.frames.file().read_exact_at(buf, f.offset);
+    let uid = src.frames.uid();
+    let ok = read.is_ok()
+        && RecHeader::decode(&buf[..REC_HDR], uid).is_some_and(|h| {
+            h.kind == Kind::Frame && h.seq == f.seq && h.len == f.len && h.payload_ok(uid, &buf[REC_HDR..])
+        });
+    if ok {
+        return Ok(());
+    }
+    let why = match read {
+        Err(e) => format!("read error: {e}"),
+        Ok(()) => "it no longer matches the export (segment recycled by retention, or damaged)".to_string(),
+    };
+    log::error!("export: segment {}: frame {}: {why}; export stopped", src.name, f.seq);
+    Err(io::Error::other(format!("segment {}: frame {}: {why}", src.name, f.seq)))
+}
+
+impl Read for ExportReader {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let chunk = self.next_chunk()?;
+        let n = chunk.len().min(out.len());
+        out[..n].copy_from_slice(&chunk[..n]);
+        // Give back what did not fit: the next call continues from there.
+        let unread = (chunk.len() - n) as u64;
+        self.pos -= unread;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{clock_text, Export, ExportReader};
+
+    #[test]
+    fn exports_and_their_readers_can_move_between_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        fn send<T: Send>() {}
+        send_sync::<Export>();
+        send::<ExportReader>();
+    }
+
+    #[test]
+    fn an_empty_plan_is_a_valid_empty_file_not_a_panic() {
+        use std::io::Read;
+        let p = crate::export::plan::Plan { segments: Vec::new(), frames: Vec::new(), skipped: 0, width: 0, height: 0 };
+        let ex = std::sync::Arc::new(Export::new(p));
+        let mut all = Vec::new();
+        ex.reader().read_to_end(&mut all).unwrap();
+        assert_eq!(all.len() as u64, ex.len());
+        assert_eq!(ex.head().len() as u64, ex.len());
+        assert_eq!(ex.duration_ns(), 0);
+    }
+
+    #[test]
+    fn clock_text_reads_like_a_dash_cam_overlay() {
+        assert_eq!(clock_text(1_795_000_000_123_000_000), "2026-11-18 11:06:40 UTC");
+    }
+}

@@ -1,0 +1,36 @@
+//! Export: an MP4 of any time range, built on the fly from the stored frames (docs/EXPORT.md).
+//!
+//! `plan` chooses the frames (index + record headers), `mp4` writes the boxes, `body` is the
+//! virtual file: total size known up front, any byte range produced on demand, frames read
+//! from the segment files and CRC-checked as they are sent. Nothing is written anywhere.
+
+pub mod body;
+pub mod mp4;
+pub mod plan;
+pub mod progress;
+
+pub use body::{Export, ExportReader};
+pub use plan::PlanError;
+
+use crate::store::reader::Reader;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Plans the export of the frames captured in `from..to` (UTC ns, `to` excluded) from the store
+/// in `data_dir`, read-only (a store left by a crash is recovered in memory).
+pub fn open(data_dir: &Path, from: i64, to: i64) -> Result<Arc<Export>, PlanError> {
+    let reader = Reader::open(data_dir)?;
+    from_reader(&reader, from, to)
+}
+
+/// Like [`open`], with a reader the caller already has.
+pub fn from_reader(reader: &Reader, from: i64, to: i64) -> Result<Arc<Export>, PlanError> {
+    let p = plan::plan(reader, from, to)?;
+    Ok(Arc::new(Export::new(p)))
+}
+
+/// Plans the export of one whole segment, by id (its first frame's seq).
+pub fn open_segment(data_dir: &Path, id: u64) -> Result<Arc<Export>, PlanError> {
+    let reader = Reader::open(data_dir)?;
+    Ok(Arc::new(Export::new(plan::plan_segment(&reader, id)?)))
+}

@@ -1,0 +1,219 @@
+//! From a UTC range to the list of frames an export holds: which segment file, which record,
+//! how long, when captured. Only the index and each frame's 48-byte record header are read
+//! here (header CRC, kind, seq, bounds); payload CRCs are checked as the bytes are streamed
+//! (`body.rs`). The segment files stay open for the life of the export.
+
+use crate::store::reader::{Reader, SegmentFrames};
+use crate::store::names::NameBuf;
+use std::fmt;
+use std::io;
+
+/// One frame of the export.
+#[derive(Clone, Copy, Debug)]
+pub struct Frame {
+    /// Index into `Plan::segments`.
+    pub seg: u32,
+    /// Payload length (the JPEG).
+    pub len: u32,
+    /// Offset of the frame's record in its segment file.
+    pub offset: u64,
+    pub seq: u64,
+    pub utc_ns: i64,
+    pub mono_ns: u64,
+}
+
+/// A segment an export reads from: its open file, uid and name.
+pub struct Source {
+    pub frames: SegmentFrames,
+    pub name: NameBuf,
+}
+
+pub struct Plan {
+    pub segments: Vec<Source>,
+    pub frames: Vec<Frame>,
+    /// Frames in the range that were left out because their record header is damaged, or
+    /// whole segments whose header or index is.
+    pub skipped: u64,
+    /// Picture size from the first frame's JPEG header (0 when it can't be parsed).
+    pub width: u16,
+    pub height: u16,
+}
+
+#[derive(Debug)]
+pub enum PlanError {
+    /// Nothing stored in the range.
+    NoFootage { from: i64, to: i64 },
+    /// No segment with this id (first seq), or none of its frames is intact.
+    NoSegment(u64),
+    /// The range is empty or reversed.
+    BadRange { from: i64, to: i64 },
+    Io(io::Error),
+}
+
+impl fmt::Display for PlanError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use crate::clock::Iso;
+        match self {
+            PlanError::NoFootage { from, to } => write!(f, "no footage between {} and {}", Iso(*from), Iso(*to)),
+            PlanError::NoSegment(id) => write!(f, "no segment {id} with intact frames"),
+            PlanError::BadRange { from, to } => {
+                write!(f, "empty time range: from {} is not before to {}", Iso(*from), Iso(*to))
+            }
+            PlanError::Io(e) => write!(f, "reading the store: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for PlanError {}
+
+impl From<io::Error> for PlanError {
+    fn from(e: io::Error) -> Self {
+        PlanError::Io(e)
+    }
+}
+
+/// Plans an export of every intact frame whose UTC capture time `t` has `from <= t < to`, in
+/// sequence (recording) order.
+pub fn plan(reader: &Reader, from: i64, to: i64) -> Result<Plan, PlanError> {
+    if from >= to {
+        return Err(PlanError::BadRange { from, to });
+    }
+    select(reader, |s| s.overlaps(from, to - 1), |utc| utc >= from && utc < to).map_err(|e| match e {
+        None => PlanError::NoFootage { from, to },
+        Some(e) => e,
+    })
+}
+
+/// Plans an export of every intact frame of the segment whose id (first seq) is `id`.
+pub fn plan_segment(reader: &Reader, id: u64) -> Result<Plan, PlanError> {
+    select(reader, |s| s.first_seq == id, |_| true).map_err(|e| e.unwrap_or(PlanError::NoSegment(id)))
+}
+
+/// The frames of the segments `seg_ok` accepts whose UTC time `frame_ok` accepts.
+/// `Err(None)`: no frame.
+fn select(
+    reader: &Reader,
+    seg_ok: impl Fn(&crate::store::catalog::SegmentInfo) -> bool,
+    frame_ok: impl Fn(i64) -> bool,
+) -> Result<Plan, Option<PlanError>> {
+    let mut p = Plan { segments: Vec::new(), frames: Vec::new(), skipped: 0, width: 0, height: 0 };
+    for seg in reader.segments() {
+        if seg.frames == 0 || !seg_ok(seg) {
+            continue;
+        }
+        let sf = match reader.load(seg).map_err(PlanError::Io)? {
+            Ok(sf) => sf,
+            Err(why) => {
+                log::warn!("export: segment {}: {why}; its frames are left out", seg.name);
+                p.skipped += seg.frames;
+                continue;
+            }
+        };
+        let si = p.segments.len() as u32;
+        let before = p.frames.len();
+        p.frames.reserve(sf.entries.len());
+        for (i, e) in sf.entries.iter().enumerate() {
+            if !frame_ok(e.utc_ns) {
+                continue;
+            }
+            match sf.header(i).map_err(PlanError::Io)? {
+                Some(h) => p.frames.push(Frame {
+                    seg: si,
+                    len: h.len,
+                    offset: e.offset,
+                    seq: h.seq,
+                    utc_ns: h.utc_ns,
+                    mono_ns: h.mono_ns,
+                }),
+                None => {
+                    log::warn!("export: segment {}: frame {} is damaged; left out", seg.name, sf.first_seq + i as u64);
+                    p.skipped += 1;
+                }
+            }
+        }
+        if p.frames.len() > before {
+            let mut frames = sf;
+            // The index is not needed any more; the file, uid and limit are.
+            frames.entries = Vec::new();
+            p.segments.push(Source { frames, name: seg.name.clone() });
+        }
+    }
+    // The picture size comes from the first frame whose payload checks; frames before it that
+    // don't are left out (they would fail the stream anyway).
+    let mut buf = Vec::new();
+    while let Some(f) = p.frames.first().copied() {
+        let src = &p.segments[f.seg as usize];
+        let rec = crate::store::segment::read_record(src.frames.file(), src.frames.uid(), f.offset, src.frames.limit(), &mut buf);
+        match rec.map_err(PlanError::Io)? {
+            Some(h) if h.seq == f.seq => {
+                if let Some((w, h)) = crate::camera::file::jpeg_dimensions(&buf) {
+                    p.width = w.min(u16::MAX as u32) as u16;
+                    p.height = h.min(u16::MAX as u32) as u16;
+                }
+                break;
+            }
+            _ => {
+                log::warn!("export: segment {}: frame {} is damaged; left out", src.name, f.seq);
+                p.skipped += 1;
+                p.frames.remove(0);
+            }
+        }
+    }
+    if p.frames.is_empty() {
+        return Err(None);
+    }
+    Ok(p)
+}
+
+/// Longest time between two frames that still counts as continuous recording. A longer
+/// pause (camera stall, recording stopped, reboot) is a gap: see `durations_ns`.
+pub const MAX_FRAME_INTERVAL_NS: u64 = 1_000_000_000;
+/// Frame interval assumed when the export has no two consecutive frames to measure (30 fps).
+const DEFAULT_INTERVAL_NS: u64 = 33_333_333;
+
+/// How long each frame is shown, in ns (docs/EXPORT.md, "Timing and gaps"):
+/// - consecutive frames (seq +1) less than `MAX_FRAME_INTERVAL_NS` apart on the monotonic
+///   clock: exactly that interval (the monotonic clock, not UTC, which may be stepped);
+/// - anything else (a gap, a jump in seq, a reboot): the nominal frame interval, the median of
+///   the measured ones. The video then cuts straight to the frame after the gap; the UTC
+///   clock track shows the jump. A gap never stretches one picture over minutes or hours.
+/// - the last frame: the nominal interval.
+pub fn durations_ns(frames: &[Frame]) -> Vec<u64> {
+    let measured = |a: &Frame, b: &Frame| -> Option<u64> {
+        let d = b.mono_ns.checked_sub(a.mono_ns)?;
+        (b.seq == a.seq + 1 && d > 0 && d <= MAX_FRAME_INTERVAL_NS).then_some(d)
+    };
+    let mut ds: Vec<u64> = frames.windows(2).filter_map(|w| measured(&w[0], &w[1])).collect();
+    let nominal = if ds.is_empty() {
+        DEFAULT_INTERVAL_NS
+    } else {
+        let mid = ds.len() / 2;
+        *ds.select_nth_unstable(mid).1
+    };
+    let mut out: Vec<u64> = frames.windows(2).map(|w| measured(&w[0], &w[1]).unwrap_or(nominal)).collect();
+    if !frames.is_empty() {
+        out.push(nominal);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f(seq: u64, mono_ms: u64) -> Frame {
+        Frame { seg: 0, len: 1, offset: 0, seq, utc_ns: 0, mono_ns: mono_ms * 1_000_000 }
+    }
+
+    #[test]
+    fn gaps_and_reboots_last_one_nominal_interval() {
+        let frames = [f(1, 1000), f(2, 1040), f(3, 1080), f(4, 61_080), f(5, 61_120), f(9, 61_160), f(10, 5)];
+        let d = durations_ns(&frames);
+        let ms: Vec<u64> = d.iter().map(|x| x / 1_000_000).collect();
+        assert_eq!(ms, [40, 40, 40, 40, 40, 40, 40]);
+        // A measured interval is kept as it is (variable frame rate).
+        let d = durations_ns(&[f(1, 0), f(2, 50), f(3, 60), f(4, 100)]);
+        assert_eq!(d, [50_000_000, 10_000_000, 40_000_000, 40_000_000]);
+        assert_eq!(durations_ns(&[f(7, 3)]), [DEFAULT_INTERVAL_NS]);
+    }
+}

@@ -1,0 +1,312 @@
+//! `GET /api/export.mp4?from=T&to=T`, `GET /api/export.json?from=T&to=T` and
+//! `GET /api/segments/{id}/export.mp4`: an MP4 of stored footage, built on the fly
+//! (docs/EXPORT.md), with `Range` support (206 / 416) so players seek and downloads resume.
+//!
+//! The plan (index + record headers) runs on smol's blocking pool, and so does every frame
+//! read: the web thread only copies bytes that are already in memory to the socket.
+
+use crate::clock::{self, Iso};
+use crate::export::{self, Export, ExportReader, PlanError};
+use picoserve::io::{Read, Write};
+use picoserve::request::{Request, RequestParts};
+use picoserve::response::{Content, IntoResponse, Response, ResponseWriter, StatusCode};
+use picoserve::ResponseSent;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Which footage a request asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum What {
+    /// UTC ns, `from` included, `to` excluded.
+    Range { from: i64, to: i64 },
+    /// One segment by id (its first seq).
+    Segment(u64),
+}
+
+/// The three routes; `json` answers size and duration instead of the file.
+pub struct ExportService<'a> {
+    pub data_dir: &'a Path,
+    pub json: bool,
+}
+
+/// `GET /api/segments/{id}/export.mp4`.
+pub struct SegmentExportService<'a> {
+    pub data_dir: &'a Path,
+}
+
+/// A JSON body owned by the response.
+struct JsonText(String);
+
+impl Content for JsonText {
+    fn content_type(&self) -> &'static str {
+        "application/json"
+    }
+
+    fn content_length(&self) -> usize {
+        self.0.len()
+    }
+
+    async fn write_content<W: Write>(self, mut w: W) -> Result<(), W::Error> {
+        w.write_all(self.0.as_bytes()).await
+    }
+}
+
+fn error(status: StatusCode, msg: &str) -> Response<impl picoserve::response::HeadersIter, impl picoserve::response::Body> {
+    let mut body = String::from("{\"error\":\"");
+    for c in msg.chars() {
+        match c {
+            '"' => body.push_str("\\\""),
+            '\\' => body.push_str("\\\\"),
+            c if (c as u32) < 0x20 => body.push(' '),
+            c => body.push(c),
+        }
+    }
+    body.push_str("\"}");
+    Response::new(status, JsonText(body)).with_header("Cache-Control", "no-store")
+}
+
+/// Parses `from` and `to` from the query string (both optional: the whole store).
+fn query_range(parts: &RequestParts<'_>) -> Result<What, String> {
+    let mut from = i64::MIN;
+    let mut to = i64::MAX;
+    if let Some(q) = parts.query() {
+        for pair in q.0.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let v = picoserve::url_encoded::UrlEncodedString(v)
+                .try_into_string::<96>()
+                .map_err(|_| format!("{k}: bad URL encoding or too long"))?;
+            let t = || clock::parse_iso8601(&v).map_err(|e| format!("{k} {v:?}: {e} (expected e.g. 2026-11-21T12:00:00Z)"));
+            match k {
+                "from" => from = t()?,
+                "to" => to = t()?,
+                _ => return Err(format!("unknown parameter {k:?} (allowed: from, to)")),
+            }
+        }
+    }
+    Ok(What::Range { from, to })
+}
+
+/// A byte range asked for by a `Range` header, resolved against the file's length.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Ranged {
+    /// No (usable) Range header: the whole file, 200.
+    Whole,
+    /// `start..end` (end excluded), 206.
+    Part(u64, u64),
+    /// 416.
+    Unsatisfiable,
+}
+
+/// RFC 9110 single byte ranges: `bytes=a-b`, `bytes=a-`, `bytes=-n`. A header that does not
+/// parse, or asks for several ranges, is ignored (the whole file is sent), as the RFC allows.
+pub fn parse_range(header: Option<&str>, len: u64) -> Ranged {
+    let Some(spec) = header.and_then(|h| h.trim().strip_prefix("bytes=")) else { return Ranged::Whole };
+    if spec.contains(',') {
+        return Ranged::Whole;
+    }
+    let Some((a, b)) = spec.trim().split_once('-') else { return Ranged::Whole };
+    let num = |s: &str| -> Option<u64> { (!s.is_empty() && s.bytes().all(|c| c.is_ascii_digit())).then(|| s.parse().ok()).flatten() };
+    match (a.trim(), b.trim()) {
+        ("", n) => match num(n) {
+            Some(0) => Ranged::Unsatisfiable,
+            Some(n) => Ranged::Part(len.saturating_sub(n), len),
+            None => Ranged::Whole,
+        },
+        (a, "") => match num(a) {
+            Some(a) if a < len => Ranged::Part(a, len),
+            Some(_) => Ranged::Unsatisfiable,
+            None => Ranged::Whole,
+        },
+        (a, b) => match (num(a), num(b)) {
+            (Some(a), Some(b)) if a <= b && a < len => Ranged::Part(a, (b + 1).min(len)),
+            (Some(a), Some(b)) if a <= b => Ranged::Unsatisfiable,
+            _ => Ranged::Whole,
+        },
+    }
+}
+
+/// A strong validator of the planned file: same frames, same bytes.
+fn etag(ex: &Export) -> String {
+    format!("\"{:08x}-{:x}\"", crc32fast::hash(ex.head()), ex.len())
+}
+
+/// The body: a byte range of the export. Frame reads run on smol's blocking pool.
+struct Body {
+    reader: Option<ExportReader>,
+    len: u64,
+}
+
+impl Content for Body {
+    fn content_type(&self) -> &'static str {
+        "video/mp4"
+    }
+
+    fn content_length(&self) -> usize {
+        self.len as usize
+    }
+
+    async fn write_content<W: Write>(mut self, mut w: W) -> Result<(), W::Error> {
+        let Some(mut r) = self.reader.take() else { return Ok(()) };
+        loop {
+            let (back, res) = smol::unblock(move || {
+                let res = r.prefetch();
+                (r, res)
+            })
+            .await;
+            r = back;
+            if res.is_err() {
+                // Logged by the reader. The body ends short of Content-Length: the client
+                // sees an incomplete download, never wrong bytes (docs/EXPORT.md).
+                return Ok(());
+            }
+            let chunk = match r.next_chunk() {
+                Ok(c) => c,
+                Err(_) => return Ok(()),
+            };
+            if chunk.is_empty() {
+                return Ok(());
+            }
+            w.write_all(chunk).await?;
+        }
+    }
+}
+
+async fn plan(data_dir: &Path, what: What) -> Result<Arc<Export>, PlanError> {
+    let dir: PathBuf = data_dir.to_path_buf();
+    smol::unblock(move || match what {
+        What::Range { from, to } => export::open(&dir, from, to),
+        What::Segment(id) => export::open_segment(&dir, id),
+    })
+    .await
+}
+
+fn plan_error(e: &PlanError) -> (StatusCode, String) {
+    match e {
+        PlanError::NoFootage { .. } | PlanError::NoSegment(_) => (StatusCode::NOT_FOUND, e.to_string()),
+        PlanError::BadRange { .. } => (StatusCode::BAD_REQUEST, e.to_string()),
+        PlanError::Io(_) => {
+            log::error!("export: {e}");
+            (StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+        }
+    }
+}
+
+async fn answer<R: Read, W: ResponseWriter<Error = R::Error>>(
+    data_dir: &Path,
+    what: Result<What, String>,
+    json: bool,
+    request: Request<'_, R>,
+    response_writer: W,
+) -> Result<ResponseSent, W::Error> {
+    let range_header = request.parts.headers().get("range").and_then(|v| v.as_str().ok()).map(str::to_string);
+    let if_range = request.parts.headers().get("if-range").and_then(|v| v.as_str().ok()).map(str::to_string);
+    let conn = request.body_connection.finalize().await?;
+    let what = match what {
+        Ok(w) => w,
+        Err(msg) => return error(StatusCode::BAD_REQUEST, &msg).write_to(conn, response_writer).await,
+    };
+    let ex = match plan(data_dir, what).await {
+        Ok(ex) => ex,
+        Err(e) => {
+            let (status, msg) = plan_error(&e);
+            return error(status, &msg).write_to(conn, response_writer).await;
+        }
+    };
+    let (first, last) = ex.utc_span();
+    let tag = etag(&ex);
+    if json {
+        let body = format!(
+            "{{\"bytes\":{},\"frames\":{},\"duration_s\":{:.3},\"start\":\"{}\",\"end\":\"{}\",\"skipped\":{},\"file_name\":\"{}\"}}",
+            ex.len(),
+            ex.frames(),
+            ex.duration_ns() as f64 / 1e9,
+            Iso(first),
+            Iso(last),
+            ex.skipped(),
+            ex.file_name()
+        );
+        return Response::ok(JsonText(body))
+            .with_header("Cache-Control", "no-store")
+            .write_to(conn, response_writer)
+            .await;
+    }
+    let len = ex.len();
+    // If-Range with another validator: the file changed since the partial download; send it whole.
+    let ranged = if if_range.is_some_and(|v| v.trim() != tag) { Ranged::Whole } else { parse_range(range_header.as_deref(), len) };
+    let disposition = format!("attachment; filename=\"{}\"", ex.file_name());
+    let (status, start, end) = match ranged {
+        Ranged::Whole => (StatusCode::OK, 0, len),
+        Ranged::Part(a, b) => (StatusCode::PARTIAL_CONTENT, a, b),
+        Ranged::Unsatisfiable => {
+            return Response::new(StatusCode::RANGE_NOT_SATISFIABLE, "")
+                .with_header("Content-Range", format!("bytes */{len}"))
+                .with_header("Accept-Ranges", "bytes")
+                .with_header("ETag", tag)
+                .write_to(conn, response_writer)
+                .await;
+        }
+    };
+    log::info!(
+        "export: {} frames {} .. {}, bytes {start}..{end} of {len}",
+        ex.frames(),
+        Iso(first),
+        Iso(last)
+    );
+    let body = Body { reader: Some(ex.range(start, end)), len: end - start };
+    Response::new(status, body)
+        .with_header("Accept-Ranges", "bytes")
+        .with_header("ETag", tag)
+        .with_header("Content-Disposition", disposition)
+        .with_header("Cache-Control", "no-store")
+        .with_headers((status == StatusCode::PARTIAL_CONTENT).then(|| ("Content-Range", format!("bytes {start}-{}/{len}", end - 1))))
+        .write_to(conn, response_writer)
+        .await
+}
+
+impl picoserve::routing::RequestHandlerService<(), ()> for ExportService<'_> {
+    async fn call_request_handler_service<R: Read, W: ResponseWriter<Error = R::Error>>(
+        &self,
+        _state: &(),
+        _path_parameters: (),
+        request: Request<'_, R>,
+        response_writer: W,
+    ) -> Result<ResponseSent, W::Error> {
+        let what = query_range(&request.parts);
+        answer(self.data_dir, what, self.json, request, response_writer).await
+    }
+}
+
+impl picoserve::routing::RequestHandlerService<(), (u64,)> for SegmentExportService<'_> {
+    async fn call_request_handler_service<R: Read, W: ResponseWriter<Error = R::Error>>(
+        &self,
+        _state: &(),
+        (id,): (u64,),
+        request: Request<'_, R>,
+        response_writer: W,
+    ) -> Result<ResponseSent, W::Error> {
+        answer(self.data_dir, Ok(What::Segment(id)), false, request, response_writer).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn range_headers_resolve_like_rfc_9110() {
+        let r = |h: &str| parse_range(Some(h), 1000);
+        assert_eq!(parse_range(None, 1000), Ranged::Whole);
+        assert_eq!(r("bytes=0-0"), Ranged::Part(0, 1));
+        assert_eq!(r("bytes=10-19"), Ranged::Part(10, 20));
+        assert_eq!(r("bytes=990-5000"), Ranged::Part(990, 1000));
+        assert_eq!(r("bytes=500-"), Ranged::Part(500, 1000));
+        assert_eq!(r("bytes=-100"), Ranged::Part(900, 1000));
+        assert_eq!(r("bytes=-5000"), Ranged::Part(0, 1000));
+        assert_eq!(r("bytes=1000-"), Ranged::Unsatisfiable);
+        assert_eq!(r("bytes=1000-1001"), Ranged::Unsatisfiable);
+        assert_eq!(r("bytes=-0"), Ranged::Unsatisfiable);
+        for ignored in ["bytes=5-1", "bytes=a-b", "items=0-1", "bytes=0-1,5-6", "bytes=", "bytes=--1", "bytes=+1-2"] {
+            assert_eq!(r(ignored), Ranged::Whole, "{ignored}");
+        }
+    }
+}

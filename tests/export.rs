@@ -1,0 +1,434 @@
+//! Export (issue 5): MP4 files built on the fly from the store, judged by independent tools:
+//! ffprobe (frame count, duration, creation time), ffmpeg (decodes every frame without a
+//! message; extracts the UTC clock track and the JPEG samples), and GStreamer's qtdemux +
+//! jpegdec (a second, unrelated MP4 parser and decoder). MP4Box (gpac) is not packaged in
+//! Debian 12, so GStreamer stands in for it.
+
+use blackbox::camera::file::FileCamera;
+use blackbox::camera::{Camera, Codec, FrameMeta};
+use blackbox::store::{Store, StoreOptions};
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Read;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// 2026-11-21T12:00:00Z
+const T0: i64 = 1_795_262_400_000_000_000;
+const SEC: i64 = 1_000_000_000;
+
+fn bb() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_blackbox"))
+}
+
+/// 60 distinct real JPEGs (320x240), from ffmpeg's test pattern, made once per test binary.
+fn clip() -> &'static Vec<Vec<u8>> {
+    static CLIP: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
+    CLIP.get_or_init(|| {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("clip.mjpeg");
+        let st = Command::new("ffmpeg")
+            .args(["-nostdin", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30", "-frames:v", "60", "-q:v", "6", "-f", "mjpeg"])
+            .arg(&p)
+            .status()
+            .expect("ffmpeg is needed (scripts/test installs it)");
+        assert!(st.success());
+        let mut cam = FileCamera::open(&p, 30, true, false).unwrap();
+        let mut v = Vec::new();
+        while let Ok((_, f)) = cam.next_frame() {
+            v.push(f.to_vec());
+        }
+        assert_eq!(v.len(), 60);
+        v
+    })
+}
+
+fn jpeg(seq: u64) -> &'static [u8] {
+    &clip()[(seq as usize - 1) % 60]
+}
+
+fn opts() -> StoreOptions {
+    StoreOptions {
+        segment_length_ns: 2_000_000_000,
+        commit_interval_ns: 500_000_000,
+        commit_frames: 30,
+        storage_cap_bytes: 1 << 40,
+        min_free_bytes: 0,
+        protected_cap_percent: 50,
+        fps: 30,
+        expected_bytes_per_s: 400_000,
+    }
+}
+
+/// A frame's capture times: `k`-th frame since `base` at 30 fps, shifted by `gap_ns`.
+fn meta(k: i64, gap_ns: i64) -> FrameMeta {
+    let t = k * SEC / 30 + gap_ns;
+    FrameMeta { mono_ns: (1_000 * SEC + t) as u64, utc_ns: T0 + t, codec: Codec::Jpeg, key: true }
+}
+
+/// Records `n` frames at 30 fps from T0 (seq 1..=n), with an optional pause of `gap_ns`
+/// before frame `gap_at` (0-based). Closes the store cleanly.
+fn record(dir: &Path, n: i64, gap: Option<(i64, i64)>) {
+    let mut s = Store::open(dir, opts()).unwrap();
+    append(&mut s, 0, n, gap);
+    s.close().unwrap();
+}
+
+fn append(s: &mut Store, from: i64, to: i64, gap: Option<(i64, i64)>) {
+    for k in from..to {
+        let shift = match gap {
+            Some((at, ns)) if k >= at => ns,
+            _ => 0,
+        };
+        if let Some((at, ns)) = gap
+            && k == at
+        {
+            let m = meta(k, 0);
+            s.append_gap(m.utc_ns, m.utc_ns + ns, 1, m.mono_ns).unwrap();
+        }
+        let seq = s.next_seq();
+        s.append_frame(&meta(k, shift), jpeg(seq)).unwrap();
+    }
+}
+
+fn iso(ns: i64) -> String {
+    blackbox::clock::Iso(ns).to_string()
+}
+
+/// `blackbox export DIR --from --to -o FILE`; returns the file, asserting success.
+fn export_cli(dir: &Path, from: i64, to: i64, out: &Path) {
+    let o = bb().arg("export").arg(dir).args(["--from", &iso(from), "--to", &iso(to), "-o"]).arg(out).output().unwrap();
+    assert!(o.status.success(), "export failed: {}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// (frames counted by demuxing, duration in s) of the video stream, per ffprobe.
+fn ffprobe(file: &Path) -> (u64, f64, String) {
+    let o = Command::new("ffprobe")
+        .args(["-v", "error", "-count_packets", "-select_streams", "v:0", "-show_entries", "stream=nb_read_packets,nb_frames,duration,codec_name,width,height:stream_tags=creation_time", "-of", "default=nw=1"])
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(o.status.success() && o.stderr.is_empty(), "ffprobe: {}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    let kv: BTreeMap<&str, &str> = text.lines().filter_map(|l| l.split_once('=')).collect();
+    assert_eq!(kv.get("codec_name"), Some(&"mjpeg"), "{text}");
+    assert_eq!((kv["width"], kv["height"]), ("320", "240"), "{text}");
+    assert_eq!(kv["nb_read_packets"], kv["nb_frames"], "{text}");
+    (kv["nb_read_packets"].parse().unwrap(), kv["duration"].parse().unwrap(), text.clone())
+}
+
+/// ffmpeg decodes every frame and says nothing.
+fn ffmpeg_decodes_cleanly(file: &Path) -> u64 {
+    let o = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-i"])
+        .arg(file)
+        .args(["-map", "0:v:0", "-f", "framemd5", "-"])
+        .output()
+        .unwrap();
+    assert!(o.status.success() && o.stderr.is_empty(), "ffmpeg: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).lines().filter(|l| !l.starts_with('#')).count() as u64
+}
+
+/// GStreamer's qtdemux + jpegdec: how many frames it decodes.
+fn gstreamer_decodes(file: &Path) -> u64 {
+    let o = Command::new("gst-launch-1.0")
+        .args(["-v", "filesrc"])
+        .arg(format!("location={}", file.display()))
+        .args(["!", "qtdemux", "name=d", "d.video_0", "!", "jpegdec", "!", "fakesink", "silent=false"])
+        .output()
+        .expect("gst-launch-1.0 is needed (scripts/test installs gstreamer1.0-tools)");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success() && !out.contains("ERROR"), "gstreamer: {out}{}", String::from_utf8_lossy(&o.stderr));
+    out.lines().filter(|l| l.contains("last-message = chain")).count() as u64
+}
+
+/// The clock track as (start s, text) cues, via ffmpeg's SRT output.
+fn clock_cues(file: &Path) -> Vec<(f64, String)> {
+    let o = Command::new("ffmpeg").args(["-nostdin", "-v", "error", "-i"]).arg(file).args(["-map", "0:s:0", "-f", "srt", "-"]).output().unwrap();
+    assert!(o.status.success() && o.stderr.is_empty(), "{}", String::from_utf8_lossy(&o.stderr));
+    let srt = String::from_utf8_lossy(&o.stdout).into_owned();
+    let mut cues = Vec::new();
+    for block in srt.split("\n\n").filter(|b| !b.trim().is_empty()) {
+        let lines: Vec<&str> = block.lines().collect();
+        let start = lines[1].split(" --> ").next().unwrap();
+        let (hms, ms) = start.split_once(',').unwrap();
+        let p: Vec<f64> = hms.split(':').map(|x| x.parse().unwrap()).collect();
+        let t = p[0] * 3600.0 + p[1] * 60.0 + p[2] + ms.parse::<f64>().unwrap() / 1000.0;
+        // Strip the style tags ffmpeg adds (<font ...>).
+        let mut text = String::new();
+        let mut in_tag = false;
+        for c in lines[2..].join(" ").chars() {
+            match c {
+                '<' => in_tag = true,
+                '>' => in_tag = false,
+                c if !in_tag => text.push(c),
+                _ => {}
+            }
+        }
+        cues.push((t, text));
+    }
+    cues
+}
+
+/// The video samples, as ffmpeg demuxes them, concatenated (stream copy to a JPEG stream).
+fn samples(file: &Path) -> Vec<u8> {
+    let o = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-i"])
+        .arg(file)
+        .args(["-map", "0:v:0", "-c", "copy", "-f", "mjpeg", "-"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    o.stdout
+}
+
+fn expected_samples(seqs: impl Iterator<Item = u64>) -> Vec<u8> {
+    seqs.flat_map(|s| jpeg(s).iter().copied()).collect()
+}
+
+/// Every file under `dir` with its size, mtime and contents hash.
+fn snapshot(dir: &Path) -> BTreeMap<PathBuf, (u64, i64, i64, u32)> {
+    let mut m = BTreeMap::new();
+    for e in fs::read_dir(dir.join("segments")).unwrap() {
+        let p = e.unwrap().path();
+        let md = fs::metadata(&p).unwrap();
+        m.insert(p.clone(), (md.len(), md.mtime(), md.mtime_nsec(), crc32fast::hash(&fs::read(&p).unwrap())));
+    }
+    m
+}
+
+#[test]
+fn export_across_segments_has_the_exact_frames_duration_and_utc_clock() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    record(&data, 300, None); // 10 s, 5 segments of 2 s
+    let out = d.path().join("a.mp4");
+    // 12:00:02.5 .. 12:00:07.5: frames k = 75..225 (seq 76..=225), across three segment boundaries.
+    export_cli(&data, T0 + 5 * SEC / 2, T0 + 15 * SEC / 2, &out);
+    let (n, dur, text) = ffprobe(&out);
+    assert_eq!(n, 150, "{text}");
+    assert!((dur - 5.0).abs() <= 1.0 / 30.0, "duration {dur} s, expected 5 s within a frame");
+    assert!(text.contains("creation_time=2026-11-21T12:00:02"), "{text}");
+    assert_eq!(ffmpeg_decodes_cleanly(&out), 150);
+    assert_eq!(gstreamer_decodes(&out), 150);
+    // The samples are the stored JPEGs, byte for byte, in order.
+    assert!(samples(&out) == expected_samples(76..=225), "video samples differ from the stored frames");
+    // The clock: 12:00:02 at 0 s, then each second as its first frame comes.
+    let cues = clock_cues(&out);
+    let want: Vec<String> = (2..=7).map(|s| format!("2026-11-21 12:00:{s:02} UTC")).collect();
+    assert_eq!(cues.iter().map(|c| c.1.clone()).collect::<Vec<_>>(), want, "{cues:?}");
+    for (i, (t, _)) in cues.iter().enumerate() {
+        // second 2 starts at 0; second 3 at frame k=90, i.e. 0.5 s in; then every second.
+        let expect = if i == 0 { 0.0 } else { i as f64 - 0.5 };
+        assert!((t - expect).abs() <= 0.034, "cue {i} at {t} s, expected {expect} s");
+    }
+}
+
+#[test]
+fn a_recording_gap_cuts_to_the_next_frame_and_the_clock_shows_the_jump() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    // 3 s, then the camera is gone for an hour, then 3 s more.
+    record(&data, 180, Some((90, 3600 * SEC)));
+    let out = d.path().join("gap.mp4");
+    export_cli(&data, T0, T0 + 2 * 3600 * SEC, &out);
+    let (n, dur, _) = ffprobe(&out);
+    assert_eq!(n, 180);
+    // The frame before the gap lasts one frame interval, not an hour.
+    assert!((dur - 6.0).abs() <= 1.0 / 30.0, "duration {dur} s, expected 6 s");
+    assert_eq!(ffmpeg_decodes_cleanly(&out), 180);
+    assert_eq!(gstreamer_decodes(&out), 180);
+    assert!(samples(&out) == expected_samples(1..=180));
+    let cues = clock_cues(&out);
+    let texts: Vec<&str> = cues.iter().map(|c| c.1.as_str()).collect();
+    assert_eq!(
+        texts,
+        [
+            "2026-11-21 12:00:00 UTC",
+            "2026-11-21 12:00:01 UTC",
+            "2026-11-21 12:00:02 UTC",
+            "2026-11-21 13:00:03 UTC",
+            "2026-11-21 13:00:04 UTC",
+            "2026-11-21 13:00:05 UTC"
+        ]
+    );
+    assert!((cues[3].0 - 3.0).abs() <= 0.034, "{cues:?}");
+}
+
+#[test]
+fn one_second_and_wider_than_footage_ranges() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    record(&data, 150, None);
+    let one = d.path().join("one.mp4");
+    export_cli(&data, T0 + 3 * SEC, T0 + 4 * SEC, &one);
+    let (n, dur, _) = ffprobe(&one);
+    assert_eq!(n, 30);
+    assert!((dur - 1.0).abs() <= 1.0 / 30.0, "{dur}");
+    assert_eq!(ffmpeg_decodes_cleanly(&one), 30);
+    assert_eq!(clock_cues(&one).iter().map(|c| c.1.as_str()).collect::<Vec<_>>(), ["2026-11-21 12:00:03 UTC"]);
+    // A day around 5 s of footage exports the 5 s.
+    let wide = d.path().join("wide.mp4");
+    export_cli(&data, T0 - 12 * 3600 * SEC, T0 + 12 * 3600 * SEC, &wide);
+    assert_eq!(ffprobe(&wide).0, 150);
+    assert!(samples(&wide) == expected_samples(1..=150));
+    assert_eq!(gstreamer_decodes(&wide), 150);
+    // No --from/--to: everything; -o - writes the same bytes to stdout.
+    let o = bb().arg("export").arg(&data).args(["-o", "-"]).output().unwrap();
+    assert!(o.status.success());
+    assert!(o.stdout == fs::read(&wide).unwrap(), "stdout export differs from the file export");
+}
+
+#[test]
+fn no_footage_in_range_or_bad_arguments_fail_clearly() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    record(&data, 30, None);
+    let out = d.path().join("none.mp4");
+    let o = bb().arg("export").arg(&data).args(["--from", &iso(T0 + 3600 * SEC), "--to", &iso(T0 + 7200 * SEC), "-o"]).arg(&out).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no footage between 2026-11-21T13:00:00.000Z and"), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!out.exists(), "an empty export must not leave a file");
+    for args in [
+        vec!["--from", "yesterday", "-o", "x.mp4"],
+        vec!["--from", "2026-11-21T12:00:05Z", "--to", "2026-11-21T12:00:01Z", "-o", "x.mp4"],
+        vec!["--from", "2026-11-21T12:00:00Z"],
+    ] {
+        let o = bb().arg("export").arg(&data).args(&args).output().unwrap();
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    }
+    assert_eq!(bb().args(["export", "/nonexistent", "-o", "-"]).output().unwrap().status.code(), Some(2));
+}
+
+/// A power cut tore the last records of the open segment: the export holds exactly the frames
+/// before the damage, and exporting writes nothing to the store.
+#[test]
+fn a_torn_tail_exports_its_intact_frames_only_and_the_store_is_left_untouched() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    let mut s = Store::open(&data, StoreOptions { segment_length_ns: 60 * SEC as u64, ..opts() }).unwrap();
+    append(&mut s, 0, 100, None);
+    drop(s); // power cut: no close, the segment stays `.open`
+    let seg = fs::read_dir(data.join("segments")).unwrap().map(|e| e.unwrap().path()).find(|p| p.extension().is_some_and(|x| x == "open")).unwrap();
+    // Tear frame 91 (seq 91): flip a byte in its payload; frames 92.. follow the damage.
+    let r = blackbox::store::reader::Reader::open(&data).unwrap();
+    let off = r.recovered.open[0].open_frames.as_ref().unwrap()[90].offset;
+    drop(r);
+    let mut bytes = fs::read(&seg).unwrap();
+    bytes[off as usize + 48 + 500] ^= 0x10;
+    fs::write(&seg, &bytes).unwrap();
+    let before = snapshot(&data);
+    let out = d.path().join("torn.mp4");
+    export_cli(&data, T0 - SEC, T0 + 3600 * SEC, &out);
+    assert_eq!(snapshot(&data), before, "export changed the store");
+    assert_eq!(ffprobe(&out).0, 90);
+    assert_eq!(ffmpeg_decodes_cleanly(&out), 90);
+    assert!(samples(&out) == expected_samples(1..=90));
+}
+
+#[test]
+fn any_byte_range_equals_the_same_slice_of_the_whole_file() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    record(&data, 120, None);
+    let ex = blackbox::export::open(&data, T0, T0 + 10 * SEC).unwrap();
+    let mut whole = Vec::new();
+    ex.reader().read_to_end(&mut whole).unwrap();
+    assert_eq!(whole.len() as u64, ex.len(), "size announced before the first byte differs");
+    let cli = d.path().join("cli.mp4");
+    export_cli(&data, T0, T0 + 10 * SEC, &cli);
+    assert!(fs::read(&cli).unwrap() == whole);
+    // Ranges starting and ending everywhere: in the head, at and around every boundary of
+    // the first pieces, in the middle of frames, at the end.
+    let len = ex.len();
+    let head = ex.head().len() as u64;
+    let mut points = vec![0, 1, 7, head - 1, head, head + 1, head + 25, head + 26, len - 1, len];
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    for _ in 0..200 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        points.push(x % (len + 1));
+    }
+    for w in points.windows(2) {
+        let (a, b) = (w[0].min(w[1]), w[0].max(w[1]));
+        let mut got = Vec::new();
+        let mut r = ex.range(a, b);
+        // Small reads through `Read` and whole chunks through `next_chunk`, alternately.
+        if a % 2 == 0 {
+            let mut buf = [0u8; 777];
+            loop {
+                let n = r.read(&mut buf).unwrap();
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+            }
+        } else {
+            loop {
+                let c = r.next_chunk().unwrap();
+                if c.is_empty() {
+                    break;
+                }
+                got.extend_from_slice(c);
+            }
+        }
+        assert!(got == whole[a as usize..b as usize], "range {a}..{b} differs");
+    }
+    // A range past the end is empty.
+    assert_eq!(ex.range(len + 5, len + 100).remaining(), 0);
+}
+
+/// Retention recycles a segment while an export of it is being sent: the stream stops with an
+/// error naming the segment; every byte sent before is right.
+#[test]
+fn a_segment_recycled_during_an_export_stops_the_stream_instead_of_sending_wrong_bytes() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    let mut o = opts();
+    o.segment_length_ns = SEC as u64;
+    o.expected_bytes_per_s = 1 << 20;
+    o.storage_cap_bytes = 13 << 20; // about three segments of 4 MiB: retention recycles
+    let mut s = Store::open(&data, o.clone()).unwrap();
+    append(&mut s, 0, 90, None); // 3 s
+    s.commit().unwrap();
+    let ex = blackbox::export::open(&data, T0, T0 + 3 * SEC).unwrap();
+    let mut reference = Vec::new();
+    ex.reader().read_to_end(&mut reference).unwrap();
+    // Keep recording: the oldest segments are recycled under the export.
+    append(&mut s, 90, 300, None);
+    assert!(s.stats().recycled > 0, "{:?}", s.stats());
+    s.close().unwrap();
+    let mut r = ex.reader();
+    let mut got = Vec::new();
+    let err = loop {
+        match r.next_chunk() {
+            Ok([]) => panic!("the export of recycled footage completed ({} bytes)", got.len()),
+            Ok(c) => got.extend_from_slice(c),
+            Err(e) => break e,
+        }
+    };
+    assert!(err.to_string().contains("no longer matches the export"), "{err}");
+    assert!(got.len() < reference.len());
+    assert!(got == reference[..got.len()], "bytes sent before the error differ");
+}
+
+/// The progress bar goes to stderr on a terminal only: never into a pipe or a log.
+#[test]
+fn progress_bar_on_a_terminal_only() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    record(&data, 60, None);
+    let out = d.path().join("p.mp4");
+    let piped = bb().arg("export").arg(&data).arg("-o").arg(&out).output().unwrap();
+    assert!(piped.status.success());
+    assert!(!String::from_utf8_lossy(&piped.stderr).contains('%'), "progress bar in a pipe");
+    // util-linux `script` runs the command on a pseudo-terminal.
+    let cmd = format!("{} export {} -o {}", env!("CARGO_BIN_EXE_blackbox"), data.display(), out.display());
+    let tty = Command::new("script").args(["-qec", &cmd, "/dev/null"]).output().expect("script (util-linux) is needed");
+    assert!(tty.status.success(), "{}", String::from_utf8_lossy(&tty.stdout));
+    let shown = String::from_utf8_lossy(&tty.stdout);
+    assert!(shown.contains("100.0%"), "no progress bar on a terminal: {shown}");
+}
