@@ -29,6 +29,8 @@ def op(summary, responses, **kw):
 def body(schema, required=True):
     return {"required": required, "content": {"application/json": {"schema": schema}}}
 
+mp4_h = {"Content-Disposition": {"description": "attachment; filename=\"blackbox_START_END.mp4\"", "schema": {"type": "string"}},
+         "Accept-Ranges": {"description": "bytes", "schema": {"type": "string"}}, "ETag": {"description": "changes when the footage does", "schema": {"type": "string"}}}
 ctl_id = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0, "maximum": 4294967295}, "description": "the control's V4L2 id"}
 CameraControl = {"type": "object", "required": ["id", "name", "category", "type", "min", "max", "step", "default", "value", "read_only", "inactive", "flags"],
   "properties": {"id": {"type": "integer", "minimum": 0}, "name": {"type": "string"}, "category": {"type": "string"},
@@ -146,6 +148,25 @@ doc = {
      "put": op("Set the system clock (the Pi has no RTC) to a time in 2020..2200 (400 otherwise); 409 when this process may not",
         dict(mut, **{"200": resp("the clock after setting", {"$ref": "#/components/schemas/Time"}), "409": e("the process may not set the clock (no CAP_SYS_TIME) or setting is disabled")}),
         requestBody=body({"type": "object", "properties": {"unix_ms": {"type": "integer", "minimum": 1577836800000, "maximum": 7258118400000}, "utc": time_s}, "additionalProperties": False, "description": "exactly one of unix_ms or utc"}), operationId="putTime")},
+  "/api/export.mp4": {"get": op("MP4 of the frames captured in from (included) .. to (excluded), built on the fly (docs/EXPORT.md); Range requests for seeking and resuming",
+      dict(common, **{"200": resp("the whole file", {"type": "string", "format": "binary"}, ct="video/mp4", headers=mp4_h),
+                      "206": resp("the requested byte range", {"type": "string", "format": "binary"}, ct="video/mp4", headers=mp4_h),
+                      "400": e("a bad time, an unknown parameter, or from after to"), "404": e("no footage in the range"),
+                      "416": resp("the range lies beyond the end"), "500": e("the footage could not be read")}),
+      parameters=[time_q("from", "start, included (default: the first frame)"), time_q("to", "end, excluded (default: after the last frame)")], operationId="exportMp4")},
+  "/api/export.json": {"get": op("What /api/export.mp4 would send for the same range: size, frames, duration, file name",
+      dict(common, **{"200": resp("the export's figures", {"type": "object", "required": ["bytes", "frames", "duration_s", "start", "end", "file_name"], "properties": {
+                          "bytes": {"type": "integer", "minimum": 0}, "frames": {"type": "integer", "minimum": 0}, "duration_s": {"type": "number", "minimum": 0},
+                          "start": time_s, "end": time_s, "skipped": {"type": "integer", "minimum": 0}, "file_name": {"type": "string"}}}),
+                      "400": e("a bad time, an unknown parameter, or from after to"), "404": e("no footage in the range"), "500": e("the footage could not be read")}),
+      parameters=[time_q("from", "start, included"), time_q("to", "end, excluded")], operationId="exportInfo")},
+  "/api/segments/{id}/export.mp4": {"get": op("One segment as MP4 (same headers and Range rules as /api/export.mp4)",
+      dict(common, **{"200": resp("the whole file", {"type": "string", "format": "binary"}, ct="video/mp4", headers=mp4_h),
+                      "206": resp("the requested byte range", {"type": "string", "format": "binary"}, ct="video/mp4", headers=mp4_h),
+                      "400": e("the id is not a decimal number"), "404": e("no such segment"), "416": resp("the range lies beyond the end"),
+                      "500": e("the segment could not be read")}),
+      parameters=[{"name": "id", "in": "path", "required": True, "description": "the segment id (its first frame's seq)", "schema": {"type": "integer", "minimum": 0, "maximum": 9223372036854775807}}],
+      operationId="exportSegmentMp4")},
   "/api/controls": {"get": op("The camera's V4L2 controls (empty for cameras without any: synthetic, file); cached for 1 s",
       dict(common, **{"200": resp("the controls", {"type": "object", "required": ["controls"], "properties": {"controls": {"type": "array", "items": {"$ref": "#/components/schemas/CameraControl"}}}}),
                       "503": busy("the camera is gone or not answering")}), operationId="listControls")},
