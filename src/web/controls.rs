@@ -361,6 +361,21 @@ fn apply(shared: &Shared, id: u32, action: Action) -> Reply {
     }
 }
 
+/// `GET /api/controls`.
+pub struct ListService<'a>(pub &'a Shared);
+
+impl picoserve::routing::RequestHandlerService<(), ()> for ListService<'_> {
+    async fn call_request_handler_service<R: Read, W: ResponseWriter<Error = R::Error>>(
+        &self,
+        _state: &(),
+        _params: (),
+        request: picoserve::request::Request<'_, R>,
+        response_writer: W,
+    ) -> Result<ResponseSent, W::Error> {
+        list(self.0).write_to(request.body_connection.finalize().await?, response_writer).await
+    }
+}
+
 /// `PUT /api/controls/{id}` with `{"value":V}`.
 pub struct SetService<'a>(pub &'a Shared);
 

@@ -183,7 +183,8 @@ async fn plan(data_dir: &Path, what: What) -> Result<Arc<Export>, PlanError> {
 fn plan_error(e: &PlanError) -> (StatusCode, String) {
     match e {
         PlanError::NoFootage { .. } | PlanError::NoSegment(_) => (StatusCode::NOT_FOUND, e.to_string()),
-        PlanError::BadRange { .. } => (StatusCode::BAD_REQUEST, e.to_string()),
+        // An empty range (from not before to) holds no footage: schema-valid, so not a 400.
+        PlanError::BadRange { .. } => (StatusCode::NOT_FOUND, e.to_string()),
         PlanError::Io(_) => {
             log::error!("export: {e}");
             (StatusCode::INTERNAL_SERVER_ERROR, e.to_string())

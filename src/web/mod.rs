@@ -23,7 +23,7 @@ pub mod status;
 pub mod system;
 
 use conn::{Conn, SmolRuntime, SmolTimer};
-use picoserve::routing::{get, get_service, parse_path_segment, post_service, put_service};
+use picoserve::routing::{get, get_service, parse_path_segment, post_service};
 use picoserve::time::Duration;
 use picoserve::{Config, Router, Timeouts};
 use smol::Async;
@@ -109,15 +109,27 @@ fn serve(listener: TcpListener, ctx: WebContext) -> std::io::Result<()> {
         .route("/logout", post_service(auth::LogoutService(auth)))
         // Every other /api route; routes added after this line are matched before it.
         .nest_service("/api", api)
-        .route("/api/controls", get(move || async move { controls::list(ctl) }))
-        .route(("/api/controls", parse_path_segment::<u32>()), put_service(controls::SetService(ctl)))
-        .route(("/api/controls", parse_path_segment::<u32>(), "/reset"), post_service(controls::ResetService(ctl)))
+        .route_service("/api/controls", api::Only { method: "GET", service: controls::ListService(ctl) })
+        .route_service(
+            ("/api/controls", parse_path_segment::<u32>()),
+            api::Only { method: "PUT", service: controls::SetService(ctl) },
+        )
+        .route_service(
+            ("/api/controls", parse_path_segment::<u32>(), "/reset"),
+            api::Only { method: "POST", service: controls::ResetService(ctl) },
+        )
         // Export (docs/EXPORT.md).
-        .route("/api/export.mp4", get_service(export::ExportService { data_dir: &ctx.data_dir, json: false }))
-        .route("/api/export.json", get_service(export::ExportService { data_dir: &ctx.data_dir, json: true }))
-        .route(
+        .route_service(
+            "/api/export.mp4",
+            api::Only { method: "GET", service: export::ExportService { data_dir: &ctx.data_dir, json: false } },
+        )
+        .route_service(
+            "/api/export.json",
+            api::Only { method: "GET", service: export::ExportService { data_dir: &ctx.data_dir, json: true } },
+        )
+        .route_service(
             ("/api/segments", parse_path_segment::<u64>(), "/export.mp4"),
-            get_service(export::SegmentExportService { data_dir: &ctx.data_dir }),
+            api::Only { method: "GET", service: export::SegmentExportService { data_dir: &ctx.data_dir } },
         )
         .layer(auth::AuthLayer { auth });
     let app = &app;
