@@ -206,13 +206,19 @@ fn param<'q>(q: &'q [(String, String)], name: &str) -> Option<&'q str> {
 /// A time parameter: ISO 8601 / RFC 3339. Valid times outside 1970..2200 are clamped to
 /// those ends (no footage or protection can lie outside them).
 fn parse_time(key: &str, v: &str) -> Result<i64, ApiError> {
+    parse_clamped_time(v).map_err(|e| ApiError::bad_key(key, format!("{key}: {v:?} is not an ISO 8601 UTC time ({e})")))
+}
+
+/// [`clock::parse_iso8601`], with valid times outside 1970..2200 clamped to those ends: the
+/// time parameters of every route (the export routes too) read times this way.
+pub fn parse_clamped_time(v: &str) -> Result<i64, clock::TimeParseError> {
     match clock::parse_iso8601(v) {
         Ok(t) => Ok(t.clamp(0, MAX_UTC_NS)),
         Err(clock::TimeParseError::OutOfRange) => {
             let before_1970 = v.get(..4).and_then(|y| y.parse::<u32>().ok()).is_some_and(|y| y < 1970);
             Ok(if before_1970 { 0 } else { MAX_UTC_NS })
         }
-        Err(e) => Err(ApiError::bad_key(key, format!("{key}: {v:?} is not an ISO 8601 UTC time ({e})"))),
+        Err(e) => Err(e),
     }
 }
 

@@ -75,7 +75,7 @@ fn query_range(parts: &RequestParts<'_>) -> Result<What, String> {
             let v = picoserve::url_encoded::UrlEncodedString(v)
                 .try_into_string::<96>()
                 .map_err(|_| format!("{k}: bad URL encoding or too long"))?;
-            let t = || clock::parse_iso8601(&v).map_err(|e| format!("{k} {v:?}: {e} (expected e.g. 2026-11-21T12:00:00Z)"));
+            let t = || super::api::parse_clamped_time(&v).map_err(|e| format!("{k} {v:?}: {e} (expected e.g. 2026-11-21T12:00:00Z)"));
             match k {
                 "from" => from = t()?,
                 "to" => to = t()?,
