@@ -5,7 +5,7 @@
 //! The plan (index + record headers) runs on smol's blocking pool, and so does every frame
 //! read: the web thread only copies bytes that are already in memory to the socket.
 
-use crate::clock::{self, Iso};
+use crate::clock::Iso;
 use crate::export::{self, Export, ExportReader, PlanError};
 use picoserve::io::{Read, Write};
 use picoserve::request::{Request, RequestParts};
