@@ -16,7 +16,9 @@ cat >"${BINARIES_DIR}/start-qemu.sh" <<SCRIPT
 set -e
 cd "\$(dirname "\$0")"
 [ -f disk.img ] || { cp sdcard.img disk.img && truncate -s 2G disk.img; }
-exec qemu-system-aarch64 -M virt -cpu cortex-a53 -smp 2 -m 512 -nographic \\
+QEMU=../host/bin/qemu-system-aarch64   # Buildroot's (BR2_PACKAGE_HOST_QEMU); else the system's
+[ -x "\$QEMU" ] || QEMU=qemu-system-aarch64
+exec "\$QEMU" -M virt -cpu cortex-a53 -smp 2 -m 512 -nographic \\
 	-kernel Image -append "${cmdline}" \\
 	-drive file=disk.img,if=none,format=raw,id=hd0 -device virtio-blk-device,drive=hd0 \\
 	-netdev user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:8080-:80 \\
