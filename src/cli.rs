@@ -26,11 +26,14 @@ blackbox — a crash-safe dash-cam recorder
 usage:
   blackbox run [--config FILE] [--data DIR] [--source SRC] [--listen ADDR]
                [--as-fast-as-possible] [--loop] [--report-durable]
+               [--watchdog DEV] [--portal-host HOST]
       Records until SIGTERM/SIGINT (or the end of a file: source), then closes the open
       segment cleanly. SRC: synthetic | file:PATH (a concatenated-JPEG stream) |
       v4l2:/dev/videoN. Without --source: the config's camera_device, else the first
       /dev/video* capture device with a usable format, else synthetic.
       DIR defaults to ./blackbox-data; FILE to DIR/config.json when that exists.
+      --watchdog DEV: pet the hardware watchdog DEV (/dev/watchdog) while the recorder is
+      healthy. --portal-host HOST: phones' captive-portal probes go to http://HOST/login.
   blackbox verify DIR [--json]
       Checks every frame of the store in DIR (read-only). Exit 0 only when every frame up to
       the end of the durable data validates.
@@ -162,7 +165,7 @@ fn default_camera(c: &Config) -> Result<Box<dyn Camera>, String> {
 fn cmd_run(args: &[String]) -> i32 {
     let a = match Args::parse(
         args,
-        &["--config", "--data", "--source", "--listen"],
+        &["--config", "--data", "--source", "--listen", "--watchdog", "--portal-host"],
         &["--as-fast-as-possible", "--loop", "--report-durable"],
     ) {
         Ok(a) => a,
@@ -196,6 +199,11 @@ fn cmd_run(args: &[String]) -> i32 {
             }
             _ => return usage_error(&format!("--listen {l:?} is not an address like 127.0.0.1:8080")),
         }
+    }
+    if let Some(h) = a.value("--portal-host")
+        && let Err(e) = web::portal::set_portal_host(h)
+    {
+        return usage_error(&e);
     }
     let opened = match a.value("--source") {
         Some(s) => open_camera(s, &config, a.flag("--as-fast-as-possible"), a.flag("--loop")),
@@ -273,6 +281,12 @@ fn cmd_run(args: &[String]) -> i32 {
     let (w, h) = camera.size();
     let live = LiveSlot::new((w as usize * h as usize * 3 / 2).max(1 << 20));
     let opts = RecorderOptions { report_durable: a.flag("--report-durable"), status: Some(&status) };
+    // The watchdog must not keep the recorder from running: without it, record anyway.
+    let watchdog = a.value("--watchdog").and_then(|dev| {
+        crate::watchdog::Watchdog::start(Path::new(dev), Arc::clone(&status))
+            .map_err(|e| log::error!("watchdog: cannot open {dev}: {e}; recording without it"))
+            .ok()
+    });
     let result = recorder::run(camera.as_mut(), &mut store, &live, &stop, opts);
     let stats = store.stats();
     let closed = store.close();
@@ -290,6 +304,10 @@ fn cmd_run(args: &[String]) -> i32 {
         code = 1;
     }
     let stats = closed.unwrap_or(stats);
+    if let Some(w) = watchdog {
+        // Disarm only on a deliberate stop (a signal, the end of a file: source).
+        w.finish(code == 0 && (stop.load(std::sync::atomic::Ordering::Relaxed) || sum.end_of_stream));
+    }
     let per_frame = if sum.recording_frames > 0 { sum.allocs_recording as f64 / sum.recording_frames as f64 } else { 0.0 };
     log::info!(
         "run summary: frames={} dropped={} commits={} syncs={} bytes_written={} segments={} camera_errors={} gaps={} allocs_warmup={} allocs_recording={} recording_frames={} allocs_per_frame={:.3}",

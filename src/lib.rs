@@ -13,4 +13,5 @@ pub mod logger;
 pub mod recorder;
 pub mod status;
 pub mod store;
+pub mod watchdog;
 pub mod web;

@@ -12,6 +12,7 @@
 
 pub mod auth;
 pub mod conn;
+pub mod portal;
 pub mod status;
 
 use conn::{Conn, SmolRuntime, SmolTimer};
@@ -68,7 +69,7 @@ fn serve(listener: TcpListener, ctx: WebContext) -> std::io::Result<()> {
     let src = StatusSource { status: &ctx.status, data_dir: ctx.data_dir.clone(), cap_bytes: ctx.cap_bytes };
     let src = &src;
     let auth = &auth::Auth::new(ctx.secret.clone());
-    let app = Router::new()
+    let app = portal::routes(Router::new())
         .route("/health", get(move || async move { json(status::health_json(&src.status.snapshot())) }))
         .route(
             "/login",
