@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 /// Hardware timeout asked of the driver (WDIOC_SETTIMEOUT); drivers may round it.
-pub const TIMEOUT_S: i32 = 15;
+pub const TIMEOUT_S: i32 = 10;
 /// Frames must have flowed within this long for the recorder to count as alive.
 pub const STALL_NS: u64 = 10_000_000_000;
 /// Before the first frame, the recorder counts as alive for this long.

@@ -77,21 +77,28 @@ if [ "$n" = 1 ]; then
     ns() { nsenter -t "$nspid" -n "$@"; }
     ns ip link set lo up
     ns ip link set wlan1 up
-    join() {  # join PSK SECONDS: 0 when wlan1 associated within SECONDS
-        printf 'ctrl_interface=/run/wpa\nnetwork={\n ssid="%s"\n psk="%s"\n key_mgmt=WPA-PSK\n proto=RSN\n pairwise=CCMP\n}\n' "$ssid" "$1" >/run/wpa.conf
-        ns wpa_supplicant -B -i wlan1 -c /run/wpa.conf -P /run/wpa.pid >/run/wpa.log 2>&1
+    join() {  # join PSK SECONDS: 0 when the 4-way handshake completed within SECONDS
+        printf 'network={\n ssid="%s"\n psk="%s"\n key_mgmt=WPA-PSK\n proto=RSN\n pairwise=CCMP\n}\n' "$ssid" "$1" >/run/wpa.conf
+        ns wpa_supplicant -i wlan1 -c /run/wpa.conf >/run/wpa.log 2>&1 &
+        wpa=$!
         j=0
         while [ $j -lt "$2" ]; do
-            ns iw dev wlan1 link | grep -q "Connected to" && return 0
+            grep -q "CTRL-EVENT-CONNECTED" /run/wpa.log && return 0
             sleep 1; j=$((j + 1))
         done
         return 1
     }
-    leave() { kill "$(cat /run/wpa.pid)" 2>/dev/null; sleep 1; }
-    if join "not-the-$psk" 20; then fail wrong-passphrase-refused; else ok wrong-passphrase-refused; fi
+    leave() { kill "$wpa" 2>/dev/null; wait "$wpa" 2>/dev/null; sleep 1; }
+    if join "not-the-$psk" 20; then
+        fail wrong-passphrase-refused "$(grep -E 'CONNECTED' /run/wpa.log)"
+    elif grep -qE "4-Way Handshake failed|TEMP-DISABLED.*WRONG_KEY" /run/wpa.log; then
+        ok wrong-passphrase-refused "$(grep -oE 'CTRL-EVENT-SSID-TEMP-DISABLED.*reason=[A-Z_]+' /run/wpa.log | head -n 1)"
+    else
+        fail wrong-passphrase-refused "no handshake attempt seen: $(tail -3 /run/wpa.log)"
+    fi
     leave
     t0=$(up)
-    if join "$psk" 40; then ok client-associated "after $(awk -v a="$t0" -v b="$(up)" 'BEGIN{printf "%.1f", b-a}') s"; else fail client-associated "$(tail -5 /run/wpa.log)"; fi
+    if join "$psk" 40; then ok client-associated "WPA2 handshake done after $(awk -v a="$t0" -v b="$(up)" 'BEGIN{printf "%.1f", b-a}') s"; else fail client-associated "$(tail -5 /run/wpa.log)"; fi
     cat >/run/udhcpc.sh <<'EOS'
 #!/bin/sh
 case "$1" in

@@ -9,6 +9,7 @@ BB_DATA_MNT=/data          # partition 3 (ext4): recordings
 BB_DATA_DIR=/data/blackbox # blackbox --data
 BB_CREDENTIALS=blackbox.txt
 BB_AP_IF=wlan0             # the interface the access point runs on
+BB_WIRED_IF=eth0           # a wired interface, configured by DHCP when present
 BB_AP_ADDR=192.168.4.1     # the device on the AP subnet (/24)
 BB_AP_CHANNEL=6
 BB_WATCHDOG=/dev/watchdog  # empty: no hardware watchdog
