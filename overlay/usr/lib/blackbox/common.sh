@@ -26,7 +26,7 @@ BB_BOOTLOG=$BB_RUN/boot.log
 say() {
     echo "blackbox-boot: $*" >/dev/console 2>/dev/null
     mkdir -p "$BB_RUN" 2>/dev/null
-    echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) $*" >>"$BB_BOOTLOG" 2>/dev/null
+    echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) [$(cut -d" " -f1 /proc/uptime)] $*" >>"$BB_BOOTLOG" 2>/dev/null
     logger -t blackbox-boot -- "$*" 2>/dev/null
     return 0
 }
