@@ -1,5 +1,5 @@
 # Shared by the appliance scripts (sourced). Board settings come from /etc/blackbox/board.conf.
-# shellcheck shell=sh
+# shellcheck shell=sh disable=SC2034
 export PATH=/usr/bin:/bin:/usr/sbin:/sbin
 
 # --- defaults; a board's /etc/blackbox/board.conf may change any of them ----------------------
