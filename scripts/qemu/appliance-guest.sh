@@ -5,7 +5,8 @@
 #   boot 1  first boot: /data grown + ext4 + noatime, writing to / fails, recording, the Wi-Fi
 #           AP for real (wrong passphrase refused; right one: DHCP, DNS, portal probe,
 #           /health), then waits for the host's dashboard login checks, reboots
-#   boot 2  footage from boot 1 still verifies; SIGSTOP blackbox -> the watchdog must reset
+#   boot 2  the clock did not go back behind the saved time; footage from boot 1 still
+#           verifies; SIGSTOP blackbox -> the watchdog must reset
 #   boot 3  recording resumed by itself; verify; power off
 # shellcheck shell=sh
 export PATH=/usr/bin:/bin:/usr/sbin:/sbin
@@ -145,6 +146,11 @@ EOS
     timeout 180 nc -l -p 9000 </dev/null >/dev/null 2>&1 || fail host-handshake
     blackbox ls "$DATA" >/data/test/ls1 2>/dev/null
     head -n 3 /data/test/ls1
+    # The last known time, a day ahead (as if the dashboard had set the clock and the board
+    # then lost it): boot 2's clock must not be earlier. Saves never lower it.
+    fut=$(( $(date +%s) + 86400 ))
+    echo "$fut" >/data/clock
+    echo "$fut" >/data/test/future
     sync
     say "rebooting (uptime $(up) s)"
     reboot
@@ -152,6 +158,8 @@ EOS
 fi
 
 if [ "$n" = 2 ]; then
+    now=$(date +%s) fut=$(cat /data/test/future)
+    if [ "$now" -ge "$fut" ]; then ok clock-not-backwards "$(date -u +%Y-%m-%dT%H:%M:%SZ) >= saved $fut"; else fail clock-not-backwards "now $now < saved $fut"; fi
     if h=$(wait_durable); then ok recording "$h"; else fail recording; fi
     # Segments of boot 1 are still there and every stored frame verifies.
     first=$(awk 'NR == 2 {print $1}' /data/test/ls1)
