@@ -46,6 +46,24 @@ verify() {  # verify NAME: every closed segment verifies (blackbox verify --json
     esac
 }
 
+phase=$(cat /sys/firmware/qemu_fw_cfg/by_name/opt/blackbox/phase/raw 2>/dev/null)
+if [ "$phase" = damaged ]; then
+    # A later qemu run: the host zeroed the data partition's primary ext4 superblock.
+    echo
+    say "boot damaged (uptime $(up) s)"
+    case "$(grep " /data " /proc/mounts)" in *" ext4 "*) ok data-mounted ;; *) fail data-mounted ;; esac
+    e=$(tr -d '\r' </boot/blackbox-errors.txt 2>/dev/null)
+    case "$e" in *"no ext4 superblock"*) ok damage-reported-on-boot-partition ;; *) fail damage-reported-on-boot-partition "$e" ;; esac
+    case "$e" in *REFORMATTING*) fail repaired-not-reformatted "$e" ;; *) ok repaired-not-reformatted ;; esac
+    first=$(awk 'NR == 2 {print $1}' /data/test/ls1 2>/dev/null)
+    if [ -n "$first" ] && blackbox ls "$DATA" 2>/dev/null | grep -q "^$first"; then ok footage-kept-after-repair "$first"; else fail footage-kept-after-repair "first=$first"; fi
+    if h=$(wait_durable); then ok recording-after-repair "$h"; else fail recording-after-repair; fi
+    verify verify-after-repair
+    say "done"
+    poweroff
+    exit 0
+fi
+
 if [ "$n" = 1 ]; then
     # --- the data partition ------------------------------------------------------------------
     m=$(grep " /data " /proc/mounts)
