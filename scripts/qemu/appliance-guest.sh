@@ -86,8 +86,11 @@ if [ "$n" = 1 ]; then
     i=0
     while [ ! -f /run/blackbox/dnsmasq.pid ] && [ $i -lt 90 ]; do sleep 1; i=$((i + 1)); done
     [ -f /run/blackbox/dnsmasq.pid ] && ok ap-up || fail ap-up "$(cat /run/blackbox/hostapd.log /run/blackbox/dnsmasq.log 2>/dev/null | tail -5)"
-    ssid=$(tr -d '\r' </boot/blackbox.txt | sed -n 's/^wifi_ssid=//p')
-    psk=$(tr -d '\r' </boot/blackbox.txt | sed -n 's/^wifi_passphrase=//p')
+    val() { tr -d '\r' </boot/blackbox.txt | sed -n "s/^[[:space:]]*$1[[:space:]]*=[[:space:]]*//p" | sed 's/[[:space:]]*$//' | tail -n 1; }
+    ssid=$(val wifi_ssid)
+    psk=$(val wifi_passphrase)
+    c=$(grep -E '^(ssid|country_code)=' /run/blackbox/hostapd.conf | tr '\n' ' ')
+    case "$c" in "ssid=My Car Cam country_code=DE "*) ok hostapd-conf "$c" ;; *) fail hostapd-conf "$c" ;; esac
     unshare -n sleep 100000 &
     nspid=$!
     sleep 1
