@@ -29,6 +29,7 @@ blackbox — a crash-safe dash-cam recorder
 usage:
   blackbox run [--config FILE] [--data DIR] [--source SRC] [--listen ADDR]
                [--as-fast-as-possible] [--loop] [--report-durable]
+               [--watchdog DEV] [--portal-host HOST]
       Records until SIGTERM/SIGINT (or the end of a file: source), then closes the open
       segment cleanly. SRC: synthetic | file:PATH (a concatenated-JPEG stream) |
       v4l2:/dev/videoN[@FOURCC] (FOURCC: MJPG, YUYV or NV12 to prefer that format).
@@ -36,6 +37,8 @@ usage:
       device with a usable format, else synthetic. A V4L2 camera that stalls, fails or
       vanishes is reopened with backoff; the gap is recorded.
       DIR defaults to ./blackbox-data; FILE to DIR/config.json when that exists.
+      --watchdog DEV: pet the hardware watchdog DEV (/dev/watchdog) while the recorder is
+      healthy. --portal-host HOST: phones' captive-portal probes go to http://HOST/login.
   blackbox verify DIR [--json]
       Checks every frame of the store in DIR (read-only). Exit 0 only when every frame up to
       the end of the durable data validates.
@@ -210,7 +213,7 @@ fn default_camera(c: &Config) -> Result<Box<dyn Camera>, String> {
 fn cmd_run(args: &[String]) -> i32 {
     let a = match Args::parse(
         args,
-        &["--config", "--data", "--source", "--listen"],
+        &["--config", "--data", "--source", "--listen", "--watchdog", "--portal-host"],
         &["--as-fast-as-possible", "--loop", "--report-durable"],
     ) {
         Ok(a) => a,
@@ -246,6 +249,11 @@ fn cmd_run(args: &[String]) -> i32 {
             }
             _ => return usage_error(&format!("--listen {l:?} is not an address like 127.0.0.1:8080")),
         }
+    }
+    if let Some(h) = a.value("--portal-host")
+        && let Err(e) = web::portal::set_portal_host(h)
+    {
+        return usage_error(&e);
     }
     let opened = match a.value("--source") {
         Some(s) => open_camera(s, &config, a.flag("--as-fast-as-possible"), a.flag("--loop")),
@@ -326,6 +334,12 @@ fn cmd_run(args: &[String]) -> i32 {
             log::error!("cannot install a handler for signal {sig}: {e}");
         }
     }
+    // The watchdog must not keep the recorder from running: without it, record anyway.
+    let watchdog = a.value("--watchdog").and_then(|dev| {
+        crate::watchdog::Watchdog::start(Path::new(dev), Arc::clone(&status))
+            .map_err(|e| log::error!("watchdog: cannot open {dev}: {e}; recording without it"))
+            .ok()
+    });
     // Restarts from the web reopen the same source (or the auto-selected one) with the new
     // configuration.
     let source = a.value("--source").map(str::to_string);
@@ -346,6 +360,10 @@ fn cmd_run(args: &[String]) -> i32 {
     };
     let outcome = sup.run(camera, store);
     let (sum, stats, code) = (outcome.summary, outcome.stats, outcome.code);
+    if let Some(w) = watchdog {
+        // Disarm only on a deliberate stop (a signal, the end of a file: source).
+        w.finish(code == 0 && (stop.load(std::sync::atomic::Ordering::Relaxed) || sum.end_of_stream));
+    }
     let per_frame = if sum.recording_frames > 0 { sum.allocs_recording as f64 / sum.recording_frames as f64 } else { 0.0 };
     log::info!(
         "run summary: frames={} dropped={} commits={} syncs={} bytes_written={} segments={} camera_errors={} gaps={} allocs_warmup={} allocs_recording={} recording_frames={} allocs_per_frame={:.3}",

@@ -16,4 +16,5 @@ pub mod recorder;
 pub mod status;
 pub mod store;
 pub mod supervisor;
+pub mod watchdog;
 pub mod web;

@@ -99,10 +99,24 @@ fn hex_decode<const N: usize>(s: &[u8]) -> Option<[u8; N]> {
     Some(out)
 }
 
-/// The device secret as typed by its owner: 32 lowercase hex digits. Not `Display`, and its
-/// `Debug` hides the value, so it cannot end up in a log by accident.
+/// Longest owner-chosen password accepted in the secret file.
+pub const PASSWORD_MAX: usize = 64;
+/// Shortest owner-chosen password accepted in the secret file.
+pub const PASSWORD_MIN: usize = 8;
+
+/// Whether `t` (trimmed file contents) is a usable secret: blackbox's own 32 hex digits, or a
+/// password the owner chose (the appliance's boot-partition credentials file): 8 to 64
+/// printable ASCII characters.
+fn secret_text_ok(t: &[u8]) -> bool {
+    hex_decode::<SECRET_BYTES>(t).is_some()
+        || ((PASSWORD_MIN..=PASSWORD_MAX).contains(&t.len()) && t.iter().all(|b| (0x20..0x7f).contains(b)))
+}
+
+/// The device secret as typed by its owner: 32 lowercase hex digits, or a password of 8 to 64
+/// printable ASCII characters that the owner chose. Not `Display`, and its `Debug` hides the
+/// value, so it cannot end up in a log by accident.
 #[derive(Clone)]
-pub struct Secret(heapless::String<{ 2 * SECRET_BYTES }>);
+pub struct Secret(heapless::String<PASSWORD_MAX>);
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -115,8 +129,10 @@ impl Secret {
     pub const FILE: &'static str = "secret";
 
     /// Reads `DATA/secret`, or creates it from the CSPRNG when it does not exist. Returns the
-    /// secret and whether it was created just now. A secret file readable by others is
-    /// tightened to 0600; a malformed one is an error (delete it to get a new secret).
+    /// secret and whether it was created just now. The file may also hold a password of 8 to
+    /// 64 printable ASCII characters (the appliance writes the owner's `dashboard_password`
+    /// there). A secret file readable by others is tightened to 0600; a malformed one is an
+    /// error (delete it to get a new secret).
     pub fn load_or_create(data_dir: &Path) -> std::io::Result<(Secret, bool)> {
         use std::os::unix::fs::PermissionsExt as _;
         let path = data_dir.join(Self::FILE);
@@ -125,7 +141,7 @@ impl Secret {
                 let text = bytes.trim_ascii();
                 let s = core::str::from_utf8(text)
                     .ok()
-                    .filter(|t| hex_decode::<SECRET_BYTES>(t.as_bytes()).is_some())
+                    .filter(|t| secret_text_ok(t.as_bytes()))
                     .and_then(|t| heapless::String::try_from(t).ok())
                     .ok_or_else(|| {
                         std::io::Error::new(
@@ -143,7 +159,7 @@ impl Secret {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let mut raw = [0u8; SECRET_BYTES];
                 random(&mut raw)?;
-                let s: heapless::String<{ 2 * SECRET_BYTES }> = hex_encode(&raw);
+                let s: heapless::String<PASSWORD_MAX> = hex_encode(&raw);
                 let mut file = [0u8; 2 * SECRET_BYTES + 1];
                 file[..2 * SECRET_BYTES].copy_from_slice(s.as_bytes());
                 file[2 * SECRET_BYTES] = b'\n';
@@ -331,6 +347,7 @@ fn session_cookie(headers: &Headers<'_>) -> Option<[u8; TOKEN_BYTES]> {
 pub fn is_public(path: &str) -> bool {
     match path {
         "/health" | "/login" | "/logout" | "/favicon.ico" => true,
+        p if super::portal::is_probe(p) => true,
         // Dashboard assets: plain file names only, so nothing outside /assets/ can match.
         p => p.strip_prefix("/assets/").is_some_and(|name| {
             !name.is_empty()
@@ -746,5 +763,24 @@ mod tests {
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         std::fs::write(&path, "short\n").unwrap();
         assert!(Secret::load_or_create(dir.path()).is_err());
+    }
+
+    #[test]
+    fn an_owner_chosen_password_in_the_secret_file_is_the_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(Secret::FILE);
+        std::fs::write(&path, "  My car 2026!\n").unwrap();
+        let (s, new) = Secret::load_or_create(dir.path()).unwrap();
+        assert!(!new);
+        assert_eq!(s.reveal(), "My car 2026!");
+        let a = Auth::new(s);
+        assert_eq!(a.check_secret(b"My car 2026!", 1), Verdict::Allowed);
+        assert_eq!(a.check_secret(b"my car 2026!", 2), Verdict::Wrong);
+        for bad in ["1234567", "tab\there ok", &"x".repeat(PASSWORD_MAX + 1), "caf\u{e9} au lait"] {
+            std::fs::write(&path, bad).unwrap();
+            assert!(Secret::load_or_create(dir.path()).is_err(), "{bad:?}");
+        }
+        std::fs::write(&path, "x".repeat(PASSWORD_MAX)).unwrap();
+        assert!(Secret::load_or_create(dir.path()).is_ok());
     }
 }

@@ -19,6 +19,7 @@ pub mod export;
 pub mod footage;
 pub mod json;
 pub mod live;
+pub mod portal;
 pub mod status;
 pub mod system;
 
@@ -98,7 +99,7 @@ fn serve(listener: TcpListener, ctx: WebContext) -> std::io::Result<()> {
         config_path: &ctx.config_path,
         event_clients: std::cell::Cell::new(0),
     };
-    let app = Router::new()
+    let app = portal::routes(Router::new())
         .route("/", get_service(assets::IndexService))
         .nest_service("/assets", assets::ASSETS)
         .route_service("/health", api::Health { status: &ctx.status })
