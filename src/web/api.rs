@@ -203,11 +203,15 @@ fn param<'q>(q: &'q [(String, String)], name: &str) -> Option<&'q str> {
     q.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
-/// A time parameter: ISO 8601 UTC from 1970 to 2200.
+/// A time parameter: ISO 8601 / RFC 3339. Valid times outside 1970..2200 are clamped to
+/// those ends (no footage or protection can lie outside them).
 fn parse_time(key: &str, v: &str) -> Result<i64, ApiError> {
     match clock::parse_iso8601(v) {
-        Ok(t) if (0..=MAX_UTC_NS).contains(&t) => Ok(t),
-        Ok(_) => Err(ApiError::bad_key(key, format!("{key}: {v:?} is outside 1970..2200"))),
+        Ok(t) => Ok(t.clamp(0, MAX_UTC_NS)),
+        Err(clock::TimeParseError::OutOfRange) => {
+            let before_1970 = v.get(..4).and_then(|y| y.parse::<u32>().ok()).is_some_and(|y| y < 1970);
+            Ok(if before_1970 { 0 } else { MAX_UTC_NS })
+        }
         Err(e) => Err(ApiError::bad_key(key, format!("{key}: {v:?} is not an ISO 8601 UTC time ({e})"))),
     }
 }
@@ -259,6 +263,7 @@ impl Api<'_> {
             figures: self.sampler.figures(),
             live_clients: self.hub.clients(),
             cap_bytes: Some(self.control.config().storage_cap_bytes()),
+            web_allocations: crate::alloc_count::thread_allocations(),
         }
     }
 
@@ -282,9 +287,6 @@ impl Api<'_> {
     fn get_segments(&self, q: &[(String, String)]) -> ApiResult {
         let from = param(q, "from").map(|v| parse_time("from", v)).transpose()?.unwrap_or(i64::MIN);
         let to = param(q, "to").map(|v| parse_time("to", v)).transpose()?.unwrap_or(i64::MAX);
-        if from > to {
-            return Err(ApiError::bad_key("to", "to is before from"));
-        }
         let segs = self.segments()?;
         let prot = self.footage.protected();
         let sel: Vec<&Seg> = segs.iter().filter(|s| s.frames > 0 && s.start_utc_ns <= to && s.end_utc_ns >= from).collect();
@@ -328,8 +330,16 @@ impl Api<'_> {
         let segs = self.segments()?;
         let mut buf = Vec::new();
         let (seq, utc) = match (param(q, "at"), param(q, "seq")) {
-            (Some(_), Some(_)) => return Err(ApiError::bad_key("seq", "give either at or seq, not both")),
-            (None, None) => return Err(ApiError::bad_key("at", "at (a UTC time) or seq (a frame number) is required")),
+            // Neither: the newest stored frame.
+            (None, None) => {
+                let Some(last) = segs.iter().filter(|s| s.frames > 0).map(|s| s.first_seq + s.frames - 1).max() else {
+                    return Err(ApiError::not_found("no frame stored yet"));
+                };
+                match self.footage.frame_by_seq(&segs, last, &mut buf).map_err(Self::io_error)? {
+                    Some(t) => (last, t),
+                    None => return Err(ApiError::not_found(format!("frame {last} is damaged"))),
+                }
+            }
             (Some(at), None) => {
                 let t = parse_time("at", at)?;
                 match self.footage.nearest(&segs, t, NEAREST_WINDOW_NS, &mut buf).map_err(Self::io_error)? {
@@ -337,7 +347,8 @@ impl Api<'_> {
                     None => return Err(ApiError::not_found(format!("no frame stored within 5 s of {}", Iso(t)))),
                 }
             }
-            (None, Some(s)) => {
+            // `seq` wins when both are given.
+            (_, Some(s)) => {
                 let seq = parse_u64("seq", s, u64::MAX)?;
                 match self.footage.frame_by_seq(&segs, seq, &mut buf).map_err(Self::io_error)? {
                     Some(t) => (seq, t),
@@ -372,7 +383,7 @@ impl Api<'_> {
         while std::time::Instant::now() < deadline {
             use crate::status::State;
             let st = self.src.status.state();
-            if (on && st == State::Recording) || (!on && st == State::Stopped) || (on && st == State::CameraLost) {
+            if (on && matches!(st, State::Recording | State::CameraLost)) || (!on && st == State::Stopped) {
                 break;
             }
             smol::Timer::after(Duration::from_millis(20)).await;
@@ -409,11 +420,9 @@ impl Api<'_> {
     /// `POST /api/protect` and `/api/unprotect` `{"from":T,"to":T}`
     async fn post_protect(&self, o: json::Object, protect: bool) -> ApiResult {
         only_keys(&o, &["from", "to"])?;
-        let from = body_time(&o, "from")?;
-        let to = body_time(&o, "to")?;
-        if from > to {
-            return Err(ApiError::bad_key("to", "to is before from"));
-        }
+        let (a, b) = (body_time(&o, "from")?, body_time(&o, "to")?);
+        // The order of the two ends does not matter.
+        let (from, to) = (a.min(b), a.max(b));
         let cmd = if protect { Command::Protect(from, to) } else { Command::Unprotect(from, to) };
         match self.command(cmd).await? {
             CtlReply::Ranges(r) => json_ok(Self::ranges_json(&r)),
@@ -549,6 +558,15 @@ pub fn clock_settable() -> bool {
 /// The current config with the body's keys replaced, validated by the config parser (so an
 /// error names the key, and unknown keys are refused with a suggestion).
 pub fn merge_config(old: &Config, body: &json::Object) -> Result<Config, ApiError> {
+    // Device paths and addresses are printable ASCII (the config file allows more, the API
+    // promises this much).
+    for key in ["camera_device", "listen"] {
+        if let Some(Value::Str(v)) = body.get(key)
+            && !v.bytes().all(|b| (b' '..=b'~').contains(&b))
+        {
+            return Err(ApiError::bad_key(key, format!("config key {key:?}: must be printable ASCII")));
+        }
+    }
     let current = json::parse_object(old.to_json().as_bytes()).map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))?;
     let mut merged = String::from("{");
     for (k, _, raw) in &body.members {
@@ -561,8 +579,10 @@ pub fn merge_config(old: &Config, body: &json::Object) -> Result<Config, ApiErro
     }
     merged.pop();
     merged.push('}');
+    // An unknown key has no name in the key table: name the body's key that is not a config key.
+    let unknown = body.members.iter().find(|(k, _, _)| current.get(k).is_none()).map(|(k, _, _)| k.clone());
     Config::parse(merged.as_bytes()).map_err(|e| ApiError {
-        key: e.key().map(str::to_string),
+        key: e.key().map(str::to_string).or(unknown),
         ..ApiError::bad(e.to_string())
     })
 }
@@ -641,6 +661,28 @@ impl CustomBody for Events<'_, '_> {
             w.write_all(b"\n\n").await?;
             w.flush().await?;
         }
+    }
+}
+
+/// `GET /health` (public); other methods get 405 with `Allow`.
+pub struct Health<'a> {
+    pub status: &'a crate::status::RecorderStatus,
+}
+
+impl picoserve::routing::MethodHandlerService<(), ()> for Health<'_> {
+    async fn call_method_handler_service<R: Read, W: ResponseWriter<Error = R::Error>>(
+        &self,
+        _state: &(),
+        _params: (),
+        method: &str,
+        request: Request<'_, R>,
+        response_writer: W,
+    ) -> Result<ResponseSent, W::Error> {
+        let conn = request.body_connection.finalize().await?;
+        if method != "GET" {
+            return ApiError::method("GET").write_to(conn, response_writer).await;
+        }
+        Reply::Json(StatusCode::OK, status::health_json(&self.status.snapshot()).to_string()).write_to(conn, response_writer).await
     }
 }
 

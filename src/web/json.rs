@@ -134,12 +134,21 @@ impl P<'_> {
                         b'r' => out.push('\r'),
                         b't' => out.push('\t'),
                         b'u' => {
-                            let hex = self.s.get(self.i..self.i + 4).ok_or_else(|| self.err("bad \\u escape"))?;
-                            let hex = core::str::from_utf8(hex).map_err(|_| self.err("bad \\u escape"))?;
-                            let n = u32::from_str_radix(hex, 16).map_err(|_| self.err("bad \\u escape"))?;
-                            self.i += 4;
-                            // Surrogates (and pairs) are not needed by any API value: refused.
-                            out.push(char::from_u32(n).ok_or_else(|| self.err("unsupported \\u escape"))?);
+                            let hi = self.hex4()?;
+                            let c = if (0xD800..0xDC00).contains(&hi) {
+                                // A surrogate pair: the low half must follow.
+                                if !(self.eat(b'\\') && self.eat(b'u')) {
+                                    return Err(self.err("lone surrogate in \\u escape"));
+                                }
+                                let lo = self.hex4()?;
+                                if !(0xDC00..0xE000).contains(&lo) {
+                                    return Err(self.err("lone surrogate in \\u escape"));
+                                }
+                                0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
+                            } else {
+                                hi
+                            };
+                            out.push(char::from_u32(c).ok_or_else(|| self.err("lone surrogate in \\u escape"))?);
                         }
                         _ => return Err(self.err("bad escape")),
                     }
@@ -158,6 +167,17 @@ impl P<'_> {
             }
         }
     }
+    fn hex4(&mut self) -> Result<u32, String> {
+        let hex = self.s.get(self.i..self.i + 4).ok_or_else(|| self.err("bad \\u escape"))?;
+        let hex = core::str::from_utf8(hex).map_err(|_| self.err("bad \\u escape"))?;
+        if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(self.err("bad \\u escape"));
+        }
+        let n = u32::from_str_radix(hex, 16).map_err(|_| self.err("bad \\u escape"))?;
+        self.i += 4;
+        Ok(n)
+    }
+
     fn value(&mut self, depth: u32) -> Result<Value, String> {
         if depth > 32 {
             return Err(self.err("nested too deeply"));
@@ -292,6 +312,9 @@ mod tests {
         assert_eq!(o.get("d"), Some(&Value::Null));
         assert_eq!(o.get("e"), Some(&Value::Nested));
         assert_eq!(o.members[1].2, "-1.5e3");
+        let o = parse_object(br#"{"\ud83d\ude00": "\u00e9"}"#).unwrap();
+        assert_eq!(o.members[0].0, "\u{1f600}");
+        assert_eq!(o.get("\u{1f600}"), Some(&Value::Str("\u{e9}".into())));
         for bad in [
             &b""[..],
             b"[]",
@@ -306,6 +329,8 @@ mod tests {
             b"{\"a\":\xff}",
             b"{\"a\":-}",
             b"{\"a\":\"\\ud800\"}",
+            b"{\"a\":\"\\ud800\\u0041\"}",
+            b"{\"a\":\"\\u+041\"}",
         ] {
             assert!(parse_object(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
         }

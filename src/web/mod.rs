@@ -22,7 +22,6 @@ pub mod status;
 pub mod system;
 
 use conn::{Conn, SmolRuntime, SmolTimer};
-use picoserve::response::Response;
 use picoserve::routing::{get, get_service, parse_path_segment, post_service, put_service};
 use picoserve::time::Duration;
 use picoserve::{Config, Router, Timeouts};
@@ -101,7 +100,7 @@ fn serve(listener: TcpListener, ctx: WebContext) -> std::io::Result<()> {
     let app = Router::new()
         .route("/", get_service(assets::IndexService))
         .nest_service("/assets", assets::ASSETS)
-        .route("/health", get(move || async move { json(status::health_json(&src.status.snapshot())) }))
+        .route_service("/health", api::Health { status: &ctx.status })
         .route(
             "/login",
             get(|| async { auth::Reply::LoginPage }).post_service(auth::LoginService(auth)),
@@ -157,8 +156,4 @@ fn serve(listener: TcpListener, ctx: WebContext) -> std::io::Result<()> {
     drop((notify, tick));
     drop(workers);
     Ok(())
-}
-
-fn json(body: status::JsonBuf) -> impl picoserve::response::IntoResponse {
-    Response::ok(body).with_content_type("application/json").with_header("Cache-Control", "no-store")
 }

@@ -21,6 +21,9 @@ pub struct Extra {
     pub live_clients: u32,
     /// The cap now in force (it can change live); `None`: the one fixed at start.
     pub cap_bytes: Option<u64>,
+    /// Heap allocations the web thread has made so far (diagnostics: the live path makes none
+    /// per frame; tests/web_api.rs checks it).
+    pub web_allocations: u64,
 }
 
 /// A JSON body; 2 KiB holds the status with a camera description of a few hundred bytes.
@@ -86,7 +89,7 @@ pub fn status_json(src: &StatusSource<'_>, extra: &Extra) -> JsonBuf {
          \"storage\":{{\"used_bytes\":{},\"cap_bytes\":{},\"free_bytes\":{}}},\"segments\":{},\
          \"oldest\":{},\"newest\":{},\"started\":{},\"uptime_s\":{},\
          \"system\":{{\"cpu_percent\":{},\"mem_used_bytes\":{},\"mem_total_bytes\":{},\"rss_bytes\":{},\
-         \"temp_c\":{},\"throttled\":{}}},\"live_clients\":{}}}",
+         \"temp_c\":{},\"throttled\":{}}},\"live_clients\":{},\"web_allocations\":{}}}",
         s.recording,
         s.state.name(),
         JsonStr(&cam.describe),
@@ -114,7 +117,8 @@ pub fn status_json(src: &StatusSource<'_>, extra: &Extra) -> JsonBuf {
         OptNum(fig.rss_bytes),
         OptF(fig.temp_c),
         Throttled(fig.throttled),
-        extra.live_clients
+        extra.live_clients,
+        extra.web_allocations
     );
     if r.is_err() {
         // Only a very long camera description can overflow; say so rather than send half a JSON.

@@ -1,0 +1,148 @@
+#!/usr/bin/env python3
+"""Writes src/web/openapi.json (the API contract served at /api/openapi.json).
+Edit this file, run it, and commit both. The tests check the server against the output."""
+import json, os
+err = {"$ref": "#/components/schemas/Error"}
+def resp(desc, schema=None, ct="application/json", headers=None):
+    r = {"description": desc}
+    if schema is not None:
+        r["content"] = {ct: {"schema": schema}}
+    if headers:
+        r["headers"] = headers
+    return r
+def e(desc): return resp(desc, err)
+RA = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer", "minimum": 0}}}
+def busy(desc): return resp(desc, err, headers=RA)
+common = {"401": e("no or wrong credentials"), "429": busy("too many wrong secrets: the device's secret checks are rate-limited")}
+mut = dict(common, **{"403": e("cross-site request refused (Origin/Sec-Fetch-Site)"), "413": e("request body too large"), "400": e("bad input: malformed JSON, a wrong type, a value out of range; `key` names the field")})
+time_s = {"type": "string", "format": "date-time", "description": "ISO 8601 UTC, e.g. 2026-11-21T12:00:00Z (fractional seconds allowed), 1970..2200", "example": "2026-11-21T12:00:00Z"}
+opt_time = {"type": "string", "format": "date-time", "nullable": True}
+def jpeg(desc, extra=None):
+    h = {"X-Timestamp": {"description": "capture time, Unix seconds with microseconds", "schema": {"type": "string", "pattern": "^[0-9]+\\.[0-9]{6}$"}},
+         "X-Seq": {"description": "the frame's sequence number", "schema": {"type": "integer", "minimum": 0}}}
+    if extra: h.update(extra)
+    return resp(desc, {"type": "string", "format": "binary"}, ct="image/jpeg", headers=h)
+def op(summary, responses, **kw):
+    o = {"summary": summary, "responses": responses}
+    o.update(kw)
+    return o
+def body(schema, required=True):
+    return {"required": required, "content": {"application/json": {"schema": schema}}}
+
+config_props = {
+  "listen": {"type": "string", "maxLength": 64, "pattern": "^(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])([.](25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}|0)$", "description": "dashboard address IP:PORT (applies at the next start)", "example": "127.0.0.1:8080"},
+  "port": {"type": "integer", "minimum": 0, "maximum": 65535, "description": "nonzero replaces the port in listen (next start)"},
+  "storage_cap_gb": {"type": "number", "minimum": 0.01, "maximum": 65536, "description": "most space recordings may use, GiB (live)"},
+  "min_free_mb": {"type": "integer", "minimum": 0, "maximum": 1048576, "description": "free space to keep, MiB (live)"},
+  "protected_cap_percent": {"type": "integer", "minimum": 0, "maximum": 100, "description": "share of the cap protected footage may use (live)"},
+  "video_fps": {"type": "integer", "minimum": 1, "maximum": 120, "description": "frame rate (restart)"},
+  "video_res_width": {"type": "integer", "minimum": 16, "maximum": 7680, "description": "frame width (restart)"},
+  "video_res_height": {"type": "integer", "minimum": 16, "maximum": 4320, "description": "frame height (restart)"},
+  "segment_length_s": {"type": "integer", "minimum": 1, "maximum": 3600, "description": "segment length (restart)"},
+  "camera_device": {"type": "string", "maxLength": 128, "pattern": "^[ -~]*$", "description": "camera device path; empty = auto-detect (restart)"},
+  "mjpeg_quality": {"type": "integer", "minimum": 1, "maximum": 100, "description": "JPEG quality of encoded frames (restart)"},
+  "embed_timestamp": {"type": "boolean", "description": "burn the UTC time into encoded frames (restart)"},
+  "commit_interval_ms": {"type": "integer", "minimum": 10, "maximum": 60000, "description": "longest time between fdatasyncs (live)"},
+  "commit_frames": {"type": "integer", "minimum": 1, "maximum": 100000, "description": "commit after this many frames at the latest (live)"},
+  "max_live_clients": {"type": "integer", "minimum": 1, "maximum": 64, "description": "most simultaneous live viewers (live)"},
+}
+Config = {"type": "object", "properties": config_props, "required": list(config_props), "additionalProperties": False}
+ConfigPatch = {"type": "object", "properties": config_props, "additionalProperties": False, "description": "any subset of the config keys"}
+nint = lambda: {"type": "integer", "minimum": 0}
+Status = {"type": "object", "required": ["recording", "state", "camera", "format", "fps", "frames", "dropped", "durable_seq", "storage", "segments", "oldest", "newest", "started", "uptime_s", "system", "live_clients"],
+  "properties": {
+    "recording": {"type": "boolean"},
+    "state": {"type": "string", "enum": ["starting", "recording", "stopped", "camera_lost"]},
+    "camera": {"type": "string", "description": "one line describing the camera as opened"},
+    "format": {"type": "object", "required": ["device", "driver", "pixel_format", "width", "height", "fps"], "properties": {
+        "device": {"type": "string", "nullable": True}, "driver": {"type": "string", "nullable": True},
+        "pixel_format": {"type": "string", "nullable": True}, "width": nint(), "height": nint(), "fps": nint()}},
+    "fps": {"type": "number", "minimum": 0, "description": "frames recorded per second over the last few seconds"},
+    "frames": nint(), "dropped": nint(),
+    "durable_seq": {"type": "integer", "minimum": 0, "nullable": True},
+    "storage": {"type": "object", "required": ["used_bytes", "cap_bytes", "free_bytes"], "properties": {
+        "used_bytes": nint(), "cap_bytes": nint(), "free_bytes": {"type": "integer", "minimum": 0, "nullable": True}}},
+    "segments": nint(), "oldest": opt_time, "newest": opt_time, "started": {"type": "string", "format": "date-time"},
+    "uptime_s": nint(),
+    "system": {"type": "object", "required": ["cpu_percent", "mem_used_bytes", "mem_total_bytes", "rss_bytes", "temp_c", "throttled"], "properties": {
+        "cpu_percent": {"type": "number", "minimum": 0, "maximum": 100, "nullable": True},
+        "mem_used_bytes": {"type": "integer", "minimum": 0, "nullable": True},
+        "mem_total_bytes": {"type": "integer", "minimum": 0, "nullable": True},
+        "rss_bytes": {"type": "integer", "minimum": 0, "nullable": True},
+        "temp_c": {"type": "number", "nullable": True},
+        "throttled": {"type": "object", "nullable": True, "description": "Raspberry Pi firmware flags (get_throttled); null elsewhere",
+            "required": ["under_voltage", "freq_capped", "throttled", "soft_temp_limit", "under_voltage_occurred", "throttled_occurred", "raw"],
+            "properties": {k: {"type": "boolean"} for k in ["under_voltage", "freq_capped", "throttled", "soft_temp_limit", "under_voltage_occurred", "throttled_occurred"]} | {"raw": {"type": "string", "pattern": "^0x[0-9a-f]+$"}}}}},
+    "live_clients": nint(),
+    "web_allocations": {"type": "integer", "minimum": 0, "description": "diagnostics: heap allocations the web thread made so far"}}}
+Range = {"type": "object", "required": ["from", "to"], "properties": {"from": time_s, "to": time_s}, "additionalProperties": False}
+RangeOut = {"type": "object", "required": ["from", "to"], "properties": {"from": {"type": "string", "format": "date-time"}, "to": {"type": "string", "format": "date-time"}}}
+Ranges = {"type": "object", "required": ["ranges"], "properties": {"ranges": {"type": "array", "items": {"$ref": "#/components/schemas/RangeOut"}}}}
+Segment = {"type": "object", "required": ["id", "start", "end", "start_ms", "end_ms", "first_seq", "frames", "bytes", "open", "protected"], "properties": {
+    "id": {"type": "integer", "minimum": 0, "description": "the segment's first frame's seq"},
+    "start": {"type": "string", "format": "date-time"}, "end": {"type": "string", "format": "date-time"},
+    "start_ms": {"type": "integer"}, "end_ms": {"type": "integer"},
+    "first_seq": nint(), "frames": nint(), "bytes": nint(), "open": {"type": "boolean"}, "protected": {"type": "boolean"}}}
+Recording = {"type": "object", "required": ["recording", "state"], "properties": {"recording": {"type": "boolean", "description": "recording is wanted"}, "state": Status["properties"]["state"]}}
+Time = {"type": "object", "required": ["utc", "unix_ms", "settable"], "properties": {"utc": {"type": "string", "format": "date-time"}, "unix_ms": {"type": "integer"}, "settable": {"type": "boolean", "description": "this process may set the clock (CAP_SYS_TIME)"}}}
+Health = {"type": "object", "required": ["status", "uptime_s", "recording", "durable_seq"], "properties": {"status": {"type": "string", "enum": ["ok"]}, "uptime_s": nint(), "recording": {"type": "boolean"}, "durable_seq": {"type": "integer", "minimum": 0, "nullable": True}}}
+time_q = lambda name, d: {"name": name, "in": "query", "required": False, "description": d, "schema": time_s}
+doc = {
+ "openapi": "3.0.3",
+ "info": {"title": "blackbox dash cam API", "version": "1", "description": "The HTTP API of blackbox (docs/API.md). Every route needs the session cookie or the device secret as a Bearer token, except /health. Times are ISO 8601 UTC. Errors are {\"error\":\"...\"} with \"key\" naming the field at fault."},
+ "servers": [{"url": "/"}],
+ "security": [{"bearer": []}, {"session": []}],
+ "paths": {
+  "/health": {"get": op("Liveness and recorder state (public)", {"200": resp("ok", {"$ref": "#/components/schemas/Health"})}, security=[], operationId="getHealth")},
+  "/api/status": {"get": op("Recorder, storage and system status", dict(common, **{"200": resp("status", {"$ref": "#/components/schemas/Status"}), "400": e("unexpected query parameter")}), operationId="getStatus")},
+  "/api/events": {"get": op("Server-sent events: `event: status` with the status object, at once, on change and at least every 2 s (an endless stream)",
+      dict(common, **{"200": resp("event stream", {"type": "string"}, ct="text/event-stream"), "503": busy("too many event streams")}), operationId="getEvents")},
+  "/api/live.mjpeg": {"get": op("Live view: multipart/x-mixed-replace JPEG parts with X-Timestamp and X-Seq (an endless stream); a slow client skips to the newest frame",
+      dict(common, **{"200": resp("the stream", {"type": "string", "format": "binary"}, ct="multipart/x-mixed-replace"), "503": busy("max_live_clients viewers already")}), operationId="getLive")},
+  "/api/snapshot.jpg": {"get": op("The newest frame", dict(common, **{"200": jpeg("the frame"), "400": e("unexpected query parameter"), "503": busy("no frame within 3 s (recording stopped?)")}), operationId="getSnapshot")},
+  "/api/segments": {"get": op("Segments overlapping a UTC range (both ends optional; times outside 1970..2200 are clamped), and the gaps of more than 2 s between them",
+      dict(common, **{"200": resp("segments", {"type": "object", "required": ["segments", "gaps"], "properties": {"segments": {"type": "array", "items": {"$ref": "#/components/schemas/Segment"}}, "gaps": {"type": "array", "items": {"$ref": "#/components/schemas/RangeOut"}}}}),
+                      "400": e("bad time or unknown parameter"), "500": e("the segment directory could not be read")}),
+      parameters=[time_q("from", "start of the range"), time_q("to", "end of the range")], operationId="getSegments")},
+  "/api/segments/{id}/download": {"get": op("A segment's CRC-valid frames as a concatenated-JPEG stream (plays in VLC/ffplay)",
+      dict(common, **{"200": resp("the frames", {"type": "string", "format": "binary"}, ct="video/x-motion-jpeg", headers={"Content-Disposition": {"description": "attachment; filename=\"blackbox_START_END.mjpeg\"", "schema": {"type": "string"}}}),
+                      "400": e("the id is not a decimal number"), "404": e("no such segment"), "500": e("the segment could not be read")}),
+      parameters=[{"name": "id", "in": "path", "required": True, "description": "the segment id (its first frame's seq)", "schema": {"type": "integer", "minimum": 0, "maximum": 9223372036854775807}}], operationId="downloadSegment")},
+  "/api/frame": {"get": op("The stored frame nearest a time `at` (within 5 s), or frame number `seq` (which wins when both are given), or without either the newest stored frame; for the player",
+      dict(common, **{"200": jpeg("the frame", {"X-Prev-Seq": {"description": "the previous stored frame (absent at the start)", "schema": {"type": "integer"}}, "X-Next-Seq": {"description": "the next stored frame (absent at the end)", "schema": {"type": "integer"}}}),
+                      "400": e("neither or both of at/seq, or a bad value"), "404": e("nothing stored there"), "500": e("the footage could not be read")}),
+      parameters=[time_q("at", "the time wanted"), {"name": "seq", "in": "query", "required": False, "description": "a frame's sequence number", "schema": {"type": "integer", "minimum": 0, "maximum": 9223372036854775807}}], operationId="getFrame")},
+  "/api/recording": {
+     "get": op("Whether recording is on", dict(common, **{"200": resp("state", {"$ref": "#/components/schemas/Recording"}), "400": e("unexpected query parameter")}), operationId="getRecording"),
+     "put": op("Start or stop recording (stopping closes the camera); answers once the recorder got there (or after 3 s)",
+        dict(mut, **{"200": resp("the new state", {"$ref": "#/components/schemas/Recording"})}),
+        requestBody=body({"type": "object", "required": ["recording"], "properties": {"recording": {"type": "boolean"}}, "additionalProperties": False}), operationId="putRecording")},
+  "/api/protected": {"get": op("Protected UTC ranges (kept by retention)", dict(common, **{"200": resp("ranges", {"$ref": "#/components/schemas/Ranges"}), "400": e("unexpected query parameter")}), operationId="getProtected")},
+  "/api/protect": {"post": op("Protect a UTC range from retention (the order of from and to does not matter)", dict(mut, **{"200": resp("the protected ranges now", {"$ref": "#/components/schemas/Ranges"}), "500": e("the ranges could not be saved"), "503": busy("the recorder did not answer in time")}),
+      requestBody=body({"$ref": "#/components/schemas/Range"}), operationId="protect")},
+  "/api/unprotect": {"post": op("Remove protection from a UTC range (ranges sticking out are trimmed)", dict(mut, **{"200": resp("the protected ranges now", {"$ref": "#/components/schemas/Ranges"}), "500": e("the ranges could not be saved"), "503": busy("the recorder did not answer in time")}),
+      requestBody=body({"$ref": "#/components/schemas/Range"}), operationId="unprotect")},
+  "/api/save-last": {"post": op("Protect the last N seconds (default 60)", dict(mut, **{"200": resp("the range protected", {"$ref": "#/components/schemas/RangeOut"}), "500": e("the ranges could not be saved"), "503": busy("the recorder did not answer in time")}),
+      requestBody=body({"type": "object", "properties": {"seconds": {"type": "integer", "minimum": 1, "maximum": 3600}}, "additionalProperties": False}, required=True), operationId="saveLast")},
+  "/api/config": {
+     "get": op("The configuration as saved", dict(common, **{"200": resp("the config", {"$ref": "#/components/schemas/Config"}), "400": e("unexpected query parameter")}), operationId="getConfig"),
+     "put": op("Change any subset of the configuration: validated (400 naming the key, nothing saved), saved atomically, applied live or by restarting the recorder",
+        dict(mut, **{"200": resp("saved and applied", {"type": "object", "required": ["config", "applied", "next_start"], "properties": {
+             "config": {"$ref": "#/components/schemas/Config"}, "applied": {"type": "string", "enum": ["live", "restarted"]},
+             "next_start": {"type": "array", "items": {"type": "string", "enum": ["listen", "port"]}, "description": "changed keys that apply at the next start"}}}),
+             "500": e("the config could not be saved"), "503": busy("the recorder did not answer in time")}),
+        requestBody=body({"$ref": "#/components/schemas/ConfigPatch"}), operationId="putConfig")},
+  "/api/time": {
+     "get": op("The device's clock", dict(common, **{"200": resp("now", {"$ref": "#/components/schemas/Time"}), "400": e("unexpected query parameter")}), operationId="getTime"),
+     "put": op("Set the system clock (the Pi has no RTC) to a time in 2020..2200 (400 otherwise); 409 when this process may not",
+        dict(mut, **{"200": resp("the clock after setting", {"$ref": "#/components/schemas/Time"}), "409": e("the process may not set the clock (no CAP_SYS_TIME) or setting is disabled")}),
+        requestBody=body({"type": "object", "properties": {"unix_ms": {"type": "integer", "minimum": 1577836800000, "maximum": 7258118400000}, "utc": time_s}, "additionalProperties": False, "description": "exactly one of unix_ms or utc"}), operationId="putTime")},
+  "/api/openapi.json": {"get": op("This document", dict(common, **{"200": resp("OpenAPI 3", {"type": "object"})}), operationId="getOpenapi")},
+ },
+ "components": {
+  "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "the device secret (DATA/secret)"},
+                      "session": {"type": "apiKey", "in": "cookie", "name": "bb_session", "description": "set by POST /login"}},
+  "schemas": {"Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}, "key": {"type": "string", "description": "the field or parameter at fault"}}},
+              "Status": Status, "Health": Health, "Segment": Segment, "Range": Range, "RangeOut": RangeOut, "Ranges": Ranges,
+              "Recording": Recording, "Time": Time, "Config": Config, "ConfigPatch": ConfigPatch}}}
+open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src", "web", "openapi.json"), "w").write(json.dumps(doc, indent=1) + "\n")
