@@ -843,7 +843,8 @@ views.settings = (() => {
     try {
       const r = await api('/api/config', { method: 'PUT', body });
       render(r.config || { ...loaded, ...body });
-      msgEl.textContent = r.applied === 'restarted' ? 'Saved. The recorder restarted to apply it.' : 'Saved and applied.';
+      const later = (r.next_start || []).length ? ` ${r.next_start.join(' and ')}: at the next start of blackbox.` : '';
+      msgEl.textContent = (r.applied === 'restarted' ? 'Saved. The recorder restarted to apply it.' : 'Saved and applied.') + later;
       msgEl.className = 'msg ok';
       msgEl.id = 'settings-msg';
     } catch (err) {
