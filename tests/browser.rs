@@ -174,10 +174,12 @@ impl Driver {
                 panic!("cannot run `chromedriver` ({e}): this test needs Debian's chromium and chromium-driver (scripts/test installs them)")
             });
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        // Owned from here on: dropping it (also on the panic below) kills chromedriver.
+        let driver = Driver { child, addr };
         let t = Instant::now();
         while t.elapsed() < Duration::from_secs(20) {
             if http(addr, "GET", "/status", None, None).is_ok_and(|(c, _)| c == 200) {
-                return Driver { child, addr };
+                return driver;
             }
             std::thread::sleep(Duration::from_millis(100));
         }

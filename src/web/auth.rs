@@ -465,26 +465,36 @@ pub enum Reply {
 
 macro_rules! login_head {
     () => {
-        r#"<!doctype html>
+        r##"<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="viewport" content="width=device-width, initial-scale=1, viewport-fit=cover">
 <meta name="color-scheme" content="dark">
+<meta name="theme-color" content="#0b0d10">
 <title>blackbox · sign in</title>
+<link rel="icon" href="/assets/icon.svg" type="image/svg+xml">
 <style>
-body{margin:0;min-height:100vh;display:flex;align-items:center;justify-content:center;
-background:#0d0f12;color:#e6e8eb;font:16px/1.4 system-ui,sans-serif}
-form{width:min(22rem,90vw);padding:1.5rem;border-radius:12px;background:#171a1f}
-h1{font-size:1.25rem;margin:0 0 1rem}
-label{display:block;margin-bottom:.4rem;color:#aab1ba}
-input{box-sizing:border-box;width:100%;padding:.75rem;border-radius:8px;border:1px solid #2c323a;
-background:#0d0f12;color:#e6e8eb;font:1rem ui-monospace,monospace}
-button{margin-top:1rem;width:100%;padding:.75rem;border:0;border-radius:8px;background:#c0392b;
-color:#fff;font-size:1rem}
-.err{color:#ff8a80;margin:0 0 1rem}
+*{box-sizing:border-box}
+body{margin:0;min-height:100vh;display:flex;flex-direction:column;align-items:center;justify-content:center;
+padding:1rem;background:#0b0d10;color:#eef0f2;font:16px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}
+.brand{display:flex;align-items:center;gap:.6rem;font-weight:700;font-size:1.5rem;margin-bottom:1.25rem}
+form{width:min(24rem,100%);padding:1.5rem;border-radius:14px;background:#15181d;border:1px solid #2a3038}
+h1{font-size:1.15rem;margin:0 0 .25rem}
+p{margin:0 0 1.1rem;color:#a3acb7;font-size:.95rem}
+code{color:#eef0f2}
+label{display:block;margin-bottom:.4rem;font-weight:600}
+input{width:100%;min-height:52px;padding:.75rem .9rem;border-radius:10px;border:1px solid #2a3038;
+background:#0b0d10;color:#eef0f2;font:1.05rem ui-monospace,Menlo,Consolas,monospace;letter-spacing:.03em}
+input:focus{outline:3px solid #ffb020;outline-offset:2px}
+button{margin-top:1.1rem;width:100%;min-height:52px;border:0;border-radius:10px;background:#ffb020;
+color:#1a1200;font:700 1.05rem system-ui,sans-serif;cursor:pointer}
+button:focus-visible{outline:3px solid #eef0f2;outline-offset:2px}
+.err{color:#ff6b6b;font-weight:600;margin:0 0 1rem;padding:.6rem .8rem;border-radius:10px;background:#2a1213;border:1px solid #6b1f22}
 </style></head><body>
+<div class="brand"><svg width="36" height="36" viewBox="0 0 64 64" aria-hidden="true"><rect width="64" height="64" rx="14" fill="#15181d"/><rect x="8" y="18" width="48" height="30" rx="7" fill="none" stroke="#ffb020" stroke-width="4"/><circle cx="32" cy="33" r="8" fill="none" stroke="#eef0f2" stroke-width="4"/><circle cx="48" cy="12" r="6" fill="#ff4d4f"/></svg>blackbox</div>
 <form method="post" action="/login">
-<h1>blackbox</h1>
-"#
+<h1>Sign in</h1>
+<p>Enter the device secret: 32 characters, shown once when blackbox first started and kept in <code>secret</code> in its data folder.</p>
+"##
     };
 }
 macro_rules! login_tail {

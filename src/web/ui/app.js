@@ -128,6 +128,7 @@ function dayRange(key) {
 const iso = (ms) => new Date(ms).toISOString();
 const tms = (t) => (typeof t === 'number' ? t : Date.parse(t));
 function fmtDur(s) {
+  if (s > 0 && s < 1) return 'under 1 s';
   s = Math.round(s);
   if (s < 60) return `${s} s`;
   const m = Math.floor(s / 60);
@@ -386,7 +387,7 @@ views.live = (() => {
       ['Frames', `${s.frames ?? '–'} (${s.dropped ?? 0} dropped)`],
       ['Viewers', `${s.live_clients ?? '–'}`],
     ];
-    facts.replaceChildren(...rows.flatMap(([k, v]) => [h('dt', { text: k }), h('dd', { text: v })]));
+    facts.replaceChildren(...rows.flatMap(([k, v]) => [h('dt', { text: k }), h('dd', { text: v, class: k === 'Camera' ? 'long' : undefined })]));
   }
 
   return {
@@ -506,8 +507,8 @@ views.recordings = (() => {
       h('div', { class: 'day-nav' },
         h('button', { class: 'btn icon', type: 'button', 'aria-label': 'Previous day', text: '‹', onclick: () => shift(-1) }),
         dateInput,
-        h('button', { class: 'btn icon', type: 'button', 'aria-label': 'Next day', text: '›', onclick: () => shift(1) }),
-        h('button', { class: 'btn', type: 'button', text: 'Today', onclick: () => go(dayKey(Date.now())) })),
+        h('button', { class: 'btn icon', type: 'button', 'aria-label': 'Next day', text: '›', onclick: () => shift(1) })),
+      h('button', { class: 'btn', type: 'button', text: 'Today', onclick: () => go(dayKey(Date.now())) }),
       h('span', { class: 'grow' }),
       zoneSwitch('zone-recordings', () => { day = null; views.recordings.enter(new URLSearchParams()); })), body);
   }
@@ -842,7 +843,8 @@ views.settings = (() => {
     try {
       const r = await api('/api/config', { method: 'PUT', body });
       render(r.config || { ...loaded, ...body });
-      msgEl.textContent = r.applied === 'restarted' ? 'Saved. The recorder restarted to apply it.' : 'Saved and applied.';
+      const later = (r.next_start || []).length ? ` ${r.next_start.join(' and ')}: at the next start of blackbox.` : '';
+      msgEl.textContent = (r.applied === 'restarted' ? 'Saved. The recorder restarted to apply it.' : 'Saved and applied.') + later;
       msgEl.className = 'msg ok';
       msgEl.id = 'settings-msg';
     } catch (err) {
@@ -889,7 +891,7 @@ views.settings = (() => {
 views.system = (() => {
   const root = $('#view-system');
   let built = false, el = {}, timeInfo = null, clockTimer = 0;
-  const dl = (rows) => h('dl', { class: 'facts' }, rows.flatMap(([k, id]) => [h('dt', { text: k }), h('dd', { id })]));
+  const dl = (rows) => h('dl', { class: 'facts' }, rows.flatMap(([k, id]) => [h('dt', { text: k }), h('dd', { id, class: id === 'sys-camera' ? 'long' : undefined })]));
   const set = (id, v) => { const e = document.getElementById(id); if (e) e.textContent = v; };
 
   function update(s) {
