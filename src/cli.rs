@@ -18,7 +18,6 @@ use crate::store::reader::Reader;
 use crate::store::verify::{self, VerifyReport};
 use crate::store::{Store, StoreOptions};
 use crate::web::{self, WebContext};
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -429,20 +428,7 @@ fn cmd_bench_encode(args: &[String]) -> i32 {
 
 /// A JSON string literal.
 fn js(s: &str) -> String {
-    let mut o = String::with_capacity(s.len() + 2);
-    o.push('"');
-    for ch in s.chars() {
-        match ch {
-            '"' => o.push_str("\\\""),
-            '\\' => o.push_str("\\\\"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(o, "\\u{:04x}", c as u32);
-            }
-            c => o.push(c),
-        }
-    }
-    o.push('"');
-    o
+    crate::json_str::JsonStr(s).to_string()
 }
 
 fn opt_num(v: Option<u64>) -> String {

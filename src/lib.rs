@@ -8,6 +8,7 @@ pub mod camera;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod json_str;
 pub mod control;
 pub mod export;
 pub mod live;

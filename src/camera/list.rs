@@ -252,20 +252,7 @@ pub fn to_text(devs: &[DeviceInfo]) -> String {
 }
 
 fn json_str(s: &str) -> String {
-    let mut o = String::with_capacity(s.len() + 2);
-    o.push('"');
-    for ch in s.chars() {
-        match ch {
-            '"' => o.push_str("\\\""),
-            '\\' => o.push_str("\\\\"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(o, "\\u{:04x}", c as u32);
-            }
-            c => o.push(c),
-        }
-    }
-    o.push('"');
-    o
+    crate::json_str::JsonStr(s).to_string()
 }
 
 /// The listing as one JSON array (`blackbox cameras --json`).

@@ -896,6 +896,30 @@ impl PathRouterService<(), ()> for Api<'_> {
     }
 }
 
+/// One method's service on a route of its own (controls, export): any other method gets the
+/// API's JSON 405 with `Allow`, which picoserve's method router leaves out.
+pub struct Only<S> {
+    pub method: &'static str,
+    pub service: S,
+}
+
+impl<P, S: picoserve::routing::RequestHandlerService<(), P>> picoserve::routing::MethodHandlerService<(), P> for Only<S> {
+    async fn call_method_handler_service<R: Read, W: ResponseWriter<Error = R::Error>>(
+        &self,
+        state: &(),
+        params: P,
+        method: &str,
+        request: Request<'_, R>,
+        response_writer: W,
+    ) -> Result<ResponseSent, W::Error> {
+        if method != self.method {
+            let conn = request.body_connection.finalize().await?;
+            return ApiError::method(self.method).write_to(conn, response_writer).await;
+        }
+        self.service.call_request_handler_service(state, params, request, response_writer).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -938,29 +962,5 @@ mod tests {
             assert_eq!(e.key.as_deref(), Some(key), "{}", e.msg);
             assert_eq!(e.status, StatusCode::BAD_REQUEST);
         }
-    }
-}
-
-/// One method's service on a route of its own (controls, export): any other method gets the
-/// API's JSON 405 with `Allow`, which picoserve's method router leaves out.
-pub struct Only<S> {
-    pub method: &'static str,
-    pub service: S,
-}
-
-impl<P, S: picoserve::routing::RequestHandlerService<(), P>> picoserve::routing::MethodHandlerService<(), P> for Only<S> {
-    async fn call_method_handler_service<R: Read, W: ResponseWriter<Error = R::Error>>(
-        &self,
-        state: &(),
-        params: P,
-        method: &str,
-        request: Request<'_, R>,
-        response_writer: W,
-    ) -> Result<ResponseSent, W::Error> {
-        if method != self.method {
-            let conn = request.body_connection.finalize().await?;
-            return ApiError::method(self.method).write_to(conn, response_writer).await;
-        }
-        self.service.call_request_handler_service(state, params, request, response_writer).await
     }
 }

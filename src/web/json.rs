@@ -3,7 +3,7 @@
 //! Per-request allocation is fine here (not the live path).
 
 use crate::clock::Iso;
-use core::fmt::{self, Write as _};
+use core::fmt;
 
 /// A value in a flat JSON object, as written (strings already unescaped).
 #[derive(Clone, Debug, PartialEq)]
@@ -255,23 +255,8 @@ impl P<'_> {
     }
 }
 
-/// A JSON string literal.
-pub struct Str<'a>(pub &'a str);
-
-impl fmt::Display for Str<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_char('"')?;
-        for ch in self.0.chars() {
-            match ch {
-                '"' => f.write_str("\\\"")?,
-                '\\' => f.write_str("\\\\")?,
-                c if (c as u32) < 0x20 || c == '\u{7f}' => write!(f, "\\u{:04x}", c as u32)?,
-                c => f.write_char(c)?,
-            }
-        }
-        f.write_char('"')
-    }
-}
+/// A JSON string literal (the one writer every JSON body shares).
+pub use crate::json_str::JsonStr as Str;
 
 /// An optional string: `"..."` or `null`.
 pub struct OptStr<'a>(pub Option<&'a str>);

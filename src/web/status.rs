@@ -167,23 +167,7 @@ impl fmt::Display for OptTime {
     }
 }
 
-/// A JSON string literal.
-pub struct JsonStr<'a>(pub &'a str);
-
-impl fmt::Display for JsonStr<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_char('"')?;
-        for ch in self.0.chars() {
-            match ch {
-                '"' => f.write_str("\\\"")?,
-                '\\' => f.write_str("\\\\")?,
-                c if (c as u32) < 0x20 => write!(f, "\\u{:04x}", c as u32)?,
-                c => f.write_char(c)?,
-            }
-        }
-        f.write_char('"')
-    }
-}
+pub use crate::json_str::JsonStr;
 
 #[cfg(test)]
 mod tests {
