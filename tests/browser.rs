@@ -408,6 +408,20 @@ fn a_phone_logs_in_watches_live_plays_a_recording_and_logs_out() {
     b.wait_until("return /^[1-9][0-9.]* fps$/.test(document.getElementById('live-fps').textContent);", "a nonzero fps figure");
     b.shot("live");
 
+    // Stop and start recording from the button; the state pill follows the recorder.
+    b.click("#rec-btn");
+    b.wait_until("return document.getElementById('rec-pill').textContent === 'Stopped';", "the Stopped state");
+    assert_eq!(bb.api("GET", "/api/recording", None).1["recording"], json!(false));
+    b.click("#rec-btn");
+    b.wait_until("return document.getElementById('rec-pill').textContent === 'REC';", "REC again");
+    assert_eq!(bb.api("GET", "/api/recording", None).1["recording"], json!(true));
+
+    // "Save last 60 s" protects a range on the device.
+    b.click("#save-last");
+    b.wait_until("const t = document.getElementById('toast'); return !t.hidden && t.textContent.startsWith('Protected ');", "the protected toast");
+    let (_, prot) = bb.api("GET", "/api/protected", None);
+    assert_eq!(prot["ranges"].as_array().map(Vec::len), Some(1), "{prot}");
+
     // Digital zoom: the slider zooms, the minimap appears and shows the window.
     b.js("const z = document.getElementById('zoom'); z.value = '2.5'; z.dispatchEvent(new Event('input')); return true;");
     b.wait_until("return !document.getElementById('minimap').hidden;", "the minimap when zoomed");
