@@ -408,6 +408,20 @@ fn a_phone_logs_in_watches_live_plays_a_recording_and_logs_out() {
     b.wait_until("return /^[1-9][0-9.]* fps$/.test(document.getElementById('live-fps').textContent);", "a nonzero fps figure");
     b.shot("live");
 
+    // Stop and start recording from the button; the state pill follows the recorder.
+    b.click("#rec-btn");
+    b.wait_until("return document.getElementById('rec-pill').textContent === 'Stopped';", "the Stopped state");
+    assert_eq!(bb.api("GET", "/api/recording", None).1["recording"], json!(false));
+    b.click("#rec-btn");
+    b.wait_until("return document.getElementById('rec-pill').textContent === 'REC';", "REC again");
+    assert_eq!(bb.api("GET", "/api/recording", None).1["recording"], json!(true));
+
+    // "Save last 60 s" protects a range on the device.
+    b.click("#save-last");
+    b.wait_until("const t = document.getElementById('toast'); return !t.hidden && t.textContent.startsWith('Protected ');", "the protected toast");
+    let (_, prot) = bb.api("GET", "/api/protected", None);
+    assert_eq!(prot["ranges"].as_array().map(Vec::len), Some(1), "{prot}");
+
     // Digital zoom: the slider zooms, the minimap appears and shows the window.
     b.js("const z = document.getElementById('zoom'); z.value = '2.5'; z.dispatchEvent(new Event('input')); return true;");
     b.wait_until("return !document.getElementById('minimap').hidden;", "the minimap when zoomed");
@@ -548,5 +562,56 @@ fn a_setting_saved_in_the_browser_survives_a_restart() {
     b.goto(&bb.url("/#settings"));
     let v = b.wait_until("const e = document.getElementById('cfg-mjpeg_quality'); return e ? e.value : null;", "the settings after restart");
     assert_eq!(v, json!("63"), "the saved setting did not survive the restart");
+    bb.stop();
+}
+
+/// The whole response to one raw request (`Connection: close`).
+fn raw(addr: SocketAddr, req: &str) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(req.as_bytes()).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn header<'a>(resp: &'a str, name: &str) -> Option<&'a str> {
+    let head = resp.split("\r\n\r\n").next()?;
+    head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+/// The page shell needs a session and names its assets by a content hash; the assets are
+/// public, typed, cached for a year and revalidate with 304.
+#[test]
+fn dashboard_assets_are_public_versioned_and_cached() {
+    let dir = tempfile::tempdir().unwrap();
+    let bb = start_blackbox(dir.path());
+    let host = bb.addr;
+    let shell = raw(host, &format!("GET / HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n", bb.secret()));
+    assert!(shell.starts_with("HTTP/1.1 200"), "{shell}");
+    assert!(header(&shell, "Content-Type").unwrap().starts_with("text/html"), "{shell}");
+    assert_eq!(header(&shell, "Cache-Control"), Some("no-cache"));
+    let v = shell.split("/assets/app.js?v=").nth(1).expect("a versioned app.js").split('"').next().unwrap().to_string();
+    assert_eq!(v.len(), 16, "{v}");
+    assert!(!shell.contains("__V__"), "every marker is replaced");
+    let etag = header(&shell, "ETag").unwrap().to_string();
+    let again = raw(host, &format!("GET / HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {}\r\nIf-None-Match: {etag}\r\nConnection: close\r\n\r\n", bb.secret()));
+    assert!(again.starts_with("HTTP/1.1 304"), "{again}");
+
+    for (name, ty) in [("app.js", "application/javascript"), ("app.css", "text/css"), ("icon.svg", "image/svg+xml")] {
+        // No credentials: assets are public.
+        let r = raw(host, &format!("GET /assets/{name}?v={v} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"));
+        assert!(r.starts_with("HTTP/1.1 200"), "{name}: {r}");
+        assert!(header(&r, "Content-Type").unwrap().starts_with(ty), "{name}: {r}");
+        assert!(header(&r, "Cache-Control").unwrap().contains("immutable"), "{name}");
+        let etag = header(&r, "ETag").expect("ETag").to_string();
+        let r = raw(host, &format!("GET /assets/{name} HTTP/1.1\r\nHost: {host}\r\nIf-None-Match: {etag}\r\nConnection: close\r\n\r\n"));
+        assert!(r.starts_with("HTTP/1.1 304"), "{name}: {r}");
+    }
+    let r = raw(host, &format!("GET /assets/secret HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"));
+    assert!(r.starts_with("HTTP/1.1 404"), "{r}");
     bb.stop();
 }

@@ -233,7 +233,8 @@ fn health_and_status_are_json_and_the_durable_watermark_rises() {
 fn unknown_routes_wrong_methods_and_malformed_requests_get_4xx() {
     let bb = Bb::start().ready();
     let mut c = bb.client();
-    for path in ["/nope", "/api/nope", "/health/x", "/api/status/..%2f..%2fetc", "/%00"] {
+    // `/` is the dashboard now; unknown asset names are 404 like any other unknown path.
+    for path in ["/nope", "/api/nope", "/health/x", "/api/status/..%2f..%2fetc", "/%00", "/assets/nope.js", "/assets/..%2fsecret", "/assets/app.js/x"] {
         let (code, _) = c.get(path).unwrap();
         assert_eq!(code, 404, "{path}");
     }

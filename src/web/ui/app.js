@@ -239,7 +239,9 @@ views.live = (() => {
     zoomChip.textContent = `${z.toFixed(1)}×`;
     zoomRange.value = String(z);
     stage.classList.toggle('zoomed', z > 1.001);
+    const wasHidden = minimap.hidden;
     minimap.hidden = z <= 1.001;
+    if (wasHidden && !minimap.hidden) drawMinimap();
     mmWin.style.left = `${(cx - half) * 100}%`; mmWin.style.top = `${(cy - half) * 100}%`;
     mmWin.style.width = mmWin.style.height = `${100 / z}%`;
   }
