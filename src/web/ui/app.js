@@ -318,7 +318,7 @@ views.live = (() => {
   async function saveLast() {
     try {
       const r = await api('/api/save-last', { method: 'POST', body: { seconds: 60 } });
-      toast(`Protected ${fmtTime(tms(r.from))} – ${fmtTime(tms(r.to))}`);
+      toast(`Protected ${fmtTime(tms(r.from), { label: false })}–${fmtTime(tms(r.to))}`);
     } catch (e) { toast(`Could not protect: ${e.message}`, true); }
   }
 
@@ -666,7 +666,7 @@ views.player = (() => {
   async function protect(un) {
     try {
       await api(un ? '/api/unprotect' : '/api/protect', { method: 'POST', body: { from: iso(win.from), to: iso(win.to) } });
-      toast(un ? 'Protection removed' : `Protected ${fmtTime(win.from)} – ${fmtTime(win.to)}`);
+      toast(un ? 'Protection removed' : `Protected ${fmtTime(win.from, { label: false })}–${fmtTime(win.to)}`);
       setWindow(cur ? cur.ts : win.from + win.len / 2);
     } catch (e) { toast(e.message, true); }
   }
