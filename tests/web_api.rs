@@ -553,7 +553,11 @@ fn streaming_live_frames_makes_no_heap_allocation_per_frame_on_the_web_thread() 
     let frames = read_frames(&mut streams, 3);
     let d = allocs();
     let (idle, streaming) = (b - a, d - c);
-    let per_frame = streaming.saturating_sub(idle) as f64 / frames as f64;
+    // The housekeeping ticks once a second, so either window can hold one tick more than the
+    // other: allow one second's worth of idle allocations. One allocation per frame would
+    // still be ~360 over the limit.
+    let tick = idle / 3;
+    let per_frame = streaming.saturating_sub(idle + tick) as f64 / frames as f64;
     eprintln!("web thread allocations: idle 3 s: {idle}; streaming 3 s to 4 viewers ({frames} frames): {streaming}; {per_frame:.4} per frame");
     assert!(frames >= 200, "{frames}");
     assert!(per_frame < 0.05, "the live path allocates: {streaming} allocations for {frames} streamed frames (idle: {idle})");
