@@ -158,178 +158,24 @@ pub fn list(shared: &Shared) -> impl IntoResponse {
 /// Parses a request body `{"value":V}`: V a JSON number, `true`, `false` or a string. Any
 /// other member, a missing `value` or trailing text is an error naming what was wrong.
 pub fn parse_value_body(body: &[u8]) -> Result<Input, String> {
-    let mut p = Parser { b: body, i: 0 };
-    p.ws();
-    if !p.eat(b'{') {
-        return Err("the body must be a JSON object like {\"value\":128}".into());
+    use super::json::{parse_object, Value as J};
+    let o = parse_object(body).map_err(|e| format!("{e} (the body is a JSON object like {{\"value\":128}})"))?;
+    if let Some((k, _, _)) = o.members.iter().find(|(k, _, _)| k != "value") {
+        return Err(format!("unknown key {} (the body is {{\"value\":V}})", JsonStr(k)));
     }
-    p.ws();
-    let key = p.string().map_err(|_| "expected \"value\" in the body, like {\"value\":128}".to_string())?;
-    if key != "value" {
-        return Err(format!("unknown key {} (the body is {{\"value\":V}})", JsonStr(&key)));
-    }
-    p.ws();
-    if !p.eat(b':') {
-        return Err("expected ':' after \"value\"".into());
-    }
-    p.ws();
-    let v = p.value()?;
-    p.ws();
-    if p.eat(b',') {
-        return Err("the body takes only \"value\"".into());
-    }
-    if !p.eat(b'}') {
-        return Err("expected '}' after the value".into());
-    }
-    p.ws();
-    if p.i != p.b.len() {
-        return Err("unexpected text after the JSON object".into());
-    }
-    Ok(v)
-}
-
-struct Parser<'a> {
-    b: &'a [u8],
-    i: usize,
-}
-
-impl Parser<'_> {
-    fn ws(&mut self) {
-        while matches!(self.b.get(self.i), Some(b' ' | b'\t' | b'\r' | b'\n')) {
-            self.i += 1;
-        }
-    }
-    fn eat(&mut self, c: u8) -> bool {
-        if self.b.get(self.i) == Some(&c) {
-            self.i += 1;
-            true
-        } else {
-            false
-        }
-    }
-    fn lit(&mut self, s: &[u8]) -> bool {
-        if self.b[self.i..].starts_with(s) {
-            self.i += s.len();
-            true
-        } else {
-            false
-        }
-    }
-
-    fn value(&mut self) -> Result<Input, String> {
-        match self.b.get(self.i) {
-            Some(b't') if self.lit(b"true") => Ok(Input::Bool(true)),
-            Some(b'f') if self.lit(b"false") => Ok(Input::Bool(false)),
-            Some(b'"') => self.string().map(Input::Text),
-            Some(b'-' | b'0'..=b'9') => self.number(),
-            _ => Err("\"value\" must be a number, true, false or a string".into()),
-        }
-    }
-
-    /// A JSON number; its text is kept when it is not an `i64`.
-    fn number(&mut self) -> Result<Input, String> {
-        let start = self.i;
-        self.eat(b'-');
-        let digits = |p: &mut Self| {
-            let s = p.i;
-            while matches!(p.b.get(p.i), Some(b'0'..=b'9')) {
-                p.i += 1;
-            }
-            p.i - s
-        };
-        let int_start = self.i;
-        let n = digits(self);
-        if n == 0 || (n > 1 && self.b[int_start] == b'0') {
-            return Err("\"value\" is not a valid JSON number".into());
-        }
-        let mut integer = true;
-        if self.eat(b'.') {
-            integer = false;
-            if digits(self) == 0 {
-                return Err("\"value\" is not a valid JSON number".into());
-            }
-        }
-        if matches!(self.b.get(self.i), Some(b'e' | b'E')) {
-            integer = false;
-            self.i += 1;
-            if !self.eat(b'+') {
-                self.eat(b'-');
-            }
-            if digits(self) == 0 {
-                return Err("\"value\" is not a valid JSON number".into());
-            }
-        }
-        // Only ASCII was consumed.
-        let text = String::from_utf8_lossy(&self.b[start..self.i]).into_owned();
-        match text.parse::<i64>() {
-            Ok(v) if integer => Ok(Input::Int(v)),
-            _ => Ok(Input::OtherNumber(text)),
-        }
-    }
-
-    /// A JSON string with its escapes undone.
-    fn string(&mut self) -> Result<String, String> {
-        let bad = || "a malformed JSON string".to_string();
-        if !self.eat(b'"') {
-            return Err(bad());
-        }
-        let mut out = String::new();
-        let rest = &self.b[self.i..];
-        let text = match core::str::from_utf8(rest) {
-            Ok(t) => t,
-            Err(e) => core::str::from_utf8(&rest[..e.valid_up_to()]).unwrap_or(""),
-        };
-        let mut chars = text.char_indices();
-        let hex4 = |chars: &mut core::str::CharIndices<'_>| -> Option<u32> {
-            let mut v = 0;
-            for _ in 0..4 {
-                v = v * 16 + chars.next()?.1.to_digit(16)?;
-            }
-            Some(v)
-        };
-        while let Some((at, c)) = chars.next() {
-            match c {
-                '"' => {
-                    self.i += at + 1;
-                    return Ok(out);
-                }
-                '\\' => {
-                    let e = chars.next().ok_or_else(bad)?.1;
-                    out.push(match e {
-                        '"' => '"',
-                        '\\' => '\\',
-                        '/' => '/',
-                        'b' => '\u{8}',
-                        'f' => '\u{c}',
-                        'n' => '\n',
-                        'r' => '\r',
-                        't' => '\t',
-                        'u' => {
-                            let hi = hex4(&mut chars).ok_or_else(bad)?;
-                            let code = if (0xD800..0xDC00).contains(&hi) {
-                                if chars.next().map(|x| x.1) != Some('\\') || chars.next().map(|x| x.1) != Some('u') {
-                                    return Err(bad());
-                                }
-                                let lo = hex4(&mut chars).ok_or_else(bad)?;
-                                if !(0xDC00..0xE000).contains(&lo) {
-                                    return Err(bad());
-                                }
-                                0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
-                            } else {
-                                hi
-                            };
-                            char::from_u32(code).ok_or_else(bad)?
-                        }
-                        _ => return Err(bad()),
-                    });
-                }
-                c if (c as u32) < 0x20 => return Err(bad()),
-                c => out.push(c),
-            }
-        }
-        Err(bad())
+    match o.get("value") {
+        None => Err("expected \"value\" in the body, like {\"value\":128}".into()),
+        Some(J::Bool(b)) => Ok(Input::Bool(*b)),
+        Some(J::Str(t)) => Ok(Input::Text(t.clone())),
+        // Integers as i64; anything else (a fraction, an exponent, out of range) keeps its text.
+        Some(J::Num(t)) => match t.parse::<i64>() {
+            Ok(v) => Ok(Input::Int(v)),
+            Err(_) => Ok(Input::OtherNumber(t.clone())),
+        },
+        Some(v) => Err(format!("\"value\" must be a number, true, false or a string, not {}", v.type_name())),
     }
 }
+
 
 /// What a mutation does once its id and body are known.
 enum Action {

@@ -206,7 +206,8 @@ impl P<'_> {
                     }
                     p.i > s
                 };
-                if !digits(self) {
+                let int_start = self.i;
+                if !digits(self) || (self.i - int_start > 1 && self.s[int_start] == b'0') {
                     return Err(self.err("bad number"));
                 }
                 if self.eat(b'.') && !digits(self) {
