@@ -163,8 +163,17 @@ struct Driver {
 
 impl Driver {
     fn start() -> Driver {
+        Driver::start_in(None)
+    }
+
+    /// chromedriver (and so Chromium) with `TZ` set: the browser's local time zone.
+    fn start_in(tz: Option<&str>) -> Driver {
         let port = free_port();
-        let child = Command::new("chromedriver")
+        let mut cmd = Command::new("chromedriver");
+        if let Some(tz) = tz {
+            cmd.env("TZ", tz);
+        }
+        let child = cmd
             .arg(format!("--port={port}"))
             .arg("--allowed-ips=127.0.0.1")
             .stdout(Stdio::null())
@@ -188,6 +197,12 @@ impl Driver {
 
     /// A headless Chromium session; `phone` emulates a 390x844 touch screen, else 1280x800.
     fn session(&self, phone: bool) -> Browser {
+        self.session_with(phone, None)
+    }
+
+    /// A session whose downloads land in `downloads` without asking (Chrome's download prefs,
+    /// and `Browser.setDownloadBehavior` through chromedriver's CDP bridge for headless mode).
+    fn session_with(&self, phone: bool, downloads: Option<&Path>) -> Browser {
         let mut args = vec![
             "--headless=new",
             "--no-sandbox",
@@ -205,10 +220,27 @@ impl Driver {
         if phone {
             opts["mobileEmulation"] = json!({"deviceMetrics": {"width": 390, "height": 844, "pixelRatio": 2, "touch": true}});
         }
+        if let Some(dir) = downloads {
+            opts["prefs"] = json!({
+                "download.default_directory": dir,
+                "download.prompt_for_download": false,
+                "download.directory_upgrade": true,
+                "safebrowsing.enabled": false,
+            });
+        }
         let caps = json!({"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": opts}}});
         let v = wd(self.addr, "POST", "/session", Some(&caps)).unwrap_or_else(|e| panic!("no browser session: {e}"));
         let id = v["sessionId"].as_str().expect("sessionId").to_string();
-        Browser { addr: self.addr, id, phone }
+        let b = Browser { addr: self.addr, id, phone };
+        if let Some(dir) = downloads {
+            b.cmd(
+                "POST",
+                "/goog/cdp/execute",
+                Some(json!({"cmd": "Browser.setDownloadBehavior", "params": {"behavior": "allow", "downloadPath": dir}})),
+            )
+            .unwrap_or_else(|e| panic!("Browser.setDownloadBehavior: {e}"));
+        }
+        b
     }
 }
 
@@ -613,5 +645,384 @@ fn dashboard_assets_are_public_versioned_and_cached() {
     }
     let r = raw(host, &format!("GET /assets/secret HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"));
     assert!(r.starts_with("HTTP/1.1 404"), "{r}");
+    bb.stop();
+}
+
+// ---------------------------------------------------------------------------------------------
+// The Export page
+
+/// `YYYY-MM-DD` and `HH:MM:SS` of Unix ms `ms` shifted by `offset_min` (UTC when 0).
+fn civil(ms: i64, offset_min: i64) -> (String, String) {
+    let t = ms.div_euclid(1000) + offset_min * 60;
+    let (days, secs) = (t.div_euclid(86400), t.rem_euclid(86400));
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (format!("{y:04}-{m:02}-{d:02}"), format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60))
+}
+
+/// Unix ms of a UTC `YYYY-MM-DD` and `HH:MM:SS`.
+fn civil_ms(date: &str, time: &str) -> i64 {
+    let n: Vec<i64> = date.split('-').chain(time.split(':')).map(|x| x.parse().unwrap_or_else(|_| panic!("{date} {time}"))).collect();
+    let (y, m, d) = (n[0] - i64::from(n[1] <= 2), n[1], n[2]);
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    (days * 86400 + n[3] * 3600 + n[4] * 60 + n.get(5).copied().unwrap_or(0)) * 1000
+}
+
+/// ISO 8601 UTC with milliseconds, as the API takes it.
+fn iso_ms(ms: i64) -> String {
+    let (d, t) = civil(ms, 0);
+    format!("{d}T{t}.{:03}Z", ms.rem_euclid(1000))
+}
+
+/// The dashboard's `fmtBytes` (the test checks the text the user reads).
+fn fmt_bytes(n: u64) -> String {
+    let u = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let (mut x, mut i) = (n as f64, 0);
+    while x >= 1024.0 && i < u.len() - 1 {
+        x /= 1024.0;
+        i += 1;
+    }
+    if x < 10.0 && i > 0 { format!("{x:.1} {}", u[i]) } else { format!("{} {}", x.round(), u[i]) }
+}
+
+/// The dashboard's `fmtDur`.
+fn fmt_dur(s: f64) -> String {
+    if s > 0.0 && s < 1.0 {
+        return "under 1 s".into();
+    }
+    let s = (s + 0.5).floor() as i64;
+    if s < 60 {
+        return format!("{s} s");
+    }
+    let m = s / 60;
+    if m < 60 {
+        return format!("{m} min {:02} s", s % 60);
+    }
+    format!("{} h {:02} min", m / 60, m % 60)
+}
+
+/// Waits until the store holds at least `secs` of footage; returns (oldest, newest) in Unix ms.
+fn wait_for_footage(bb: &Bb, secs: i64) -> (i64, i64) {
+    let t = Instant::now();
+    loop {
+        let (_, s) = bb.api("GET", "/api/status", None);
+        let ms = |k: &str| s[k].as_str().map(|v| civil_ms(&v[..10], &v[11..19]) + v[20..23].parse::<i64>().unwrap());
+        if let (Some(a), Some(b)) = (ms("oldest"), ms("newest")) {
+            if b - a >= secs * 1000 {
+                return (a, b);
+            }
+        }
+        assert!(t.elapsed() < Duration::from_secs(secs as u64 + 30), "no {secs} s of footage: {s}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// A GET with the Bearer secret; status, headers (lower-case names) and the body's bytes.
+fn get_bytes(bb: &Bb, path: &str) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let mut s = TcpStream::connect(bb.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n", bb.addr, bb.secret()).unwrap();
+    let mut r = BufReader::new(s);
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap();
+    let code = line.split(' ').nth(1).unwrap().parse().unwrap();
+    let mut headers = Vec::new();
+    loop {
+        line.clear();
+        r.read_line(&mut line).unwrap();
+        let l = line.trim_end();
+        if l.is_empty() {
+            break;
+        }
+        let (k, v) = l.split_once(':').unwrap();
+        headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+    }
+    let mut body = Vec::new();
+    r.read_to_end(&mut body).unwrap();
+    (code, headers, body)
+}
+
+/// Waits until Chromium has finished downloading `name` into `dir`; returns its bytes.
+fn wait_download(dir: &Path, name: &str) -> Vec<u8> {
+    let t = Instant::now();
+    loop {
+        let names: Vec<String> = std::fs::read_dir(dir)
+            .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .unwrap_or_default();
+        if names.iter().any(|n| n == name) && !names.iter().any(|n| n.ends_with(".crdownload")) {
+            return std::fs::read(dir.join(name)).unwrap();
+        }
+        assert!(t.elapsed() < Duration::from_secs(30), "{name} did not arrive in {}: {names:?}", dir.display());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// ffprobe's view of an MP4: (video packets, format duration in seconds).
+fn ffprobe(file: &Path) -> (u64, f64) {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-count_packets", "-show_entries", "stream=nb_read_packets:format=duration", "-of", "json"])
+        .arg(file)
+        .output()
+        .expect("ffprobe (scripts/test installs ffmpeg)");
+    assert!(out.status.success(), "ffprobe refused {}: {}", file.display(), String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let packets = v["streams"][0]["nb_read_packets"].as_str().and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("{v}"));
+    let duration = v["format"]["duration"].as_str().and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("{v}"));
+    (packets, duration)
+}
+
+/// Types a range into the From/To fields the way the page reads them (UTC shown).
+fn set_export_fields(b: &Browser, from: i64, to: i64) {
+    assert_eq!(b.text("label[for=export-from-date] .zone-name"), "UTC", "the fields say they are UTC");
+    let (fd, ft) = civil(from, 0);
+    let (td, tt) = civil(to, 0);
+    b.js(&format!(
+        "const set = (id, v) => {{ const e = document.getElementById(id); e.value = v; e.dispatchEvent(new Event('input', {{bubbles: true}})); }};
+         set('export-from-date', '{fd}'); set('export-from-time', '{ft}'); set('export-to-date', '{td}'); set('export-to-time', '{tt}'); return true;"
+    ));
+}
+
+/// The range the From/To fields show (UTC), in Unix ms.
+fn export_fields(b: &Browser) -> (i64, i64) {
+    let v = b.js("return ['export-from-date', 'export-from-time', 'export-to-date', 'export-to-time'].map((id) => document.getElementById(id).value);");
+    let f: Vec<&str> = v.as_array().unwrap().iter().map(|x| x.as_str().unwrap()).collect();
+    (civil_ms(f[0], f[1]), civil_ms(f[2], f[3]))
+}
+
+/// Waits until the page shows the summary of `from..to`, checks that every figure and the
+/// download link are what `/api/export.json` says for that range, and returns that answer.
+fn assert_summary_matches_export_json(b: &Bb, br: &Browser, from: i64, to: i64) -> Value {
+    br.wait_until(
+        &format!(
+            "return location.hash === '#export?from={from}&to={to}' && !document.getElementById('export-summary').classList.contains('stale')
+             && (!document.getElementById('export-ok').hidden || !document.getElementById('export-err').hidden);"
+        ),
+        "the summary of the picked range",
+    );
+    let (code, info) = b.api("GET", &format!("/api/export.json?from={}&to={}", iso_ms(from), iso_ms(to)), None);
+    assert_eq!(code, 200, "{info}");
+    let shown = br.js(
+        "const d = (id) => document.getElementById(id);
+         const a = d('export-download'), u = new URL(a.href);
+         return {bytes: d('export-size').dataset.bytes, size: d('export-size').textContent, seconds: d('export-duration').dataset.seconds,
+                 duration: d('export-duration').textContent, frames: d('export-frames').dataset.frames, frames_text: d('export-frames').textContent,
+                 file: d('export-file').textContent, download: a.getAttribute('download'), path: u.pathname, from: u.searchParams.get('from'),
+                 to: u.searchParams.get('to'), disabled: a.getAttribute('aria-disabled'), ok: !d('export-ok').hidden};",
+    );
+    assert_eq!(shown["ok"], json!(true), "the page shows an error for a range with footage: {}", br.text("#export-err"));
+    let bytes = info["bytes"].as_u64().unwrap();
+    let frames = info["frames"].as_u64().unwrap();
+    let secs = info["duration_s"].as_f64().unwrap();
+    assert_eq!(shown["bytes"], json!(bytes.to_string()), "{shown} vs {info}");
+    assert_eq!(shown["size"], json!(fmt_bytes(bytes)), "{shown} vs {info}");
+    assert_eq!(shown["seconds"].as_str().and_then(|s| s.parse::<f64>().ok()), Some(secs), "{shown} vs {info}");
+    assert_eq!(shown["duration"], json!(fmt_dur(secs)), "{shown} vs {info}");
+    assert_eq!(shown["frames"], json!(frames.to_string()), "{shown} vs {info}");
+    assert_eq!(shown["file"], info["file_name"], "the file name the server gives");
+    assert_eq!(shown["download"], info["file_name"]);
+    assert_eq!(shown["path"], json!("/api/export.mp4"));
+    assert_eq!((shown["from"].as_str(), shown["to"].as_str()), (Some(iso_ms(from).as_str()), Some(iso_ms(to).as_str())), "the download is the range shown");
+    assert!(shown["disabled"].is_null(), "the download link is enabled: {shown}");
+    info
+}
+
+/// Sends one touch gesture through WebDriver: `points` are viewport CSS pixels; the finger goes
+/// down on the first, moves through the rest, and lifts.
+fn touch(b: &Browser, points: &[(f64, f64)]) {
+    let mut acts = vec![
+        json!({"type": "pointerMove", "duration": 0, "x": points[0].0.round() as i64, "y": points[0].1.round() as i64, "origin": "viewport"}),
+        json!({"type": "pointerDown", "button": 0}),
+        json!({"type": "pause", "duration": 60}),
+    ];
+    for p in &points[1..] {
+        acts.push(json!({"type": "pointerMove", "duration": 150, "x": p.0.round() as i64, "y": p.1.round() as i64, "origin": "viewport"}));
+    }
+    acts.push(json!({"type": "pointerUp", "button": 0}));
+    let body = json!({"actions": [{"type": "pointer", "id": "finger", "parameters": {"pointerType": "touch"}, "actions": acts}]});
+    b.cmd("POST", "/actions", Some(body)).unwrap_or_else(|e| panic!("touch actions: {e}"));
+    let _ = b.cmd("DELETE", "/actions", None);
+}
+
+/// The timeline strip on screen: (left, top, width, height) in viewport px and its window in Unix ms.
+fn strip(b: &Browser) -> ([f64; 4], i64, i64) {
+    let v = b.js(
+        "const s = document.getElementById('export-strip'); s.scrollIntoView({block: 'center', behavior: 'instant'});
+         const r = s.getBoundingClientRect(); return [r.left, r.top, r.width, r.height, Number(s.dataset.from), Number(s.dataset.to)];",
+    );
+    let n: Vec<f64> = v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+    ([n[0], n[1], n[2], n[3]], n[4] as i64, n[5] as i64)
+}
+
+/// A phone (390x844, touch, in India's time zone) picks a range with the From/To fields, sees
+/// the size, duration and frame count `/api/export.json` gives, downloads the MP4 through
+/// Chromium's own download manager and gets exactly the server's bytes, which ffprobe reads
+/// with the promised frame count. The UTC/local switch moves the fields; dragging and tapping
+/// the timeline set the fields; a range without footage shows the API's error.
+#[test]
+fn a_phone_exports_a_range_picked_with_the_fields_and_the_timeline_and_downloads_what_export_json_promised() {
+    let dir = tempfile::tempdir().unwrap();
+    let downloads = dir.path().join("downloads");
+    std::fs::create_dir_all(&downloads).unwrap();
+    let bb = start_blackbox(dir.path());
+    let driver = Driver::start_in(Some("Asia/Kolkata")); // UTC+05:30, no daylight saving
+    let b = driver.session_with(true, Some(&downloads));
+    b.login(&bb);
+    let (oldest, _) = wait_for_footage(&bb, 30);
+
+    // The Export tab. It opens on the last minute of footage.
+    b.click(".tabs a[data-view=export]");
+    b.wait_for("#export-strip", "the export page");
+    b.wait_until("return !document.getElementById('export-ok').hidden;", "the summary of the default range");
+    b.wait_until("return document.getElementById('export-window').textContent.length > 0;", "the timeline window label");
+
+    // From/To fields: 6 s of footage, in UTC.
+    let from = (oldest / 1000 + 2) * 1000;
+    let to = from + 6000;
+    set_export_fields(&b, from, to);
+    let info = assert_summary_matches_export_json(&bb, &b, from, to);
+    let (frames, secs) = (info["frames"].as_u64().unwrap(), info["duration_s"].as_f64().unwrap());
+    // Sane figures: 15 fps for 6 s of continuous footage.
+    assert!((5.8..=6.1).contains(&secs), "duration {secs} s for a 6 s range of continuous footage: {info}");
+    assert!((80..=91).contains(&frames), "{frames} frames in 6 s at 15 fps: {info}");
+    assert_eq!(b.js("return document.getElementById('export-gaps').dataset.gaps;"), json!("0"), "continuous footage has no gaps");
+    assert_eq!(b.text("#export-cover"), "all 6 s of the range");
+    b.js("window.scrollTo(0, 0); return true;");
+    b.shot("export");
+    b.js("document.getElementById('export-summary').scrollIntoView({block: 'end', behavior: 'instant'}); window.scrollBy(0, 140); return true;");
+    b.shot("export-summary");
+
+    // Download with the browser: the sticky bar's button, as a thumb would.
+    b.click("#export-bar-download");
+    let name = info["file_name"].as_str().unwrap();
+    assert!(name.starts_with("blackbox_") && name.ends_with(".mp4"), "{name}");
+    let file = wait_download(&downloads, name);
+    let (code, headers, served) = get_bytes(&bb, &format!("/api/export.mp4?from={}&to={}", iso_ms(from), iso_ms(to)));
+    assert_eq!(code, 200);
+    let len: u64 = headers.iter().find(|(k, _)| k == "content-length").unwrap().1.parse().unwrap();
+    assert_eq!(file.len() as u64, len, "the download's size is the Content-Length");
+    assert_eq!(len, info["bytes"].as_u64().unwrap(), "Content-Length is what export.json said");
+    assert!(file == served, "the browser saved the server's bytes");
+    let (packets, duration) = ffprobe(&downloads.join(name));
+    assert_eq!(packets, frames, "ffprobe counts the frames export.json promised");
+    assert!((duration - secs).abs() < 0.1, "ffprobe duration {duration} vs export.json {secs}");
+
+    // UTC/local: the fields show the same instant in the browser's zone (UTC+05:30) and say so.
+    b.click("#zone-export button:nth-child(2)");
+    let (ld, lt) = civil(from, 330);
+    b.wait_until(
+        &format!("return document.getElementById('export-from-time').value === '{lt}' && document.getElementById('export-from-date').value === '{ld}';"),
+        "the From field in local time",
+    );
+    assert_eq!(b.text("label[for=export-from-date] .zone-name"), "local");
+    assert!(b.text("#export-first").ends_with(" local"), "{}", b.text("#export-first"));
+    b.click("#zone-export button:nth-child(1)");
+    b.wait_until(&format!("return document.getElementById('export-from-time').value === '{}';", civil(from, 0).1), "UTC again");
+
+    // Drag across the timeline with a finger (clear of the current selection's edges).
+    let (r, w0, w1) = strip(&b);
+    let x_of = |t: i64| r[0] + (t - w0) as f64 / (w1 - w0) as f64 * r[2];
+    let t_of = |x: f64| (((w0 as f64 + (x.round() - r[0]) / r[2] * (w1 - w0) as f64) / 1000.0).round() * 1000.0) as i64;
+    let y = r[1] + r[3] / 2.0;
+    let (a, z) = (oldest + 18_000, oldest + 26_000);
+    assert!(a > w0 && z < w1, "the timeline window {w0}..{w1} shows the footage");
+    let (xa, xz) = (x_of(a), x_of(z));
+    touch(&b, &[(xa, y), ((xa + xz) / 2.0, y), (xz, y)]);
+    let (want_a, want_z) = (t_of(xa), t_of(xz));
+    let got = b.wait_until(
+        &format!("return location.hash !== '#export?from={from}&to={to}' ? location.hash : null;"),
+        "the drag to change the range",
+    );
+    let (fa, fz) = export_fields(&b);
+    assert!((fa - want_a).abs() <= 1000 && (fz - want_z).abs() <= 1000, "fields {fa}..{fz} after dragging over {want_a}..{want_z} ({got})");
+    assert!(fz - fa >= 6000, "the dragged range is about 8 s: {fa}..{fz}");
+    assert_summary_matches_export_json(&bb, &b, fa, fz);
+    b.wait_until("return document.getElementById('toast').hidden;", "the download toast to go");
+    b.shot("export-dragged");
+
+    // Tap the start, then the end.
+    let (r, w0, w1) = strip(&b);
+    let x_of = |t: i64| r[0] + (t - w0) as f64 / (w1 - w0) as f64 * r[2];
+    let t_of = |x: f64| (((w0 as f64 + (x.round() - r[0]) / r[2] * (w1 - w0) as f64) / 1000.0).round() * 1000.0) as i64;
+    let y = r[1] + r[3] / 2.0;
+    let (xa, xz) = (x_of(oldest + 5000), x_of(oldest + 12_000));
+    touch(&b, &[(xa, y)]);
+    b.wait_until("return document.getElementById('export-hint').classList.contains('pending');", "the hint asking for the end");
+    assert!(b.text("#export-hint").contains("Now tap where the clip ends"), "{}", b.text("#export-hint"));
+    touch(&b, &[(xz, y)]);
+    b.wait_until("return !document.getElementById('export-hint').classList.contains('pending');", "the second tap");
+    let (fa, fz) = export_fields(&b);
+    assert!((fa - t_of(xa)).abs() <= 1000 && (fz - t_of(xz)).abs() <= 1000, "fields {fa}..{fz} after tapping {}..{}", t_of(xa), t_of(xz));
+    assert_summary_matches_export_json(&bb, &b, fa, fz);
+
+    // A range without footage: the API's 404 message, and no download.
+    let (ea, ez) = (oldest - 3_600_000, oldest - 3_000_000);
+    set_export_fields(&b, (ea / 1000) * 1000, (ez / 1000) * 1000);
+    let (ea, ez) = ((ea / 1000) * 1000, (ez / 1000) * 1000);
+    let (code, err) = bb.api("GET", &format!("/api/export.json?from={}&to={}", iso_ms(ea), iso_ms(ez)), None);
+    assert_eq!(code, 404, "{err}");
+    let msg = err["error"].as_str().unwrap();
+    b.wait_until("return !document.getElementById('export-err').hidden;", "the error for an empty range");
+    assert_eq!(b.text("#export-error-head"), "No footage in this range");
+    assert_eq!(b.text("#export-error"), format!("The dash cam says: {msg}."));
+    assert_eq!(b.js("const a = document.getElementById('export-download'); return [a.hasAttribute('href'), a.getAttribute('aria-disabled')];"), json!([false, "true"]));
+    b.js("document.getElementById('export-summary').scrollIntoView({block: 'start', behavior: 'instant'}); window.scrollBy(0, -70); return true;");
+    b.shot("export-empty");
+
+    // An end before the start is refused next to the fields, without asking the device.
+    set_export_fields(&b, from, from - 60_000);
+    b.wait_until("return !document.getElementById('export-field-err').hidden;", "the field error");
+    assert_eq!(b.text("#export-field-err"), "The end must be after the start.");
+    bb.stop();
+}
+
+/// The player's "Export clip" opens the Export page on the footage of the timeline window the
+/// player shows; the page's Download saves that MP4 (desktop, 1280x800, mouse).
+#[test]
+fn the_players_export_action_opens_the_export_page_on_the_window_it_shows_and_downloads_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let downloads = dir.path().join("downloads");
+    std::fs::create_dir_all(&downloads).unwrap();
+    let bb = start_blackbox(dir.path());
+    let driver = Driver::start();
+    let b = driver.session_with(false, Some(&downloads));
+    b.login(&bb);
+    let (oldest, _) = wait_for_footage(&bb, 8);
+    b.goto(&bb.url(&format!("/#player?t={}", oldest + 2000)));
+    b.wait_until("const e = document.getElementById('player-time'); return e && e.dataset.ts;", "a played frame");
+    b.wait_for("#export-clip", "the Export clip action");
+    let href = b.wait_until("const a = document.getElementById('export-clip'); return a && !a.hidden ? a.getAttribute('href') : null;", "its link");
+    let href = href.as_str().unwrap().to_string();
+    let q: Vec<i64> = href.strip_prefix("#export?from=").unwrap_or_else(|| panic!("{href}")).split("&to=").map(|x| x.parse().unwrap()).collect();
+    let (from, to) = (q[0], q[1]);
+    // The 10 min window around the played frame holds all footage so far: the link starts at the
+    // first frame and ends just after the last frame the player knew of.
+    let (_, segs) = bb.api("GET", &format!("/api/segments?from={}", iso_ms(from)), None);
+    let first = segs["segments"][0]["start_ms"].as_i64().unwrap();
+    assert_eq!(from, first, "the clip starts at the window's first footage: {segs}");
+    assert!(to > oldest + 8000, "the clip reaches the end of the footage in the window: {href}");
+    b.click("#export-clip");
+    b.wait_until(&format!("return location.hash === '{href}';"), "the Export page");
+    let info = assert_summary_matches_export_json(&bb, &b, from, to);
+    b.shot("export");
+    b.js("window.scrollTo(0, document.body.scrollHeight); return true;");
+    b.shot("export-bottom");
+    b.click("#export-download");
+    let name = info["file_name"].as_str().unwrap();
+    let file = wait_download(&downloads, name);
+    assert_eq!(file.len() as u64, info["bytes"].as_u64().unwrap(), "the download is the size export.json said");
+    let (packets, _) = ffprobe(&downloads.join(name));
+    assert_eq!(packets, info["frames"].as_u64().unwrap());
     bb.stop();
 }
