@@ -719,10 +719,9 @@ fn wait_for_footage(bb: &Bb, secs: i64) -> (i64, i64) {
     loop {
         let (_, s) = bb.api("GET", "/api/status", None);
         let ms = |k: &str| s[k].as_str().map(|v| civil_ms(&v[..10], &v[11..19]) + v[20..23].parse::<i64>().unwrap());
-        if let (Some(a), Some(b)) = (ms("oldest"), ms("newest")) {
-            if b - a >= secs * 1000 {
-                return (a, b);
-            }
+        match (ms("oldest"), ms("newest")) {
+            (Some(a), Some(b)) if b - a >= secs * 1000 => return (a, b),
+            _ => {}
         }
         assert!(t.elapsed() < Duration::from_secs(secs as u64 + 30), "no {secs} s of footage: {s}");
         std::thread::sleep(Duration::from_millis(250));
@@ -965,6 +964,14 @@ fn a_phone_exports_a_range_picked_with_the_fields_and_the_timeline_and_downloads
     let (fa, fz) = export_fields(&b);
     assert!((fa - t_of(xa)).abs() <= 1000 && (fz - t_of(xz)).abs() <= 1000, "fields {fa}..{fz} after tapping {}..{}", t_of(xa), t_of(xz));
     assert_summary_matches_export_json(&bb, &b, fa, fz);
+
+    // The whole day on the timeline: the window is the UTC day, the selection stays.
+    b.click("#export-lens button[data-len=day]");
+    let (_, w0, w1) = strip(&b);
+    assert_eq!((w0 % 86_400_000, w1 - w0), (0, 86_400_000), "the Day window is one UTC day");
+    assert!(w0 <= fa && fz <= w1);
+    assert_eq!(export_fields(&b), (fa, fz), "changing the timeline's span keeps the range");
+    b.shot("export-day");
 
     // A range without footage: the API's 404 message, and no download.
     let (ea, ez) = (oldest - 3_600_000, oldest - 3_000_000);

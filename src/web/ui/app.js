@@ -772,7 +772,7 @@ views.export = (() => {
   let sel = null;                 // {from, to}: Unix ms, `to` excluded (as the API)
   let pending = null;             // the first tap of "tap the start, then the end"
   let win = { len: 600000, from: 0, to: 0 }, winSegs = [], winProt = [], winSeq = 0;
-  let checkTimer = 0, checkSeq = 0, last = null; // last: {info, gaps} or {error}
+  let checkTimer = 0, checkSeq = 0, checking = false, last = null; // last: {info, gaps, q} or {error}
   let drag = null;
 
   const newest = () => (lastStatus && lastStatus.newest ? tms(lastStatus.newest) : null);
@@ -912,7 +912,7 @@ views.export = (() => {
     if (from !== 'fields') writeFields();
     el.fieldErr.hidden = true;
     el.len.textContent = `Length ${fmtDur((b - a) / 1000)}`;
-    history.replaceState(null, '', `#export?from=${a}&to=${b}`);
+    if (current === 'export') history.replaceState(null, '', `#export?from=${a}&to=${b}`);
     if (from !== 'timeline' && fit()) loadWindow(); else drawSel();
     scheduleCheck();
   }
@@ -963,14 +963,17 @@ views.export = (() => {
   function scheduleCheck() {
     clearTimeout(checkTimer);
     checkSeq++;
+    checking = true;
     el.summary.classList.add('stale');
     el.state.textContent = 'Checking the footage…'; el.state.hidden = false;
+    el.barText.textContent = 'Checking…';
     setDownload(null);
     checkTimer = setTimeout(check, 350);
   }
   function blocked(msg) {
     clearTimeout(checkTimer);
     checkSeq++;
+    checking = false;
     last = { error: { status: 0, message: msg, local: true } };
     render();
   }
@@ -985,6 +988,7 @@ views.export = (() => {
       if (my !== checkSeq) return;
       last = { error: e };
     }
+    checking = false;
     render();
   }
   function setDownload(info, q) {
@@ -1002,6 +1006,7 @@ views.export = (() => {
     }
   }
   function render() {
+    if (checking) return; // the answer for the range on screen comes shortly
     el.summary.classList.remove('stale');
     const set = (e, text, data) => { e.textContent = text; if (data) Object.assign(e.dataset, data); };
     if (!last || !sel) return;
@@ -1054,7 +1059,7 @@ views.export = (() => {
     el.layer = h('div', { class: 'xlayer' });
     el.sel = h('div', { class: 'xsel', id: 'export-sel', hidden: true }, h('span', { class: 'grip l' }), h('span', { class: 'grip r' }));
     el.pend = h('div', { class: 'xpend', hidden: true });
-    el.strip = h('div', { class: 'xstrip', id: 'export-strip', role: 'application', 'aria-label': 'Timeline: drag to select a range' }, el.layer, el.sel, el.pend);
+    el.strip = h('div', { class: 'xstrip', id: 'export-strip', role: 'group', 'aria-label': 'Timeline: drag across it, or tap the start and then the end, to pick the clip' }, el.layer, el.sel, el.pend);
     el.strip.addEventListener('pointerdown', onDown);
     el.strip.addEventListener('pointermove', onMove);
     el.strip.addEventListener('pointerup', onUp);
