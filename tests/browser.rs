@@ -965,12 +965,31 @@ fn a_phone_exports_a_range_picked_with_the_fields_and_the_timeline_and_downloads
     assert!((fa - t_of(xa)).abs() <= 1000 && (fz - t_of(xz)).abs() <= 1000, "fields {fa}..{fz} after tapping {}..{}", t_of(xa), t_of(xz));
     assert_summary_matches_export_json(&bb, &b, fa, fz);
 
+    // Quick picks: the segment the range starts in, and the last minute of footage.
+    let (_, segs) = bb.api("GET", &format!("/api/segments?from={}&to={}", iso_ms(fa), iso_ms(fa + 1)), None);
+    let seg = &segs["segments"][0];
+    let (s0, s1) = (seg["start_ms"].as_i64().unwrap(), seg["end_ms"].as_i64().unwrap());
+    b.click("#export-segment");
+    b.wait_until(&format!("return location.hash === '#export?from={s0}&to={}';", s1 + 1), "the range of the segment it starts in");
+    assert_summary_matches_export_json(&bb, &b, s0, s1 + 1);
+    let (_, before) = wait_for_footage(&bb, 0);
+    b.click("#export-presets button[data-seconds='60']");
+    let r = b.wait_until(
+        "const p = new URLSearchParams(location.hash.split('?')[1]); const f = Number(p.get('from')), t = Number(p.get('to'));
+         return t - f === 60000 ? t : null;",
+        "the last minute",
+    );
+    let (_, after) = wait_for_footage(&bb, 0);
+    let end = r.as_i64().unwrap();
+    assert!(end % 1000 == 0 && end > before - 3000 && end <= after, "the last minute ends at the newest footage: {end} ({before}..{after})");
+    assert_summary_matches_export_json(&bb, &b, end - 60_000, end);
+
     // The whole day on the timeline: the window is the UTC day, the selection stays.
     b.click("#export-lens button[data-len=day]");
     let (_, w0, w1) = strip(&b);
     assert_eq!((w0 % 86_400_000, w1 - w0), (0, 86_400_000), "the Day window is one UTC day");
-    assert!(w0 <= fa && fz <= w1);
-    assert_eq!(export_fields(&b), (fa, fz), "changing the timeline's span keeps the range");
+    assert!(w0 <= end - 30_000 && end - 30_000 < w1, "the day of the range");
+    assert_eq!(export_fields(&b), (end - 60_000, end), "changing the timeline's span keeps the range");
     b.shot("export-day");
 
     // A range without footage: the API's 404 message, and no download.
