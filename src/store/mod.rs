@@ -141,7 +141,9 @@ impl Store {
             return Err(StoreError::Locked(data_dir.to_path_buf()));
         }
         File::open(data_dir)?.sync_all()?;
+        let recovery_started = std::time::Instant::now();
         let r = recover::recover(&seg_dir, true)?;
+        let recovery_ms = recovery_started.elapsed().as_secs_f64() * 1e3;
         for u in &r.unknown {
             log::warn!("segments/{u}: not a segment file; ignored");
         }
@@ -173,11 +175,12 @@ impl Store {
             path_b,
         };
         log::info!(
-            "store {}: {} segments, next seq {}, durable seq {}",
+            "store {}: {} segments, next seq {}, durable seq {} (recovery took {:.1} ms)",
             data_dir.display(),
             store.closed.len(),
             store.next_seq,
-            store.durable_seq.map_or(-1, |s| s as i64)
+            store.durable_seq.map_or(-1, |s| s as i64),
+            recovery_ms
         );
         Ok(store)
     }
