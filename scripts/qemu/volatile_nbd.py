@@ -144,10 +144,23 @@ class VolatileNbdServer:
         self.srv.bind(sock_path)
         self.srv.listen(1)
         self.done = threading.Event()
+        self.frozen = threading.Event()     # set when an armed cut froze the disk
+        self.released = threading.Event()
+        self.arm_writes = None
         self.summary = None
         self.error = None
         self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
+
+    def arm(self, writes):
+        """Freeze the disk when the `writes`-th write from now arrives: it is logged but not
+        answered, nothing after it is served; `frozen` is set so the caller cuts the power
+        while the guest has writes acknowledged but not flushed, and one in flight."""
+        self.arm_writes = max(1, writes)
+
+    def release(self):
+        """After the power cut: let a frozen server thread see the connection gone."""
+        self.released.set()
 
     def wait_cut(self, timeout=30):
         if not self.done.wait(timeout):
@@ -221,6 +234,12 @@ class VolatileNbdServer:
                     self._reply(conn, handle, ENOSPC)
                 else:
                     disk.write(off, data)
+                    if self.arm_writes is not None:
+                        self.arm_writes -= 1
+                        if self.arm_writes == 0:
+                            self.frozen.set()
+                            self.released.wait(120)
+                            raise EOFError
                     self._reply(conn, handle)
             elif cmd == CMD_READ:
                 if off + length > disk.size:
