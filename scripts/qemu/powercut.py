@@ -33,6 +33,7 @@ import http.client
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -434,12 +435,13 @@ class Campaign:
         """For NBD: freeze the disk on a random write of the next burst, then cut."""
         if vm.nbd is None or self.rng.random() < 0.25:
             return
-        k = self.rng.randint(1, 40)
+        # A commit is a burst of a few writes then a FLUSH; ext4's journal adds its own.
+        k = self.rng.randint(1, 6)
         vm.nbd.arm(k)
-        deadline = time.time() + 3
+        deadline = time.time() + 5
         while time.time() < deadline and not vm.nbd.frozen.is_set():
             self.watch(time.time() + 0.05)
-        notes["aimed"] = f"write {k}" if vm.nbd.frozen.is_set() else "no write in 3 s"
+        notes["aimed"] = f"write {k}" if vm.nbd.frozen.is_set() else "no write in 5 s"
 
     # --- the run -------------------------------------------------------------------------------------
     def run(self):
@@ -524,12 +526,16 @@ class Campaign:
         row = self.pending[-1]["row"]
         row["boot_to_recording_s"] = round(boot_s, 2)
         text = vm.text()
-        import re
         m = re.search(r"recovery took ([0-9.]+) ms", text)
         row["store_recovery_ms"] = float(m.group(1)) if m else None
         a = re.search(r"rcS start \(uptime ([0-9.]+) s\)", text)
-        b = re.search(r"data partition ready: .*\(uptime ([0-9.]+) s\)", text)
+        b = re.search(r"data partition ready: .*uptime ([0-9.]+) s\)", text)
         row["fsck_mount_s"] = round(float(b.group(1)) - float(a.group(1)), 2) if a and b else None
+        m = re.search(r"data partition ready: .*\(e2fsck exit (\d+)", text)
+        row["guest_e2fsck_exit"] = int(m.group(1)) if m else None
+        for bad in ("REFORMATTING", "recording to RAM only", "e2fsck -y"):
+            if bad in text:
+                raise Fail(f"the boot after cycle {row['cycle']} says '{bad}': see {vm.console}")
         for p in self.pending:
             try:
                 self.api_check(p)
