@@ -435,13 +435,16 @@ class Campaign:
         """For NBD: freeze the disk on a random write of the next burst, then cut."""
         if vm.nbd is None or self.rng.random() < 0.25:
             return
-        # A commit is a burst of a few writes then a FLUSH; ext4's journal adds its own.
-        k = self.rng.randint(1, 6)
-        vm.nbd.arm(k)
+        # A commit is a burst of a few writes then a FLUSH; ext4's journal adds its own. Half
+        # the cuts come on a write (one in flight, torn), half on a FLUSH (the whole burst
+        # acknowledged and unflushed: a random part of it lands, its last block torn).
+        on = self.rng.choice(["write", "flush"])
+        k = self.rng.randint(1, 6) if on == "write" else self.rng.randint(1, 3)
+        vm.nbd.arm(k, on)
         deadline = time.time() + 5
         while time.time() < deadline and not vm.nbd.frozen.is_set():
             self.watch(time.time() + 0.05)
-        notes["aimed"] = f"write {k}" if vm.nbd.frozen.is_set() else "no write in 5 s"
+        notes["aimed"] = f"{on} {k}" if vm.nbd.frozen.is_set() else f"no {on} in 5 s"
 
     # --- the run -------------------------------------------------------------------------------------
     def run(self):

@@ -146,17 +146,31 @@ class VolatileNbdServer:
         self.done = threading.Event()
         self.frozen = threading.Event()     # set when an armed cut froze the disk
         self.released = threading.Event()
-        self.arm_writes = None
+        self.arm_count = None
+        self.arm_on = None
         self.summary = None
         self.error = None
         self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
 
-    def arm(self, writes):
-        """Freeze the disk when the `writes`-th write from now arrives: it is logged but not
-        answered, nothing after it is served; `frozen` is set so the caller cuts the power
-        while the guest has writes acknowledged but not flushed, and one in flight."""
-        self.arm_writes = max(1, writes)
+    def arm(self, count, on="write"):
+        """Freeze the disk when the `count`-th request of kind `on` from now arrives:
+        "write": it is logged but not answered (the power goes with that write in flight);
+        "flush": it is not carried out (the power goes just before the cache would have been
+        written: every write of the burst was acknowledged, none is safe). Nothing after it is
+        served; `frozen` is set so the caller cuts the power."""
+        self.arm_on = on
+        self.arm_count = max(1, count)
+
+    def _armed(self, kind):
+        if self.arm_on != kind:
+            return False
+        self.arm_count -= 1
+        if self.arm_count:
+            return False
+        self.frozen.set()
+        self.released.wait(120)
+        return True
 
     def release(self):
         """After the power cut: let a frozen server thread see the connection gone."""
@@ -234,12 +248,8 @@ class VolatileNbdServer:
                     self._reply(conn, handle, ENOSPC)
                 else:
                     disk.write(off, data)
-                    if self.arm_writes is not None:
-                        self.arm_writes -= 1
-                        if self.arm_writes == 0:
-                            self.frozen.set()
-                            self.released.wait(120)
-                            raise EOFError
+                    if self._armed("write"):
+                        raise EOFError
                     self._reply(conn, handle)
             elif cmd == CMD_READ:
                 if off + length > disk.size:
@@ -247,6 +257,8 @@ class VolatileNbdServer:
                 else:
                     self._reply(conn, handle, 0, disk.read(off, length))
             elif cmd == CMD_FLUSH:
+                if self._armed("flush"):
+                    raise EOFError
                 disk.flush()
                 self._reply(conn, handle)
             elif cmd == CMD_DISC:
