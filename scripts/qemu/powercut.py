@@ -50,7 +50,7 @@ PASSWORD = "powercut-test-password"
 DATA_IN_PARTITION = "/blackbox"
 # The torture settings: 3 s segments and a small cap, so rotation, retention and recycling
 # happen every few seconds.
-TORTURE_CONFIG = {"segment_length_s": 3, "storage_cap_gb": 0.1, "min_free_mb": 32}
+TORTURE_CONFIG = {"segment_length_s": 3, "storage_cap_gb": 0.06, "min_free_mb": 32}
 CATEGORIES = [  # (name, weight)
     ("boot", 12),        # during boot: fsck, mount, store recovery, camera start
     ("early", 10),       # the first 1.5 s of recording after a boot (first commits)
@@ -433,7 +433,7 @@ class Campaign:
 
     def aimed_nbd_cut(self, vm, notes):
         """For NBD: freeze the disk on a random write of the next burst, then cut."""
-        if vm.nbd is None or self.rng.random() < 0.25:
+        if vm.nbd is None or self.rng.random() < 0.2:
             return
         # A commit is a burst of a few writes then a FLUSH; ext4's journal adds its own. Half
         # the cuts come on a write (one in flight, torn), half on a FLUSH (the whole burst
