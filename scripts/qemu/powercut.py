@@ -188,6 +188,7 @@ class Campaign:
         self.rows = []
         self.failures = []
         self.boots = 0
+        self.progress = None
         self.last_on_disk = None
         self.offset_ns = 0
         self.p3 = None                # (start sector, sectors) of the data partition
@@ -503,6 +504,7 @@ class Campaign:
                 row["lost_ms"] = None
             self.last_on_disk = found["last"]
             self.pending.append({"W": self.watermark, "export": found["export"], "config": self.config, "row": row})
+            self.save_progress()
             self.config_candidates = [self.config]
             log(f"[{self.kind}] cycle {cycle} {cat}: W={self.watermark} on disk {found['first']}..{found['last']}"
                 f" lost_unacked={_ms(row.get('lost_ms'))} fsck={found['fsck_rc']}"
@@ -521,6 +523,12 @@ class Campaign:
                     self.failures.append({"cycle": "final boot", "fail": str(e)})
             vm.cut()
         return self.summary()
+
+    def save_progress(self):
+        """The rows and summary so far, after every cycle (a long campaign cut short keeps them)."""
+        if self.progress:
+            with open(self.progress, "w") as f:
+                json.dump({"seed": self.seed, "summary": self.summary(), "rows": self.rows}, f, indent=1, default=str)
 
     def after_boot(self, vm, boot_s):
         """The previous cut's checks that need the appliance: API, recovery times."""
@@ -594,6 +602,8 @@ def main():
     for i, kind in enumerate(kinds):
         work = tempfile.mkdtemp(prefix=f"powercut-{kind}-")
         camp = Campaign(kind, a.cycles, seed + i, a.port, work, a.image_dir, a.blackbox, size)
+        if a.json:
+            camp.progress = f"{a.json}.{kind}.progress"
         try:
             s = camp.run()
         except Fail as e:
