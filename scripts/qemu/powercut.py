@@ -189,6 +189,7 @@ class Campaign:
         self.failures = []
         self.boots = 0
         self.progress = None
+        self.fps = 15.0
         self.last_on_disk = None
         self.offset_ns = 0
         self.p3 = None                # (start sector, sectors) of the data partition
@@ -461,6 +462,8 @@ class Campaign:
         self.config = self.api.json("/api/config")
         self.config_candidates = [self.config]
         self.wait_recording(vm, None)
+        self.fps = float((self.api.json("/api/status").get("format") or {}).get("fps") or 15)
+        self.wait_recording(vm, None)
         self.watch(time.time() + 2)
         booted = True           # vm is up and recording
         for cycle in range(1, self.cycles + 1):
@@ -560,7 +563,7 @@ class Campaign:
     def summary(self):
         rows = [r for r in self.rows if "fail" not in r]
         lost = [r["lost_ms"] for r in rows if r.get("lost_ms") is not None]
-        fps = 15.0
+        fps = self.fps
         boots = [r["boot_to_recording_s"] for r in rows if r.get("boot_to_recording_s") is not None]
         rec = [r["store_recovery_ms"] for r in rows if r.get("store_recovery_ms") is not None]
         fsck = [r["fsck_mount_s"] for r in rows if r.get("fsck_mount_s") is not None]
