@@ -50,7 +50,7 @@ PASSWORD = "powercut-test-password"
 DATA_IN_PARTITION = "/blackbox"
 # The torture settings: 3 s segments and a small cap, so rotation, retention and recycling
 # happen every few seconds.
-TORTURE_CONFIG = {"segment_length_s": 3, "storage_cap_gb": 0.06, "min_free_mb": 32}
+TORTURE_CONFIG = {"segment_length_s": 3, "storage_cap_gb": 0.15, "min_free_mb": 32}
 CATEGORIES = [  # (name, weight)
     ("boot", 12),        # during boot: fsck, mount, store recovery, camera start
     ("early", 10),       # the first 1.5 s of recording after a boot (first commits)
@@ -315,10 +315,14 @@ class Campaign:
             if e.returncode != 0:
                 raise Fail(f"host export of the last minute failed: {e.stderr[-800:]}")
             export = (frm, to, mp4, self.judge_mp4(mp4))
+        # Kept until the next boot's checks: they may need another export from it.
+        kept = os.path.join(self.work, f"store-{cycle:03d}")
+        os.rename(store, kept)
+        shutil.rmtree(d, ignore_errors=True)
         lost_ms = None
         if last is not None and vj.get("end") and cut_utc_ns is not None:
             lost_ms = max(0.0, (cut_utc_ns - parse_iso_ns(vj["end"])) / 1e6)
-        return {"first": first, "last": last, "fsck_rc": fsck.returncode, "fsck_s": fsck_s,
+        return {"first": first, "last": last, "fsck_rc": fsck.returncode, "fsck_s": fsck_s, "store": kept,
                 "export": export, "lost_ms": lost_ms, "acked_lost": acked_lost, "frames": vj.get("frames")}
 
     def judge_mp4(self, mp4):
@@ -346,6 +350,18 @@ class Campaign:
                 raise Fail(f"after reboot, frame {W} (the watermark): {st} x-seq={h.get('x-seq')} {len(body)} bytes")
         if export is not None:
             frm, to, mp4, _ = export
+            # Retention in the new boot may have taken the oldest of those frames already:
+            # then both sides export from the appliance's oldest segment on.
+            o = self.api.json("/api/status").get("oldest")
+            oldest = parse_iso_ns(o) if o else to
+            if oldest > frm:
+                frm = oldest
+                mp4 = mp4 + ".retained.mp4"
+                e = subprocess.run([self.bb, "export", pending["store"], "--from", iso(frm), "--to", iso(to), "-o", mp4],
+                                   capture_output=True, text=True)
+                if e.returncode != 0:
+                    raise Fail(f"host export of {iso(frm)}..{iso(to)} failed: {e.stderr[-800:]}")
+                pending["row"]["export_compared_from"] = iso(frm)
             st, _, body = self.api.request("GET", f"/api/export.mp4?from={iso(frm)}&to={iso(to)}", timeout=60)
             with open(mp4, "rb") as f:
                 want = f.read()
@@ -501,12 +517,13 @@ class Campaign:
                 self.failures.append(row)
                 log(f"[{self.kind}] cycle {cycle} {cat}: FAIL {e}")
                 return self.summary()
-            row.update({k: v for k, v in found.items() if k != "export"})
+            row.update({k: v for k, v in found.items() if k not in ("export", "store")})
             row["recording_at_cut"] = recording_at_cut
             if not recording_at_cut:
                 row["lost_ms"] = None
             self.last_on_disk = found["last"]
-            self.pending.append({"W": self.watermark, "export": found["export"], "config": self.config, "row": row})
+            self.pending.append({"W": self.watermark, "export": found["export"], "config": self.config, "row": row,
+                                 "store": found["store"]})
             self.save_progress()
             self.config_candidates = [self.config]
             log(f"[{self.kind}] cycle {cycle} {cat}: W={self.watermark} on disk {found['first']}..{found['last']}"
@@ -558,6 +575,7 @@ class Campaign:
                 self.failures.append(p["row"])
                 log(f"[{self.kind}] cycle {p['row']['cycle']} (after reboot): FAIL {e}")
                 raise
+            shutil.rmtree(p["store"], ignore_errors=True)
         self.pending = []
 
     def summary(self):
