@@ -536,3 +536,28 @@ fn gap_markers_are_reported_by_verify_in_closed_and_open_segments() {
     let rep = verify(d.path()).unwrap();
     assert_eq!(rep.gap_markers.len(), 2, "{rep:?}");
 }
+
+#[test]
+fn sequence_numbers_are_never_reused_after_a_cut_leaves_only_an_empty_open_segment() {
+    // Found by scripts/powercut: retention had deleted every closed segment, the power went
+    // right after a rotation, and the new open segment held no frame yet. Recovery removed it
+    // and the next frame got seq 1 again: the durable watermark went backwards.
+    let d = tempfile::tempdir().unwrap();
+    let mut s = Store::open(d.path(), opts()).unwrap();
+    write(&mut s, 1, 200);
+    s.close().unwrap();
+    for e in fs::read_dir(d.path().join("segments")).unwrap() {
+        fs::remove_file(e.unwrap().path()).unwrap();
+    }
+    // The segment started after seq 199 with a valid header and nothing committed in it.
+    let mut s = Store::open(d.path(), opts()).unwrap();
+    assert_eq!(s.next_seq(), 1, "an empty directory starts at 1");
+    drop(s);
+    let name = blackbox::store::names::SegName::Open { start_utc_ns: T0 + 100_000_000_000, first_seq: 200 }.format();
+    fs::write(d.path().join("segments").join(name.as_str()), vec![0u8; 8192]).unwrap();
+    let mut s = Store::open(d.path(), opts()).unwrap();
+    assert_eq!(s.next_seq(), 200, "seqs below an open segment's first seq were handed out before");
+    write(&mut s, 200, 210);
+    s.close().unwrap();
+    assert_frames_are(d.path(), 200, 209);
+}

@@ -58,7 +58,7 @@ impl Export {
         let mut acc_ns: u128 = 0;
         let mut prev: Option<u64> = None;
         for d in durs.iter().copied().chain(std::iter::once(0)) {
-            let t = (acc_ns * TIMESCALE as u128 / 1_000_000_000) as u64;
+            let t = ((acc_ns * TIMESCALE as u128 + 500_000_000) / 1_000_000_000) as u64; // nearest tick
             let t = prev.map_or(t, |p| t.max(p + 1));
             dts.push(t);
             prev = Some(t);

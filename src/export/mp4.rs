@@ -2,8 +2,13 @@
 //! and one `tx3g` timed-text track. Pure: everything is computed from sample sizes, durations
 //! and chunk offsets; the sample bytes themselves are never touched here (docs/EXPORT.md).
 
-/// Ticks per second of every timescale in the file (movie, video, text).
-pub const TIMESCALE: u32 = 90_000;
+/// Ticks per second of every timescale in the file (movie, video, text). 120 Hz: fine enough
+/// for any camera rate up to 120 fps (8.3 ms per tick), and coarse enough that ffmpeg takes
+/// it as the stream's frame rate. With 90 kHz, a real camera's jittery intervals make ffmpeg
+/// fall back to the *average* rate as its output time base, where two frames closer than the
+/// average interval collide: `-f null` reports "non monotonically increasing dts" and a
+/// transcode drops those frames (docs/EXPORT.md, "Timing and gaps").
+pub const TIMESCALE: u32 = 120;
 /// Seconds from 1904-01-01 (the MP4 epoch) to 1970-01-01.
 pub const EPOCH_1904: u64 = 2_082_844_800;
 /// Size of the `mdat` box header (64-bit size form).

@@ -141,7 +141,9 @@ impl Store {
             return Err(StoreError::Locked(data_dir.to_path_buf()));
         }
         File::open(data_dir)?.sync_all()?;
+        let recovery_started = std::time::Instant::now();
         let r = recover::recover(&seg_dir, true)?;
+        let recovery_ms = recovery_started.elapsed().as_secs_f64() * 1e3;
         for u in &r.unknown {
             log::warn!("segments/{u}: not a segment file; ignored");
         }
@@ -173,11 +175,12 @@ impl Store {
             path_b,
         };
         log::info!(
-            "store {}: {} segments, next seq {}, durable seq {}",
+            "store {}: {} segments, next seq {}, durable seq {} (recovery took {:.1} ms)",
             data_dir.display(),
             store.closed.len(),
             store.next_seq,
-            store.durable_seq.map_or(-1, |s| s as i64)
+            store.durable_seq.map_or(-1, |s| s as i64),
+            recovery_ms
         );
         Ok(store)
     }
@@ -467,10 +470,17 @@ impl Store {
         let victim = self.make_room(capacity);
         self.writer_name = SegName::Open { start_utc_ns: meta.utc_ns, first_seq: self.next_seq }.format();
         Self::set_path(&mut self.path_b, &self.seg_dir, &self.writer_name);
+        let recycling = victim.is_some();
         let file = match victim {
             Some(v) => {
                 Self::set_path(&mut self.path_a, &self.seg_dir, &v.name);
                 fs::rename(&self.path_a, &self.path_b)?;
+                // The new name must be durable before the file's contents change: a power cut
+                // after the header's fdatasync but before a later directory fsync would leave
+                // the old closed name over the new segment's header (found by scripts/powercut;
+                // tests/durable_order.rs). Cut before this fsync: the old segment, intact.
+                // After it: an `.open` with the old header, which recovery removes.
+                self.seg_dir_file.sync_all()?;
                 let f = OpenOptions::new().read(true).write(true).open(&self.path_b)?;
                 let len = f.metadata()?.len();
                 // Turn the old contents into unwritten extents (a metadata-only operation on
@@ -521,7 +531,9 @@ impl Store {
         };
         let index = std::mem::take(&mut self.index_buf);
         let w = SegmentWriter::start(file, header, index, self.opts.max_frames())?;
-        self.seg_dir_file.sync_all()?;
+        if !recycling {
+            self.seg_dir_file.sync_all()?; // the new file's name, before any frame is acknowledged
+        }
         self.writer = Some(w);
         self.start_failed_at = None;
         self.stats.segments_started += 1;

@@ -34,6 +34,10 @@ pub struct Recovered {
     pub tails: Vec<Tail>,
     /// Header+scan results for open segments, for `verify`.
     pub open_headers: Vec<(NameBuf, SegHeader, u64)>,
+    /// The highest first seq named by any open segment found, kept or removed: sequence
+    /// numbers below it were handed out before, so they are never handed out again (a power cut
+    /// right after a rotation can leave an open segment with no frame and no older segment).
+    pub seq_floor: u64,
 }
 
 impl Recovered {
@@ -50,6 +54,7 @@ impl Recovered {
             .map(|s| s.first_seq + s.frames)
             .max()
             .unwrap_or(1)
+            .max(self.seq_floor)
             .max(1)
     }
 }
@@ -68,6 +73,7 @@ pub fn recover(seg_dir: &Path, writable: bool) -> io::Result<Recovered> {
     }
     let mut buf = Vec::new();
     for (name, parsed) in listing.open {
+        r.seq_floor = r.seq_floor.max(parsed.first_seq());
         let path = seg_dir.join(name.as_str());
         let file = if writable {
             OpenOptions::new().read(true).write(true).open(&path)?
