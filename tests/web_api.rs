@@ -554,13 +554,15 @@ fn streaming_live_frames_makes_no_heap_allocation_per_frame_on_the_web_thread() 
     let d = allocs();
     let (idle, streaming) = (b - a, d - c);
     // The housekeeping ticks once a second, so either window can hold one tick more than the
-    // other: allow one second's worth of idle allocations. One allocation per frame would
-    // still be ~360 over the limit.
+    // other: allow one second's worth of idle allocations. On a loaded machine (load 4+ on 2
+    // cores) the streaming window still showed ~25 more, not tied to frames (0.07 per frame
+    // once: 123 against 74 idle), so the limit is a quarter of an allocation per frame. One
+    // allocation per frame, or per viewer and frame, is still 4 to 16 times over it.
     let tick = idle / 3;
     let per_frame = streaming.saturating_sub(idle + tick) as f64 / frames as f64;
     eprintln!("web thread allocations: idle 3 s: {idle}; streaming 3 s to 4 viewers ({frames} frames): {streaming}; {per_frame:.4} per frame");
     assert!(frames >= 200, "{frames}");
-    assert!(per_frame < 0.05, "the live path allocates: {streaming} allocations for {frames} streamed frames (idle: {idle})");
+    assert!(per_frame < 0.25, "the live path allocates: {streaming} allocations for {frames} streamed frames (idle: {idle})");
     drop(streams);
     bb.stop();
 }
