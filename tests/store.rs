@@ -561,3 +561,26 @@ fn sequence_numbers_are_never_reused_after_a_cut_leaves_only_an_empty_open_segme
     s.close().unwrap();
     assert_frames_are(d.path(), 200, 209);
 }
+
+#[test]
+fn a_recycled_segment_much_bigger_than_needed_shrinks_instead_of_crowding_out_the_rest() {
+    // Found by the power-cut rig: the first segment was sized for 60 s (31 MiB), then segments
+    // became 3 s (4 MiB) with a 30 MiB cap. Recycled whole, that one file alone held the cap and
+    // every rotation deleted all the other segments.
+    let d = tempfile::tempdir().unwrap();
+    let mut o = opts();
+    o.segment_length_ns = 1_000_000_000;
+    o.expected_bytes_per_s = 20 << 20; // the first segment: 25 MiB preallocated
+    o.storage_cap_bytes = 30 << 20;
+    let mut s = Store::open(d.path(), o).unwrap();
+    write(&mut s, 1, 600); // 20 s; later segments are sized from what was written: 4 MiB
+    s.close().unwrap();
+    let r = Reader::open(d.path()).unwrap();
+    let segs = r.segments();
+    let biggest = segs.iter().map(|x| x.alloc_bytes).max().unwrap();
+    assert!(biggest <= 8 << 20, "a {biggest}-byte segment was kept (recycled whole)");
+    // 30 MiB of 4 MiB segments: six or seven kept, about 6 s of footage, not one or two.
+    assert!(segs.len() >= 5, "only {} segments kept", segs.len());
+    assert_eq!(segs.last().unwrap().last_seq(), Some(599));
+    assert!(verify(d.path()).unwrap().ok());
+}

@@ -131,6 +131,12 @@ pub struct Store {
     path_b: PathBuf,
 }
 
+/// How big a recycled file of `len` bytes stays when a segment needs `capacity`: as it is,
+/// unless that is more than twice the need; then the need (the rest is freed).
+fn recycled_size(len: u64, capacity: u64) -> u64 {
+    if len > capacity.saturating_mul(2) { capacity } else { len.max(capacity) }
+}
+
 impl Store {
     /// Opens (creating if needed) the store in `data_dir`, recovering segments left open.
     pub fn open(data_dir: &Path, opts: StoreOptions) -> Result<Store, StoreError> {
@@ -441,7 +447,7 @@ impl Store {
         loop {
             let closed: u64 = self.closed.iter().map(|s| s.alloc_bytes).sum();
             let (new_alloc, need_new) = match &recycled {
-                Some(r) => (r.alloc_bytes.max(capacity), capacity.saturating_sub(r.alloc_bytes)),
+                Some(r) => (recycled_size(r.alloc_bytes, capacity), capacity.saturating_sub(r.alloc_bytes)),
                 None => (capacity, capacity),
             };
             let avail = free0.saturating_add(freed);
@@ -482,7 +488,15 @@ impl Store {
                 // After it: an `.open` with the old header, which recovery removes.
                 self.seg_dir_file.sync_all()?;
                 let f = OpenOptions::new().read(true).write(true).open(&self.path_b)?;
-                let len = f.metadata()?.len();
+                let mut len = f.metadata()?.len();
+                let keep = recycled_size(len, capacity);
+                if keep < len {
+                    // Much bigger than needed (segments were longer, or the camera busier):
+                    // give the rest back, or that one file alone can hold the cap and
+                    // retention would delete every other segment to make room for it.
+                    f.set_len(keep)?;
+                    len = keep;
+                }
                 // Turn the old contents into unwritten extents (a metadata-only operation on
                 // ext4): appends that end mid-page then need no read of the old block first,
                 // and nothing stale is left to read back. Not every file system has it; the
