@@ -1,7 +1,9 @@
 //! From a UTC range to the list of frames an export holds: which segment file, which record,
-//! how long, when captured. Only the index and each frame's 48-byte record header are read
-//! here (header CRC, kind, seq, bounds); payload CRCs are checked as the bytes are streamed
-//! (`body.rs`). The segment files stay open for the life of the export.
+//! how long, when captured. Only the segments' indexes are read here: a version-2 index entry
+//! carries the payload length, so planning an hour reads 60 indexes and no frame. (A
+//! version-1 segment's index lacks it: there each frame's 48-byte record header is read.)
+//! Every record is checked whole, payload CRC included, as it is streamed (`body.rs`). The
+//! segment files stay open for the life of the export.
 
 use crate::store::reader::{Reader, SegmentFrames};
 use crate::store::names::NameBuf;
@@ -116,6 +118,12 @@ fn select(
             if !frame_ok(e.utc_ns) {
                 continue;
             }
+            let seq = sf.first_seq + i as u64;
+            if let Some(len) = e.len {
+                // Index v2: everything the plan needs is in the entry.
+                p.frames.push(Frame { seg: si, len, offset: e.offset, seq, utc_ns: e.utc_ns, mono_ns: e.mono_ns });
+                continue;
+            }
             match sf.header(i).map_err(PlanError::Io)? {
                 Some(h) => p.frames.push(Frame {
                     seg: si,
@@ -126,7 +134,7 @@ fn select(
                     mono_ns: h.mono_ns,
                 }),
                 None => {
-                    log::warn!("export: segment {}: frame {} is damaged; left out", seg.name, sf.first_seq + i as u64);
+                    log::warn!("export: segment {}: frame {seq} is damaged; left out", seg.name);
                     p.skipped += 1;
                 }
             }
