@@ -33,8 +33,9 @@ pub struct Source {
 pub struct Plan {
     pub segments: Vec<Source>,
     pub frames: Vec<Frame>,
-    /// Frames in the range that were left out because their record header is damaged, or
-    /// whole segments whose header or index is.
+    /// Frames in the range that were left out: whole segments whose header or index is
+    /// damaged, a first frame that fails its CRC, and (version-1 segments, whose record
+    /// headers are read at plan time) frames whose record header is damaged.
     pub skipped: u64,
     /// Picture size from the first frame's JPEG header (0 when it can't be parsed).
     pub width: u16,
