@@ -22,12 +22,12 @@ pub const FORMAT_VERSION: u32 = 2;
 /// The first format: its index entries lack the payload length. Still read (stores already
 /// on users' cards), and still written when recovery seals a version-1 segment left open.
 pub const FORMAT_V1: u32 = 1;
+const REC_MAGIC: &[u8; 4] = b"BBXR";
 
 /// Size of one index entry in a segment of format `version`.
 pub fn index_entry_len(version: u32) -> usize {
     if version == FORMAT_V1 { INDEX_ENTRY_V1 } else { INDEX_ENTRY }
 }
-const REC_MAGIC: &[u8; 4] = b"BBXR";
 
 /// Flags bit on index, commit and seal records written by recovery when it seals a segment
 /// left open by a crash. Such records start a "group" after a tail that was never
