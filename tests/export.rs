@@ -2,9 +2,10 @@
 //! ffprobe (frame count, duration, creation time), ffmpeg (decodes every frame without a
 //! message; extracts the UTC clock track and the JPEG samples), GStreamer's qtdemux +
 //! jpegdec (a second, unrelated MP4 parser and decoder), mpv (plays the file headless and
-//! shows the UTC clock subtitle at the right playback times), and GPAC's own parser
-//! mp4box.js (npm `mp4box`, in target/mp4box-js: Debian 12 has no `gpac` package for the
-//! MP4Box command) reading every sample of both tracks.
+//! shows the UTC clock subtitle at the right playback times), VLC (its MP4 demuxer hands out
+//! the clock texts and the frames), and GPAC's own parser mp4box.js (npm `mp4box`, in
+//! target/mp4box-js: Debian 12 has no `gpac` package for the MP4Box command) reading every
+//! sample of both tracks.
 
 use blackbox::camera::file::FileCamera;
 use blackbox::camera::{Camera, Codec, FrameMeta};
@@ -227,6 +228,56 @@ fn assert_mpv_shows_the_clock(file: &Path, duration: f64, want: &[String], at: &
     }
 }
 
+/// VLC's MP4 demuxer on `file`: cvlc's `es` stream output writes each elementary stream as it
+/// leaves the demuxer to a file (`raw` mux). Returns (the video stream, the tx3g texts).
+/// VLC refuses to run as root, so as root it runs as `nobody` (setpriv) on a copy of the file.
+fn vlc_demuxes(file: &Path) -> (Vec<u8>, Vec<String>) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o777)).unwrap();
+    let input = dir.path().join("in.mp4");
+    fs::copy(file, &input).unwrap();
+    fs::set_permissions(&input, fs::Permissions::from_mode(0o644)).unwrap();
+    let sout = format!("--sout=#es{{access=file,mux=raw,dst={}/es-%c.%m}}", dir.path().display());
+    let mut cmd = Command::new("timeout");
+    cmd.arg("120");
+    if rustix::process::geteuid().is_root() {
+        cmd.args(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]);
+    }
+    let o = cmd
+        .arg("env")
+        .arg(format!("HOME={}", dir.path().display()))
+        .args(["cvlc", "-q", "--no-interact"])
+        .arg(sout)
+        .arg(&input)
+        .arg("vlc://quit")
+        .output()
+        .expect("timeout and cvlc are needed (scripts/test installs vlc-bin)");
+    assert!(o.status.success(), "cvlc: {}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    let video = fs::read(dir.path().join("es-jpeg.raw")).expect("VLC wrote no JPEG stream");
+    let tx3g = fs::read(dir.path().join("es-tx3g.raw")).expect("VLC wrote no tx3g stream");
+    // tx3g samples back to back: u16 big-endian length, then the text.
+    let mut texts = Vec::new();
+    let mut at = 0;
+    while at + 2 <= tx3g.len() {
+        let n = u16::from_be_bytes([tx3g[at], tx3g[at + 1]]) as usize;
+        texts.push(String::from_utf8_lossy(&tx3g[at + 2..(at + 2 + n).min(tx3g.len())]).into_owned());
+        at += 2 + n;
+    }
+    (video, texts)
+}
+
+/// Asserts that VLC's demuxer reads the clock texts `want` and the stored `frames`, in order.
+/// VLC 3's stream output leaves out the last frame of any MP4 (ffmpeg's own `-c copy` MP4 of
+/// the same frames too), so all frames or all but the last are accepted.
+fn assert_vlc_reads(file: &Path, frames: &[&[u8]], want: &[String]) {
+    let (video, texts) = vlc_demuxes(file);
+    assert_eq!(texts, want, "VLC demuxed other clock texts");
+    let all: Vec<u8> = frames.concat();
+    let but_last: Vec<u8> = frames[..frames.len() - 1].concat();
+    assert!(video == all || video == but_last, "VLC's video stream ({} bytes) is not the stored frames ({} bytes)", video.len(), all.len());
+}
+
 /// The parse of `file` by mp4box.js (GPAC's JavaScript MP4 parser, `tests/judges/mp4box-info.cjs`):
 /// tracks, codecs, sample counts and durations, every video sample's size and CRC-32, every
 /// text sample's time and text. `None` (test skipped) when target/mp4box-js is not installed
@@ -369,6 +420,7 @@ fn export_across_segments_has_the_exact_frames_duration_and_utc_clock() {
     let frames: Vec<&[u8]> = (76..=225).map(jpeg).collect();
     assert_mp4box_js_reads(&out, &frames, 5.0, &want, &at);
     assert_mpv_shows_the_clock(&out, 5.0, &want, &at);
+    assert_vlc_reads(&out, &frames, &want);
 }
 
 #[test]
@@ -406,6 +458,7 @@ fn a_recording_gap_cuts_to_the_next_frame_and_the_clock_shows_the_jump() {
     let frames: Vec<&[u8]> = (1..=180).map(jpeg).collect();
     assert_mp4box_js_reads(&out, &frames, 6.0, &want, &at);
     assert_mpv_shows_the_clock(&out, 6.0, &want, &at);
+    assert_vlc_reads(&out, &frames, &want);
 }
 
 #[test]
