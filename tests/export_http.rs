@@ -7,7 +7,6 @@
 use blackbox::camera::file::FileCamera;
 use blackbox::camera::{Camera, Codec, FrameMeta};
 use blackbox::store::{Store, StoreOptions};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -74,25 +73,35 @@ fn start() -> Server {
     make_store(&data, &clip_frames(dir.path()));
     let cfg = dir.path().join("cfg.json");
     std::fs::write(&cfg, r#"{"video_res_width": 160, "video_res_height": 120, "video_fps": 10, "storage_cap_gb": 1}"#).unwrap();
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    // Port 0: the kernel picks a free port as blackbox binds, and its log names it. (Picking a
+    // port here and handing it over raced with other processes on a shared machine.)
+    let log = dir.path().join("stderr.log");
     let child = Command::new(env!("CARGO_BIN_EXE_blackbox"))
         .args(["run", "--source", "synthetic", "--data"])
         .arg(&data)
         .arg("--config")
         .arg(&cfg)
-        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--listen", "127.0.0.1:0"])
         .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.path().join("stderr.log")).unwrap())
+        .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
     let t = Instant::now();
+    let addr = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if let Some(rest) = text.split("web: serving on ").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+        assert!(t.elapsed() < Duration::from_secs(20), "server did not come up: {text}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let base = format!("http://{addr}");
     loop {
         let ok = Command::new("curl").args(["-sf", "-o", "/dev/null", &format!("{base}/health")]).status().unwrap().success();
         if ok {
             break;
         }
-        assert!(t.elapsed() < Duration::from_secs(10), "server did not come up");
+        assert!(t.elapsed() < Duration::from_secs(20), "server did not answer: {}", std::fs::read_to_string(&log).unwrap_or_default());
         std::thread::sleep(Duration::from_millis(50));
     }
     let secret = std::fs::read_to_string(data.join("secret")).unwrap().trim().to_string();

@@ -537,6 +537,7 @@ impl Store {
             }
         }
         let header = SegHeader {
+            version: record::FORMAT_VERSION,
             uid: random_u64(),
             first_seq: self.next_seq,
             start_utc_ns: meta.utc_ns,

@@ -9,6 +9,7 @@ use super::recover::{self, Recovered};
 use super::segment;
 use std::fs::File;
 use std::io;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 /// A frame's metadata as stored.
@@ -62,6 +63,26 @@ impl SegmentFrames {
         let Some(e) = self.entries.get(i) else { return Ok(None) };
         let seq = self.first_seq + i as u64;
         segment::read_frame_header(&self.file, self.uid, e, seq, self.limit)
+    }
+
+    /// Why frame `i` fails to read, as far as its record header tells (for `verify`'s report).
+    pub fn why_bad(&self, i: usize) -> &'static str {
+        let Some(e) = self.entries.get(i) else { return "no such frame" };
+        let mut hb = [0u8; super::record::REC_HDR];
+        let h = match self.file.read_exact_at(&mut hb, e.offset) {
+            Ok(()) => RecHeader::decode(&hb, self.uid),
+            Err(_) => None,
+        };
+        match h {
+            Some(h) if h.kind == super::record::Kind::Frame && h.seq == self.first_seq + i as u64 => {
+                if e.len.is_some_and(|l| l != h.len) || (e.len.is_some() && e.codec != h.codec) {
+                    "frame record's length or codec differs from its index entry"
+                } else {
+                    "frame fails its payload CRC or lies beyond the segment's data"
+                }
+            }
+            _ => "frame fails its CRC or sequence check",
+        }
     }
 
     /// Reads frame `i` of the segment into `buf`. `Ok(None)`: the frame is damaged.

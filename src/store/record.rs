@@ -9,14 +9,25 @@ pub const BLOCK: u64 = 4096;
 pub const REC_HDR: usize = 48;
 /// Largest payload a record may declare.
 pub const MAX_PAYLOAD: u32 = 64 << 20;
-/// Size of one index entry (offset, utc_ns, mono_ns).
-pub const INDEX_ENTRY: usize = 24;
+/// Size of one index entry in the current format (offset, utc_ns, mono_ns, len, codec, flags).
+pub const INDEX_ENTRY: usize = 32;
+/// Size of one index entry in a version-1 segment (offset, utc_ns, mono_ns: no length).
+pub const INDEX_ENTRY_V1: usize = 24;
 /// Payload length of the seal record: it fills exactly one block.
 pub const SEAL_PAYLOAD: usize = BLOCK as usize - REC_HDR;
 
 const SEG_MAGIC: &[u8; 8] = b"BBXSEG01";
-const SEG_VERSION: u32 = 1;
+/// The format version new segments are written in (docs/FORMAT.md, "Versions").
+pub const FORMAT_VERSION: u32 = 2;
+/// The first format: its index entries lack the payload length. Still read (stores already
+/// on users' cards), and still written when recovery seals a version-1 segment left open.
+pub const FORMAT_V1: u32 = 1;
 const REC_MAGIC: &[u8; 4] = b"BBXR";
+
+/// Size of one index entry in a segment of format `version`.
+pub fn index_entry_len(version: u32) -> usize {
+    if version == FORMAT_V1 { INDEX_ENTRY_V1 } else { INDEX_ENTRY }
+}
 
 /// Flags bit on index, commit and seal records written by recovery when it seals a segment
 /// left open by a crash. Such records start a "group" after a tail that was never
@@ -83,6 +94,8 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
 /// The header block at the start of every segment file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SegHeader {
+    /// Format version: `FORMAT_VERSION` for new segments, `FORMAT_V1` for old ones.
+    pub version: u32,
     pub uid: u64,
     pub first_seq: u64,
     pub start_utc_ns: i64,
@@ -95,7 +108,7 @@ impl SegHeader {
     pub fn encode(&self, out: &mut [u8; BLOCK as usize]) {
         out.fill(0);
         out[0..8].copy_from_slice(SEG_MAGIC);
-        out[8..12].copy_from_slice(&SEG_VERSION.to_le_bytes());
+        out[8..12].copy_from_slice(&self.version.to_le_bytes());
         out[12..16].copy_from_slice(&(BLOCK as u32).to_le_bytes());
         out[16..24].copy_from_slice(&self.uid.to_le_bytes());
         out[24..32].copy_from_slice(&self.first_seq.to_le_bytes());
@@ -106,12 +119,13 @@ impl SegHeader {
         out[4092..4096].copy_from_slice(&c.to_le_bytes());
     }
 
-    /// Decodes a header block; `None` unless magic, version, block size and CRC check.
+    /// Decodes a header block; `None` unless magic, version (1 or 2), block size and CRC check.
     pub fn decode(b: &[u8]) -> Option<SegHeader> {
         if b.len() < BLOCK as usize || &b[0..8] != SEG_MAGIC {
             return None;
         }
-        if u32_at(b, 8) != SEG_VERSION || u32_at(b, 12) != BLOCK as u32 {
+        let version = u32_at(b, 8);
+        if !(FORMAT_V1..=FORMAT_VERSION).contains(&version) || u32_at(b, 12) != BLOCK as u32 {
             return None;
         }
         let uid = u64_at(b, 16);
@@ -119,6 +133,7 @@ impl SegHeader {
             return None;
         }
         Some(SegHeader {
+            version,
             uid,
             first_seq: u64_at(b, 24),
             start_utc_ns: u64_at(b, 32) as i64,
@@ -198,32 +213,75 @@ impl RecHeader {
     }
 }
 
-/// One frame's entry in a closed segment's index.
+/// One frame's entry in a closed segment's index (and the in-memory result of a scan).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IndexEntry {
     pub offset: u64,
     pub utc_ns: i64,
     pub mono_ns: u64,
+    /// Payload length, as in the record header. `None` only for an entry read from a
+    /// version-1 index, which does not carry it: read the record header to learn it.
+    pub len: Option<u32>,
+    /// Codec and flags, as in the record header (0 for a version-1 entry).
+    pub codec: u8,
+    pub flags: u16,
 }
 
 impl IndexEntry {
+    /// The current layout (docs/FORMAT.md, "index"): offset u64, utc_ns i64, mono_ns u64,
+    /// len u32, codec u8, zero u8, flags u16.
     pub fn encode(&self) -> [u8; INDEX_ENTRY] {
         let mut b = [0u8; INDEX_ENTRY];
+        b[..INDEX_ENTRY_V1].copy_from_slice(&self.encode_v1());
+        b[24..28].copy_from_slice(&self.len.unwrap_or(0).to_le_bytes());
+        b[28] = self.codec;
+        b[30..32].copy_from_slice(&self.flags.to_le_bytes());
+        b
+    }
+
+    /// The version-1 layout: offset u64, utc_ns i64, mono_ns u64.
+    pub fn encode_v1(&self) -> [u8; INDEX_ENTRY_V1] {
+        let mut b = [0u8; INDEX_ENTRY_V1];
         b[0..8].copy_from_slice(&self.offset.to_le_bytes());
         b[8..16].copy_from_slice(&self.utc_ns.to_le_bytes());
         b[16..24].copy_from_slice(&self.mono_ns.to_le_bytes());
         b
     }
 
-    pub fn decode(b: &[u8]) -> Option<IndexEntry> {
-        if b.len() < INDEX_ENTRY {
+    /// Appends this entry to an index being built for a segment of format `version`.
+    /// Never allocates when `index` has room (the writer reserves it per segment).
+    pub fn push_to(&self, index: &mut Vec<u8>, version: u32) {
+        if version == FORMAT_V1 {
+            index.extend_from_slice(&self.encode_v1());
+        } else {
+            index.extend_from_slice(&self.encode());
+        }
+    }
+
+    /// Decodes one entry of a segment of format `version`. `None`: too short, or a length
+    /// beyond `MAX_PAYLOAD`.
+    pub fn decode(b: &[u8], version: u32) -> Option<IndexEntry> {
+        if b.len() < index_entry_len(version) {
             return None;
         }
-        Some(IndexEntry {
+        let mut e = IndexEntry {
             offset: u64_at(b, 0),
             utc_ns: u64_at(b, 8) as i64,
             mono_ns: u64_at(b, 16),
-        })
+            len: None,
+            codec: 0,
+            flags: 0,
+        };
+        if version != FORMAT_V1 {
+            let len = u32_at(b, 24);
+            if len > MAX_PAYLOAD {
+                return None;
+            }
+            e.len = Some(len);
+            e.codec = b[28];
+            e.flags = u16::from_le_bytes([b[30], b[31]]);
+        }
+        Some(e)
     }
 }
 
@@ -293,12 +351,34 @@ mod tests {
 
     #[test]
     fn segment_header_round_trip() {
-        let h = SegHeader { uid: 7, first_seq: 10, start_utc_ns: 1, start_mono_ns: 2, capacity: 3 };
+        for version in [FORMAT_V1, FORMAT_VERSION] {
+            let h = SegHeader { version, uid: 7, first_seq: 10, start_utc_ns: 1, start_mono_ns: 2, capacity: 3 };
+            let mut b = [0u8; BLOCK as usize];
+            h.encode(&mut b);
+            assert_eq!(SegHeader::decode(&b), Some(h));
+            b[100] = 1;
+            assert_eq!(SegHeader::decode(&b), None);
+        }
+        let h = SegHeader { version: FORMAT_VERSION + 1, uid: 7, first_seq: 10, start_utc_ns: 1, start_mono_ns: 2, capacity: 3 };
         let mut b = [0u8; BLOCK as usize];
         h.encode(&mut b);
-        assert_eq!(SegHeader::decode(&b), Some(h));
-        b[100] = 1;
-        assert_eq!(SegHeader::decode(&b), None);
+        assert_eq!(SegHeader::decode(&b), None, "a version from the future must not be read as ours");
+    }
+
+    #[test]
+    fn index_entries_round_trip_in_both_versions() {
+        let e = IndexEntry { offset: 4096, utc_ns: -5, mono_ns: 77, len: Some(123_456), codec: 1, flags: 1 };
+        assert_eq!(IndexEntry::decode(&e.encode(), FORMAT_VERSION), Some(e));
+        let v1 = IndexEntry::decode(&e.encode_v1(), FORMAT_V1).unwrap();
+        assert_eq!(v1, IndexEntry { len: None, codec: 0, flags: 0, ..e });
+        let mut idx = Vec::new();
+        e.push_to(&mut idx, FORMAT_V1);
+        e.push_to(&mut idx, FORMAT_VERSION);
+        assert_eq!(idx.len(), INDEX_ENTRY_V1 + INDEX_ENTRY);
+        let mut big = e.encode();
+        big[24..28].copy_from_slice(&(MAX_PAYLOAD + 1).to_le_bytes());
+        assert_eq!(IndexEntry::decode(&big, FORMAT_VERSION), None);
+        assert_eq!(IndexEntry::decode(&e.encode_v1(), FORMAT_VERSION), None, "a v1 entry is too short for v2");
     }
 
     #[test]

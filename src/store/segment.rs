@@ -3,8 +3,8 @@
 //! before its CRC checked.
 
 use super::record::{
-    block_ceil, IndexEntry, Kind, RecHeader, Seal, SegHeader, BLOCK, FLAG_BY_RECOVERY, INDEX_ENTRY,
-    REC_HDR, SEAL_PAYLOAD,
+    block_ceil, index_entry_len, record_len, IndexEntry, Kind, RecHeader, Seal, SegHeader, BLOCK,
+    FLAG_BY_RECOVERY, REC_HDR, SEAL_PAYLOAD,
 };
 use std::fs::File;
 use std::io;
@@ -114,7 +114,7 @@ pub fn scan(file: &File, header: &SegHeader, limit: u64, buf: &mut Vec<u8>) -> i
                 if h.seq != header.first_seq + s.frames.len() as u64 {
                     break;
                 }
-                s.frames.push(IndexEntry { offset: off, utc_ns: h.utc_ns, mono_ns: h.mono_ns });
+                s.frames.push(entry_of(off, &h));
             }
             Kind::Gap => s.gaps += 1,
             Kind::Commit => {
@@ -139,6 +139,11 @@ pub fn scan(file: &File, header: &SegHeader, limit: u64, buf: &mut Vec<u8>) -> i
         off = end;
     }
     Ok(s)
+}
+
+/// The index entry of the frame record `h` found at `off`.
+pub fn entry_of(off: u64, h: &RecHeader) -> IndexEntry {
+    IndexEntry { offset: off, utc_ns: h.utc_ns, mono_ns: h.mono_ns, len: Some(h.len), codec: h.codec, flags: h.flags }
 }
 
 /// After a prefix ending at `from`, looks for a valid record of a *later* commit group: proof
@@ -172,7 +177,9 @@ pub fn find_later_group(file: &File, header: &SegHeader, from: u64, limit: u64) 
     Ok(None)
 }
 
-/// Reads and checks a closed segment's seal and index. `Err` says what is wrong.
+/// Reads and checks a closed segment's seal and index. `Err` says what is wrong. The entries
+/// of a version-1 segment have no length (`len: None`); a version-2 entry's record must lie
+/// wholly before the next entry's and before the index.
 pub fn read_index(file: &File, header: &SegHeader, used: u64) -> io::Result<Result<(Seal, Vec<IndexEntry>), &'static str>> {
     if used < 3 * BLOCK || !used.is_multiple_of(BLOCK) {
         return Ok(Err("used length is not a plausible sealed size"));
@@ -186,7 +193,8 @@ pub fn read_index(file: &File, header: &SegHeader, used: u64) -> io::Result<Resu
         return Ok(Err("last block is not a seal"));
     }
     let Some(seal) = Seal::decode(&buf) else { return Ok(Err("seal unreadable")) };
-    if seal.index_len != seal.frames.saturating_mul(INDEX_ENTRY as u64)
+    let entry_len = index_entry_len(header.version);
+    if seal.index_len != seal.frames.saturating_mul(entry_len as u64)
         || seal.index_offset < BLOCK
         || seal.index_offset >= seal_off
     {
@@ -200,18 +208,26 @@ pub fn read_index(file: &File, header: &SegHeader, used: u64) -> io::Result<Resu
     }
     let mut entries = Vec::with_capacity(seal.frames as usize);
     let mut prev_end = BLOCK;
-    for raw in buf.chunks_exact(INDEX_ENTRY) {
-        let Some(e) = IndexEntry::decode(raw) else { return Ok(Err("index entry unreadable")) };
-        if e.offset < prev_end || e.offset % 8 != 0 || e.offset >= seal.index_offset {
+    for raw in buf.chunks_exact(entry_len) {
+        let Some(e) = IndexEntry::decode(raw, header.version) else { return Ok(Err("index entry unreadable")) };
+        let end = e.offset.saturating_add(e.len.map_or(REC_HDR as u64, |l| record_len(l as u64)));
+        if e.offset < prev_end || e.offset % 8 != 0 || end > seal.index_offset {
             return Ok(Err("index entries out of order or out of bounds"));
         }
-        prev_end = e.offset + REC_HDR as u64;
+        prev_end = end;
         entries.push(e);
     }
     Ok(Ok((seal, entries)))
 }
 
-/// Reads frame `seq` at `entry`, checking kind, seq and CRCs. `Ok(None)`: damaged.
+/// True when the record header `h` is frame `seq` as `entry` describes it: kind, seq and,
+/// where the index carries them (version 2), payload length and codec.
+pub fn matches_entry(h: &RecHeader, entry: &IndexEntry, seq: u64) -> bool {
+    h.kind == Kind::Frame && h.seq == seq && entry.len.is_none_or(|l| l == h.len && entry.codec == h.codec)
+}
+
+/// Reads frame `seq` at `entry`, checking kind, seq, CRCs and that the record agrees with its
+/// index entry (length, codec). `Ok(None)`: damaged.
 pub fn read_frame(
     file: &File,
     uid: u64,
@@ -221,13 +237,15 @@ pub fn read_frame(
     buf: &mut Vec<u8>,
 ) -> io::Result<Option<RecHeader>> {
     match read_record(file, uid, entry.offset, limit, buf)? {
-        Some(h) if h.kind == Kind::Frame && h.seq == seq => Ok(Some(h)),
+        Some(h) if matches_entry(&h, entry, seq) => Ok(Some(h)),
         _ => Ok(None),
     }
 }
 
-/// Reads only the header of frame `seq` at `entry` and checks its CRC, kind, seq and that the
-/// whole record lies inside `limit`. The payload is not read (nor its CRC checked).
+/// Reads only the header of frame `seq` at `entry` and checks its CRC, kind, seq, agreement
+/// with the entry and that the whole record lies inside `limit`. The payload is not read (nor
+/// its CRC checked). Export planning needs this only for version-1 segments, whose index
+/// lacks the length.
 pub fn read_frame_header(file: &File, uid: u64, entry: &IndexEntry, seq: u64, limit: u64) -> io::Result<Option<RecHeader>> {
     let off = entry.offset;
     if off.checked_add(REC_HDR as u64).is_none_or(|end| end > limit) {
@@ -237,5 +255,5 @@ pub fn read_frame_header(file: &File, uid: u64, entry: &IndexEntry, seq: u64, li
     if !read_at(file, &mut hb, off)? {
         return Ok(None);
     }
-    Ok(RecHeader::decode(&hb, uid).filter(|h| h.kind == Kind::Frame && h.seq == seq && off + h.record_len() <= limit))
+    Ok(RecHeader::decode(&hb, uid).filter(|h| matches_entry(h, entry, seq) && off + h.record_len() <= limit))
 }

@@ -83,7 +83,7 @@ pub fn verify(data_dir: &Path) -> io::Result<VerifyReport> {
                 None => {
                     let from = sf.entries[i].offset;
                     let to = sf.entries.get(i + 1).map_or(from + BLOCK, |e| e.offset);
-                    r.bad_regions.push(BadRegion { segment: name.clone(), from, to, fatal: true, why: "frame fails its CRC or sequence check" });
+                    r.bad_regions.push(BadRegion { segment: name.clone(), from, to, fatal: true, why: sf.why_bad(i) });
                 }
             }
         }

@@ -4,8 +4,8 @@
 //! is a byte buffer reserved for the segment's whole life.
 
 use super::record::{
-    block_ceil, record_len, IndexEntry, Kind, RecHeader, Seal, SegHeader, BLOCK, INDEX_ENTRY,
-    REC_HDR, SEAL_PAYLOAD, ZEROS, FLAG_BY_RECOVERY,
+    block_ceil, index_entry_len, record_len, IndexEntry, Kind, RecHeader, Seal, SegHeader, BLOCK,
+    INDEX_ENTRY, REC_HDR, SEAL_PAYLOAD, ZEROS, FLAG_BY_RECOVERY,
 };
 use crate::camera::FrameMeta;
 use std::fs::File;
@@ -27,7 +27,8 @@ impl From<io::Error> for AppendError {
 }
 
 /// Room that must stay free after the last frame so the segment can always be closed:
-/// the frame group's commit, the index record and its commit, the seal block.
+/// the frame group's commit, the index record and its commit, the seal block. Sized for the
+/// current (largest) index entry, so it also covers a version-1 segment sealed by recovery.
 pub fn close_reserve(frames: u64) -> u64 {
     (REC_HDR as u64 + BLOCK) + record_len(frames * INDEX_ENTRY as u64) + (REC_HDR as u64 + BLOCK) + BLOCK
 }
@@ -70,7 +71,7 @@ impl SegmentWriter {
         file.write_all_at(&hb, 0)?;
         file.sync_data()?;
         index.clear();
-        index.reserve(max_frames as usize * INDEX_ENTRY);
+        index.reserve(max_frames as usize * index_entry_len(header.version));
         Ok(SegmentWriter {
             file,
             header,
@@ -174,8 +175,16 @@ impl SegmentWriter {
             payload_crc: 0,
         };
         let at = self.write_record(h, payload)?;
-        let e = IndexEntry { offset: at, utc_ns: meta.utc_ns, mono_ns: meta.mono_ns };
-        self.index.extend_from_slice(&e.encode());
+        let e = IndexEntry {
+            offset: at,
+            utc_ns: meta.utc_ns,
+            mono_ns: meta.mono_ns,
+            len: Some(payload.len() as u32),
+            codec: h.codec,
+            flags: h.flags,
+        };
+        // Within the capacity reserved at `start` (frames < max_frames): no allocation.
+        e.push_to(&mut self.index, self.header.version);
         if self.group_frames == 0 {
             self.group_first_mono = meta.mono_ns;
         }
@@ -282,9 +291,11 @@ pub struct Sealed {
 /// Seals a segment found open at recovery: appends index and seal at the first block boundary
 /// after its valid prefix (never inside a block that holds valid data) and syncs.
 pub fn seal_recovered(file: File, header: SegHeader, prefix_end: u64, frames: &[IndexEntry]) -> io::Result<Sealed> {
-    let mut index = Vec::with_capacity(frames.len() * INDEX_ENTRY);
+    // The index takes the segment's own format: a version-1 segment left open by the code
+    // before index v2 is sealed with a version-1 index, as its header promises.
+    let mut index = Vec::with_capacity(frames.len() * index_entry_len(header.version));
     for e in frames {
-        index.extend_from_slice(&e.encode());
+        e.push_to(&mut index, header.version);
     }
     let last = frames.last().copied();
     let off = block_ceil(prefix_end);

@@ -91,7 +91,7 @@ impl OpenScan {
                         self.done = true;
                         break;
                     }
-                    self.entries.push(IndexEntry { offset: self.next_off, utc_ns: h.utc_ns, mono_ns: h.mono_ns });
+                    self.entries.push(segment::entry_of(self.next_off, &h));
                 }
                 Kind::Commit => self.group_start = end,
                 Kind::Gap | Kind::Index => {}
