@@ -53,7 +53,7 @@ fn a_renamed_segment_is_never_written_before_the_directory_fsync_that_makes_its_
     )
     .unwrap();
     let trace = d.path().join("trace");
-    let mut child = Command::new("strace")
+    let child = Command::new("strace")
         .args(["-f", "-qq", "-y", "-s", "0", "-e", "trace=rename,renameat,renameat2,fsync,fdatasync,pwrite64,pwritev,pwritev2,write", "-o"])
         .arg(&trace)
         .arg(BIN)

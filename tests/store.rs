@@ -550,7 +550,7 @@ fn sequence_numbers_are_never_reused_after_a_cut_leaves_only_an_empty_open_segme
         fs::remove_file(e.unwrap().path()).unwrap();
     }
     // The segment started after seq 199 with a valid header and nothing committed in it.
-    let mut s = Store::open(d.path(), opts()).unwrap();
+    let s = Store::open(d.path(), opts()).unwrap();
     assert_eq!(s.next_seq(), 1, "an empty directory starts at 1");
     drop(s);
     let name = blackbox::store::names::SegName::Open { start_utc_ns: T0 + 100_000_000_000, first_seq: 200 }.format();
