@@ -7,8 +7,9 @@
 //! target/mp4box-js: Debian 12 has no `gpac` package for the MP4Box command) reading every
 //! sample of both tracks.
 
-use blackbox::camera::file::FileCamera;
-use blackbox::camera::{Camera, Codec, FrameMeta};
+mod support;
+
+use blackbox::camera::{Codec, FrameMeta};
 use blackbox::store::{Store, StoreOptions};
 use std::collections::BTreeMap;
 use std::fs;
@@ -29,23 +30,7 @@ fn bb() -> Command {
 /// 60 distinct real JPEGs (320x240), from ffmpeg's test pattern, made once per test binary.
 fn clip() -> &'static Vec<Vec<u8>> {
     static CLIP: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
-    CLIP.get_or_init(|| {
-        let d = tempfile::tempdir().unwrap();
-        let p = d.path().join("clip.mjpeg");
-        let st = Command::new("ffmpeg")
-            .args(["-nostdin", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30", "-frames:v", "60", "-q:v", "6", "-f", "mjpeg"])
-            .arg(&p)
-            .status()
-            .expect("ffmpeg is needed (scripts/test installs it)");
-        assert!(st.success());
-        let mut cam = FileCamera::open(&p, 30, true, false).unwrap();
-        let mut v = Vec::new();
-        while let Ok((_, f)) = cam.next_frame() {
-            v.push(f.to_vec());
-        }
-        assert_eq!(v.len(), 60);
-        v
-    })
+    CLIP.get_or_init(|| support::testsrc_jpegs(tempfile::tempdir().unwrap().path(), 60))
 }
 
 fn jpeg(seq: u64) -> &'static [u8] {

@@ -4,8 +4,9 @@
 //! slices (206), unsatisfiable ranges get 416, ffmpeg seeks over HTTP, several downloads run
 //! at once.
 
-use blackbox::camera::file::FileCamera;
-use blackbox::camera::{Camera, Codec, FrameMeta};
+mod support;
+
+use blackbox::camera::{Codec, FrameMeta};
 use blackbox::store::{Store, StoreOptions};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -14,22 +15,6 @@ use std::time::{Duration, Instant};
 /// 2026-11-21T12:00:00Z
 const T0: i64 = 1_795_262_400_000_000_000;
 const SEC: i64 = 1_000_000_000;
-
-fn clip_frames(dir: &Path) -> Vec<Vec<u8>> {
-    let p = dir.join("clip.mjpeg");
-    let st = Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30", "-frames:v", "30", "-q:v", "6", "-f", "mjpeg"])
-        .arg(&p)
-        .status()
-        .expect("ffmpeg is needed (scripts/test installs it)");
-    assert!(st.success());
-    let mut cam = FileCamera::open(&p, 30, true, false).unwrap();
-    let mut v = Vec::new();
-    while let Ok((_, f)) = cam.next_frame() {
-        v.push(f.to_vec());
-    }
-    v
-}
 
 /// 5 s of footage at 30 fps from T0, in 2-second segments (ids 1, 61, 121).
 fn make_store(data: &Path, clip: &[Vec<u8>]) {
@@ -70,7 +55,7 @@ impl Drop for Server {
 fn start() -> Server {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    make_store(&data, &clip_frames(dir.path()));
+    make_store(&data, &support::testsrc_jpegs(dir.path(), 30));
     let cfg = dir.path().join("cfg.json");
     std::fs::write(&cfg, r#"{"video_res_width": 160, "video_res_height": 120, "video_fps": 10, "storage_cap_gb": 1}"#).unwrap();
     // Port 0: the kernel picks a free port as blackbox binds, and its log names it. (Picking a

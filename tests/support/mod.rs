@@ -1,0 +1,27 @@
+//! Helpers shared by integration tests (`mod support;` in a test file).
+
+use blackbox::camera::Camera;
+use blackbox::camera::file::FileCamera;
+use std::path::Path;
+use std::process::Command;
+
+/// `frames` 320x240 JPEG frames of ffmpeg's `testsrc2` at 30 fps, made in `dir` and read back
+/// through the file camera, as the recorder would store them.
+pub fn testsrc_jpegs(dir: &Path, frames: usize) -> Vec<Vec<u8>> {
+    let p = dir.join("clip.mjpeg");
+    let st = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30", "-frames:v"])
+        .arg(frames.to_string())
+        .args(["-q:v", "6", "-f", "mjpeg"])
+        .arg(&p)
+        .status()
+        .expect("ffmpeg is needed (scripts/test installs it)");
+    assert!(st.success());
+    let mut cam = FileCamera::open(&p, 30, true, false).unwrap();
+    let mut v = Vec::new();
+    while let Ok((_, f)) = cam.next_frame() {
+        v.push(f.to_vec());
+    }
+    assert_eq!(v.len(), frames);
+    v
+}
