@@ -60,16 +60,19 @@ config_props = {
 Config = {"type": "object", "properties": config_props, "required": list(config_props), "additionalProperties": False}
 ConfigPatch = {"type": "object", "properties": config_props, "additionalProperties": False, "description": "any subset of the config keys"}
 nint = lambda: {"type": "integer", "minimum": 0}
-Status = {"type": "object", "required": ["recording", "state", "camera", "format", "fps", "frames", "dropped", "durable_seq", "storage", "segments", "oldest", "newest", "started", "uptime_s", "system", "live_clients"],
+Status = {"type": "object", "required": ["recording", "state", "camera", "format", "fps", "frames", "dropped", "lost", "durable_seq", "storage", "segments", "oldest", "newest", "started", "uptime_s", "system", "live_clients"],
   "properties": {
     "recording": {"type": "boolean"},
-    "state": {"type": "string", "enum": ["starting", "recording", "stopped", "camera_lost"]},
+    "state": {"type": "string", "enum": ["starting", "recording", "stopped", "camera_lost", "card_full"]},
     "camera": {"type": "string", "description": "one line describing the camera as opened"},
     "format": {"type": "object", "required": ["device", "driver", "pixel_format", "width", "height", "fps"], "properties": {
         "device": {"type": "string", "nullable": True}, "driver": {"type": "string", "nullable": True},
         "pixel_format": {"type": "string", "nullable": True}, "width": nint(), "height": nint(), "fps": nint()}},
     "fps": {"type": "number", "minimum": 0, "description": "frames recorded per second over the last few seconds"},
     "frames": nint(), "dropped": nint(),
+    "lost": {"type": "object", "description": "frames the camera produced and the store did not keep, by cause (their sum is `dropped`)",
+             "required": ["driver", "deadline", "encoder", "backpressure", "store"],
+             "properties": {"driver": nint(), "deadline": nint(), "encoder": nint(), "backpressure": nint(), "store": nint()}},
     "durable_seq": {"type": "integer", "minimum": 0, "nullable": True},
     "storage": {"type": "object", "required": ["used_bytes", "cap_bytes", "free_bytes"], "properties": {
         "used_bytes": nint(), "cap_bytes": nint(), "free_bytes": {"type": "integer", "minimum": 0, "nullable": True}}},

@@ -27,7 +27,7 @@ blackbox — a crash-safe dash-cam recorder
 
 usage:
   blackbox run [--config FILE] [--data DIR] [--source SRC] [--listen ADDR]
-               [--as-fast-as-possible] [--loop] [--report-durable]
+               [--as-fast-as-possible] [--loop] [--report-durable] [--inline-store]
                [--watchdog DEV] [--portal-host HOST]
       Records until SIGTERM/SIGINT (or the end of a file: source), then closes the open
       segment cleanly. SRC: synthetic | file:PATH (a concatenated-JPEG stream) |
@@ -38,6 +38,8 @@ usage:
       DIR defaults to ./blackbox-data; FILE to DIR/config.json when that exists.
       --watchdog DEV: pet the hardware watchdog DEV (/dev/watchdog) while the recorder is
       healthy. --portal-host HOST: phones' captive-portal probes go to http://HOST/login.
+      --inline-store: flush on the camera's thread (the camera waits for the card); only
+      for benchmarks (scripts/bench capture) as the peer of the default capture ring.
   blackbox verify DIR [--json]
       Checks every frame of the store in DIR (read-only). Exit 0 only when every frame up to
       the end of the durable data validates.
@@ -213,7 +215,7 @@ fn cmd_run(args: &[String]) -> i32 {
     let a = match Args::parse(
         args,
         &["--config", "--data", "--source", "--listen", "--watchdog", "--portal-host"],
-        &["--as-fast-as-possible", "--loop", "--report-durable"],
+        &["--as-fast-as-possible", "--loop", "--report-durable", "--inline-store"],
     ) {
         Ok(a) => a,
         Err(e) => return usage_error(&e),
@@ -356,6 +358,9 @@ fn cmd_run(args: &[String]) -> i32 {
         report_durable: a.flag("--report-durable"),
         open_camera: &reopen,
         store_options: &store_options,
+        // The camera waits for every flush: the design before the capture ring, kept as the
+        // benchmark's peer (scripts/bench capture).
+        mode: a.flag("--inline-store").then_some(crate::recorder::Mode::Inline),
     };
     let outcome = sup.run(camera, store);
     let (sum, stats, code) = (outcome.summary, outcome.stats, outcome.code);
@@ -365,9 +370,15 @@ fn cmd_run(args: &[String]) -> i32 {
     }
     let per_frame = if sum.recording_frames > 0 { sum.allocs_recording as f64 / sum.recording_frames as f64 } else { 0.0 };
     log::info!(
-        "run summary: frames={} dropped={} commits={} syncs={} bytes_written={} segments={} camera_errors={} gaps={} allocs_warmup={} allocs_recording={} recording_frames={} allocs_per_frame={:.3}",
+        "run summary: frames={} delivered={} dropped={} dropped_driver={} dropped_deadline={} dropped_encoder={} dropped_backpressure={} dropped_store={} commits={} syncs={} bytes_written={} segments={} camera_errors={} gaps={} allocs_warmup={} allocs_recording={} recording_frames={} allocs_per_frame={:.3}",
         sum.frames,
-        stats.dropped,
+        sum.delivered,
+        sum.dropped,
+        sum.lost.driver,
+        sum.lost.deadline,
+        sum.lost.encoder,
+        sum.lost.backpressure,
+        sum.lost.store,
         stats.commits,
         stats.syncs,
         stats.bytes_written,

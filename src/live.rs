@@ -140,7 +140,7 @@ mod tests {
     use crate::camera::Codec;
 
     fn meta(mono_ns: u64) -> FrameMeta {
-        FrameMeta { mono_ns, utc_ns: 0, codec: Codec::Jpeg, key: true }
+        FrameMeta { mono_ns, utc_ns: 0, codec: Codec::Jpeg, key: true, lost_before: 0 }
     }
 
     #[test]

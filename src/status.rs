@@ -26,6 +26,9 @@ pub enum State {
     Stopped = 2,
     /// The camera could not be opened or stopped delivering; retrying.
     CameraLost = 3,
+    /// Frames arrive but no segment can be started: the card is full (nothing left to
+    /// delete) or smaller than the smallest segment.
+    CardFull = 4,
 }
 
 impl State {
@@ -35,6 +38,7 @@ impl State {
             State::Recording => "recording",
             State::Stopped => "stopped",
             State::CameraLost => "camera_lost",
+            State::CardFull => "card_full",
         }
     }
     fn from_u8(v: u8) -> State {
@@ -42,6 +46,7 @@ impl State {
             1 => State::Recording,
             2 => State::Stopped,
             3 => State::CameraLost,
+            4 => State::CardFull,
             _ => State::Starting,
         }
     }
@@ -88,17 +93,24 @@ impl CameraInfo {
     }
 }
 
+/// While recording, no frame for this long means the camera is lost (`camera_lost`).
+pub const CAMERA_LOST_AFTER_NS: u64 = 2_000_000_000;
+
 /// How often at most the recorder recomputes the store-wide figures.
 pub const STORE_REFRESH_NS: u64 = 1_000_000_000;
 
 #[derive(Debug)]
 pub struct RecorderStatus {
     recording: AtomicBool,
+    /// Frames stored.
     frames: AtomicU64,
-    dropped: AtomicU64,
-    /// Counts of earlier recording runs of this process (the recorder counts per run).
+    /// Frames lost since the process started, by cause (`Cause as usize`).
+    lost: [AtomicU64; 8],
+    /// Count of earlier recording runs of this process (the recorder counts per run).
     base_frames: AtomicU64,
-    base_dropped: AtomicU64,
+    /// Monotonic time of the newest frame from the camera (or of the run's start).
+    last_frame_mono_ns: AtomicU64,
+    card_full: AtomicBool,
     durable_seq: AtomicU64,
     used_bytes: AtomicU64,
     segments: AtomicU64,
@@ -115,10 +127,15 @@ pub struct RecorderStatus {
 /// One reading of [`RecorderStatus`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Snapshot {
+    /// Recording as far as frames show: false when the camera went silent or the card is full.
     pub recording: bool,
+    /// A recording run is active (the supervisor's flag; true while the camera is silent).
+    pub run_active: bool,
     pub state: State,
     pub frames: u64,
+    /// Frames lost, all causes.
     pub dropped: u64,
+    pub lost: crate::recorder::Lost,
     pub durable_seq: Option<u64>,
     pub used_bytes: u64,
     pub segments: u64,
@@ -140,9 +157,10 @@ impl RecorderStatus {
         RecorderStatus {
             recording: AtomicBool::new(false),
             frames: AtomicU64::new(0),
-            dropped: AtomicU64::new(0),
+            lost: Default::default(),
             base_frames: AtomicU64::new(0),
-            base_dropped: AtomicU64::new(0),
+            last_frame_mono_ns: AtomicU64::new(0),
+            card_full: AtomicBool::new(false),
             durable_seq: AtomicU64::new(NONE_U64),
             used_bytes: AtomicU64::new(0),
             segments: AtomicU64::new(0),
@@ -169,8 +187,23 @@ impl RecorderStatus {
     pub fn set_recording(&self, on: bool) {
         self.recording.store(on, Relaxed);
         if on {
+            self.last_frame_mono_ns.store(clock::now_mono_ns(), Relaxed);
             self.set_state(State::Recording);
+        } else {
+            self.card_full.store(false, Relaxed);
         }
+    }
+
+    /// The store could not start a segment for lack of space (or can again).
+    pub fn set_card_full(&self, full: bool) {
+        if self.card_full.load(Relaxed) != full {
+            self.card_full.store(full, Relaxed);
+        }
+    }
+
+    /// `n` frames lost for `cause`. No allocation.
+    pub fn lose(&self, cause: crate::recorder::ring::Cause, n: u64) {
+        self.lost[cause as usize].fetch_add(n, Relaxed);
     }
 
     pub fn set_state(&self, state: State) {
@@ -184,13 +217,16 @@ impl RecorderStatus {
     /// Before a new recording run: its per-run counters continue the totals of earlier runs.
     pub fn begin_run(&self) {
         self.base_frames.store(self.frames.load(Relaxed), Relaxed);
-        self.base_dropped.store(self.dropped.load(Relaxed), Relaxed);
     }
 
-    /// Per frame: the run's counters and the capture time of the newest frame. No allocation.
-    pub fn frame(&self, frames: u64, dropped: u64, utc_ns: i64) {
+    /// Per stored frame (the store side): the run's count of frames stored. No allocation.
+    pub fn stored(&self, frames: u64) {
         self.frames.store(self.base_frames.load(Relaxed) + frames, Relaxed);
-        self.dropped.store(self.base_dropped.load(Relaxed) + dropped, Relaxed);
+    }
+
+    /// Per frame from the camera (the capture side): its capture times. No allocation.
+    pub fn frame(&self, utc_ns: i64, mono_ns: u64) {
+        self.last_frame_mono_ns.store(mono_ns.max(self.last_frame_mono_ns.load(Relaxed)), Relaxed);
         self.newest_utc_ns.store(utc_ns, Relaxed);
         if self.oldest_utc_ns.load(Relaxed) == NONE_I64 {
             self.oldest_utc_ns.store(utc_ns, Relaxed);
@@ -229,11 +265,32 @@ impl RecorderStatus {
     pub fn snapshot(&self) -> Snapshot {
         let opt_u = |v: u64| (v != NONE_U64).then_some(v);
         let opt_i = |v: i64| (v != NONE_I64).then_some(v);
+        use crate::recorder::ring::Cause;
+        let l = |c: Cause| self.lost[c as usize].load(Relaxed);
+        let lost = crate::recorder::Lost {
+            driver: l(Cause::Driver),
+            deadline: l(Cause::Deadline),
+            encoder: l(Cause::Encoder),
+            backpressure: l(Cause::Backpressure),
+            store: l(Cause::Store),
+        };
+        // Recording as far as the supervisor knows; the frames say whether it really is.
+        let (mut recording, mut state) = (self.recording.load(Relaxed), self.state());
+        if recording && state == State::Recording {
+            let silent = clock::now_mono_ns().saturating_sub(self.last_frame_mono_ns.load(Relaxed));
+            if silent > CAMERA_LOST_AFTER_NS {
+                (recording, state) = (false, State::CameraLost);
+            } else if self.card_full.load(Relaxed) {
+                (recording, state) = (false, State::CardFull);
+            }
+        }
         Snapshot {
-            recording: self.recording.load(Relaxed),
-            state: self.state(),
+            recording,
+            run_active: self.recording.load(Relaxed),
+            state,
             frames: self.frames.load(Relaxed),
-            dropped: self.dropped.load(Relaxed),
+            dropped: lost.total(),
+            lost,
             durable_seq: opt_u(self.durable_seq.load(Relaxed)),
             used_bytes: self.used_bytes.load(Relaxed),
             segments: self.segments.load(Relaxed),
@@ -259,12 +316,32 @@ mod tests {
         s.set_camera(CameraInfo::new("two".into(), (2, 2), 1));
         assert_eq!(s.camera().describe, "two");
         s.set_recording(true);
-        s.frame(5, 1, 1234);
+        s.frame(1234, clock::now_mono_ns());
+        s.stored(5);
+        s.lose(crate::recorder::ring::Cause::Driver, 1);
         let snap = s.snapshot();
         assert!(snap.recording);
-        assert_eq!((snap.frames, snap.dropped, snap.newest_utc_ns), (5, 1, Some(1234)));
-        s.frame(6, 1, 2000);
+        assert_eq!((snap.frames, snap.dropped, snap.lost.driver, snap.newest_utc_ns), (5, 1, 1, Some(1234)));
+        s.frame(2000, clock::now_mono_ns());
         assert_eq!(s.snapshot().oldest_utc_ns, Some(1234), "the first frame stays the oldest");
+        s.set_card_full(true);
+        assert_eq!(s.snapshot().state, State::CardFull);
+        s.set_card_full(false);
+        assert_eq!(s.snapshot().state, State::Recording);
+    }
+
+    #[test]
+    fn frames_that_stop_coming_make_the_camera_lost() {
+        let s = RecorderStatus::new();
+        s.set_recording(true);
+        s.frame(1, clock::now_mono_ns() - CAMERA_LOST_AFTER_NS - 1_000_000);
+        // set_recording stamped "now": the run's start counts as a frame.
+        assert_eq!(s.snapshot().state, State::Recording);
+        let s = RecorderStatus::new();
+        s.set_recording(true);
+        s.last_frame_mono_ns.store(clock::now_mono_ns() - CAMERA_LOST_AFTER_NS - 1_000_000, Relaxed);
+        let snap = s.snapshot();
+        assert_eq!((snap.state, snap.recording), (State::CameraLost, false));
     }
 
     #[test]

@@ -43,6 +43,8 @@ pub struct Supervisor<'a> {
     pub report_durable: bool,
     pub open_camera: &'a OpenCamera<'a>,
     pub store_options: &'a dyn Fn(&Config) -> StoreOptions,
+    /// Where the store's flushes run (`recorder::Mode`); `None`: a ring sized from the config.
+    pub mode: Option<recorder::Mode>,
 }
 
 /// Totals over every recording run of the process.
@@ -56,7 +58,9 @@ pub struct Outcome {
 
 fn add_summary(t: &mut Summary, s: &Summary) {
     t.frames += s.frames;
+    t.delivered += s.delivered;
     t.dropped += s.dropped;
+    t.lost.add(&s.lost);
     t.camera_errors += s.camera_errors;
     t.gaps += s.gaps;
     t.allocs_warmup += s.allocs_warmup;
@@ -179,10 +183,16 @@ impl Supervisor<'_> {
                 }
             }
             let Some(cam) = camera.as_mut() else { continue };
+            let mode = self.mode.unwrap_or_else(|| {
+                let so = (self.store_options)(&self.control.config());
+                let (ring_bytes, ring_frames) = recorder::ring_size(so.expected_bytes_per_s, so.fps);
+                recorder::Mode::Threaded { ring_bytes, ring_frames }
+            });
             let opts = RecorderOptions {
                 report_durable: self.report_durable,
                 status: Some(self.status),
                 control: Some(self.control),
+                mode,
             };
             self.status.begin_run();
             match recorder::run(cam.as_mut(), st, self.live, self.stop, opts) {

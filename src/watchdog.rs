@@ -1,9 +1,10 @@
 //! The hardware watchdog: pet `/dev/watchdog` only while the recorder is healthy.
 //!
 //! A small thread of its own looks at the recorder's counters ([`RecorderStatus`]) once a
-//! second. The counters are the recorder thread's heartbeat: every frame it takes from the
-//! camera raises `frames` (stored) or `dropped` (the store refused it). The thread pets the
-//! watchdog while
+//! second. The counters are the store side's heartbeat: every frame it takes from the ring
+//! raises `frames` (stored) or `lost.store` (the store refused it). Frames the capture side
+//! drops because the ring is full don't count: a store thread stuck in `fdatasync` is hung
+//! even while the camera goes on. The thread pets the watchdog while
 //! - frames are flowing: the counters rose within the last [`STALL_NS`], or
 //! - recording is deliberately stopped (`recording` is false: the user stopped it), or
 //! - the recorder has just started and has not taken its first frame yet
@@ -142,7 +143,7 @@ fn keepalive(dev: &mut File) {
 
 fn pet_loop(mut dev: File, status: &RecorderStatus, how: &AtomicU8, name: &str) {
     let snap = status.snapshot();
-    let mut obs = Observer::new(crate::clock::now_mono_ns(), snap.frames + snap.dropped);
+    let mut obs = Observer::new(crate::clock::now_mono_ns(), snap.frames + snap.lost.store);
     let mut last = Verdict::Starting;
     loop {
         match how.load(Ordering::Relaxed) {
@@ -161,7 +162,7 @@ fn pet_loop(mut dev: File, status: &RecorderStatus, how: &AtomicU8, name: &str) 
             }
         }
         let snap = status.snapshot();
-        let v = obs.observe(snap.recording, snap.frames + snap.dropped, crate::clock::now_mono_ns());
+        let v = obs.observe(snap.run_active, snap.frames + snap.lost.store, crate::clock::now_mono_ns());
         if v != last {
             match v {
                 Verdict::Hung => log::error!("watchdog: no frame for {} s: not petting; the device will reset", STALL_NS / 1_000_000_000),

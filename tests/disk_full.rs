@@ -44,7 +44,7 @@ const FRAME: usize = 40_000;
 
 fn meta(seq: u64) -> FrameMeta {
     let t = seq * 33_333_333;
-    FrameMeta { mono_ns: 1_000_000_000 + t, utc_ns: 1_795_000_000_000_000_000 + t as i64, codec: Codec::Jpeg, key: true }
+    FrameMeta { mono_ns: 1_000_000_000 + t, utc_ns: 1_795_000_000_000_000_000 + t as i64, codec: Codec::Jpeg, key: true, lost_before: 0 }
 }
 
 fn payload(seq: u64) -> Vec<u8> {

@@ -53,7 +53,7 @@ fn opts() -> StoreOptions {
 /// A frame's capture times: `k`-th frame since `base` at 30 fps, shifted by `gap_ns`.
 fn meta(k: i64, gap_ns: i64) -> FrameMeta {
     let t = k * SEC / 30 + gap_ns;
-    FrameMeta { mono_ns: (1_000 * SEC + t) as u64, utc_ns: T0 + t, codec: Codec::Jpeg, key: true }
+    FrameMeta { mono_ns: (1_000 * SEC + t) as u64, utc_ns: T0 + t, codec: Codec::Jpeg, key: true, lost_before: 0 }
 }
 
 /// Records `n` frames at 30 fps from T0 (seq 1..=n), with an optional pause of `gap_ns`
@@ -74,7 +74,7 @@ fn append(s: &mut Store, from: i64, to: i64, gap: Option<(i64, i64)>) {
             && k == at
         {
             let m = meta(k, 0);
-            s.append_gap(m.utc_ns, m.utc_ns + ns, 1, m.mono_ns).unwrap();
+            s.append_gap(m.utc_ns, m.utc_ns + ns, 1, 0, m.mono_ns).unwrap();
         }
         let seq = s.next_seq();
         s.append_frame(&meta(k, shift), jpeg(seq)).unwrap();
@@ -634,7 +634,7 @@ fn jittery_camera_timing_decodes_with_ffmpeg_null_and_keeps_every_frame() {
     let mut t = 0i64;
     for i in 0..120 {
         t += steps_ms[i % steps_ms.len()] * 1_000_000;
-        let m = FrameMeta { mono_ns: (1_000 * SEC + t) as u64, utc_ns: T0 + t, codec: Codec::Jpeg, key: true };
+        let m = FrameMeta { mono_ns: (1_000 * SEC + t) as u64, utc_ns: T0 + t, codec: Codec::Jpeg, key: true, lost_before: 0 };
         let seq = s.next_seq();
         s.append_frame(&m, jpeg(seq)).unwrap();
     }

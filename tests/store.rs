@@ -16,7 +16,7 @@ fn payload(seq: u64) -> Vec<u8> {
 }
 
 fn meta(seq: u64) -> FrameMeta {
-    FrameMeta { mono_ns: 1_000_000_000 + seq * FRAME_NS, utc_ns: T0 + (seq * FRAME_NS) as i64, codec: Codec::Jpeg, key: true }
+    FrameMeta { mono_ns: 1_000_000_000 + seq * FRAME_NS, utc_ns: T0 + (seq * FRAME_NS) as i64, codec: Codec::Jpeg, key: true, lost_before: 0 }
 }
 
 fn opts() -> StoreOptions {
@@ -522,9 +522,9 @@ fn gap_markers_are_reported_by_verify_in_closed_and_open_segments() {
     write(&mut s, 1, 20);
     // The camera was away for 3 s after frame 19 (a stall or an unplug).
     let (from, to) = (meta(19).utc_ns, meta(19).utc_ns + 3_000_000_000);
-    s.append_gap(from, to, 1, meta(19).mono_ns + 3_000_000_000).unwrap();
+    s.append_gap(from, to, 1, 0, meta(19).mono_ns + 3_000_000_000).unwrap();
     write(&mut s, 20, 120); // rotates: the gap ends up in a closed segment
-    s.append_gap(meta(119).utc_ns, meta(119).utc_ns + 1_000_000_000, 1, meta(119).mono_ns).unwrap();
+    s.append_gap(meta(119).utc_ns, meta(119).utc_ns + 1_000_000_000, 1, 0, meta(119).mono_ns).unwrap();
     write(&mut s, 120, 125);
     s.commit().unwrap();
     // Open segment still open (no close): recovery in memory sees its gap too.

@@ -23,7 +23,7 @@ fn payload(seq: u64) -> Vec<u8> {
 fn meta(seq: u64) -> FrameMeta {
     let mono = seq * FRAME_NS;
     let utc = if seq < JUMP_AT { T0 + mono as i64 } else { T0 - HOUR + mono as i64 };
-    FrameMeta { mono_ns: 1_000_000_000 + mono, utc_ns: utc, codec: Codec::Jpeg, key: true }
+    FrameMeta { mono_ns: 1_000_000_000 + mono, utc_ns: utc, codec: Codec::Jpeg, key: true, lost_before: 0 }
 }
 
 fn opts() -> StoreOptions {

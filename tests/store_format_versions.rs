@@ -215,7 +215,7 @@ fn a_version_1_segment_left_open_is_sealed_as_version_1_and_recording_goes_on_in
     let mut new = Vec::new();
     for k in 0..60i64 {
         let t = 60 * SEC + k * SEC / 30;
-        let m = FrameMeta { mono_ns: (5000 * SEC + t) as u64, utc_ns: T0 + t, codec: Codec::Jpeg, key: true };
+        let m = FrameMeta { mono_ns: (5000 * SEC + t) as u64, utc_ns: T0 + t, codec: Codec::Jpeg, key: true, lost_before: 0 };
         let j = &jpegs[k as usize % jpegs.len()];
         new.push(Written { seq: s.next_seq(), utc_ns: m.utc_ns, mono_ns: m.mono_ns, len: j.len() as u32, crc: crc32fast::hash(j) });
         s.append_frame(&m, j).unwrap();
@@ -262,7 +262,7 @@ fn an_index_length_that_disagrees_with_its_record_is_damage_and_never_exported()
     let jpeg: Vec<u8> = (0..3000u32).map(|i| (i * 7 % 251) as u8).collect();
     for k in 0..30i64 {
         let t = k * SEC / 30;
-        s.append_frame(&FrameMeta { mono_ns: (SEC + t) as u64, utc_ns: T0 + t, codec: Codec::Jpeg, key: true }, &jpeg).unwrap();
+        s.append_frame(&FrameMeta { mono_ns: (SEC + t) as u64, utc_ns: T0 + t, codec: Codec::Jpeg, key: true, lost_before: 0 }, &jpeg).unwrap();
     }
     s.close().unwrap();
     let seg = segments(&data).pop().unwrap();

@@ -209,35 +209,49 @@ impl Camera for FileCamera {
         if self.at_end {
             return Err(CameraError::EndOfStream);
         }
-        let (s, e) = match self.next_slice()? {
-            Some((_, s, e)) => (s, e),
-            None if self.looping => {
-                self.rewind()?;
-                match self.next_slice()? {
-                    Some((_, s, e)) => (s, e),
-                    None => {
-                        self.at_end = true;
-                        return Err(CameraError::EndOfStream);
-                    }
-                }
-            }
-            None => {
-                self.at_end = true;
+        // Paced like a camera with a fixed ring of buffers (synthetic::Pacer): frames that came
+        // due while the recorder was late and every buffer was full are skipped in the file,
+        // as a real camera would have lost those pictures, and counted.
+        let (mono_ns, skipped) = if self.fast { (mono_now_ns(), 0) } else { self.pacer.wait() };
+        for _ in 0..skipped {
+            if self.take_slice()?.is_none() {
                 return Err(CameraError::EndOfStream);
             }
-        };
-        let mono_ns = if self.fast {
-            mono_now_ns()
-        } else {
-            self.pacer.wait()
-        };
+        }
+        let Some((s, e)) = self.take_slice()? else { return Err(CameraError::EndOfStream) };
         let meta = FrameMeta {
             mono_ns,
-            utc_ns: utc_now_ns(),
+            utc_ns: utc_now_ns() - mono_now_ns().saturating_sub(mono_ns) as i64,
             codec: Codec::Jpeg,
             key: true,
+            lost_before: skipped.min(u32::MAX as u64) as u32,
         };
         Ok((meta, &self.buf[s..e]))
+    }
+
+    fn losses(&self) -> crate::camera::Losses {
+        crate::camera::Losses { deadline: self.pacer.missed(), ..Default::default() }
+    }
+
+    fn waits_for_consumer(&self) -> bool {
+        self.fast
+    }
+}
+
+impl FileCamera {
+    /// The next frame's byte range, rewinding when looping; `None` (and `at_end`) at the end.
+    fn take_slice(&mut self) -> Result<Option<(usize, usize)>, CameraError> {
+        if let Some((_, s, e)) = self.next_slice()? {
+            return Ok(Some((s, e)));
+        }
+        if self.looping {
+            self.rewind()?;
+            if let Some((_, s, e)) = self.next_slice()? {
+                return Ok(Some((s, e)));
+            }
+        }
+        self.at_end = true;
+        Ok(None)
     }
 }
 

@@ -33,6 +33,10 @@ pub struct FrameMeta {
     pub codec: Codec,
     /// Every JPEG is a key frame; kept for codecs with inter frames.
     pub key: bool,
+    /// Frames the camera produced and lost right before this one (driver drops, missed
+    /// deadlines; also counted in [`Camera::losses`]). Not stored in the record; the recorder
+    /// puts it in the gap marker it writes before this frame.
+    pub lost_before: u32,
 }
 
 #[derive(Debug)]
@@ -47,6 +51,9 @@ pub enum CameraError {
     Io(std::io::Error),
     /// The source is unusable as configured (bad path, not a JPEG stream, ...).
     Invalid(String),
+    /// A frame arrived but could not be used (the encoder failed on it); the camera counted it
+    /// in [`Losses::encoder`]. Not camera trouble: the next frame is asked for at once.
+    Skipped,
 }
 
 impl fmt::Display for CameraError {
@@ -57,6 +64,7 @@ impl fmt::Display for CameraError {
             CameraError::Disconnected(why) => write!(f, "camera disconnected: {why}"),
             CameraError::Io(e) => write!(f, "camera I/O error: {e}"),
             CameraError::Invalid(why) => write!(f, "camera unusable: {why}"),
+            CameraError::Skipped => write!(f, "a frame could not be encoded and was skipped"),
         }
     }
 }
@@ -66,6 +74,32 @@ impl std::error::Error for CameraError {}
 impl From<std::io::Error> for CameraError {
     fn from(e: std::io::Error) -> Self {
         CameraError::Io(e)
+    }
+}
+
+/// Frames a camera produced and did not deliver, by cause, counted since it was opened
+/// (docs/ARCHITECTURE.md, "Every lost frame is counted").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Losses {
+    /// The V4L2 driver had no free buffer: its sequence numbers jumped.
+    pub driver: u64,
+    /// A built-in or `file:` camera's frame was due while all its buffers were full (the
+    /// recorder came late), as a V4L2 driver would drop it.
+    pub deadline: u64,
+    /// The encoder (raw cameras: JPEG) failed on a frame.
+    pub encoder: u64,
+}
+
+impl Losses {
+    pub fn total(&self) -> u64 {
+        self.driver + self.deadline + self.encoder
+    }
+}
+
+impl std::ops::Add for Losses {
+    type Output = Losses;
+    fn add(self, o: Losses) -> Losses {
+        Losses { driver: self.driver + o.driver, deadline: self.deadline + o.deadline, encoder: self.encoder + o.encoder }
     }
 }
 
@@ -84,5 +118,14 @@ pub trait Camera {
     /// without controls (synthetic, file).
     fn device(&self) -> Option<&std::path::Path> {
         None
+    }
+    /// Frames produced and not delivered so far, by cause (cumulative; cheap, read per frame).
+    fn losses(&self) -> Losses {
+        Losses::default()
+    }
+    /// A source that is not a live camera (a file replayed as fast as possible): the recorder
+    /// waits for room in its ring rather than dropping the frame.
+    fn waits_for_consumer(&self) -> bool {
+        false
     }
 }

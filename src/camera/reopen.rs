@@ -17,7 +17,7 @@
 //! logged.
 
 use crate::camera::v4l2::V4l2Camera;
-use crate::camera::{Camera, CameraError, FrameMeta};
+use crate::camera::{Camera, CameraError, FrameMeta, Losses};
 use crate::clock;
 use std::io;
 use std::time::Duration;
@@ -63,6 +63,8 @@ pub struct Reopening<C, F> {
     down_since_ns: Option<u64>,
     /// Attempts to open it since it went down.
     attempts: u64,
+    /// Losses counted by the cameras closed so far (the open one counts its own).
+    losses_closed: Losses,
 }
 
 impl<C: TwoStep, F: FnMut() -> Result<C, CameraError>> Reopening<C, F> {
@@ -81,6 +83,7 @@ impl<C: TwoStep, F: FnMut() -> Result<C, CameraError>> Reopening<C, F> {
             next_try_ns: 0,
             down_since_ns: None,
             attempts: 0,
+            losses_closed: Losses::default(),
         }
     }
 
@@ -98,6 +101,7 @@ impl<C: TwoStep, F: FnMut() -> Result<C, CameraError>> Reopening<C, F> {
             next_try_ns: 0,
             down_since_ns: Some(clock::now_mono_ns()),
             attempts: 0,
+            losses_closed: Losses::default(),
         }
     }
 
@@ -119,7 +123,9 @@ impl<C: TwoStep, F: FnMut() -> Result<C, CameraError>> Reopening<C, F> {
     fn trouble(&mut self, e: CameraError) -> CameraError {
         let now = clock::now_mono_ns();
         self.down_since_ns.get_or_insert(now);
-        self.cam = None; // V4l2Camera's Drop stops streaming and closes, ignoring errors
+        if let Some(c) = self.cam.take() {
+            self.losses_closed = self.losses_closed + c.losses();
+        } // V4l2Camera's Drop stops streaming and closes, ignoring errors
         let wait = self.schedule(now);
         log::warn!("camera {}: {e}; closed it, opening it again in {:.1} s", self.name, wait.as_secs_f64());
         match e {
@@ -222,6 +228,7 @@ impl<C: TwoStep, F: FnMut() -> Result<C, CameraError>> Camera for Reopening<C, F
             // A signal: the recorder is asked to stop; the camera is fine.
             Err(CameraError::Io(e)) if e.kind() == io::ErrorKind::Interrupted => return Err(CameraError::Io(e)),
             Err(CameraError::EndOfStream) => return Err(CameraError::EndOfStream),
+            Err(CameraError::Skipped) => return Err(CameraError::Skipped),
             Err(e) => return Err(self.trouble(e)),
         }
         if let Some(t) = self.down_since_ns.take() {
@@ -235,6 +242,10 @@ impl<C: TwoStep, F: FnMut() -> Result<C, CameraError>> Camera for Reopening<C, F
         self.backoff = FIRST_BACKOFF;
         let cam = self.cam.as_ref().ok_or(CameraError::Timeout)?;
         cam.current().ok_or_else(|| CameraError::Io(io::Error::from_raw_os_error(libc::EINVAL)))
+    }
+
+    fn losses(&self) -> Losses {
+        self.losses_closed + self.cam.as_ref().map(|c| c.losses()).unwrap_or_default()
     }
 }
 
@@ -299,7 +310,7 @@ mod tests {
             }
         }
         fn current(&self) -> Option<(FrameMeta, &[u8])> {
-            Some((FrameMeta { mono_ns: 1, utc_ns: 1, codec: Codec::Jpeg, key: true }, &self.frame[..]))
+            Some((FrameMeta { mono_ns: 1, utc_ns: 1, codec: Codec::Jpeg, key: true, lost_before: 0 }, &self.frame[..]))
         }
     }
 

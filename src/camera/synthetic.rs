@@ -157,9 +157,14 @@ impl Camera for Synthetic {
         (self.width, self.height)
     }
 
+    fn losses(&self) -> crate::camera::Losses {
+        crate::camera::Losses { deadline: self.pacer.missed(), ..Default::default() }
+    }
+
     fn next_frame(&mut self) -> Result<(FrameMeta, &[u8]), CameraError> {
-        let mono_ns = self.pacer.wait();
-        let utc_ns = utc_now_ns();
+        let (mono_ns, missed) = self.pacer.wait();
+        // The frame's own production time, which is in the past when the caller came late.
+        let utc_ns = utc_now_ns() - mono_now_ns().saturating_sub(mono_ns) as i64;
         let n = self.loop_frames();
         let i = if self.next < n { self.next } else { 0 };
         self.next = if i + 1 < n { i + 1 } else { 0 };
@@ -169,6 +174,7 @@ impl Camera for Synthetic {
             utc_ns,
             codec: Codec::Jpeg,
             key: true,
+            lost_before: missed.min(u32::MAX as u64) as u32,
         };
         Ok((meta, &self.jpegs[start..end]))
     }
@@ -202,51 +208,87 @@ fn sleep_until(deadline_ns: u64) -> u64 {
     }
 }
 
-/// Paces frames at a fixed rate with absolute deadlines on the monotonic clock: frame `n` after
-/// the last (re)start is due at `base + n / fps`, so sleeping errors don't accumulate. A caller
-/// that falls behind by at most one frame catches up; one that falls further behind restarts
-/// the schedule from now instead of delivering a burst of frames.
+/// Buffers a paced camera has, as a V4L2 driver's default mmap ring.
+pub(crate) const PACED_BUFFERS: u64 = 4;
+
+/// Paces frames like a real camera with a fixed ring of buffers: frame `k` after the (re)start
+/// is produced at `base + k / fps` whether or not anybody is waiting for it, and is kept only
+/// if a buffer is free then. The caller holds one buffer (the frame it was handed last) until
+/// its next call, so `PACED_BUFFERS - 1` frames can wait for it; a frame produced while they
+/// are all full is dropped and counted in [`Pacer::missed`], exactly as a V4L2 driver drops it
+/// (its sequence number jumps). A caller that comes late gets the waiting frames at once,
+/// each with its own production time, and frames after that at the camera's pace.
 pub(crate) struct Pacer {
     fps: u64,
     base_ns: u64,
-    n: u64,
     started: bool,
+    /// Frames produced so far (kept or dropped): frame `produced` is the next to be produced.
+    produced: u64,
+    /// Kept frames waiting for the caller, oldest first (at most `PACED_BUFFERS - 1`).
+    waiting: heapless::Deque<u64, { PACED_BUFFERS as usize }>,
+    missed: u64,
 }
 
 impl Pacer {
     pub(crate) fn new(fps: u32) -> Pacer {
-        Pacer {
-            fps: fps.max(1) as u64,
-            base_ns: 0,
-            n: 0,
-            started: false,
+        Pacer { fps: fps.max(1) as u64, base_ns: 0, started: false, produced: 0, waiting: heapless::Deque::new(), missed: 0 }
+    }
+
+    /// Production time of frame `k`.
+    fn time_of(&self, k: u64) -> u64 {
+        let offset = (k as u128 * 1_000_000_000 / self.fps as u128).min(u64::MAX as u128) as u64;
+        self.base_ns.saturating_add(offset)
+    }
+
+    /// Frames produced up to `now` (those due at or before it).
+    fn due_by(&self, now: u64) -> u64 {
+        let since = now.saturating_sub(self.base_ns) as u128;
+        (since * self.fps as u128 / 1_000_000_000).min(u64::MAX as u128 - 1) as u64 + 1
+    }
+
+    /// Produces the frames due by `now`: each is kept while a buffer is free, else dropped.
+    fn produce(&mut self, now: u64) {
+        let due = self.due_by(now);
+        if due <= self.produced {
+            return;
         }
+        let new = due - self.produced;
+        let room = (PACED_BUFFERS - 1).saturating_sub(self.waiting.len() as u64);
+        let kept = new.min(room);
+        for k in self.produced..self.produced + kept {
+            let _ = self.waiting.push_back(k);
+        }
+        self.missed += new - kept;
+        self.produced = due;
     }
 
-    fn period_ns(&self) -> u64 {
-        1_000_000_000 / self.fps
-    }
-
-    /// Waits until the next frame is due; returns the monotonic time of delivery.
-    pub(crate) fn wait(&mut self) -> u64 {
+    /// Waits for the next frame and returns its production time (monotonic ns) and how many
+    /// frames were dropped since the previous call.
+    pub(crate) fn wait(&mut self) -> (u64, u64) {
         let now = mono_now_ns();
         if !self.started {
             self.started = true;
             self.base_ns = now;
-            self.n = 0;
-            return now;
+            self.produced = 1;
+            return (now, 0);
         }
-        self.n += 1;
-        let offset = (self.n as u128 * 1_000_000_000 / self.fps as u128).min(u64::MAX as u128);
-        let deadline = self.base_ns.saturating_add(offset as u64);
-        if now >= deadline {
-            if now - deadline > self.period_ns() {
-                self.base_ns = now;
-                self.n = 0;
+        let missed_before = self.missed;
+        self.produce(now);
+        let k = match self.waiting.pop_front() {
+            Some(k) => k,
+            None => {
+                let k = self.produced;
+                sleep_until(self.time_of(k));
+                self.produced = k + 1;
+                k
             }
-            return now;
-        }
-        sleep_until(deadline)
+        };
+        (self.time_of(k), self.missed - missed_before)
+    }
+
+    /// Frames dropped so far because every buffer was full.
+    pub(crate) fn missed(&self) -> u64 {
+        self.missed
     }
 }
 
@@ -584,17 +626,32 @@ mod tests {
     }
 
     #[test]
-    fn pacer_resyncs_instead_of_bursting() {
+    fn a_late_caller_gets_the_buffered_frames_and_the_rest_are_counted() {
         let mut p = Pacer::new(100);
-        let t0 = p.wait();
-        std::thread::sleep(Duration::from_millis(60)); // six frames late
-        let t1 = p.wait(); // immediate
-        let t2 = p.wait(); // one period later, not immediate
-        assert!(t1 - t0 >= 60_000_000);
-        assert!(
-            t2 - t1 >= 9_000_000,
-            "burst after falling behind: {} ns",
-            t2 - t1
-        );
+        let (t0, m0) = p.wait();
+        assert_eq!(m0, 0);
+        std::thread::sleep(Duration::from_millis(95)); // frames 1..=9 produced meanwhile
+        let (t1, m1) = p.wait();
+        let (t2, _) = p.wait();
+        let (t3, _) = p.wait();
+        // Three buffers were free: frames 1, 2, 3 kept (their own times), the rest dropped.
+        assert_eq!([t1 - t0, t2 - t0, t3 - t0], [10_000_000, 20_000_000, 30_000_000]);
+        assert!(m1 >= 6, "dropped frames are counted: {m1}");
+        let missed = p.missed();
+        let (t4, m4) = p.wait(); // the next produced frame, on the schedule
+        assert_eq!((t4 - t0) % 10_000_000, 0);
+        assert!(t4 - t0 >= 100_000_000);
+        assert_eq!(p.missed(), missed + m4);
+    }
+
+    #[test]
+    fn a_punctual_caller_loses_nothing() {
+        let mut p = Pacer::new(200);
+        let (t0, _) = p.wait();
+        for k in 1..40u64 {
+            let (t, m) = p.wait();
+            assert_eq!((t - t0, m), (k * 5_000_000, 0));
+        }
+        assert_eq!(p.missed(), 0);
     }
 }

@@ -133,6 +133,8 @@ pub struct V4l2Camera {
     last_seq: Option<u32>,
     /// Frames the driver skipped (its sequence jumped): no free buffer in time.
     driver_drops: u64,
+    /// Frames the encoder failed on.
+    encoder_drops: u64,
 }
 
 // The raw pointers are only the mmap'd buffers of this device; nothing is shared.
@@ -195,6 +197,7 @@ impl V4l2Camera {
             encoder: None,
             last_seq: None,
             driver_drops: 0,
+            encoder_drops: 0,
         };
         // From here on, an error drops `cam`, which releases whatever was set up. The v4l
         // crate's conversions `expect` on driver answers they don't know (a newer colorspace
@@ -480,6 +483,13 @@ impl V4l2Camera {
                 );
             }
         }
+        let mut lost_before = 0u32;
+        if let Some(last) = self.last_seq {
+            let skipped = b.sequence.wrapping_sub(last).wrapping_sub(1);
+            if skipped > 0 && skipped < 1 << 30 {
+                lost_before = skipped;
+            }
+        }
         self.last_seq = Some(b.sequence);
         let now_mono = clock::now_mono_ns();
         let now_utc = clock::now_utc_ns();
@@ -495,7 +505,7 @@ impl V4l2Camera {
         let utc_ns = now_utc - (now_mono - mono_ns) as i64;
         let m = &self.bufs[b.index as usize];
         let used = if b.bytesused == 0 { m.len } else { (b.bytesused as usize).min(m.len) };
-        let meta = FrameMeta { mono_ns, utc_ns, codec: Codec::Jpeg, key: true };
+        let meta = FrameMeta { mono_ns, utc_ns, codec: Codec::Jpeg, key: true, lost_before };
         if self.pixel == Pixel::Mjpeg {
             self.ready = Some(Ready { meta, mmap: Some((b.index, used)) });
             return Ok(());
@@ -512,12 +522,18 @@ impl V4l2Camera {
             let n = overlay::timestamp_text(utc_ns, &mut text);
             overlay::draw(data, raw, stride, w, h, &text[..n]);
         }
-        let eio = |_| CameraError::Io(io::Error::from_raw_os_error(libc::EIO));
-        match (raw, self.encoder.as_mut()) {
-            (Raw::Yuyv, Some(enc)) => enc.encode_yuyv(data, stride).map_err(eio)?,
-            (Raw::Nv12, Some(enc)) => enc.encode_nv12(data, stride).map_err(eio)?,
+        let encoded = match (raw, self.encoder.as_mut()) {
+            (Raw::Yuyv, Some(enc)) => enc.encode_yuyv(data, stride).map(|_| ()),
+            (Raw::Nv12, Some(enc)) => enc.encode_nv12(data, stride).map(|_| ()),
             (_, None) => return Err(CameraError::Io(io::Error::from_raw_os_error(libc::EINVAL))),
         };
+        if let Err(e) = encoded {
+            self.encoder_drops += 1;
+            if self.encoder_drops <= 3 || self.encoder_drops.is_multiple_of(1000) {
+                log::warn!("camera {}: encoding frame #{} failed: {e} ({} so far)", self.path.display(), b.sequence, self.encoder_drops);
+            }
+            return Err(CameraError::Skipped);
+        }
         self.ready = Some(Ready { meta, mmap: None });
         Ok(())
     }
@@ -575,6 +591,10 @@ impl Camera for V4l2Camera {
     fn next_frame(&mut self) -> Result<(FrameMeta, &[u8]), CameraError> {
         self.advance()?;
         self.current().ok_or_else(|| CameraError::Io(io::Error::from_raw_os_error(libc::EINVAL)))
+    }
+
+    fn losses(&self) -> crate::camera::Losses {
+        crate::camera::Losses { driver: self.driver_drops, encoder: self.encoder_drops, deadline: 0 }
     }
 }
 

@@ -241,14 +241,58 @@ impl Store {
     /// Appends a frame; commits when the group is due and rotates when the segment is.
     /// An error means the frame was dropped (and counted); recording can go on.
     pub fn append_frame(&mut self, meta: &FrameMeta, payload: &[u8]) -> Result<(), StoreError> {
-        let r = self.append_inner(meta, payload);
+        let r = self.append_inner(meta, payload, true);
         if r.is_err() {
             self.stats.dropped += 1;
         }
         r
     }
 
-    fn append_inner(&mut self, meta: &FrameMeta, payload: &[u8]) -> Result<(), StoreError> {
+    /// As [`Store::append_frame`], but never commits (rotation still commits the segment it
+    /// closes): the caller commits with [`Store::commit`] when [`Store::commit_due`] says so,
+    /// after it has written every frame that was waiting (the recorder's store thread).
+    pub fn append_frame_deferred(&mut self, meta: &FrameMeta, payload: &[u8]) -> Result<(), StoreError> {
+        let r = self.append_inner(meta, payload, false);
+        if r.is_err() {
+            self.stats.dropped += 1;
+        }
+        r
+    }
+
+    /// Whether the open group should be committed at `now_mono_ns`: it holds `commit_frames`
+    /// frames, or its first frame is `commit_interval_ms` old.
+    pub fn commit_due(&self, now_mono_ns: u64) -> bool {
+        match &self.writer {
+            Some(w) => {
+                w.group_frames() > 0
+                    && (w.group_frames() >= self.opts.commit_frames
+                        || now_mono_ns.saturating_sub(w.group_first_mono()) >= self.opts.commit_interval_ns)
+            }
+            None => false,
+        }
+    }
+
+    /// Frames in the open (uncommitted) group.
+    pub fn group_frames(&self) -> u32 {
+        self.writer.as_ref().map_or(0, |w| w.group_frames())
+    }
+
+    pub fn options(&self) -> &StoreOptions {
+        &self.opts
+    }
+
+    /// Monotonic and UTC capture time of the open segment's last frame.
+    pub fn last_frame_times(&self) -> Option<(u64, i64)> {
+        let w = self.writer.as_ref()?;
+        (w.frames() > 0).then(|| (w.last_mono_ns(), w.last_utc_ns()))
+    }
+
+    /// True while no segment can be started for lack of space (frames are dropped).
+    pub fn out_of_space(&self) -> bool {
+        self.start_failed_at.is_some()
+    }
+
+    fn append_inner(&mut self, meta: &FrameMeta, payload: &[u8], commit_when_due: bool) -> Result<(), StoreError> {
         if let Some(w) = &self.writer
             && meta.mono_ns.saturating_sub(w.header().start_mono_ns) >= self.opts.segment_length_ns
         {
@@ -265,7 +309,7 @@ impl Store {
                     self.stats.frames += 1;
                     let due = w.group_frames() >= self.opts.commit_frames
                         || meta.mono_ns.saturating_sub(w.group_first_mono()) >= self.opts.commit_interval_ns;
-                    if due {
+                    if due && commit_when_due {
                         self.commit()?;
                     }
                     return Ok(());
@@ -285,10 +329,11 @@ impl Store {
         Err(StoreError::NoSpace)
     }
 
-    /// Records that the camera delivered nothing from `from_utc` to `to_utc` (ns).
-    pub fn append_gap(&mut self, from_utc: i64, to_utc: i64, reason: u32, mono_ns: u64) -> Result<(), StoreError> {
+    /// Records that no frame was stored from `from_utc` to `to_utc` (ns), for `reason`
+    /// (docs/FORMAT.md, "gap"), with `lost` frames counted as lost in it.
+    pub fn append_gap(&mut self, from_utc: i64, to_utc: i64, reason: u32, lost: u32, mono_ns: u64) -> Result<(), StoreError> {
         let Some(w) = self.writer.as_mut() else { return Ok(()) };
-        match w.append_gap(from_utc, to_utc, reason, mono_ns) {
+        match w.append_gap(from_utc, to_utc, reason, lost, mono_ns) {
             Ok(()) => Ok(()),
             Err(AppendError::Full) => self.close_segment(),
             Err(AppendError::Io(e)) => {

@@ -116,6 +116,9 @@ impl SegmentWriter {
     pub fn group_first_mono(&self) -> u64 {
         self.group_first_mono
     }
+    pub fn last_mono_ns(&self) -> u64 {
+        self.last_mono_ns
+    }
     pub fn last_utc_ns(&self) -> i64 {
         self.last_utc_ns
     }
@@ -197,8 +200,9 @@ impl SegmentWriter {
         Ok(())
     }
 
-    /// Appends a gap marker: the camera delivered nothing from `from_utc` to `to_utc`.
-    pub fn append_gap(&mut self, from_utc: i64, to_utc: i64, reason: u32, mono_ns: u64) -> Result<(), AppendError> {
+    /// Appends a gap marker: no frame was stored from `from_utc` to `to_utc`, for `reason`,
+    /// `lost` frames counted as lost in it.
+    pub fn append_gap(&mut self, from_utc: i64, to_utc: i64, reason: u32, lost: u32, mono_ns: u64) -> Result<(), AppendError> {
         if self.off + record_len(24) + close_reserve(self.frames) > self.header.capacity {
             return Err(AppendError::Full);
         }
@@ -206,6 +210,7 @@ impl SegmentWriter {
         p[0..8].copy_from_slice(&from_utc.to_le_bytes());
         p[8..16].copy_from_slice(&to_utc.to_le_bytes());
         p[16..20].copy_from_slice(&reason.to_le_bytes());
+        p[20..24].copy_from_slice(&lost.to_le_bytes());
         let h = RecHeader { mono_ns, utc_ns: to_utc, ..self.marker(Kind::Gap) };
         self.write_record(h, &p)?;
         Ok(())

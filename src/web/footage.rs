@@ -258,7 +258,7 @@ mod tests {
     use crate::store::{Store, StoreOptions};
 
     fn meta(i: u64) -> FrameMeta {
-        FrameMeta { mono_ns: 1_000_000_000 + i * 100_000_000, utc_ns: 1_700_000_000_000_000_000 + i as i64 * 100_000_000, codec: Codec::Jpeg, key: true }
+        FrameMeta { mono_ns: 1_000_000_000 + i * 100_000_000, utc_ns: 1_700_000_000_000_000_000 + i as i64 * 100_000_000, codec: Codec::Jpeg, key: true, lost_before: 0 }
     }
 
     #[test]

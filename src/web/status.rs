@@ -85,7 +85,8 @@ pub fn status_json(src: &StatusSource<'_>, extra: &Extra) -> JsonBuf {
         o,
         "{{\"recording\":{},\"state\":\"{}\",\"camera\":{},\
          \"format\":{{\"device\":{},\"driver\":{},\"pixel_format\":{},\"width\":{},\"height\":{},\"fps\":{}}},\
-         \"fps\":{},\"frames\":{},\"dropped\":{},\"durable_seq\":{},\
+         \"fps\":{},\"frames\":{},\"dropped\":{},\
+         \"lost\":{{\"driver\":{},\"deadline\":{},\"encoder\":{},\"backpressure\":{},\"store\":{}}},\"durable_seq\":{},\
          \"storage\":{{\"used_bytes\":{},\"cap_bytes\":{},\"free_bytes\":{}}},\"segments\":{},\
          \"oldest\":{},\"newest\":{},\"started\":{},\"uptime_s\":{},\
          \"system\":{{\"cpu_percent\":{},\"mem_used_bytes\":{},\"mem_total_bytes\":{},\"rss_bytes\":{},\
@@ -102,6 +103,11 @@ pub fn status_json(src: &StatusSource<'_>, extra: &Extra) -> JsonBuf {
         fig.fps,
         s.frames,
         s.dropped,
+        s.lost.driver,
+        s.lost.deadline,
+        s.lost.encoder,
+        s.lost.backpressure,
+        s.lost.store,
         OptNum(s.durable_seq),
         s.used_bytes,
         extra.cap_bytes.unwrap_or(src.cap_bytes),
@@ -178,7 +184,8 @@ mod tests {
     fn status_json_is_valid_and_escapes_the_camera() {
         let st = RecorderStatus::new();
         st.set_camera(CameraInfo::new("cam \"one\"\n\\".into(), (160, 120), 30));
-        st.frame(3, 0, 1_700_000_000_000_000_000);
+        st.frame(1_700_000_000_000_000_000, 0);
+        st.stored(3);
         let src = StatusSource { status: &st, data_dir: std::env::temp_dir(), cap_bytes: 8 << 30 };
         let j: serde_json::Value = serde_json::from_str(&status_json(&src, &Extra::default())).unwrap();
         assert_eq!(j["camera"], "cam \"one\"\n\\");

@@ -54,7 +54,7 @@ fn main() {
     let mut write = |s: &mut Store, n: u64| {
         for _ in 0..n {
             let i = seq - FIRST_SEQ;
-            let meta = FrameMeta { mono_ns: 1_000_000_000 + i * frame_ns, utc_ns: START_NS + (i * frame_ns) as i64, codec: Codec::Jpeg, key: true };
+            let meta = FrameMeta { mono_ns: 1_000_000_000 + i * frame_ns, utc_ns: START_NS + (i * frame_ns) as i64, codec: Codec::Jpeg, key: true, lost_before: 0 };
             s.append_frame(&meta, &jpegs[i as usize % jpegs.len()]).unwrap();
             seq += 1;
         }
