@@ -92,14 +92,16 @@ Status = {"type": "object", "required": ["recording", "state", "camera", "format
 Range = {"type": "object", "required": ["from", "to"], "properties": {"from": time_s, "to": time_s}, "additionalProperties": False}
 RangeOut = {"type": "object", "required": ["from", "to"], "properties": {"from": {"type": "string", "format": "date-time"}, "to": {"type": "string", "format": "date-time"}}}
 Ranges = {"type": "object", "required": ["ranges"], "properties": {"ranges": {"type": "array", "items": {"$ref": "#/components/schemas/RangeOut"}}}}
-Segment = {"type": "object", "required": ["id", "start", "end", "start_ms", "end_ms", "first_seq", "frames", "bytes", "open", "protected"], "properties": {
+Segment = {"type": "object", "required": ["id", "start", "end", "start_ms", "end_ms", "footage_ms", "first_seq", "frames", "bytes", "open", "protected", "gaps"], "properties": {
     "id": {"type": "integer", "minimum": 0, "description": "the segment's first frame's seq"},
     "start": {"type": "string", "format": "date-time"}, "end": {"type": "string", "format": "date-time"},
     "start_ms": {"type": "integer"}, "end_ms": {"type": "integer"},
-    "first_seq": nint(), "frames": nint(), "bytes": nint(), "open": {"type": "boolean"}, "protected": {"type": "boolean"}}}
+    "footage_ms": {"type": "integer", "minimum": 0, "description": "time covered by frames: end - start less the gaps inside"},
+    "first_seq": nint(), "frames": nint(), "bytes": nint(), "open": {"type": "boolean"}, "protected": {"type": "boolean"},
+    "gaps": {"type": "array", "description": "stretches without frames inside the segment (frames more than 1 s apart)", "items": {"$ref": "#/components/schemas/RangeOut"}}}}
 Recording = {"type": "object", "required": ["recording", "state"], "properties": {"recording": {"type": "boolean", "description": "recording is wanted"}, "state": Status["properties"]["state"]}}
 Time = {"type": "object", "required": ["utc", "unix_ms", "settable"], "properties": {"utc": {"type": "string", "format": "date-time"}, "unix_ms": {"type": "integer"}, "settable": {"type": "boolean", "description": "this process may set the clock (CAP_SYS_TIME)"}}}
-Health = {"type": "object", "required": ["status", "uptime_s", "recording", "durable_seq"], "properties": {"status": {"type": "string", "enum": ["ok"]}, "uptime_s": nint(), "recording": {"type": "boolean"}, "durable_seq": {"type": "integer", "minimum": 0, "nullable": True}}}
+Health = {"type": "object", "required": ["status", "uptime_s", "recording", "state", "durable_seq"], "properties": {"status": {"type": "string", "enum": ["ok"]}, "uptime_s": nint(), "recording": {"type": "boolean"}, "state": Status["properties"]["state"], "durable_seq": {"type": "integer", "minimum": 0, "nullable": True}}}
 time_q = lambda name, d: {"name": name, "in": "query", "required": False, "description": d, "schema": time_s}
 doc = {
  "openapi": "3.0.3",

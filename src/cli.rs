@@ -42,7 +42,8 @@ usage:
       for benchmarks (scripts/bench capture) as the peer of the default capture ring.
   blackbox verify DIR [--json]
       Checks every frame of the store in DIR (read-only). Exit 0 only when every frame up to
-      the end of the durable data validates.
+      the end of the durable data validates; 1 when one doesn't; 3 when the store holds no
+      frame at all (nothing recorded: the JSON says \"empty\": true).
   blackbox ls DIR [--json]
       Lists segments: UTC start/end, frames, bytes, protected.
   blackbox cameras [--json]
@@ -470,9 +471,10 @@ fn verify_json(dir: &Path, r: &VerifyReport) -> String {
     let gap_markers: Vec<String> =
         r.gap_markers.iter().map(|(f, t)| format!("{{\"from\":{},\"to\":{}}}", js(&Iso(*f).to_string()), js(&Iso(*t).to_string()))).collect();
     format!(
-        "{{\"dir\":{},\"ok\":{},\"segments\":{},\"open_segments\":{},\"frames\":{},\"bytes\":{},\"first_seq\":{},\"last_seq\":{},\"durable_seq\":{},\"start\":{},\"end\":{},\"bad_regions\":[{}],\"seq_gaps\":[{}],\"unknown_files\":[{}],\"gap_markers\":[{}]}}",
+        "{{\"dir\":{},\"ok\":{},\"empty\":{},\"segments\":{},\"open_segments\":{},\"frames\":{},\"bytes\":{},\"first_seq\":{},\"last_seq\":{},\"durable_seq\":{},\"start\":{},\"end\":{},\"bad_regions\":[{}],\"seq_gaps\":[{}],\"unknown_files\":[{}],\"gap_markers\":[{}]}}",
         js(&dir.display().to_string()),
         r.ok(),
+        r.frames == 0,
         r.segments,
         r.open_segments,
         r.frames,
@@ -549,9 +551,22 @@ fn cmd_verify(args: &[String]) -> i32 {
                 b.why
             );
         }
-        println!("{}", if r.ok() { "OK: every durable frame validates" } else { "FAILED: damaged frames inside durable data" });
+        println!(
+            "{}",
+            if !r.ok() {
+                "FAILED: damaged frames inside durable data"
+            } else if r.frames == 0 {
+                "EMPTY: the store holds no frame (nothing was recorded, or retention deleted it all)"
+            } else {
+                "OK: every durable frame validates"
+            }
+        );
     }
-    if r.ok() { 0 } else { 1 }
+    match (r.ok(), r.frames) {
+        (false, _) => 1,
+        (true, 0) => 3,
+        (true, _) => 0,
+    }
 }
 
 fn cmd_ls(args: &[String]) -> i32 {

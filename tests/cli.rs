@@ -153,6 +153,15 @@ fn verify_fails_on_damage_and_usage_errors_exit_2() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("BAD"));
     assert_eq!(bb().args(["verify"]).output().unwrap().status.code(), Some(2));
+    // A data dir that recorded nothing says so: not a bare OK.
+    let empty = d.path().join("empty");
+    std::fs::create_dir_all(empty.join("segments")).unwrap();
+    let out = bb().arg("verify").arg(&empty).output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("EMPTY"));
+    let out = bb().args(["verify", "--json"]).arg(&empty).output().unwrap();
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((j["ok"].as_bool(), j["empty"].as_bool(), j["frames"].as_u64()), (Some(true), Some(true), Some(0)));
     assert_eq!(bb().args(["verify", "/nonexistent/dir"]).output().unwrap().status.code(), Some(2));
     assert_eq!(bb().args(["frobnicate"]).output().unwrap().status.code(), Some(2));
     assert_eq!(bb().args(["run", "--bogus"]).output().unwrap().status.code(), Some(2));

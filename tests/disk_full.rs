@@ -128,3 +128,75 @@ fn disk_full_with_nothing_to_delete_drops_frames_then_recovers() {
     assert!(rep.ok(), "{rep:?}");
     assert!(rep.last_seq >= Some(durable));
 }
+
+#[test]
+fn a_small_card_records_in_smaller_segments_despite_the_default_reserve() {
+    // 64 MiB: less than the first segment wants (sized for 60 s) plus the default 256 MiB
+    // free-space reserve. Before, it recorded nothing at all.
+    let Some((_d, m)) = Mount::tmpfs(64) else { return };
+    let data = m.0.join("data");
+    let o = StoreOptions { segment_length_ns: 60_000_000_000, min_free_bytes: 256 << 20, storage_cap_bytes: 8 << 30, ..opts() };
+    let mut store = Store::open(&data, o).unwrap();
+    let n = 3000u64; // 120 MB of frames: several small segments, and retention must turn over
+    let mut errors = 0;
+    for seq in 1..=n {
+        if store.append_frame(&meta(seq), &payload(seq)).is_err() {
+            errors += 1;
+        }
+    }
+    let st = store.stats();
+    store.close().unwrap();
+    assert!(errors <= 31, "{errors} frames dropped on a small card: {st:?}");
+    assert!(st.segments_closed >= 2, "{st:?}");
+    let rep = verify(&data).unwrap();
+    assert!(rep.ok() && rep.frames > 0, "{rep:?}");
+    assert_eq!(rep.last_seq, Some(n - errors), "{rep:?}");
+}
+
+#[test]
+fn a_card_without_room_for_the_smallest_segment_is_full_in_the_status() {
+    // A real `blackbox run` on a 16 MiB card with 4 MiB left: below the 8 MiB floor.
+    let Some((_d, m)) = Mount::tmpfs(16) else { return };
+    fill(&m.0.join("filler"), 12 << 20);
+    let data = m.0.join("data");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let log = m.0.join("..").join(format!("bb-{port}.log"));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_blackbox"))
+        .args(["run", "--source", "synthetic", "--listen", &format!("127.0.0.1:{port}"), "--data"])
+        .arg(&data)
+        .stderr(fs::File::create(&log).unwrap())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let health = || -> Option<String> {
+        use std::io::{Read, Write};
+        let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+        c.set_read_timeout(Some(std::time::Duration::from_secs(5))).ok()?;
+        c.write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").ok()?;
+        let mut s = String::new();
+        c.read_to_string(&mut s).ok()?;
+        Some(s)
+    };
+    let t = std::time::Instant::now();
+    let mut last = String::new();
+    while t.elapsed() < std::time::Duration::from_secs(15) {
+        if let Some(h) = health() {
+            last = h;
+            if last.contains("\"state\":\"card_full\"") {
+                break;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    rustix::process::kill_process(rustix::process::Pid::from_raw(child.id() as i32).unwrap(), rustix::process::Signal::TERM).unwrap();
+    assert!(child.wait().unwrap().success());
+    let err = fs::read_to_string(&log).unwrap_or_default();
+    let _ = fs::remove_file(&log);
+    assert!(last.contains("\"state\":\"card_full\"") && last.contains("\"recording\":false"), "{last}\n{err}");
+    assert!(err.contains("card full"), "{err}");
+    let line = err.lines().find(|l| l.contains("run summary:")).unwrap();
+    assert!(!line.contains(" dropped_store=0 "), "the frames the full card cost are counted: {line}");
+    // verify says the store is empty rather than a bare OK.
+    let out = Command::new(env!("CARGO_BIN_EXE_blackbox")).arg("verify").arg(&data).output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stdout));
+}

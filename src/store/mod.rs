@@ -131,6 +131,10 @@ pub struct Store {
     path_b: PathBuf,
 }
 
+/// The smallest segment the store starts when space is short; below it the card counts as
+/// full (`card_full`) and frames are dropped and counted.
+pub const MIN_SEGMENT_BYTES: u64 = 8 << 20;
+
 /// How big a recycled file of `len` bytes stays when a segment needs `capacity`: as it is,
 /// unless that is more than twice the need; then the need (the rest is freed).
 fn recycled_size(len: u64, capacity: u64) -> u64 {
@@ -464,6 +468,16 @@ impl Store {
         }
     }
 
+    /// The free space retention keeps: `min_free_bytes`, but never more than an eighth of the
+    /// file system, so a small card still records (docs/FORMAT.md, "Retention").
+    fn reserve_bytes(&self) -> u64 {
+        let size = match rustix::fs::fstatvfs(&self.seg_dir_file) {
+            Ok(s) => s.f_blocks.saturating_mul(s.f_frsize),
+            Err(_) => u64::MAX,
+        };
+        self.opts.min_free_bytes.min(size / 8)
+    }
+
     /// The oldest segment retention may take: unprotected first, else protected.
     fn oldest_deletable(&self) -> Option<usize> {
         (0..self.closed.len())
@@ -487,6 +501,7 @@ impl Store {
             self.unlink(&seg);
         }
         let free0 = self.free_bytes();
+        let reserve = self.reserve_bytes();
         let mut freed = 0u64;
         let mut recycled: Option<SegmentInfo> = None;
         loop {
@@ -496,7 +511,7 @@ impl Store {
                 None => (capacity, capacity),
             };
             let avail = free0.saturating_add(freed);
-            if closed + new_alloc <= cap && avail >= need_new.saturating_add(self.opts.min_free_bytes) {
+            if closed + new_alloc <= cap && avail >= need_new.saturating_add(reserve) {
                 break;
             }
             let Some(i) = self.oldest_deletable() else { break };
@@ -519,6 +534,34 @@ impl Store {
         }
         let mut capacity = self.opts.capacity_for(self.bytes_per_s);
         let victim = self.make_room(capacity);
+        // A small or nearly full card: a smaller segment (it rotates early when full) rather
+        // than none, down to MIN_SEGMENT_BYTES. A recycled file is only extended as far as the
+        // free space allows.
+        let room = self.free_bytes().saturating_sub(self.reserve_bytes()) / (1 << 20) * (1 << 20);
+        let fits = victim.as_ref().map_or(0, |v| v.alloc_bytes).saturating_add(room);
+        if fits < capacity {
+            if fits < MIN_SEGMENT_BYTES {
+                if self.start_failed_at.is_none() {
+                    log::error!(
+                        "card full: {} MiB free beyond the {} MiB reserve and no segment left to delete; a segment needs at least {} MiB; dropping frames",
+                        room >> 20,
+                        self.reserve_bytes() >> 20,
+                        MIN_SEGMENT_BYTES >> 20
+                    );
+                }
+                self.start_failed_at = Some(meta.mono_ns);
+                if let Some(v) = victim {
+                    // Not recycled after all: it stays a closed segment.
+                    let at = self.closed.partition_point(|s| s.first_seq < v.first_seq);
+                    self.closed.insert(at, v);
+                }
+                return Err(StoreError::NoSpace);
+            }
+            if victim.is_none() {
+                log::warn!("only {} MiB free: starting a {} MiB segment instead of {} MiB", room >> 20, fits >> 20, capacity >> 20);
+            }
+            capacity = fits;
+        }
         self.writer_name = SegName::Open { start_utc_ns: meta.utc_ns, first_seq: self.next_seq }.format();
         Self::set_path(&mut self.path_b, &self.seg_dir, &self.writer_name);
         let recycling = victim.is_some();

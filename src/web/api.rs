@@ -296,36 +296,46 @@ impl Api<'_> {
         let segs = self.segments()?;
         let prot = self.footage.protected();
         let sel: Vec<&Seg> = segs.iter().filter(|s| s.frames > 0 && s.start_utc_ns <= to && s.end_utc_ns >= from).collect();
+        self.footage.prune_gaps(&segs);
+        // Every stretch without frames: inside a segment (recording stopped, camera lost, a
+        // long drop) and between segments.
+        let mut all_gaps: Vec<(i64, i64)> = Vec::new();
         let mut o = String::from("{\"segments\":[");
         for (i, s) in sel.iter().enumerate() {
             if i > 0 {
                 o.push(',');
+                if s.start_utc_ns.saturating_sub(sel[i - 1].end_utc_ns) > GAP_NS {
+                    all_gaps.push((sel[i - 1].end_utc_ns, s.start_utc_ns));
+                }
             }
+            let inner = self.footage.gaps_in(s).map_err(Self::io_error)?;
+            let missing: i64 = inner.iter().map(|(a, b)| b.saturating_sub(*a).max(0)).sum();
+            let footage_ns = s.end_utc_ns.saturating_sub(s.start_utc_ns).saturating_sub(missing).max(0);
             let _ = write!(
                 o,
-                "{{\"id\":{},\"start\":{},\"end\":{},\"start_ms\":{},\"end_ms\":{},\"first_seq\":{},\"frames\":{},\"bytes\":{},\"open\":{},\"protected\":{}}}",
+                "{{\"id\":{},\"start\":{},\"end\":{},\"start_ms\":{},\"end_ms\":{},\"footage_ms\":{},\"first_seq\":{},\"frames\":{},\"bytes\":{},\"open\":{},\"protected\":{},\"gaps\":[",
                 s.first_seq,
                 Time(s.start_utc_ns),
                 Time(s.end_utc_ns),
                 json::ms(s.start_utc_ns),
                 json::ms(s.end_utc_ns),
+                footage_ns / 1_000_000,
                 s.first_seq,
                 s.frames,
                 s.bytes,
                 s.open,
                 prot.covers(s.start_utc_ns, s.end_utc_ns)
             );
-        }
-        o.push_str("],\"gaps\":[");
-        let mut first = true;
-        for w in sel.windows(2) {
-            if w[1].start_utc_ns.saturating_sub(w[0].end_utc_ns) > GAP_NS {
-                if !first {
-                    o.push(',');
-                }
-                first = false;
-                let _ = write!(o, "{{\"from\":{},\"to\":{}}}", Time(w[0].end_utc_ns), Time(w[1].start_utc_ns));
+            for (k, &(a, b)) in inner.iter().enumerate() {
+                let _ = write!(o, "{}{{\"from\":{},\"to\":{}}}", if k > 0 { "," } else { "" }, Time(a), Time(b));
+                all_gaps.push((a, b));
             }
+            o.push_str("]}");
+        }
+        all_gaps.sort_unstable();
+        o.push_str("],\"gaps\":[");
+        for (k, (a, b)) in all_gaps.iter().enumerate() {
+            let _ = write!(o, "{}{{\"from\":{},\"to\":{}}}", if k > 0 { "," } else { "" }, Time(*a), Time(*b));
         }
         o.push_str("]}");
         json_ok(o)

@@ -11,6 +11,7 @@ use crate::store::catalog::{self, Protected};
 use crate::store::record::{IndexEntry, Kind, SegHeader, BLOCK};
 use crate::store::segment;
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fs::File;
 use std::io;
 use std::path::PathBuf;
@@ -112,12 +113,29 @@ impl OpenScan {
     }
 }
 
+/// Frames further apart than this (monotonic clock) leave a gap inside a segment: the same
+/// rule as the export's (`export::plan::MAX_FRAME_INTERVAL_NS`), so the timeline, the segment
+/// figures and the export agree.
+pub const INNER_GAP_NS: u64 = crate::export::plan::MAX_FRAME_INTERVAL_NS;
+
+/// The frame-less stretches inside a segment, `(from_utc_ns, to_utc_ns)`: between two
+/// consecutive frames more than [`INNER_GAP_NS`] apart.
+pub fn inner_gaps(entries: &[IndexEntry]) -> Vec<(i64, i64)> {
+    entries
+        .windows(2)
+        .filter(|w| w[1].mono_ns.saturating_sub(w[0].mono_ns) > INNER_GAP_NS || w[1].mono_ns < w[0].mono_ns)
+        .map(|w| (w[0].utc_ns, w[1].utc_ns))
+        .collect()
+}
+
 pub struct Footage {
     data_dir: PathBuf,
     seg_dir: PathBuf,
     open: RefCell<Option<OpenScan>>,
     last: RefCell<Option<Rc<Loaded>>>,
     scratch: RefCell<Vec<u8>>,
+    /// Inner gaps of closed segments (they never change), by name; pruned to the listing.
+    gaps: RefCell<HashMap<String, Rc<[(i64, i64)]>>>,
 }
 
 impl Footage {
@@ -128,6 +146,34 @@ impl Footage {
             open: RefCell::new(None),
             last: RefCell::new(None),
             scratch: RefCell::new(Vec::new()),
+            gaps: RefCell::new(HashMap::new()),
+        }
+    }
+
+    /// The frame-less stretches inside `seg` (see [`inner_gaps`]). A closed segment's index is
+    /// read once and remembered; an unreadable one has none (its frames aren't served either).
+    pub fn gaps_in(&self, seg: &Seg) -> io::Result<Rc<[(i64, i64)]>> {
+        if seg.open {
+            let open = self.open.borrow();
+            return Ok(open.as_ref().filter(|o| o.name == seg.name).map_or_else(|| Rc::from(Vec::new()), |o| Rc::from(inner_gaps(&o.entries))));
+        }
+        if let Some(g) = self.gaps.borrow().get(&seg.name) {
+            return Ok(Rc::clone(g));
+        }
+        let g: Rc<[(i64, i64)]> = match self.load(seg)? {
+            Some(l) => Rc::from(inner_gaps(&l.entries)),
+            None => Rc::from(Vec::new()),
+        };
+        self.gaps.borrow_mut().insert(seg.name.clone(), Rc::clone(&g));
+        Ok(g)
+    }
+
+    /// Forgets remembered gaps of segments no longer listed (retention took them).
+    pub fn prune_gaps(&self, segs: &[Seg]) {
+        let mut g = self.gaps.borrow_mut();
+        if g.len() > segs.len() {
+            let names: std::collections::HashSet<&str> = segs.iter().map(|s| s.name.as_str()).collect();
+            g.retain(|k, _| names.contains(k.as_str()));
         }
     }
 
@@ -294,5 +340,27 @@ mod tests {
         assert_eq!(segs.iter().map(|s| s.frames).sum::<u64>(), 28);
         f.frame_by_seq(&segs, 28, &mut buf).unwrap().unwrap();
         assert_eq!(buf, b"frame 27");
+    }
+
+    #[test]
+    fn a_stretch_without_frames_inside_a_segment_is_a_gap() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = StoreOptions { segment_length_ns: 60_000_000_000, commit_frames: 3, ..StoreOptions::default() };
+        let mut store = Store::open(dir.path(), opts).unwrap();
+        // Frames 0..10, then 39 s without frames (Stop pressed), then 10..20: one segment.
+        let at = |i: u64| if i < 10 { meta(i) } else { let mut m = meta(i); m.mono_ns += 39_000_000_000; m.utc_ns += 39_000_000_000; m };
+        for i in 0..20u64 {
+            store.append_frame(&at(i), b"x").unwrap();
+        }
+        store.commit().unwrap();
+        let f = Footage::new(dir.path().to_path_buf());
+        let segs = f.segments().unwrap();
+        assert_eq!(segs.len(), 1);
+        let want = [(at(9).utc_ns, at(10).utc_ns)];
+        assert_eq!(&*f.gaps_in(&segs[0]).unwrap(), &want, "open segment");
+        store.close_segment().unwrap();
+        let segs = f.segments().unwrap();
+        assert!(!segs[0].open);
+        assert_eq!(&*f.gaps_in(&segs[0]).unwrap(), &want, "closed segment");
     }
 }

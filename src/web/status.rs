@@ -34,9 +34,10 @@ pub fn health_json(s: &Snapshot) -> JsonBuf {
     let mut o = JsonBuf::new();
     let _ = write!(
         o,
-        "{{\"status\":\"ok\",\"uptime_s\":{},\"recording\":{},\"durable_seq\":{}}}",
+        "{{\"status\":\"ok\",\"uptime_s\":{},\"recording\":{},\"state\":\"{}\",\"durable_seq\":{}}}",
         s.uptime_s,
         s.recording,
+        s.state.name(),
         OptNum(s.durable_seq)
     );
     o

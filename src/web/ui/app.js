@@ -170,9 +170,9 @@ function setStatus(s) {
   $('#conn').hidden = true;
   const pill = $('#rec-pill');
   const state = s.state || (s.recording ? 'recording' : 'stopped');
-  const label = { recording: 'REC', stopped: 'Stopped', camera_lost: 'Camera lost', starting: 'Starting' }[state] || state;
+  const label = { recording: 'REC', stopped: 'Stopped', camera_lost: 'Camera lost', card_full: 'Card full', starting: 'Starting' }[state] || state;
   pill.textContent = label;
-  pill.className = 'pill ' + ({ recording: 'pill-rec', camera_lost: 'pill-lost', starting: 'pill-lost' }[state] || 'pill-stop');
+  pill.className = 'pill ' + ({ recording: 'pill-rec', camera_lost: 'pill-lost', card_full: 'pill-lost', starting: 'pill-lost' }[state] || 'pill-stop');
   pill.title = s.camera || '';
   for (const f of statusListeners) f(s);
 }
@@ -377,7 +377,7 @@ views.live = (() => {
   function update(s) {
     if (!built) return;
     const state = s.state || (s.recording ? 'recording' : 'stopped');
-    recChip.textContent = s.recording ? 'REC' : state === 'camera_lost' ? 'CAMERA LOST' : 'NOT RECORDING';
+    recChip.textContent = s.recording ? 'REC' : state === 'camera_lost' ? 'CAMERA LOST' : state === 'card_full' ? 'CARD FULL' : 'NOT RECORDING';
     recChip.className = s.recording ? 'chip rec' : 'chip';
     fpsChip.textContent = `${typeof s.fps === 'number' ? s.fps.toFixed(1) : '–'} fps`;
     recBtn.replaceChildren(icon(s.recording ? 'stop' : 'rec'), s.recording ? 'Stop recording' : 'Start recording');
@@ -412,7 +412,18 @@ views.live = (() => {
 const spans = (ranges, a, b) => ranges
   .filter((r) => r.to > a && r.from < b)
   .map((r) => [(Math.max(r.from, a) - a) / (b - a), (Math.min(r.to, b) - a) / (b - a)]);
-const segRanges = (segs) => segs.map((s) => ({ from: tms(s.start_ms ?? s.start), to: tms(s.end_ms ?? s.end), seg: s }));
+/** A segment's footage as ranges: its span less the stretches without frames inside it. */
+const segRanges = (segs) => segs.flatMap((s) => {
+  const out = [];
+  let from = tms(s.start_ms ?? s.start);
+  for (const g of s.gaps || []) {
+    const [g0, g1] = [tms(g.from), tms(g.to)];
+    if (g0 > from) out.push({ from, to: g0, seg: s });
+    from = Math.max(from, g1);
+  }
+  out.push({ from, to: Math.max(from, tms(s.end_ms ?? s.end)), seg: s });
+  return out;
+});
 
 function barFill(bar, foot, prot, a, b) {
   for (const [x0, x1] of spans(foot, a, b)) {
@@ -443,7 +454,7 @@ views.recordings = (() => {
       return;
     }
     const foot = segRanges(segs);
-    const total = foot.reduce((n, r) => n + (Math.min(r.to, b) - Math.max(r.from, a)), 0) / 1000;
+    const total = foot.reduce((n, r) => n + Math.max(0, Math.min(r.to, b) - Math.max(r.from, a)), 0) / 1000;
     const protHere = spans(prot, a, b).length;
     const sum = h('p', { class: 'day-sum', id: 'day-sum' },
       h('strong', { text: `${fmtDay(a)} (${zone.label})` }), ' · ',
@@ -491,7 +502,7 @@ views.recordings = (() => {
         h('span', { class: 'when', text: `${fmtTime(s0)} – ${fmtTime(s1, { label: false })}` }),
         s.protected ? h('span', { class: 'badge prot', text: 'PROTECTED' }) : null,
         s.open ? h('span', { class: 'badge open', text: 'RECORDING' }) : null,
-        h('span', { class: 'meta', text: `${fmtDur((s1 - s0) / 1000)} · ${s.frames} frames · ${fmtBytes(s.bytes)}` }),
+        h('span', { class: 'meta', text: `${fmtDur((s.footage_ms ?? (s1 - s0)) / 1000)} · ${s.frames} frames · ${fmtBytes(s.bytes)}${(s.gaps || []).length ? ` · ${s.gaps.length} gap${s.gaps.length > 1 ? 's' : ''}` : ''}` }),
         h('a', { class: 'btn small', href: `#player?t=${s0}` }, icon('play'), 'Play'),
         h('a', { class: 'btn small ghost', href: `/api/segments/${s.id}/download`, download: '', 'aria-label': 'Download segment' }, icon('download')));
     };
@@ -1314,11 +1325,14 @@ views.system = (() => {
     set('sys-span', s.oldest && s.newest ? fmtDur((tms(s.newest) - tms(s.oldest)) / 1000) : '–');
     set('sys-segments', String(s.segments ?? '–'));
     const state = s.state || (s.recording ? 'recording' : 'stopped');
-    set('sys-state', { recording: 'Recording', stopped: 'Stopped', camera_lost: 'Camera lost', starting: 'Starting' }[state] || state);
+    set('sys-state', { recording: 'Recording', stopped: 'Stopped', camera_lost: 'Camera lost', card_full: 'Card full: nothing is being recorded', starting: 'Starting' }[state] || state);
     set('sys-camera', s.camera || '–');
     set('sys-fps', typeof s.fps === 'number' ? `${s.fps.toFixed(1)} fps` : '–');
     set('sys-frames', String(s.frames ?? '–'));
-    set('sys-dropped', String(s.dropped ?? '–'));
+    const lost = s.lost || {};
+    const why = [['driver', 'camera driver'], ['deadline', 'camera buffers full'], ['encoder', 'encoder'], ['backpressure', 'card too slow'], ['store', 'write failed']]
+      .filter(([k]) => lost[k] > 0).map(([k, t]) => `${t} ${lost[k]}`);
+    set('sys-dropped', s.dropped === undefined ? '–' : why.length ? `${s.dropped} (${why.join(' · ')})` : String(s.dropped));
     set('sys-durable', s.durable_seq === null || s.durable_seq === undefined ? 'none yet' : String(s.durable_seq));
     set('sys-viewers', String(s.live_clients ?? '–'));
     const y = s.system || {};
