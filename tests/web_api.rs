@@ -320,7 +320,7 @@ fn recording_stops_and_resumes_from_the_web_and_the_camera_is_released() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json(), serde_json::json!({"recording": false, "state": "stopped"}));
     let stopped_at = bb.frames();
-    std::thread::sleep(Duration::from_millis(700));
+    std::thread::sleep(Duration::from_millis(1800));
     assert_eq!(bb.frames(), stopped_at, "no frames while stopped");
     assert_eq!(bb.json("/api/recording")["recording"], false);
     assert_eq!(bb.json("/health")["recording"], false);
@@ -337,9 +337,38 @@ fn recording_stops_and_resumes_from_the_web_and_the_camera_is_released() {
     let snap = bb.get("/api/snapshot.jpg");
     assert_eq!(snap.status, 200);
     assert_eq!(jpeg_size(&snap.body), (160, 120));
+    // The stop is a gap everywhere: in the list of gaps, and when it falls inside a segment,
+    // listed with that segment and not counted as its footage.
+    let segs = bb.json("/api/segments");
+    let ms = |v: &serde_json::Value| chrono_ms(v.as_str().unwrap());
+    let long = |g: &&serde_json::Value| ms(&g["to"]) - ms(&g["from"]) >= 1500;
+    assert_eq!(segs["gaps"].as_array().unwrap().iter().filter(long).count(), 1, "the stop is one gap: {segs}");
+    for s in segs["segments"].as_array().unwrap() {
+        let span = s["end_ms"].as_i64().unwrap() - s["start_ms"].as_i64().unwrap();
+        let inner: i64 = s["gaps"].as_array().unwrap().iter().map(|g| ms(&g["to"]) - ms(&g["from"])).sum();
+        assert!((s["footage_ms"].as_i64().unwrap() - (span - inner)).abs() <= 1, "{segs}");
+        for g in s["gaps"].as_array().unwrap() {
+            assert!(segs["gaps"].as_array().unwrap().contains(g), "{segs}");
+        }
+    }
     let log = bb.stop();
     assert_eq!(summary_field(&log, "dropped"), 0, "{log}");
     assert!(summary_field(&log, "frames") > stopped_at + 15);
+}
+
+/// Milliseconds since the epoch of an ISO 8601 UTC time as the API writes it
+/// (`2026-11-21T12:00:00.123Z`).
+fn chrono_ms(t: &str) -> i64 {
+    let n = |a: usize, b: usize| t[a..b].parse::<i64>().unwrap();
+    let (y, mo, d) = (n(0, 4), n(5, 7), n(8, 10));
+    // Days from civil (Howard Hinnant's algorithm).
+    let y2 = if mo <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let doy = (153 * (if mo > 2 { mo - 3 } else { mo + 9 }) + 2) / 5 + d - 1;
+    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
+    let frac = t.get(20..23).and_then(|f| f.parse::<i64>().ok()).unwrap_or(0);
+    ((days * 24 + n(11, 13)) * 60 + n(14, 16)) * 60_000 + n(17, 19) * 1000 + frac
 }
 
 #[test]
