@@ -119,10 +119,25 @@ for run in a.runs.strip().splitlines():
     except Exception as e:  # noqa: BLE001
         check(f"{name}: verify JSON", False, repr(e))
         continue
+    # Judged against what the driver delivered (its sequence numbers), not the nominal rate: a
+    # loaded host slows vivid under TCG, which is not blackbox's doing. The nominal figure is
+    # printed only.
     nominal = round(fps * span) + 1
     pct = 100.0 * frames / nominal
-    check(f"{name}: frames stored >= {a.min_pct:g}% of nominal over >= {a.secs - 1:g} s",
-          pct >= a.min_pct and span >= a.secs - 1, f"{frames} of {nominal} ({pct:.1f} %) over {span:.2f} s")
+    summary = [l for l in lines if l.startswith(f"[{name}] ") and "run summary" in l]
+    sf = dict((k, int(v)) for k, v in re.findall(r"(\w+)=(\d+)(?=\s|$)", summary[0])) if summary else {}
+    need = ["frames", "delivered", "dropped", "dropped_driver", "dropped_encoder", "dropped_backpressure", "dropped_store"]
+    if not all(k in sf for k in need):
+        check(f"{name}: run summary with frames delivered and dropped by cause", False, summary[0] if summary else "no summary")
+        continue
+    produced = sf["delivered"] + sf["dropped_driver"] + sf["dropped_encoder"]
+    check(f"{name}: verify counts the frames the run stored", frames == sf["frames"], f"verify {frames}, summary {sf['frames']}")
+    check(f"{name}: every frame the driver produced is stored or counted as dropped",
+          sf["frames"] + sf["dropped"] == produced and sf["frames"] == sf["delivered"] - sf["dropped_backpressure"] - sf["dropped_store"],
+          summary[0])
+    check(f"{name}: the recorder kept >= {a.min_pct:g} % of the frames the driver delivered",
+          sf["frames"] >= a.min_pct / 100.0 * sf["delivered"] and span >= a.secs - 1,
+          f"{sf['frames']} of {sf['delivered']} delivered over {span:.2f} s")
     cpu = rig(f"{name} cpu ticks ")
     cm = re.match(r"(\d+) over uptime ([\d.]+)\.\.([\d.]+) s", cpu or "")
     cpu_ms = int(cm.group(1)) * 10 / frames if cm and frames else float("nan")
@@ -130,10 +145,10 @@ for run in a.runs.strip().splitlines():
     check(f"{name}: JPEGs in the segment files = frames verify counted", len(stored) == frames, f"{len(stored)} vs {frames}")
     path = decode_all(name, stored, w, h)
     overlay_visible(name, path, w, h)
-    summary = [l for l in lines if l.startswith(f"[{name}] ") and "run summary" in l]
     allocs = re.search(r"allocs_recording=(\d+) recording_frames=(\d+)", summary[0]) if summary else None
-    figures.append(f"{name}: {fourcc} {w}x{h} @ {fps:g}: {frames} frames over {span:.2f} s = {pct:.1f} % of nominal "
-                   f"{nominal}; recorder CPU {cpu_ms:.1f} ms/frame (incl. start-up); "
+    figures.append(f"{name}: {fourcc} {w}x{h} @ {fps:g}: {frames} frames stored of {produced} the driver produced "
+                   f"({sf['dropped_driver']} dropped by the driver) over {span:.2f} s; nominal {nominal} "
+                   f"({pct:.1f} %: the emulator's pace, printed only); recorder CPU {cpu_ms:.1f} ms/frame (incl. start-up); "
                    f"allocations while recording {allocs.group(1) if allocs else '?'} over "
                    f"{allocs.group(2) if allocs else '?'} frames")
     if allocs and int(allocs.group(2)) > 0:
