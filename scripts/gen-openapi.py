@@ -60,7 +60,7 @@ config_props = {
 Config = {"type": "object", "properties": config_props, "required": list(config_props), "additionalProperties": False}
 ConfigPatch = {"type": "object", "properties": config_props, "additionalProperties": False, "description": "any subset of the config keys"}
 nint = lambda: {"type": "integer", "minimum": 0}
-Status = {"type": "object", "required": ["recording", "state", "camera", "format", "fps", "frames", "dropped", "lost", "durable_seq", "storage", "segments", "oldest", "newest", "started", "uptime_s", "system", "live_clients"],
+Status = {"type": "object", "required": ["recording", "state", "camera", "format", "fps", "frames", "delivered", "camera_sequence", "dropped", "lost", "durable_seq", "storage", "segments", "oldest", "newest", "started", "uptime_s", "system", "live_clients"],
   "properties": {
     "recording": {"type": "boolean"},
     "state": {"type": "string", "enum": ["starting", "recording", "stopped", "camera_lost", "card_full"]},
@@ -70,6 +70,8 @@ Status = {"type": "object", "required": ["recording", "state", "camera", "format
         "pixel_format": {"type": "string", "nullable": True}, "width": nint(), "height": nint(), "fps": nint()}},
     "fps": {"type": "number", "minimum": 0, "description": "frames recorded per second over the last few seconds"},
     "frames": nint(), "dropped": nint(),
+    "delivered": {"type": "integer", "minimum": 0, "description": "frames the camera handed to the recorder (stored, lost to backpressure or the store, or in flight)"},
+    "camera_sequence": {"type": "integer", "minimum": 0, "nullable": True, "description": "the V4L2 driver's sequence number of the newest frame: its own count of the frames it produced"},
     "lost": {"type": "object", "description": "frames the camera produced and the store did not keep, by cause (their sum is `dropped`)",
              "required": ["driver", "deadline", "encoder", "backpressure", "store"],
              "properties": {"driver": nint(), "deadline": nint(), "encoder": nint(), "backpressure": nint(), "store": nint()}},

@@ -110,6 +110,10 @@ pub struct RecorderStatus {
     base_frames: AtomicU64,
     /// Monotonic time of the newest frame from the camera (or of the run's start).
     last_frame_mono_ns: AtomicU64,
+    /// Frames the camera handed to the recorder since the process started.
+    delivered: AtomicU64,
+    /// The V4L2 driver's sequence number of the newest frame (`NONE_U64` for other sources).
+    camera_sequence: AtomicU64,
     card_full: AtomicBool,
     durable_seq: AtomicU64,
     used_bytes: AtomicU64,
@@ -133,6 +137,10 @@ pub struct Snapshot {
     pub run_active: bool,
     pub state: State,
     pub frames: u64,
+    /// Frames the camera handed over (stored, lost to backpressure or the store, or in flight).
+    pub delivered: u64,
+    /// The V4L2 driver's sequence number of the newest frame.
+    pub camera_sequence: Option<u64>,
     /// Frames lost, all causes.
     pub dropped: u64,
     pub lost: crate::recorder::Lost,
@@ -160,6 +168,8 @@ impl RecorderStatus {
             lost: Default::default(),
             base_frames: AtomicU64::new(0),
             last_frame_mono_ns: AtomicU64::new(0),
+            delivered: AtomicU64::new(0),
+            camera_sequence: AtomicU64::new(NONE_U64),
             card_full: AtomicBool::new(false),
             durable_seq: AtomicU64::new(NONE_U64),
             used_bytes: AtomicU64::new(0),
@@ -224,8 +234,14 @@ impl RecorderStatus {
         self.frames.store(self.base_frames.load(Relaxed) + frames, Relaxed);
     }
 
+    /// Per frame from the camera (the capture side): the driver's sequence number, if any.
+    pub fn camera_sequence(&self, seq: Option<u32>) {
+        self.camera_sequence.store(seq.map_or(NONE_U64, u64::from), Relaxed);
+    }
+
     /// Per frame from the camera (the capture side): its capture times. No allocation.
     pub fn frame(&self, utc_ns: i64, mono_ns: u64) {
+        self.delivered.fetch_add(1, Relaxed);
         self.last_frame_mono_ns.store(mono_ns.max(self.last_frame_mono_ns.load(Relaxed)), Relaxed);
         self.newest_utc_ns.store(utc_ns, Relaxed);
         if self.oldest_utc_ns.load(Relaxed) == NONE_I64 {
@@ -289,6 +305,8 @@ impl RecorderStatus {
             run_active: self.recording.load(Relaxed),
             state,
             frames: self.frames.load(Relaxed),
+            delivered: self.delivered.load(Relaxed),
+            camera_sequence: opt_u(self.camera_sequence.load(Relaxed)),
             dropped: lost.total(),
             lost,
             durable_seq: opt_u(self.durable_seq.load(Relaxed)),

@@ -21,6 +21,7 @@ import random
 import socket
 import struct
 import threading
+import time
 
 NBD_MAGIC = b"NBDMAGIC"
 IHAVEOPT = b"IHAVEOPT"
@@ -148,6 +149,10 @@ class VolatileNbdServer:
         self.released = threading.Event()
         self.arm_count = None
         self.arm_on = None
+        # Seconds every FLUSH takes before it is carried out and answered (a slow SD card:
+        # scripts/qemu/slowdisk.py). Requests are served one at a time, as a card does, so
+        # everything queued behind a flush waits too. Changed at any time by the caller.
+        self.flush_latency = 0.0
         self.summary = None
         self.error = None
         self.thread = threading.Thread(target=self._serve, daemon=True)
@@ -259,6 +264,8 @@ class VolatileNbdServer:
             elif cmd == CMD_FLUSH:
                 if self._armed("flush"):
                     raise EOFError
+                if self.flush_latency > 0:
+                    time.sleep(self.flush_latency)
                 disk.flush()
                 self._reply(conn, handle)
             elif cmd == CMD_DISC:

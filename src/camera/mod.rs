@@ -123,6 +123,11 @@ pub trait Camera {
     fn losses(&self) -> Losses {
         Losses::default()
     }
+    /// The driver's sequence number of the last frame it handed out (V4L2 cameras): an
+    /// independent count of the frames the driver produced, for the status and the tests.
+    fn sequence(&self) -> Option<u32> {
+        None
+    }
     /// A source that is not a live camera (a file replayed as fast as possible): the recorder
     /// waits for room in its ring rather than dropping the frame.
     fn waits_for_consumer(&self) -> bool {

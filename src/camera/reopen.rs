@@ -247,6 +247,10 @@ impl<C: TwoStep, F: FnMut() -> Result<C, CameraError>> Camera for Reopening<C, F
     fn losses(&self) -> Losses {
         self.losses_closed + self.cam.as_ref().map(|c| c.losses()).unwrap_or_default()
     }
+
+    fn sequence(&self) -> Option<u32> {
+        self.cam.as_ref().and_then(|c| c.sequence())
+    }
 }
 
 #[cfg(test)]

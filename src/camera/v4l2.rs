@@ -596,6 +596,10 @@ impl Camera for V4l2Camera {
     fn losses(&self) -> crate::camera::Losses {
         crate::camera::Losses { driver: self.driver_drops, encoder: self.encoder_drops, deadline: 0 }
     }
+
+    fn sequence(&self) -> Option<u32> {
+        self.last_seq
+    }
 }
 
 impl Drop for V4l2Camera {

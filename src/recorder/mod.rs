@@ -279,6 +279,9 @@ fn capture(
     let mut allocs_at_warm = None;
     while !stop.load(Ordering::Relaxed) {
         cap.camera_losses(camera.losses(), status);
+        if let Some(st) = status {
+            st.camera_sequence(camera.sequence());
+        }
         match camera.next_frame() {
             Ok((meta, data)) => {
                 // The camera's cumulative counters can't be read while its frame is borrowed;

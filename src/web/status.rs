@@ -86,7 +86,7 @@ pub fn status_json(src: &StatusSource<'_>, extra: &Extra) -> JsonBuf {
         o,
         "{{\"recording\":{},\"state\":\"{}\",\"camera\":{},\
          \"format\":{{\"device\":{},\"driver\":{},\"pixel_format\":{},\"width\":{},\"height\":{},\"fps\":{}}},\
-         \"fps\":{},\"frames\":{},\"dropped\":{},\
+         \"fps\":{},\"frames\":{},\"delivered\":{},\"camera_sequence\":{},\"dropped\":{},\
          \"lost\":{{\"driver\":{},\"deadline\":{},\"encoder\":{},\"backpressure\":{},\"store\":{}}},\"durable_seq\":{},\
          \"storage\":{{\"used_bytes\":{},\"cap_bytes\":{},\"free_bytes\":{}}},\"segments\":{},\
          \"oldest\":{},\"newest\":{},\"started\":{},\"uptime_s\":{},\
@@ -103,6 +103,8 @@ pub fn status_json(src: &StatusSource<'_>, extra: &Extra) -> JsonBuf {
         cam.fps,
         fig.fps,
         s.frames,
+        s.delivered,
+        OptNum(s.camera_sequence),
         s.dropped,
         s.lost.driver,
         s.lost.deadline,
