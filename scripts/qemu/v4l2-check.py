@@ -186,9 +186,12 @@ if a.trouble == "1":
     check("trouble verify exit 0", rig("trouble verify exit ") == "0")
     try:
         v = json.loads(rig("trouble verify ") or "null")
-        gaps = [(ts(g["from"]), ts(g["to"])) for g in v["gap_markers"]]
+        markers = [(ts(g["from"]), ts(g["to"])) for g in v["gap_markers"]]
         print(f"     trouble: {v['frames']} frames, gap markers: "
-              + ", ".join(f"{t - f:.1f} s" for f, t in gaps))
+              + ", ".join(f"{t - f:.1f} s" for f, t in markers))
+        # Short markers are vivid's own drops under TCG (a stretch of a few frames, also marked
+        # now); the faults are the stretches of a second or more.
+        gaps = [(f, t) for f, t in markers if t - f >= 1.0]
         check("trouble: a gap marker per fault in the store (verify)", len(gaps) >= 3, f"{len(gaps)} gap markers")
         check("trouble: the stall's gap covers the 6 s without frames", len(gaps) > 0 and gaps[0][1] - gaps[0][0] >= 5.0,
               f"{gaps[:1]}")
