@@ -1063,3 +1063,46 @@ fn the_players_export_action_opens_the_export_page_on_the_window_it_shows_and_do
     assert_eq!(packets, info["frames"].as_u64().unwrap());
     bb.stop();
 }
+
+/// Recording stopped for a while inside one segment: the Recordings page draws that stretch
+/// empty and the segment's figures leave it out (before, it was drawn as footage and the
+/// segment read "1 min 00 s" for 19 s of frames).
+#[test]
+fn a_stop_inside_a_segment_is_a_gap_on_the_recordings_page() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("data")).unwrap();
+    std::fs::write(
+        dir.path().join("data/config.json"),
+        r#"{"video_res_width": 320, "video_res_height": 180, "video_fps": 15, "segment_length_s": 60, "storage_cap_gb": 1}"#,
+    )
+    .unwrap();
+    let bb = Bb::start(&dir.path().join("data"), free_port());
+    wait_for_footage(&bb, 3);
+    assert_eq!(bb.api("PUT", "/api/recording", Some(&json!({"recording": false}))).0, 200);
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(bb.api("PUT", "/api/recording", Some(&json!({"recording": true}))).0, 200);
+    std::thread::sleep(Duration::from_secs(3));
+    let (_, segs) = bb.api("GET", "/api/segments", None);
+    let list = segs["segments"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "one segment around the stop: {segs}");
+    let s = &list[0];
+    assert_eq!(s["gaps"].as_array().map(Vec::len), Some(1), "{segs}");
+    let span = s["end_ms"].as_i64().unwrap() - s["start_ms"].as_i64().unwrap();
+    let footage = s["footage_ms"].as_i64().unwrap();
+    assert!(footage < span - 4000 && footage > 4000, "the stop is not footage: {segs}");
+
+    let driver = Driver::start();
+    let b = driver.session(false);
+    b.login(&bb);
+    b.goto(&bb.url("/#recordings"));
+    b.wait_until("return document.querySelectorAll('#hours .bar .f').length > 0;", "the hour bars");
+    // Two stretches of footage drawn in the hour, with the stop between them left empty.
+    let stretches = b.js("return [...document.querySelectorAll('#hours .bar')].map((b) => b.querySelectorAll('.f').length).reduce((a, n) => a + n, 0);");
+    // (One more where the footage crosses an hour: each hour's bar draws its own part.)
+    let hours_crossed = s["end_ms"].as_i64().unwrap() / 3_600_000 - s["start_ms"].as_i64().unwrap() / 3_600_000;
+    assert_eq!(stretches, json!(2 + hours_crossed), "the stop inside the segment must be drawn as a gap");
+    let meta = b.text("#seglist li .meta");
+    assert!(meta.contains("1 gap"), "{meta}");
+    assert!(!meta.starts_with(&fmt_dur(span as f64 / 1000.0)), "the segment's duration is its footage, not its span: {meta}");
+    b.shot("recordings-gap");
+}
