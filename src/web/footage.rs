@@ -128,6 +128,9 @@ pub fn inner_gaps(entries: &[IndexEntry]) -> Vec<(i64, i64)> {
         .collect()
 }
 
+/// Stretches without frames, `(from_utc_ns, to_utc_ns)`, shared between calls.
+pub type Gaps = Rc<[(i64, i64)]>;
+
 pub struct Footage {
     data_dir: PathBuf,
     seg_dir: PathBuf,
@@ -135,7 +138,7 @@ pub struct Footage {
     last: RefCell<Option<Rc<Loaded>>>,
     scratch: RefCell<Vec<u8>>,
     /// Inner gaps of closed segments (they never change), by name; pruned to the listing.
-    gaps: RefCell<HashMap<String, Rc<[(i64, i64)]>>>,
+    gaps: RefCell<HashMap<String, Gaps>>,
 }
 
 impl Footage {
@@ -152,7 +155,7 @@ impl Footage {
 
     /// The frame-less stretches inside `seg` (see [`inner_gaps`]). A closed segment's index is
     /// read once and remembered; an unreadable one has none (its frames aren't served either).
-    pub fn gaps_in(&self, seg: &Seg) -> io::Result<Rc<[(i64, i64)]>> {
+    pub fn gaps_in(&self, seg: &Seg) -> io::Result<Gaps> {
         if seg.open {
             let open = self.open.borrow();
             return Ok(open.as_ref().filter(|o| o.name == seg.name).map_or_else(|| Rc::from(Vec::new()), |o| Rc::from(inner_gaps(&o.entries))));
@@ -160,7 +163,7 @@ impl Footage {
         if let Some(g) = self.gaps.borrow().get(&seg.name) {
             return Ok(Rc::clone(g));
         }
-        let g: Rc<[(i64, i64)]> = match self.load(seg)? {
+        let g: Gaps = match self.load(seg)? {
             Some(l) => Rc::from(inner_gaps(&l.entries)),
             None => Rc::from(Vec::new()),
         };
