@@ -57,6 +57,13 @@ def main():
         vm = camp.boot()
         t = camp.wait_recording(vm, None, limit=240)
         log(f"recording {t:.1f} s after power-on")
+        # The config on the card, for the host's check after the cut (it must be this one).
+        st, _, b = camp.api.request("PUT", "/api/config", {"commit_interval_ms": 500}, timeout=15)
+        if st != 200:
+            raise Fail(f"PUT /api/config: {st} {b[:300]!r}")
+        camp.config = camp.api.json("/api/config")
+        camp.config_candidates = [camp.config]
+        camp.wait_recording(vm, None)
         for lat in [int(x) for x in a.latencies.split(",")]:
             vm.nbd.flush_latency = lat / 1000.0
             time.sleep(3.0)  # let groups committed under the old latency drain
