@@ -66,7 +66,9 @@ fn hot_path_makes_zero_allocations_over_1000_frames_including_rotation_and_reten
     assert!(s.recording_frames >= 1000, "{s:?}");
     assert!(st.segments_closed >= 5, "the window must include rotations: {st:?}");
     assert!(st.recycled >= 1, "the window must include retention: {st:?}");
-    assert_eq!(s.dropped, 0);
+    // The recorder loses nothing itself; a loaded host may make the built-in camera miss
+    // deadlines (counted as such, not the recorder's doing).
+    assert_eq!((s.lost.backpressure, s.lost.store), (0, 0), "{s:?}");
     assert!(live.latest_seq() > 1000);
     let snap = status.snapshot();
     assert_eq!(snap.frames, s.frames);

@@ -214,7 +214,7 @@ fn health_and_status_are_json_and_the_durable_watermark_rises() {
     let s = json(&body);
     assert_eq!(s["recording"], true);
     assert!(s["frames"].as_u64().unwrap() > 30, "{s}");
-    assert_eq!(s["dropped"], 0);
+    assert_eq!((s["lost"]["backpressure"].as_u64(), s["lost"]["store"].as_u64()), (Some(0), Some(0)), "{s}");
     assert!(s["camera"].as_str().unwrap().contains("synthetic"), "{s}");
     assert!(s["storage"]["used_bytes"].as_u64().unwrap() > 0, "{s}");
     assert_eq!(s["storage"]["cap_bytes"].as_u64(), Some(1 << 30));
@@ -332,7 +332,7 @@ fn clients_holding_connections_without_sending_never_slow_the_recorder() {
     let (code, frames, log) = bb.stop();
     assert_eq!(code, Some(0), "{log}");
     assert!(frames >= 100, "{log}");
-    assert_eq!(summary_field(&log, "dropped"), Some(0), "{log}");
+    assert_eq!((summary_field(&log, "dropped_backpressure"), summary_field(&log, "dropped_store")), (Some(0), Some(0)), "{log}");
 }
 
 #[test]

@@ -352,7 +352,7 @@ fn recording_stops_and_resumes_from_the_web_and_the_camera_is_released() {
         }
     }
     let log = bb.stop();
-    assert_eq!(summary_field(&log, "dropped"), 0, "{log}");
+    assert_eq!(summary_field(&log, "dropped_backpressure") + summary_field(&log, "dropped_store"), 0, "the recorder lost frames: {log}");
     assert!(summary_field(&log, "frames") > stopped_at + 15);
 }
 
@@ -422,7 +422,7 @@ fn config_changes_apply_live_or_by_restart_are_saved_and_bad_ones_change_nothing
     let r = bb.req("PUT", "/api/config", r#"{"port": 0}"#);
     assert_eq!(r.status, 200);
     let log = bb.stop();
-    assert_eq!(summary_field(&log, "dropped"), 0, "{log}");
+    assert_eq!(summary_field(&log, "dropped_backpressure") + summary_field(&log, "dropped_store"), 0, "the recorder lost frames: {log}");
     assert!(log.contains("restart: applying the new configuration"), "{log}");
     // The change persists across a restart of the process.
     let bb = Bb::start_in(dir, &["--source", "synthetic"], &[]);
@@ -538,10 +538,10 @@ fn a_client_that_stops_reading_stalls_neither_other_viewers_nor_the_recorder() {
     }
     assert!(n >= 60, "the reading viewer got {n} frames in 3 s (30 fps camera)");
     let s = bb.json("/api/status");
-    assert_eq!(s["dropped"], 0);
+    assert_eq!((s["lost"]["backpressure"].as_u64(), s["lost"]["store"].as_u64()), (Some(0), Some(0)), "{s}");
     drop((stuck, r));
     let log = bb.stop();
-    assert_eq!(summary_field(&log, "dropped"), 0, "{log}");
+    assert_eq!(summary_field(&log, "dropped_backpressure") + summary_field(&log, "dropped_store"), 0, "the recorder lost frames: {log}");
     // Publishing to viewers (eventfd) and checking the web mailbox cost the recorder nothing.
     assert!(summary_field(&log, "recording_frames") > 60, "{log}");
     assert_eq!(summary_field(&log, "allocs_recording"), 0, "{log}");
@@ -746,7 +746,7 @@ fn protected_footage_survives_retention_and_unprotected_footage_goes() {
     let text = std::fs::read_to_string(bb.data().join("protected")).unwrap();
     assert!(!text.lines().any(|l| !l.starts_with('#') && !l.trim().is_empty()), "{text}");
     let log = bb.stop();
-    assert_eq!(summary_field(&log, "dropped"), 0, "{log}");
+    assert_eq!(summary_field(&log, "dropped_backpressure") + summary_field(&log, "dropped_store"), 0, "the recorder lost frames: {log}");
 }
 
 #[test]
@@ -830,7 +830,7 @@ fn bad_input_gets_4xx_naming_the_problem_and_never_a_crash() {
     assert_eq!(bb.json("/api/recording")["recording"], true);
     assert_eq!(bb.json("/api/protected")["ranges"], serde_json::json!([]));
     let log = bb.stop();
-    assert_eq!(summary_field(&log, "dropped"), 0, "{log}");
+    assert_eq!(summary_field(&log, "dropped_backpressure") + summary_field(&log, "dropped_store"), 0, "the recorder lost frames: {log}");
 }
 
 #[test]
