@@ -174,3 +174,59 @@ fn a_slow_card_costs_no_frames_and_every_lost_frame_is_counted() {
     assert!(inline.gap_markers > 0, "the inline peer's losses left no gap marker: {inline:?}");
     assert!(field(&inline.summary, "dropped_deadline") > 0, "{inline:?}");
 }
+
+/// Ends the stream after `left` frames.
+struct Limited<C> {
+    inner: C,
+    left: u64,
+}
+
+impl<C: blackbox::camera::Camera> blackbox::camera::Camera for Limited<C> {
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+    fn fps(&self) -> u32 {
+        self.inner.fps()
+    }
+    fn size(&self) -> (u32, u32) {
+        self.inner.size()
+    }
+    fn next_frame(&mut self) -> Result<(blackbox::camera::FrameMeta, &[u8]), blackbox::camera::CameraError> {
+        if self.left == 0 {
+            return Err(blackbox::camera::CameraError::EndOfStream);
+        }
+        self.left -= 1;
+        self.inner.next_frame()
+    }
+    fn losses(&self) -> blackbox::camera::Losses {
+        self.inner.losses()
+    }
+}
+
+/// A ring too small for any frame: every frame is refused, and every one is counted as lost to
+/// backpressure (memory stays bounded; nothing is lost silently). With room, none is.
+#[test]
+fn frames_the_ring_cannot_take_are_counted_as_backpressure() {
+    use blackbox::recorder::{self, Mode, RecorderOptions};
+    for (ring_bytes, want_stored) in [(1024usize, false), (8 << 20, true)] {
+        let d = tempfile::tempdir().unwrap();
+        let mut store = blackbox::store::Store::open(d.path(), blackbox::store::StoreOptions::default()).unwrap();
+        let mut cam = Limited { inner: blackbox::camera::synthetic::Synthetic::new(320, 240, 60, 80).unwrap(), left: 120 };
+        let live = blackbox::live::LiveSlot::new(1 << 20);
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let status = blackbox::status::RecorderStatus::new();
+        let opts = RecorderOptions { status: Some(&status), mode: Mode::Threaded { ring_bytes, ring_frames: 64 }, ..RecorderOptions::default() };
+        let s = recorder::run(&mut cam, &mut store, &live, &stop, opts).unwrap();
+        let snap = status.snapshot();
+        assert_eq!(s.delivered, 120, "{s:?}");
+        if want_stored {
+            assert_eq!((s.frames, s.lost.backpressure), (120, 0), "{s:?}");
+        } else {
+            // A 320x240 JPEG is far larger than 1 KiB: nothing fits, everything is counted.
+            assert_eq!((s.frames, s.lost.backpressure, s.dropped), (0, 120, 120 + s.lost.deadline), "{s:?}");
+            assert_eq!(snap.lost.backpressure, 120, "{snap:?}");
+        }
+        assert_eq!(snap.frames, s.frames);
+        assert_eq!(snap.delivered, s.delivered);
+    }
+}
