@@ -1,8 +1,10 @@
 //! The hot path allocates nothing: capture → store (commits and rotations included) → live
 //! slot, counted by a global allocator over more than 1000 frames after warm-up.
 
+mod support;
+
 use blackbox::camera::synthetic::Synthetic;
-use blackbox::camera::{Camera, CameraError, FrameMeta};
+use support::Limited;
 use blackbox::live::LiveSlot;
 use blackbox::recorder::{self, RecorderOptions, WARMUP_FRAMES};
 use blackbox::status::RecorderStatus;
@@ -11,31 +13,6 @@ use std::sync::atomic::AtomicBool;
 
 #[global_allocator]
 static ALLOC: blackbox::alloc_count::Counting = blackbox::alloc_count::Counting;
-
-/// Ends the stream after `left` frames.
-struct Limited<C> {
-    inner: C,
-    left: u64,
-}
-
-impl<C: Camera> Camera for Limited<C> {
-    fn describe(&self) -> String {
-        self.inner.describe()
-    }
-    fn fps(&self) -> u32 {
-        self.inner.fps()
-    }
-    fn size(&self) -> (u32, u32) {
-        self.inner.size()
-    }
-    fn next_frame(&mut self) -> Result<(FrameMeta, &[u8]), CameraError> {
-        if self.left == 0 {
-            return Err(CameraError::EndOfStream);
-        }
-        self.left -= 1;
-        self.inner.next_frame()
-    }
-}
 
 #[test]
 fn hot_path_makes_zero_allocations_over_1000_frames_including_rotation_and_retention() {

@@ -9,7 +9,10 @@
 //! run summary (nothing lost silently), and the slow card must keep at least 99 % of the
 //! fraction of frames the normal disk keeps in the same run (a loaded host slows both alike).
 
+mod support;
+
 use blackbox::store::reader::Reader;
+use support::Limited;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -173,34 +176,6 @@ fn a_slow_card_costs_no_frames_and_every_lost_frame_is_counted() {
     assert!(inline.dropped > 0 && inline.holes > 0, "the inline peer lost nothing: {inline:?}");
     assert!(inline.gap_markers > 0, "the inline peer's losses left no gap marker: {inline:?}");
     assert!(field(&inline.summary, "dropped_deadline") > 0, "{inline:?}");
-}
-
-/// Ends the stream after `left` frames.
-struct Limited<C> {
-    inner: C,
-    left: u64,
-}
-
-impl<C: blackbox::camera::Camera> blackbox::camera::Camera for Limited<C> {
-    fn describe(&self) -> String {
-        self.inner.describe()
-    }
-    fn fps(&self) -> u32 {
-        self.inner.fps()
-    }
-    fn size(&self) -> (u32, u32) {
-        self.inner.size()
-    }
-    fn next_frame(&mut self) -> Result<(blackbox::camera::FrameMeta, &[u8]), blackbox::camera::CameraError> {
-        if self.left == 0 {
-            return Err(blackbox::camera::CameraError::EndOfStream);
-        }
-        self.left -= 1;
-        self.inner.next_frame()
-    }
-    fn losses(&self) -> blackbox::camera::Losses {
-        self.inner.losses()
-    }
 }
 
 /// A ring too small for any frame: every frame is refused, and every one is counted as lost to

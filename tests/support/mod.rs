@@ -1,7 +1,9 @@
 //! Helpers shared by integration tests (`mod support;` in a test file).
 
-use blackbox::camera::Camera;
+#![allow(dead_code)] // each test file uses some of these
+
 use blackbox::camera::file::FileCamera;
+use blackbox::camera::{Camera, CameraError, FrameMeta, Losses};
 use std::path::Path;
 use std::process::Command;
 
@@ -24,4 +26,32 @@ pub fn testsrc_jpegs(dir: &Path, frames: usize) -> Vec<Vec<u8>> {
     }
     assert_eq!(v.len(), frames);
     v
+}
+
+/// A camera that ends its stream after `left` frames.
+pub struct Limited<C> {
+    pub inner: C,
+    pub left: u64,
+}
+
+impl<C: Camera> Camera for Limited<C> {
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+    fn fps(&self) -> u32 {
+        self.inner.fps()
+    }
+    fn size(&self) -> (u32, u32) {
+        self.inner.size()
+    }
+    fn next_frame(&mut self) -> Result<(FrameMeta, &[u8]), CameraError> {
+        if self.left == 0 {
+            return Err(CameraError::EndOfStream);
+        }
+        self.left -= 1;
+        self.inner.next_frame()
+    }
+    fn losses(&self) -> Losses {
+        self.inner.losses()
+    }
 }
