@@ -7,6 +7,7 @@ pub mod alloc_count;
 pub mod camera;
 pub mod cli;
 pub mod clock;
+pub mod codec;
 pub mod config;
 pub mod json_str;
 pub mod control;

@@ -21,6 +21,8 @@ use std::fmt;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Codec {
     Jpeg = 1,
+    /// An H.264 access unit: Annex-B from cameras and encoders, stored length-prefixed (AVCC).
+    H264 = 2,
 }
 
 /// What the recorder needs to know about a frame besides its bytes.
