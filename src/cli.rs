@@ -150,7 +150,22 @@ pub fn store_options(c: &Config) -> StoreOptions {
         fps: c.video_fps,
         // A JPEG at quality 80 takes roughly 0.5-1.5 bits per pixel; plan for 1. Later
         // segments are sized from what the previous one really used.
-        expected_bytes_per_s: px / 8 * c.video_fps as u64,
+        expected_bytes_per_s: match c.video_codec {
+            crate::config::VideoCodec::H264 => u64::from(c.video_bitrate_kbps) * 1000 / 8,
+            crate::config::VideoCodec::Mjpeg => px / 8 * c.video_fps as u64,
+        },
+    }
+}
+
+/// The camera as `video_codec` wants it: JPEG sources encoded to H.264 when it is `h264`.
+pub fn with_codec(cam: Box<dyn Camera>, c: &Config) -> Result<Box<dyn Camera>, String> {
+    match c.video_codec {
+        crate::config::VideoCodec::Mjpeg => Ok(cam),
+        crate::config::VideoCodec::H264 => {
+            let cam = crate::camera::transcode::H264Camera::new(cam, c.video_bitrate_kbps, c.keyframe_interval_s)
+                .map_err(|e| e.to_string())?;
+            Ok(Box::new(cam))
+        }
     }
 }
 
@@ -260,7 +275,8 @@ fn cmd_run(args: &[String]) -> i32 {
     let opened = match a.value("--source") {
         Some(s) => open_camera(s, &config, a.flag("--as-fast-as-possible"), a.flag("--loop")),
         None => default_camera(&config),
-    };
+    }
+    .and_then(|cam| with_codec(cam, &config));
     let camera = match opened {
         Ok(c) => c,
         Err(e) => {
@@ -346,9 +362,12 @@ fn cmd_run(args: &[String]) -> i32 {
     // configuration.
     let source = a.value("--source").map(str::to_string);
     let (as_fast, looping) = (a.flag("--as-fast-as-possible"), a.flag("--loop"));
-    let reopen = move |c: &Config| match &source {
-        Some(s) => open_camera(s, c, as_fast, looping),
-        None => default_camera(c),
+    let reopen = move |c: &Config| {
+        match &source {
+            Some(s) => open_camera(s, c, as_fast, looping),
+            None => default_camera(c),
+        }
+        .and_then(|cam| with_codec(cam, c))
     };
     let sup = Supervisor {
         data: &data,

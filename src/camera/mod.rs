@@ -13,6 +13,7 @@ pub mod list;
 pub mod overlay;
 pub mod reopen;
 pub mod synthetic;
+pub mod transcode;
 pub mod v4l2;
 
 use std::fmt;
@@ -135,4 +136,7 @@ pub trait Camera {
     fn waits_for_consumer(&self) -> bool {
         false
     }
+    /// Makes the next frame a key frame, where the camera encodes (H.264 after a loss: the
+    /// pictures after a gap must not refer to a missing one). A no-op elsewhere.
+    fn request_key_frame(&mut self) {}
 }

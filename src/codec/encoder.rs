@@ -86,7 +86,7 @@ pub struct SoftH264 {
 
 impl SoftH264 {
     pub fn new(s: H264Settings) -> Result<SoftH264, EncoderError> {
-        if s.width == 0 || s.height == 0 || s.width % 2 != 0 || s.height % 2 != 0 || s.width > 3840 || s.height > 2160 {
+        if s.width == 0 || s.height == 0 || !s.width.is_multiple_of(2) || !s.height.is_multiple_of(2) || s.width > 3840 || s.height > 2160 {
             return Err(EncoderError::BadSettings(format!(
                 "{}x{}: width and height must be even, at most 3840x2160",
                 s.width, s.height
@@ -128,6 +128,11 @@ impl SoftH264 {
 
     pub fn settings(&self) -> H264Settings {
         self.s
+    }
+
+    /// The last picture [`VideoEncoder::encode`] produced.
+    pub fn output(&self) -> &[u8] {
+        &self.out
     }
 }
 

@@ -9,6 +9,9 @@ pub enum RawFrame<'a> {
     Nv12 { data: &'a [u8], stride: usize },
     /// Packed 8-bit RGB, 3 bytes per pixel, rows back to back.
     Rgb(&'a [u8]),
+    /// Planar YUV with chroma planes of `cw` x `ch` (a decoded JPEG: 4:2:0, 4:2:2, 4:4:4...),
+    /// rows back to back; `u` and `v` empty for greyscale.
+    Planar { y: &'a [u8], u: &'a [u8], v: &'a [u8], cw: usize, ch: usize },
 }
 
 /// Converts `f` (of `w` x `h`, both even) into the I420 planes `y` (w*h), `u` and `v`
@@ -50,6 +53,28 @@ pub fn to_i420(f: RawFrame<'_>, w: usize, h: usize, y: &mut [u8], u: &mut [u8], 
                 for i in 0..cw {
                     u[r * cw + i] = row[2 * i];
                     v[r * cw + i] = row[2 * i + 1];
+                }
+            }
+        }
+        RawFrame::Planar { y: sy, u: su, v: sv, cw: scw, ch: sch } => {
+            check(sy.len(), w, w, h)?;
+            y[..w * h].copy_from_slice(&sy[..w * h]);
+            if su.is_empty() || sv.is_empty() || scw == 0 || sch == 0 {
+                u[..cw * ch].fill(128);
+                v[..cw * ch].fill(128);
+            } else if scw == cw && sch == ch {
+                check(su.len().min(sv.len()), cw, cw, ch)?;
+                u[..cw * ch].copy_from_slice(&su[..cw * ch]);
+                v[..cw * ch].copy_from_slice(&sv[..cw * ch]);
+            } else {
+                check(su.len().min(sv.len()), scw, scw, sch)?;
+                for r in 0..ch {
+                    let sr = (r * sch / ch) * scw;
+                    for i in 0..cw {
+                        let at = sr + i * scw / cw;
+                        u[r * cw + i] = su[at];
+                        v[r * cw + i] = sv[at];
+                    }
                 }
             }
         }

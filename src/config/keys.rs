@@ -5,7 +5,7 @@
 use core::fmt;
 use std::net::SocketAddr;
 
-use super::{Config, ConfigError, ConfigErrorKind};
+use super::{Config, ConfigError, ConfigErrorKind, VideoCodec};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Key {
@@ -24,6 +24,9 @@ pub(super) enum Key {
     CommitIntervalMs,
     CommitFrames,
     MaxLiveClients,
+    VideoCodec,
+    VideoBitrateKbps,
+    KeyframeIntervalS,
 }
 
 /// The type and allowed values of a key.
@@ -48,7 +51,7 @@ pub(super) enum Ty {
 
 impl Key {
     /// In file order (also the order of `to_json` and docs/CONFIG.md).
-    pub(super) const ALL: [Key; 15] = [
+    pub(super) const ALL: [Key; 18] = [
         Key::Listen,
         Key::Port,
         Key::StorageCapGb,
@@ -59,6 +62,9 @@ impl Key {
         Key::VideoResHeight,
         Key::SegmentLengthS,
         Key::CameraDevice,
+        Key::VideoCodec,
+        Key::VideoBitrateKbps,
+        Key::KeyframeIntervalS,
         Key::MjpegQuality,
         Key::EmbedTimestamp,
         Key::CommitIntervalMs,
@@ -83,6 +89,9 @@ impl Key {
             Key::CommitIntervalMs => "commit_interval_ms",
             Key::CommitFrames => "commit_frames",
             Key::MaxLiveClients => "max_live_clients",
+            Key::VideoCodec => "video_codec",
+            Key::VideoBitrateKbps => "video_bitrate_kbps",
+            Key::KeyframeIntervalS => "keyframe_interval_s",
         }
     }
 
@@ -107,6 +116,9 @@ impl Key {
             Key::CommitIntervalMs => u(10, 60_000),
             Key::CommitFrames => u(1, 100_000),
             Key::MaxLiveClients => u(1, 64),
+            Key::VideoCodec => Ty::Str { max: 8 },
+            Key::VideoBitrateKbps => u(100, 50_000),
+            Key::KeyframeIntervalS => u(1, 10),
         }
     }
 
@@ -174,6 +186,9 @@ impl Config {
             Key::CommitIntervalMs => Val::Uint(self.commit_interval_ms.into()),
             Key::CommitFrames => Val::Uint(self.commit_frames.into()),
             Key::MaxLiveClients => Val::Uint(self.max_live_clients.into()),
+            Key::VideoCodec => Val::Str(self.video_codec.name()),
+            Key::VideoBitrateKbps => Val::Uint(self.video_bitrate_kbps.into()),
+            Key::KeyframeIntervalS => Val::Uint(self.keyframe_interval_s.into()),
         }
     }
 
@@ -204,6 +219,11 @@ impl Config {
             (Key::CommitIntervalMs, Val::Uint(v)) => self.commit_interval_ms = narrow(key, v)?,
             (Key::CommitFrames, Val::Uint(v)) => self.commit_frames = narrow(key, v)?,
             (Key::MaxLiveClients, Val::Uint(v)) => self.max_live_clients = narrow(key, v)?,
+            (Key::VideoCodec, Val::Str(s)) => {
+                self.video_codec = VideoCodec::from_name(s).ok_or_else(|| ConfigError::wrong_type(key, &s))?
+            }
+            (Key::VideoBitrateKbps, Val::Uint(v)) => self.video_bitrate_kbps = narrow(key, v)?,
+            (Key::KeyframeIntervalS, Val::Uint(v)) => self.keyframe_interval_s = narrow(key, v)?,
             (key, _) => return Err(ConfigError::wrong_type(key, &"a value of another type")),
         }
         Ok(())
@@ -234,6 +254,11 @@ pub(super) fn check(key: Key, val: Val<'_>, shown: &dyn fmt::Display) -> Result<
                 ConfigErrorKind::InvalidValue,
                 Some(key),
                 format_args!("config key \"camera_device\": must not contain a NUL character"),
+            )),
+            Key::VideoCodec if VideoCodec::from_name(s).is_none() => Err(ConfigError::new(
+                ConfigErrorKind::InvalidValue,
+                Some(key),
+                format_args!("config key \"video_codec\": {shown} is not a codec blackbox records (\"h264\" or \"mjpeg\")"),
             )),
             _ => Ok(()),
         },

@@ -89,6 +89,36 @@ pub struct Config {
     pub commit_frames: u32,
     /// Maximum simultaneous live viewers; 1..=64.
     pub max_live_clients: u32,
+    /// What the recorder stores: H.264 (default) or Motion JPEG.
+    pub video_codec: VideoCodec,
+    /// H.264 target bitrate for frames blackbox encodes, kbit/s; 100..=50_000.
+    pub video_bitrate_kbps: u32,
+    /// Seconds from one H.264 key frame to the next (seek granularity, live start); 1..=10.
+    pub keyframe_interval_s: u32,
+}
+
+/// The `video_codec` setting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VideoCodec {
+    H264,
+    Mjpeg,
+}
+
+impl VideoCodec {
+    pub fn name(self) -> &'static str {
+        match self {
+            VideoCodec::H264 => "h264",
+            VideoCodec::Mjpeg => "mjpeg",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<VideoCodec> {
+        match s {
+            "h264" => Some(VideoCodec::H264),
+            "mjpeg" => Some(VideoCodec::Mjpeg),
+            _ => None,
+        }
+    }
 }
 
 impl Default for Config {
@@ -112,6 +142,9 @@ impl Default for Config {
             commit_interval_ms: 500,
             commit_frames: 30,
             max_live_clients: 8,
+            video_codec: VideoCodec::H264,
+            video_bitrate_kbps: 4000,
+            keyframe_interval_s: 1,
         }
     }
 }

@@ -62,6 +62,9 @@ fn full() -> Config {
         commit_interval_ms: 250,
         commit_frames: 10,
         max_live_clients: 4,
+        video_codec: crate::config::VideoCodec::Mjpeg,
+        video_bitrate_kbps: 2500,
+        keyframe_interval_s: 2,
     }
 }
 
@@ -98,7 +101,8 @@ fn every_key_parsed() {
         "min_free_mb": 1024, "protected_cap_percent": 25, "video_fps": 15,
         "video_res_width": 1920, "video_res_height": 1080, "segment_length_s": 120,
         "camera_device": "/dev/video2", "mjpeg_quality": 90, "embed_timestamp": false,
-        "commit_interval_ms": 250, "commit_frames": 10, "max_live_clients": 4
+        "commit_interval_ms": 250, "commit_frames": 10, "max_live_clients": 4,
+        "video_codec": "mjpeg", "video_bitrate_kbps": 2500, "keyframe_interval_s": 2
     }"#);
     assert_eq!(c, full());
     assert_eq!(c.listen_addr(), "0.0.0.0:8443".parse().unwrap());
@@ -441,6 +445,9 @@ fn to_json_round_trip() {
   "video_res_height": 720,
   "segment_length_s": 60,
   "camera_device": "",
+  "video_codec": "h264",
+  "video_bitrate_kbps": 4000,
+  "keyframe_interval_s": 1,
   "mjpeg_quality": 80,
   "embed_timestamp": true,
   "commit_interval_ms": 500,

@@ -192,10 +192,13 @@ pub fn run(
         st.refresh_store(store, clock::now_mono_ns());
     }
     let gap_after_ns = store_side::gap_threshold_ns(camera.fps());
+    // Set by the store side when it lost an H.264 frame: the camera is asked for a key frame.
+    let key_wanted = AtomicBool::new(false);
+    let key_wanted = &key_wanted;
     let result = match opts.mode {
         Mode::Inline => {
-            let mut side = StoreSide::new(store, opts, gap_after_ns);
-            let r = capture(camera, live, stop, opts, &mut |slot, data| {
+            let mut side = StoreSide::new(store, opts, gap_after_ns, key_wanted);
+            let r = capture(camera, live, stop, opts, key_wanted, &mut |slot, data| {
                 side.write(slot, data);
                 side.after_frames(true);
                 true
@@ -210,7 +213,7 @@ pub fn run(
                 let done = &capture_done;
                 let store_thread = std::thread::Builder::new().name("store".into()).spawn_scoped(sc, move || {
                     consumer.bind_thread();
-                    let mut side = StoreSide::new(store, opts, gap_after_ns);
+                    let mut side = StoreSide::new(store, opts, gap_after_ns, key_wanted);
                     side.drain_until(&mut consumer, done);
                     side.finish()
                 });
@@ -222,7 +225,7 @@ pub fn run(
                     }
                 };
                 let unpaced = camera.waits_for_consumer();
-                let r = capture(camera, live, stop, opts, &mut |slot, data| {
+                let r = capture(camera, live, stop, opts, key_wanted, &mut |slot, data| {
                     loop {
                         if producer.push(&slot.meta, data, slot.capture_seq, slot.lost_before, slot.cause) {
                             return true;
@@ -262,11 +265,16 @@ fn merge(mut c: Summary, s: store_side::StoreSummary) -> Summary {
 
 /// The capture loop: camera → (`sink`: the ring, or the store inline) → live slot. `sink`
 /// answers whether the frame was taken.
+///
+/// H.264: after any loss (the camera's, the ring's, the store's via `key_wanted`) frames are
+/// dropped, and counted under the loss's cause, until the next IDR, and the camera is asked
+/// for one: no stored picture refers to a missing one (docs/FORMAT.md, "H.264").
 fn capture(
     camera: &mut dyn Camera,
     live: &LiveSlot,
     stop: &AtomicBool,
     opts: RecorderOptions<'_>,
+    key_wanted: &AtomicBool,
     sink: &mut dyn FnMut(&ring::Slot, &[u8]) -> bool,
 ) -> Result<Summary, FatalCamera> {
     let mut s = Summary::default();
@@ -277,7 +285,18 @@ fn capture(
     let lost_cause = if camera.device().is_some() { Cause::Driver } else { Cause::Deadline };
     let allocs_start = alloc_count::thread_allocations();
     let mut allocs_at_warm = None;
+    // H.264: the next stored frame must be an IDR.
+    let mut need_key = true;
+    let mut ask_key = false;
     while !stop.load(Ordering::Relaxed) {
+        if std::mem::take(&mut ask_key) {
+            camera.request_key_frame();
+        }
+        if let Some(c) = opts.control
+            && c.interrupts()
+        {
+            break;
+        }
         cap.camera_losses(camera.losses(), status);
         if let Some(st) = status {
             st.camera_sequence(camera.sequence());
@@ -291,14 +310,31 @@ fn capture(
                     cap.cause = lost_cause;
                 }
                 let cause = if cap.trouble && cap.pending == 0 { Cause::Camera } else { cap.cause };
-                let slot = ring::Slot::new(meta, capture_seq, cap.pending, cause);
                 s.delivered += 1;
+                let h264 = meta.codec == crate::camera::Codec::H264;
+                if h264 && (cap.pending > 0 || cap.trouble || key_wanted.swap(false, Ordering::Relaxed)) && !need_key {
+                    need_key = true;
+                    ask_key = true;
+                }
+                if h264 && need_key && !meta.key {
+                    // It would refer to a picture we don't have.
+                    let cause = if cap.pending == 0 && !cap.trouble { Cause::Store } else { cause };
+                    cap.lose(1, cause, status);
+                    capture_seq += 1;
+                    continue;
+                }
+                let slot = ring::Slot::new(meta, capture_seq, cap.pending, cause);
                 if sink(&slot, data) {
+                    need_key = false;
                     cap.pending = 0;
                     cap.trouble = false;
                     cap.cause = Cause::Camera;
                 } else {
                     cap.lose(1, Cause::Backpressure, status);
+                    if h264 {
+                        need_key = true;
+                        ask_key = true;
+                    }
                     if cap.lost.backpressure <= 3 || cap.lost.backpressure.is_multiple_of(1000) {
                         log::warn!(
                             "frame dropped: the card is slower than the camera and the ring is full ({} dropped for backpressure so far)",
@@ -336,11 +372,6 @@ fn capture(
                 log::warn!("camera: {e}; retrying");
                 std::thread::sleep(std::time::Duration::from_millis(200));
             }
-        }
-        if let Some(c) = opts.control
-            && c.interrupts()
-        {
-            break;
         }
     }
     cap.camera_losses(camera.losses(), status);

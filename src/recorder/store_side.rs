@@ -12,6 +12,8 @@ use super::ring::{Cause, Consumer, Slot};
 use super::{RecorderOptions, WARMUP_FRAMES};
 use crate::alloc_count;
 use crate::clock;
+use crate::camera::{Codec, FrameMeta};
+use crate::codec::h264;
 use crate::store::{Store, StoreError};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -51,10 +53,19 @@ pub struct StoreSide<'s, 'a> {
     first_of_run: bool,
     allocs_start: u64,
     allocs_at_warm: Option<u64>,
+    /// Tells the capture side to ask the camera for an H.264 key frame.
+    key_wanted: &'a AtomicBool,
+    /// H.264: the stream's parameter sets, the last `avcC` given to the store, and the AVCC
+    /// sample being written (reused; grows only to the largest frame seen).
+    params: h264::ParamSets,
+    params_stored: u64,
+    sample: Vec<u8>,
+    /// H.264: a frame was lost here; drop frames until the next IDR.
+    need_key: bool,
 }
 
 impl<'s, 'a> StoreSide<'s, 'a> {
-    pub fn new(store: &'s mut Store, opts: RecorderOptions<'a>, gap_after_ns: u64) -> Self {
+    pub fn new(store: &'s mut Store, opts: RecorderOptions<'a>, gap_after_ns: u64, key_wanted: &'a AtomicBool) -> Self {
         StoreSide {
             reported: store.durable_seq(),
             store,
@@ -66,7 +77,35 @@ impl<'s, 'a> StoreSide<'s, 'a> {
             first_of_run: true,
             allocs_start: alloc_count::thread_allocations(),
             allocs_at_warm: None,
+            key_wanted,
+            params: h264::ParamSets::default(),
+            params_stored: u64::MAX,
+            sample: Vec::with_capacity(1 << 20),
+            need_key: false,
         }
+    }
+
+    /// An H.264 access unit (Annex-B) as the store keeps it: an AVCC sample in `self.sample`,
+    /// with its parameter sets handed to the store. The frame's key flag comes from its NAL
+    /// units (uvcvideo never flags key frames).
+    fn h264_sample(&mut self, data: &[u8]) -> Result<bool, h264::AuError> {
+        let info = match h264::to_avcc(data, &mut self.params, &mut self.sample) {
+            Err(h264::AuError::TooLarge) => {
+                // Larger than any frame so far: grow once (not per frame), then convert.
+                self.sample.reserve(data.len() + data.len() / 2 + 64);
+                h264::to_avcc(data, &mut self.params, &mut self.sample)?
+            }
+            r => r?,
+        };
+        if self.params.generation != self.params_stored && self.params.complete() {
+            let mut avcc = [0u8; h264::MAX_AVCC];
+            let n = self.params.avcc(&mut avcc);
+            if n > 0 {
+                self.store.set_h264_params(&avcc[..n]);
+                self.params_stored = self.params.generation;
+            }
+        }
+        Ok(info.idr)
     }
 
     /// Writes one frame, after a gap marker when frames are missing before it.
@@ -90,8 +129,37 @@ impl<'s, 'a> StoreSide<'s, 'a> {
         }
         self.first_of_run = false;
         let seq = self.store.next_seq();
-        let r = if self.inline { self.store.append_frame(meta, data) } else { self.store.append_frame_deferred(meta, data) };
         let status = self.opts.status;
+        let r = if meta.codec == Codec::H264 {
+            match self.h264_sample(data) {
+                Ok(idr) if self.need_key && !idr => Err(StoreError::NeedsKeyFrame),
+                Ok(idr) => {
+                    let meta = FrameMeta { key: idr, ..*meta };
+                    // Borrow the sample out while the store writes it.
+                    let sample = std::mem::take(&mut self.sample);
+                    let r = if self.inline { self.store.append_frame(&meta, &sample) } else { self.store.append_frame_deferred(&meta, &sample) };
+                    self.sample = sample;
+                    r
+                }
+                Err(e) => {
+                    self.errors_logged += 1;
+                    if self.errors_logged <= 3 || self.errors_logged.is_multiple_of(1000) {
+                        log::error!("frame {seq} refused: {e}");
+                    }
+                    Err(StoreError::NeedsKeyFrame)
+                }
+            }
+        } else if self.inline {
+            self.store.append_frame(meta, data)
+        } else {
+            self.store.append_frame_deferred(meta, data)
+        };
+        if meta.codec == Codec::H264 {
+            self.need_key = r.is_err();
+            if r.is_err() {
+                self.key_wanted.store(true, Ordering::Relaxed);
+            }
+        }
         match r {
             Ok(()) => {
                 self.sum.frames += 1;

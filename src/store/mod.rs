@@ -13,10 +13,10 @@ pub mod segment;
 pub mod verify;
 pub mod writer;
 
-use crate::camera::FrameMeta;
+use crate::camera::{Codec, FrameMeta};
 use catalog::{Protected, SegmentInfo};
 use names::{NameBuf, SegName};
-use record::{SegHeader, INDEX_ENTRY};
+use record::{Params, SegHeader, INDEX_ENTRY};
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -76,6 +76,9 @@ pub enum StoreError {
     Locked(PathBuf),
     /// No segment could be started (disk full and nothing left to delete); the frame was dropped.
     NoSpace,
+    /// An H.264 frame that can't start a segment (not an IDR, or no parameter sets known yet):
+    /// it would refer to pictures the segment doesn't hold. Dropped until the next IDR.
+    NeedsKeyFrame,
 }
 
 impl std::fmt::Display for StoreError {
@@ -84,6 +87,7 @@ impl std::fmt::Display for StoreError {
             StoreError::Io(e) => write!(f, "store I/O error: {e}"),
             StoreError::Locked(p) => write!(f, "{} is in use by another blackbox process", p.display()),
             StoreError::NoSpace => write!(f, "no space for a new segment and nothing left to delete"),
+            StoreError::NeedsKeyFrame => write!(f, "an H.264 segment must start with a key frame (IDR) and its parameter sets"),
         }
     }
 }
@@ -121,6 +125,10 @@ pub struct Store {
     writer: Option<SegmentWriter>,
     writer_name: NameBuf,
     index_buf: Vec<u8>,
+    /// The H.264 parameter sets the next H.264 segment starts with.
+    h264_params: Params,
+    /// Codec of the open segment's frames.
+    seg_codec: Option<Codec>,
     next_seq: u64,
     durable_seq: Option<u64>,
     bytes_per_s: u64,
@@ -176,6 +184,8 @@ impl Store {
             writer: None,
             writer_name: NameBuf::new(),
             index_buf: Vec::with_capacity(max_frames as usize * INDEX_ENTRY),
+            h264_params: Params::EMPTY,
+            seg_codec: None,
             next_seq,
             durable_seq,
             bytes_per_s,
@@ -296,15 +306,43 @@ impl Store {
         self.start_failed_at.is_some()
     }
 
+    /// The H.264 decoder configuration (`avcC`) of the frames that follow: a segment is
+    /// started with it in its header, and an IDR with different parameters starts a new
+    /// segment (docs/FORMAT.md, "H.264").
+    pub fn set_h264_params(&mut self, avcc: &[u8]) {
+        match Params::new(avcc) {
+            Some(p) => self.h264_params = p,
+            None => log::error!("H.264 parameter sets of {} bytes are too long to store", avcc.len()),
+        }
+    }
+
+    /// Whether `meta` must start a new segment: the segment is due (an H.264 one at its next
+    /// key frame, or at twice its length without one), the codec changes, or an H.264 IDR
+    /// comes with other parameter sets.
+    fn rotation_due(&self, meta: &FrameMeta) -> bool {
+        let Some(w) = &self.writer else { return false };
+        let age = meta.mono_ns.saturating_sub(w.header().start_mono_ns);
+        let h264 = meta.codec == Codec::H264;
+        if w.frames() > 0 && self.seg_codec != Some(meta.codec) {
+            return true;
+        }
+        if h264 && meta.key && w.frames() > 0 && w.header().params != self.h264_params {
+            return true;
+        }
+        age >= self.opts.segment_length_ns && (!h264 || meta.key || age >= 2 * self.opts.segment_length_ns)
+    }
+
     fn append_inner(&mut self, meta: &FrameMeta, payload: &[u8], commit_when_due: bool) -> Result<(), StoreError> {
-        if let Some(w) = &self.writer
-            && meta.mono_ns.saturating_sub(w.header().start_mono_ns) >= self.opts.segment_length_ns
-        {
+        if self.rotation_due(meta) {
             self.close_segment()?;
         }
         for attempt in 0..2 {
             if self.writer.is_none() {
+                if meta.codec == Codec::H264 && (!meta.key || self.h264_params.is_empty()) {
+                    return Err(StoreError::NeedsKeyFrame);
+                }
                 self.start_segment(meta)?;
+                self.seg_codec = Some(meta.codec);
             }
             let Some(w) = self.writer.as_mut() else { return Err(StoreError::NoSpace) };
             match w.append_frame(meta, payload) {
@@ -631,6 +669,7 @@ impl Store {
             start_utc_ns: meta.utc_ns,
             start_mono_ns: meta.mono_ns,
             capacity,
+            params: if meta.codec == Codec::H264 { self.h264_params } else { Params::EMPTY },
         };
         let index = std::mem::take(&mut self.index_buf);
         let w = SegmentWriter::start(file, header, index, self.opts.max_frames())?;

@@ -18,7 +18,9 @@ pub const SEAL_PAYLOAD: usize = BLOCK as usize - REC_HDR;
 
 const SEG_MAGIC: &[u8; 8] = b"BBXSEG01";
 /// The format version new segments are written in (docs/FORMAT.md, "Versions").
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
+/// Largest H.264 decoder configuration (`avcC`) a version-3 header holds.
+pub const MAX_HEADER_PARAMS: usize = 1024;
 /// The first format: its index entries lack the payload length. Still read (stores already
 /// on users' cards), and still written when recovery seals a version-1 segment left open.
 pub const FORMAT_V1: u32 = 1;
@@ -91,6 +93,49 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(a)
 }
 
+/// The codec parameters of a segment (version 3): the H.264 `avcC` record its frames need,
+/// empty for JPEG.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Params {
+    len: u16,
+    bytes: [u8; MAX_HEADER_PARAMS],
+}
+
+impl Params {
+    pub const EMPTY: Params = Params { len: 0, bytes: [0; MAX_HEADER_PARAMS] };
+
+    /// `None` when `b` is longer than [`MAX_HEADER_PARAMS`].
+    pub fn new(b: &[u8]) -> Option<Params> {
+        if b.len() > MAX_HEADER_PARAMS {
+            return None;
+        }
+        let mut p = Params::EMPTY;
+        p.bytes[..b.len()].copy_from_slice(b);
+        p.len = b.len() as u16;
+        Some(p)
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes[..self.len as usize]
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params::EMPTY
+    }
+}
+
+impl std::fmt::Debug for Params {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Params({} bytes)", self.len)
+    }
+}
+
 /// The header block at the start of every segment file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SegHeader {
@@ -101,6 +146,8 @@ pub struct SegHeader {
     pub start_utc_ns: i64,
     pub start_mono_ns: u64,
     pub capacity: u64,
+    /// Version 3: the H.264 decoder configuration the segment's frames need (empty for JPEG).
+    pub params: Params,
 }
 
 impl SegHeader {
@@ -115,11 +162,15 @@ impl SegHeader {
         out[32..40].copy_from_slice(&self.start_utc_ns.to_le_bytes());
         out[40..48].copy_from_slice(&self.start_mono_ns.to_le_bytes());
         out[48..56].copy_from_slice(&self.capacity.to_le_bytes());
+        if self.version >= 3 {
+            out[56..58].copy_from_slice(&self.params.len.to_le_bytes());
+            out[58..58 + self.params.len as usize].copy_from_slice(self.params.bytes());
+        }
         let c = crc(self.uid, &[&out[..4092]]);
         out[4092..4096].copy_from_slice(&c.to_le_bytes());
     }
 
-    /// Decodes a header block; `None` unless magic, version (1 or 2), block size and CRC check.
+    /// Decodes a header block; `None` unless magic, version (1 to 3), block size and CRC check.
     pub fn decode(b: &[u8]) -> Option<SegHeader> {
         if b.len() < BLOCK as usize || &b[0..8] != SEG_MAGIC {
             return None;
@@ -139,6 +190,12 @@ impl SegHeader {
             start_utc_ns: u64_at(b, 32) as i64,
             start_mono_ns: u64_at(b, 40),
             capacity: u64_at(b, 48),
+            params: if version >= 3 {
+                let n = u16::from_le_bytes([b[56], b[57]]) as usize;
+                Params::new(b.get(58..58 + n)?)?
+            } else {
+                Params::EMPTY
+            },
         })
     }
 }
@@ -352,14 +409,14 @@ mod tests {
     #[test]
     fn segment_header_round_trip() {
         for version in [FORMAT_V1, FORMAT_VERSION] {
-            let h = SegHeader { version, uid: 7, first_seq: 10, start_utc_ns: 1, start_mono_ns: 2, capacity: 3 };
+            let h = SegHeader { version, uid: 7, first_seq: 10, start_utc_ns: 1, start_mono_ns: 2, capacity: 3, params: Params::EMPTY };
             let mut b = [0u8; BLOCK as usize];
             h.encode(&mut b);
             assert_eq!(SegHeader::decode(&b), Some(h));
             b[100] = 1;
             assert_eq!(SegHeader::decode(&b), None);
         }
-        let h = SegHeader { version: FORMAT_VERSION + 1, uid: 7, first_seq: 10, start_utc_ns: 1, start_mono_ns: 2, capacity: 3 };
+        let h = SegHeader { version: FORMAT_VERSION + 1, uid: 7, first_seq: 10, start_utc_ns: 1, start_mono_ns: 2, capacity: 3, params: Params::EMPTY };
         let mut b = [0u8; BLOCK as usize];
         h.encode(&mut b);
         assert_eq!(SegHeader::decode(&b), None, "a version from the future must not be read as ours");

@@ -477,6 +477,9 @@ impl Api<'_> {
             || old.segment_length_s != new.segment_length_s
             || old.camera_device != new.camera_device
             || old.mjpeg_quality != new.mjpeg_quality
+            || old.video_codec != new.video_codec
+            || old.video_bitrate_kbps != new.video_bitrate_kbps
+            || old.keyframe_interval_s != new.keyframe_interval_s
             || old.embed_timestamp != new.embed_timestamp;
         let store_live = old.storage_cap_gb != new.storage_cap_gb
             || old.min_free_mb != new.min_free_mb

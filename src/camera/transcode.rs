@@ -1,0 +1,124 @@
+//! H.264 from any JPEG camera: the built-in test pattern, `file:` JPEG sources, MJPEG webcams
+//! and raw webcams (whose frames the V4L2 camera has already made JPEGs). Each frame is
+//! decoded by libjpeg-turbo into preallocated planes and encoded by the software H.264 encoder
+//! ([`crate::codec::encoder`]). Nothing is allocated per frame on the Rust side.
+
+use super::{Camera, CameraError, Codec, FrameMeta, Losses};
+use crate::codec::encoder::{H264Settings, SoftH264, VideoEncoder};
+use crate::codec::raw::RawFrame;
+use turbojpeg::{Decompressor, Subsamp, YuvImage};
+
+/// A camera whose JPEG frames come out as H.264 access units (Annex-B, IDRs with SPS/PPS).
+pub struct H264Camera {
+    inner: Box<dyn Camera>,
+    dec: Decompressor,
+    /// Decoded planes (worst case 4:4:4).
+    planes: Vec<u8>,
+    enc: SoftH264,
+    encoder_drops: u64,
+    /// Frames of the inner camera lost before the last one the encoder failed on.
+    carried_lost: u32,
+}
+
+impl H264Camera {
+    pub fn new(inner: Box<dyn Camera>, bitrate_kbps: u32, keyframe_interval_s: u32) -> Result<H264Camera, CameraError> {
+        let (w, h) = inner.size();
+        let fps = inner.fps().max(1);
+        let settings = H264Settings {
+            width: w & !1,
+            height: h & !1,
+            fps,
+            bitrate_kbps,
+            keyframe_interval: fps.saturating_mul(keyframe_interval_s.max(1)),
+        };
+        let enc = SoftH264::new(settings).map_err(|e| CameraError::Invalid(format!("H.264 encoder: {e}")))?;
+        let dec = Decompressor::new().map_err(|e| CameraError::Invalid(format!("JPEG decoder: {e}")))?;
+        let planes = vec![0u8; w as usize * h as usize * 3 + 64];
+        Ok(H264Camera { inner, dec, planes, enc, encoder_drops: 0, carried_lost: 0 })
+    }
+}
+
+/// Decodes `jpeg` into `planes` and encodes it; the picture's key flag.
+fn transcode(dec: &mut Decompressor, planes: &mut [u8], enc: &mut SoftH264, jpeg: &[u8]) -> Result<bool, String> {
+    let s = enc.settings();
+    let (w, h) = (s.width as usize, s.height as usize);
+    let hdr = dec.read_header(jpeg).map_err(|e| e.to_string())?;
+    let (hw, hh) = (hdr.width, hdr.height);
+    if hw != w || hh < h || hh > h + 1 {
+        return Err(format!("JPEG of {hw}x{hh} in a {w}x{h} stream"));
+    }
+    let (cw, ch) = match hdr.subsamp {
+        Subsamp::None => (hw, hh),
+        Subsamp::Sub2x1 => (hw.div_ceil(2), hh),
+        Subsamp::Sub2x2 => (hw.div_ceil(2), hh.div_ceil(2)),
+        Subsamp::Sub1x2 => (hw, hh.div_ceil(2)),
+        Subsamp::Sub4x1 => (hw.div_ceil(4), hh),
+        Subsamp::Gray => (0, 0),
+        _ => return Err("unsupported JPEG chroma subsampling".into()),
+    };
+    let need = hw * hh + 2 * cw * ch;
+    if need > planes.len() {
+        return Err(format!("JPEG of {hw}x{hh} larger than the stream"));
+    }
+    let img = YuvImage { pixels: &mut planes[..need], width: hw, align: 1, height: hh, subsamp: hdr.subsamp };
+    dec.decompress_to_yuv(jpeg, img).map_err(|e| e.to_string())?;
+    let (y, rest) = planes[..need].split_at(hw * hh);
+    let (u, v) = rest.split_at(cw * ch);
+    // An odd height loses its last row (the stream is rounded down to even).
+    let frame = RawFrame::Planar { y: &y[..w * h], u, v, cw, ch };
+    let e = enc.encode(frame).map_err(|e| e.to_string())?;
+    Ok(e.key)
+}
+
+impl Camera for H264Camera {
+    fn describe(&self) -> String {
+        format!("{}; {}", self.inner.describe(), self.enc.describe())
+    }
+    fn fps(&self) -> u32 {
+        self.inner.fps()
+    }
+    fn size(&self) -> (u32, u32) {
+        let s = self.enc.settings();
+        (s.width, s.height)
+    }
+    fn device(&self) -> Option<&std::path::Path> {
+        self.inner.device()
+    }
+    fn losses(&self) -> Losses {
+        let l = self.inner.losses();
+        Losses { encoder: l.encoder + self.encoder_drops, ..l }
+    }
+    fn sequence(&self) -> Option<u32> {
+        self.inner.sequence()
+    }
+    fn waits_for_consumer(&self) -> bool {
+        self.inner.waits_for_consumer()
+    }
+    fn request_key_frame(&mut self) {
+        self.enc.request_key_frame();
+    }
+
+    fn next_frame(&mut self) -> Result<(FrameMeta, &[u8]), CameraError> {
+        let (meta, data) = self.inner.next_frame()?;
+        if meta.codec != Codec::Jpeg {
+            return Ok((meta, data));
+        }
+        match transcode(&mut self.dec, &mut self.planes, &mut self.enc, data) {
+            Ok(key) => {
+                let lost_before = meta.lost_before.saturating_add(std::mem::take(&mut self.carried_lost));
+                let meta = FrameMeta { codec: Codec::H264, key, lost_before, ..meta };
+                Ok((meta, self.enc.output()))
+            }
+            Err(why) => {
+                self.encoder_drops += 1;
+                self.carried_lost = self.carried_lost.saturating_add(meta.lost_before);
+                if self.encoder_drops <= 3 || self.encoder_drops.is_multiple_of(1000) {
+                    log::warn!("H.264 encoding failed: {why} ({} frames so far)", self.encoder_drops);
+                }
+                // The next picture must not refer to the one that was lost.
+                self.enc.request_key_frame();
+                Err(CameraError::Skipped)
+            }
+        }
+    }
+}
