@@ -6,11 +6,19 @@
 //! Copying every frame costs memory bandwidth a Pi Zero does not have to spare, so the slot is
 //! filled only while someone wants it: a viewer calls [`LiveSlot::want`] (again at least every
 //! few seconds while it watches) and frames are copied until that interest expires.
+//!
+//! H.264 frames go to a second place instead, the [`Ring`] of recent access units (several
+//! GOPs), made the first time an H.264 viewer asks for it ([`LiveSlot::h264_ring`]): a viewer
+//! of an inter-coded stream needs every picture from an IDR on, not just the newest one.
 
-use crate::camera::FrameMeta;
+mod ring;
+
+pub use ring::{LiveFrame, Ring};
+
+use crate::camera::{Codec, FrameMeta};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
 
 struct Buf {
     seq: u64,
@@ -30,6 +38,18 @@ pub struct LiveSlot {
     /// Bumped (eventfd counter +1) after each published frame so a reader can sleep in its
     /// event loop instead of polling. Non-blocking: the writer never waits on it.
     notify: Option<OwnedFd>,
+    /// Codec of the last frame offered (0: none yet; else `Codec as u8`).
+    codec: AtomicU8,
+    /// The H.264 ring, made by the first H.264 viewer.
+    h264: OnceLock<Ring>,
+}
+
+/// Bytes of the H.264 ring for a stream of `bitrate_kbps` with an IDR every
+/// `keyframe_interval_s`: three GOPs, doubled for the encoder's rate swings, at least 4 MiB
+/// and at most 64 MiB.
+pub fn ring_bytes(bitrate_kbps: u32, keyframe_interval_s: u32) -> usize {
+    let gop = u64::from(bitrate_kbps) * 125 * u64::from(keyframe_interval_s.max(1));
+    (gop * 3 * 2).clamp(4 << 20, 64 << 20) as usize
 }
 
 /// How long one call to `want` keeps frames flowing into the slot.
@@ -49,6 +69,28 @@ impl LiveSlot {
             notify: rustix::event::eventfd(0, rustix::event::EventfdFlags::NONBLOCK | rustix::event::EventfdFlags::CLOEXEC)
                 .map_err(|e| log::warn!("live: no eventfd ({e}); live viewers poll instead"))
                 .ok(),
+            codec: AtomicU8::new(0),
+            h264: OnceLock::new(),
+        }
+    }
+
+    /// The H.264 ring, made with `bytes` (see [`ring_bytes`]) the first time it is asked for
+    /// (on the web thread: the recorder only ever uses it once it exists).
+    pub fn h264_ring(&self, bytes: usize) -> &Ring {
+        self.h264.get_or_init(|| Ring::new(bytes))
+    }
+
+    /// The H.264 ring, if a viewer made it.
+    pub fn ring(&self) -> Option<&Ring> {
+        self.h264.get()
+    }
+
+    /// Codec of the frames the recorder offered last (`None` before the first).
+    pub fn codec(&self) -> Option<Codec> {
+        match self.codec.load(Ordering::Relaxed) {
+            1 => Some(Codec::Jpeg),
+            2 => Some(Codec::H264),
+            _ => None,
         }
     }
 
@@ -84,7 +126,24 @@ impl LiveSlot {
 
     /// Publishes a frame if anyone wants it. Never blocks; returns false when it was skipped.
     pub fn publish(&self, seq: u64, meta: &FrameMeta, data: &[u8]) -> bool {
-        if meta.mono_ns >= self.wanted_until_ns.load(Ordering::Acquire) {
+        if self.codec.load(Ordering::Relaxed) != meta.codec as u8 {
+            self.codec.store(meta.codec as u8, Ordering::Relaxed);
+        }
+        let wanted = meta.mono_ns < self.wanted_until_ns.load(Ordering::Acquire);
+        if meta.codec == Codec::H264 {
+            let Some(ring) = self.h264.get() else { return false };
+            if !wanted {
+                ring.interrupt();
+                return false;
+            }
+            if !ring.publish(seq, meta, data) {
+                return false;
+            }
+            self.latest_seq.store(seq, Ordering::Release);
+            self.wake();
+            return true;
+        }
+        if !wanted {
             return false;
         }
         let target = match self.latest.load(Ordering::Acquire) {
@@ -106,11 +165,15 @@ impl LiveSlot {
         drop(b);
         self.latest.store(target + 1, Ordering::Release);
         self.latest_seq.store(seq, Ordering::Release);
+        self.wake();
+        true
+    }
+
+    fn wake(&self) {
         if let Some(fd) = &self.notify {
             // EAGAIN (counter full) is harmless: the reader is awake already.
             let _ = rustix::io::write(fd, &1u64.to_ne_bytes());
         }
-        true
     }
 
     /// Copies the newest frame into `out`; returns its seq and metadata.

@@ -5,3 +5,4 @@
 pub mod encoder;
 pub mod h264;
 pub mod raw;
+pub mod still;

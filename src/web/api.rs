@@ -270,7 +270,23 @@ impl Api<'_> {
             live_clients: self.hub.clients(),
             cap_bytes: Some(self.control.config().storage_cap_bytes()),
             web_allocations: crate::alloc_count::thread_allocations(),
+            codec: if self.h264() { "h264" } else { "mjpeg" },
         }
+    }
+
+    /// The recording is H.264: the codec of the frames the recorder offers live, or before the
+    /// first one, the configured `video_codec`.
+    fn h264(&self) -> bool {
+        match self.hub.slot.codec() {
+            Some(c) => c == crate::camera::Codec::H264,
+            None => self.control.config().video_codec == crate::config::VideoCodec::H264,
+        }
+    }
+
+    /// The H.264 live ring, made for the configured bitrate the first time it is needed.
+    fn ring(&self) -> &crate::live::Ring {
+        let c = self.control.config();
+        self.hub.slot.h264_ring(crate::live::ring_bytes(c.video_bitrate_kbps, c.keyframe_interval_s))
     }
 
     fn status_json(&self) -> status::JsonBuf {
@@ -772,6 +788,9 @@ impl PathRouterService<(), ()> for Api<'_> {
             "/live.mjpeg" => {
                 only_get!();
                 no_query!();
+                if self.h264() {
+                    answer!(Err(ApiError::new(StatusCode::CONFLICT, "the recording is H.264: watch /api/live.mp4 (video_codec=mjpeg records Motion JPEG)")));
+                }
                 let max = self.control.max_live_clients();
                 match self.hub.join(max) {
                     Some(viewer) => {
@@ -780,6 +799,35 @@ impl PathRouterService<(), ()> for Api<'_> {
                     }
                     None => answer!(Err(ApiError::busy(format!("{max} live viewers already (max_live_clients)"), 5))),
                 }
+            }
+            "/live.mp4" => {
+                only_get!();
+                no_query!();
+                if !self.h264() {
+                    answer!(Err(ApiError::new(StatusCode::CONFLICT, "the recording is Motion JPEG: watch /api/live.mjpeg (video_codec=h264 records H.264)")));
+                }
+                let ring = self.ring();
+                let max = self.control.max_live_clients();
+                match self.hub.join(max) {
+                    Some(viewer) => {
+                        let conn = request.body_connection.finalize().await?;
+                        live::mp4_response(viewer, ring).write_to(conn, response_writer).await
+                    }
+                    None => answer!(Err(ApiError::busy(format!("{max} live viewers already (max_live_clients)"), 5))),
+                }
+            }
+            "/snapshot.jpg" if self.h264() => {
+                only_get!();
+                no_query!();
+                let r = match live::snapshot_h264(self.hub.slot, self.ring(), Duration::from_secs(3)).await {
+                    Ok((seq, utc_ns, data)) => Ok(Reply::Jpeg { data, seq, utc_ns, prev: None, next: None }),
+                    Err(live::SnapshotError::NoFrame) => Err(ApiError::busy("no frame within 3 s (is recording stopped?)", 2)),
+                    Err(live::SnapshotError::Decode(e)) => {
+                        log::warn!("snapshot: {e}");
+                        Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot decode the live picture: {e}")))
+                    }
+                };
+                answer!(r)
             }
             "/snapshot.jpg" => {
                 only_get!();

@@ -1,4 +1,5 @@
-//! Live view: `GET /api/live.mjpeg` (multipart/x-mixed-replace) and `GET /api/snapshot.jpg`.
+//! Live view: `GET /api/live.mjpeg` (multipart/x-mixed-replace), `GET /api/live.mp4`
+//! (fragmented MP4 of H.264 recordings, for Media Source Extensions) and `GET /api/snapshot.jpg`.
 //!
 //! The recorder publishes frames into the [`LiveSlot`] and bumps its eventfd; one task on the
 //! web thread ([`Hub::run_notify`]) drains the eventfd and wakes the streaming workers, each of
@@ -6,8 +7,15 @@
 //! client therefore skips to the newest frame: there is no queue at all. Per stream the memory
 //! is one frame buffer, taken from a pool (allocated once, the first time that many clients
 //! watch at once, then reused); nothing is allocated per frame on this path.
+//!
+//! `/api/live.mp4` reads the H.264 [`Ring`] instead: each viewer keeps its own position (a frame
+//! number), starts at the newest IDR, and sends every frame from there on as one fragment. A
+//! viewer whose next frame was overwritten (it was too slow) jumps to the next IDR still in the
+//! ring; the recorder never learns of it. Its memory is the same pooled buffer, sized for the
+//! ring's largest frame.
 
-use crate::live::LiveSlot;
+use super::fmp4::{self, Boxes, Fragment};
+use crate::live::{LiveSlot, Ring};
 use core::fmt::Write as _;
 use picoserve::io::Write;
 use picoserve::response::custom::{CustomBody, CustomResponse};
@@ -199,6 +207,121 @@ pub fn mjpeg_response<'h, 'a>(viewer: Viewer<'h, 'a>) -> impl picoserve::respons
         .with_body(Mjpeg { viewer })
 }
 
+/// A viewer waits for an IDR captured at most this long before it joined.
+const LIVE_NS: u64 = 1_000_000_000;
+
+/// The body of `/api/live.mp4`: the init segment, then a fragment per access unit, until the
+/// client leaves or the stream's parameter sets change (the client then reconnects).
+pub struct Mp4<'h, 'a> {
+    pub viewer: Viewer<'h, 'a>,
+    pub ring: &'a Ring,
+}
+
+impl Mp4<'_, '_> {
+    /// Waits until the ring holds a current IDR; its number.
+    async fn first_key(&self) -> u64 {
+        let hub = self.viewer.hub;
+        loop {
+            let generation = hub.generation.get();
+            let now = crate::clock::now_mono_ns();
+            hub.slot.want(now);
+            let k = self.ring.latest_key();
+            if let (Some(key), Some(last)) = (self.ring.entry(k), self.ring.entry(self.ring.latest()))
+                && last.mono_ns.saturating_add(LIVE_NS) >= now
+                && key.params_gen == self.ring.params().0
+            {
+                return k;
+            }
+            hub.changed(self.viewer.idx, generation).await;
+        }
+    }
+}
+
+impl CustomBody for Mp4<'_, '_> {
+    async fn write_response_body<W: Write>(mut self, mut w: W) -> Result<(), W::Error> {
+        let hub = self.viewer.hub;
+        let ring = self.ring;
+        let max = ring.max_frame();
+        if self.viewer.buf.capacity() < max {
+            // Once per pooled buffer (the ring's largest frame), never per frame.
+            self.viewer.buf.reserve_exact(max - self.viewer.buf.len());
+        }
+        let mut n = self.first_key().await;
+        let (params_gen, ps) = ring.params();
+        let mut init = [0u8; fmp4::INIT_MAX];
+        let mut b = Boxes::new(&mut init);
+        if !fmp4::init_segment(&ps, &mut b) {
+            log::warn!("live.mp4: the stream's parameter sets are unreadable");
+            return Ok(());
+        }
+        if let Some(init) = b.done() {
+            w.write_all(init).await?;
+        }
+        let mut head = [0u8; fmp4::FRAGMENT_HEAD];
+        let mut sequence = 0u32;
+        let mut decode_time = 0u64;
+        let mut last: Option<(u64, u64)> = None; // (number, mono_ns) of the frame sent last
+        let mut duration = fmp4::TIMESCALE / 30;
+        let mut need_key = true;
+        let mut skips = 0u64;
+        loop {
+            let generation = hub.generation.get();
+            hub.slot.want(crate::clock::now_mono_ns());
+            if n > ring.latest() {
+                hub.changed(self.viewer.idx, generation).await;
+                continue;
+            }
+            let Some(f) = ring.read(n, &mut self.viewer.buf).filter(|f| f.key || !need_key) else {
+                // Overwritten before we got to it (too slow) or not a place to start: on to
+                // the next IDR still in the ring, or wait for one.
+                skips += 1;
+                need_key = true;
+                n = match ring.next_key_after(n) {
+                    Some(k) => k,
+                    None => ring.latest() + 1,
+                };
+                continue;
+            };
+            if f.params_gen != params_gen {
+                log::info!("live.mp4: the stream changed (new parameter sets); ending this viewer's stream");
+                return Ok(());
+            }
+            need_key = false;
+            if let Some((prev_n, prev_mono)) = last {
+                if prev_n + 1 == f.number {
+                    let ns = f.mono_ns.saturating_sub(prev_mono).clamp(1_000_000, 1_000_000_000);
+                    duration = (ns * u64::from(fmp4::TIMESCALE) / 1_000_000_000) as u32;
+                }
+                // After a skip the timeline just continues: no hole for the player to stall in.
+                decode_time += u64::from(duration);
+            }
+            sequence = sequence.wrapping_add(1);
+            let frag = Fragment { sequence, decode_time, duration, size: f.len as u32, key: f.key, utc_ns: f.utc_ns };
+            let mut b = Boxes::new(&mut head);
+            fmp4::fragment_head(&frag, &mut b);
+            if let Some(h) = b.done() {
+                w.write_all(h).await?;
+            }
+            w.write_all(&self.viewer.buf).await?;
+            w.flush().await?;
+            if skips > 0 && sequence.is_multiple_of(1000) {
+                log::debug!("live.mp4: a viewer skipped ahead {skips} times so far");
+            }
+            last = Some((f.number, f.mono_ns));
+            n = f.number + 1;
+        }
+    }
+}
+
+/// The response of `/api/live.mp4` for a viewer that got a slot.
+pub fn mp4_response<'h, 'a>(viewer: Viewer<'h, 'a>, ring: &'a Ring) -> impl picoserve::response::IntoResponse + use<'h, 'a> {
+    CustomResponse::build(StatusCode::OK)
+        .with_header("Content-Type", "video/mp4")
+        .with_header("Cache-Control", "no-store")
+        .with_header("X-Content-Type-Options", "nosniff")
+        .with_body(Mp4 { viewer, ring })
+}
+
 /// Waits up to `timeout` for a frame captured after the call (asking the recorder for
 /// frames meanwhile); returns its seq, capture time (UTC ns) and bytes.
 pub async fn snapshot(slot: &LiveSlot, timeout: std::time::Duration) -> Option<(u64, i64, Vec<u8>)> {
@@ -217,6 +340,58 @@ pub async fn snapshot(slot: &LiveSlot, timeout: std::time::Duration) -> Option<(
         }
         smol::Timer::after(std::time::Duration::from_millis(20)).await;
     }
+}
+
+/// Why an H.264 snapshot failed.
+#[derive(Debug)]
+pub enum SnapshotError {
+    /// No current IDR within the timeout (recording stopped?).
+    NoFrame,
+    /// The pictures would not decode.
+    Decode(String),
+}
+
+/// The newest picture of the H.264 live stream as a JPEG: waits up to `timeout` for the ring
+/// to hold a current GOP, decodes it from its IDR to its newest frame (on a blocking thread,
+/// not the web thread) and returns the picture's seq, capture time and JPEG.
+pub async fn snapshot_h264(slot: &LiveSlot, ring: &Ring, timeout: std::time::Duration) -> Result<(u64, i64, Vec<u8>), SnapshotError> {
+    let deadline = std::time::Instant::now() + timeout;
+    let gop = loop {
+        let now = crate::clock::now_mono_ns();
+        slot.want(now);
+        if let Some(g) = current_gop(ring, now) {
+            break g;
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(SnapshotError::NoFrame);
+        }
+        smol::Timer::after(std::time::Duration::from_millis(20)).await;
+    };
+    let (seq, utc_ns, gop) = gop;
+    let (jpeg, _, _) = smol::unblock(move || crate::codec::still::jpeg_of_last(&gop)).await.map_err(SnapshotError::Decode)?;
+    Ok((seq, utc_ns, jpeg))
+}
+
+/// The frames from the ring's newest IDR to its newest frame, if that is current (captured
+/// within [`LIVE_NS`] of `now`) and whole; with the last one's seq and capture time.
+fn current_gop(ring: &Ring, now: u64) -> Option<(u64, i64, crate::codec::still::Gop)> {
+    let (k, last) = (ring.latest_key(), ring.latest());
+    let newest = ring.entry(last)?;
+    if k == 0 || newest.mono_ns.saturating_add(LIVE_NS) < now {
+        return None;
+    }
+    let (params_gen, params) = ring.params();
+    let mut samples = Vec::with_capacity((last - k + 1) as usize);
+    for n in k..=last {
+        let mut buf = Vec::with_capacity(ring.max_frame());
+        let f = ring.read(n, &mut buf)?;
+        if f.params_gen != params_gen || (n == k && !f.key) {
+            return None;
+        }
+        buf.shrink_to_fit();
+        samples.push(buf);
+    }
+    Some((newest.seq, newest.utc_ns, crate::codec::still::Gop { params, samples }))
 }
 
 #[cfg(test)]

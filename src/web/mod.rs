@@ -18,6 +18,7 @@ pub mod controls;
 pub mod export;
 pub mod footage;
 pub mod json;
+pub mod fmp4;
 pub mod live;
 pub mod portal;
 pub mod status;

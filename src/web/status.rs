@@ -24,6 +24,8 @@ pub struct Extra {
     /// Heap allocations the web thread has made so far (diagnostics: the live path makes none
     /// per frame; tests/web_api.rs checks it).
     pub web_allocations: u64,
+    /// The recording's codec (`"h264"` or `"mjpeg"`): what live view must play.
+    pub codec: &'static str,
 }
 
 /// A JSON body; 2 KiB holds the status with a camera description of a few hundred bytes.
@@ -91,7 +93,7 @@ pub fn status_json(src: &StatusSource<'_>, extra: &Extra) -> JsonBuf {
          \"storage\":{{\"used_bytes\":{},\"cap_bytes\":{},\"free_bytes\":{}}},\"segments\":{},\
          \"oldest\":{},\"newest\":{},\"started\":{},\"uptime_s\":{},\
          \"system\":{{\"cpu_percent\":{},\"mem_used_bytes\":{},\"mem_total_bytes\":{},\"rss_bytes\":{},\
-         \"temp_c\":{},\"throttled\":{}}},\"live_clients\":{},\"web_allocations\":{}}}",
+         \"temp_c\":{},\"throttled\":{}}},\"live_clients\":{},\"web_allocations\":{},\"codec\":{}}}",
         s.recording,
         s.state.name(),
         JsonStr(&cam.describe),
@@ -127,7 +129,8 @@ pub fn status_json(src: &StatusSource<'_>, extra: &Extra) -> JsonBuf {
         OptF(fig.temp_c),
         Throttled(fig.throttled),
         extra.live_clients,
-        extra.web_allocations
+        extra.web_allocations,
+        JsonStr(if extra.codec.is_empty() { "mjpeg" } else { extra.codec })
     );
     if r.is_err() {
         // Only a very long camera description can overflow; say so rather than send half a JSON.

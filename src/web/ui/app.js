@@ -226,7 +226,7 @@ function route() {
 
 views.live = (() => {
   const root = $('#view-live');
-  let built = false, img, stage, minimap, mmCanvas, mmWin, zoomChip, fpsChip, recChip, msg, zoomRange, recBtn, facts, mmTimer = 0, retryTimer = 0;
+  let built = false, img, video, stage, minimap, mmCanvas, mmWin, zoomChip, fpsChip, recChip, msg, zoomRange, recBtn, facts, mmTimer = 0, retryTimer = 0;
   let z = 1, cx = 0.5, cy = 0.5; // zoom and the centre of the visible window (0..1 of the frame)
   const pointers = new Map();
   let pinch = null;
@@ -236,7 +236,7 @@ views.live = (() => {
     const half = 0.5 / z;
     cx = clamp(cx, half, 1 - half); cy = clamp(cy, half, 1 - half);
     const W = stage.clientWidth, H = stage.clientHeight;
-    img.style.transform = `translate(${-(cx - half) * W * z}px, ${-(cy - half) * H * z}px) scale(${z})`;
+    img.style.transform = video.style.transform = `translate(${-(cx - half) * W * z}px, ${-(cy - half) * H * z}px) scale(${z})`;
     zoomChip.textContent = `${z.toFixed(1)}×`;
     zoomRange.value = String(z);
     stage.classList.toggle('zoomed', z > 1.001);
@@ -254,9 +254,10 @@ views.live = (() => {
     apply();
   }
   function drawMinimap() {
-    if (minimap.hidden || !img.naturalWidth) return;
+    const p = pic();
+    if (minimap.hidden || !(p.naturalWidth || p.videoWidth)) return;
     const c = mmCanvas.getContext('2d');
-    try { c.drawImage(img, 0, 0, mmCanvas.width, mmCanvas.height); } catch { /* no frame yet */ }
+    try { c.drawImage(p, 0, 0, mmCanvas.width, mmCanvas.height); } catch { /* no frame yet */ }
   }
   const frac = (e) => { const r = stage.getBoundingClientRect(); return [(e.clientX - r.left) / r.width, (e.clientY - r.top) / r.height]; };
   function onDown(e) {
@@ -285,26 +286,147 @@ views.live = (() => {
   }
   function onUp(e) { pointers.delete(e.pointerId); if (pointers.size < 2) pinch = null; }
 
+  // H.264 recordings play /api/live.mp4 (fragmented MP4) through Media Source Extensions:
+  // ManagedMediaSource where it exists (Safari on iOS 17.1+), MediaSource elsewhere. Motion JPEG
+  // recordings, and browsers without either, show /api/live.mjpeg in the <img>.
+  const MS = window.ManagedMediaSource || window.MediaSource;
+  const KEEP_S = 5; // seconds kept buffered behind the live edge
+  let player = null; // the running H.264 stream: { ctl: AbortController }
+  const h264 = () => !!(lastStatus && lastStatus.codec === 'h264');
+  const canMse = () => !!(MS && MS.isTypeSupported && MS.isTypeSupported('video/mp4; codecs="avc1.42E01F"'));
+  /** The element showing the picture now. */
+  const pic = () => (player ? video : img);
+
   function startStream() {
     clearTimeout(retryTimer);
+    stopStream();
     msg.hidden = true;
-    img.src = '/api/live.mjpeg';
+    if (!lastStatus) { retryTimer = setTimeout(startStream, 300); return; }
+    if (h264()) {
+      if (!canMse()) {
+        showMsg('This browser cannot play the H.264 live view (no Media Source Extensions).', 'Recordings play in the Recordings tab; snapshots still work.');
+        return;
+      }
+      img.hidden = true; video.hidden = false;
+      const ctl = new AbortController();
+      player = { ctl, codec: 'h264' };
+      playMp4(ctl).catch((e) => {
+        if (ctl.signal.aborted) return;
+        streamFailed(e && e.message);
+      });
+    } else {
+      video.hidden = true; img.hidden = false;
+      img.src = '/api/live.mjpeg';
+    }
+    apply();
   }
   function stopStream() {
     clearTimeout(retryTimer);
+    if (player) {
+      player.ctl.abort();
+      player = null;
+      video.pause();
+      video.removeAttribute('src');
+      video.srcObject = null;
+      video.load();
+    }
     // Replacing the source ends the multipart request, freeing a viewer slot on the device.
     img.removeAttribute('src');
   }
-  function streamFailed() {
-    if (!img.getAttribute('src')) return;
-    const state = lastStatus && lastStatus.state;
-    msg.replaceChildren(
-      h('strong', { text: state === 'camera_lost' ? 'The camera is not delivering frames.' : 'The live view is not available right now.' }),
-      h('span', { text: 'The device may be restarting, busy with other viewers, or out of reach. Retrying…' }),
-    );
+  function showMsg(strong, detail) {
+    msg.replaceChildren(h('strong', { text: strong }), h('span', { text: detail }));
     msg.hidden = false;
+  }
+  function streamFailed(why) {
+    if (!player && !img.getAttribute('src')) return;
+    const state = lastStatus && lastStatus.state;
+    showMsg(state === 'camera_lost' ? 'The camera is not delivering frames.' : 'The live view is not available right now.',
+      `${why ? why + '. ' : ''}The device may be restarting, busy with other viewers, or out of reach. Retrying…`);
     stopStream();
     retryTimer = setTimeout(startStream, 3000);
+  }
+  /** The avc1 codec string from the init segment's avcC (profile, constraints, level). */
+  function codecOf(b) {
+    for (let i = 4; i + 8 < b.length; i++) {
+      if (b[i] === 0x61 && b[i + 1] === 0x76 && b[i + 2] === 0x63 && b[i + 3] === 0x43) {
+        const x = (v) => v.toString(16).padStart(2, '0').toUpperCase();
+        return `avc1.${x(b[i + 5])}${x(b[i + 6])}${x(b[i + 7])}`;
+      }
+    }
+    return null;
+  }
+  async function playMp4(ctl) {
+    const ms = new MS();
+    const opened = new Promise((res) => ms.addEventListener('sourceopen', res, { once: true }));
+    if (window.ManagedMediaSource && ms instanceof window.ManagedMediaSource) {
+      video.disableRemotePlayback = true;
+      video.srcObject = ms;
+    } else {
+      video.src = URL.createObjectURL(ms);
+    }
+    await opened;
+    const r = await fetch('/api/live.mp4', { signal: ctl.signal, cache: 'no-store' });
+    if (r.status === 401) { location.assign('/login'); return; }
+    if (!r.ok) {
+      const j = await r.json().catch(() => null);
+      throw new Error((j && j.error) || `HTTP ${r.status}`);
+    }
+    const reader = r.body.getReader();
+    let head = new Uint8Array(0), sb = null;
+    const queue = [];
+    let queued = 0;
+    const pump = () => {
+      if (!sb || sb.updating || ms.readyState !== 'open') return;
+      const b = sb.buffered;
+      if (b.length) {
+        const start = b.start(0), end = b.end(b.length - 1);
+        // Drop what lies well behind the live edge (keeps memory bounded, as Safari requires).
+        if (video.currentTime - start > KEEP_S * 2) { sb.remove(start, video.currentTime - KEEP_S); return; }
+        const last = b.start(b.length - 1);
+        if (video.currentTime < last || end - video.currentTime > 3) {
+          // In a hole, or too far behind: jump to just before the live edge.
+          video.currentTime = Math.max(last, end - 0.3);
+        }
+        // Chase the live edge gently: a little faster while more than a second behind.
+        video.playbackRate = end - video.currentTime > 1 ? 1.1 : 1;
+      }
+      if (!queue.length) return;
+      const chunk = queue.length === 1 ? queue[0] : concat(queue);
+      queue.length = 0; queued = 0;
+      sb.appendBuffer(chunk);
+    };
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      if (!sb) {
+        head = concat([head, value]);
+        const codec = codecOf(head);
+        if (!codec) { if (head.length > 65536) throw new Error('the stream has no H.264 track'); continue; }
+        if (!MS.isTypeSupported(`video/mp4; codecs="${codec}"`)) throw new Error(`this browser cannot decode ${codec}`);
+        sb = ms.addSourceBuffer(`video/mp4; codecs="${codec}"`);
+        sb.mode = 'segments';
+        sb.addEventListener('updateend', pump);
+        sb.addEventListener('error', () => streamFailed('the browser refused the stream'));
+        queue.push(head);
+        queued = head.length;
+        video.play().catch(() => { /* autoplay refused: the user taps play */ });
+      } else {
+        queue.push(value);
+        queued += value.length;
+        // The browser stopped taking data (tab in the background, decoder stalled): start over
+        // rather than hold more than a few seconds in memory.
+        if (queued > 8 << 20) throw new Error('the browser fell behind');
+      }
+      pump();
+    }
+    // The device ended the stream (the picture format changed): reconnect.
+    if (!ctl.signal.aborted) { stopStream(); retryTimer = setTimeout(startStream, 500); }
+  }
+  function concat(parts) {
+    const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    let at = 0;
+    for (const p of parts) { out.set(p, at); at += p.length; }
+    return out;
   }
 
   async function toggleRecording() {
@@ -324,7 +446,10 @@ views.live = (() => {
   }
 
   function build() {
-    img = h('img', { class: 'frame', alt: 'Live camera view', draggable: 'false', id: 'live-img', onerror: streamFailed });
+    img = h('img', { class: 'frame', alt: 'Live camera view', draggable: 'false', id: 'live-img', onerror: () => streamFailed() });
+    video = h('video', { class: 'frame', id: 'live-video', muted: '', autoplay: '', playsinline: '', hidden: true, 'aria-label': 'Live camera view' });
+    video.muted = true;
+    video.addEventListener('error', () => { if (player) streamFailed(`the browser could not decode the stream (${(video.error && video.error.message) || 'error'})`); });
     recChip = h('span', { class: 'chip', id: 'live-rec' });
     fpsChip = h('span', { class: 'chip', id: 'live-fps', text: '– fps' });
     zoomChip = h('span', { class: 'chip', id: 'live-zoom', text: '1.0×' });
@@ -335,7 +460,7 @@ views.live = (() => {
     const fsBtn = h('button', { class: 'btn icon', type: 'button', 'aria-label': 'Fullscreen', title: 'Fullscreen', onclick: () => {
       if (document.fullscreenElement) document.exitFullscreen(); else stage.requestFullscreen?.().catch(() => toast('Fullscreen is not allowed here', true));
     } }, icon('full'));
-    stage = h('div', { class: 'stage', id: 'live-stage' }, img,
+    stage = h('div', { class: 'stage', id: 'live-stage' }, img, video,
       h('div', { class: 'overlay tl' }, recChip, fpsChip), minimap,
       h('div', { class: 'overlay bl' }, zoomChip), h('div', { class: 'overlay br' }, fsBtn), msg);
     stage.addEventListener('pointerdown', onDown);
@@ -376,6 +501,8 @@ views.live = (() => {
 
   function update(s) {
     if (!built) return;
+    // The recording switched codec (settings changed): switch players.
+    if (current === 'live' && !document.hidden && (player || img.getAttribute('src')) && !!player !== (h264() && canMse())) startStream();
     const state = s.state || (s.recording ? 'recording' : 'stopped');
     recChip.textContent = s.recording ? 'REC' : state === 'camera_lost' ? 'CAMERA LOST' : state === 'card_full' ? 'CARD FULL' : 'NOT RECORDING';
     recChip.className = s.recording ? 'chip rec' : 'chip';
@@ -1313,6 +1440,8 @@ views.system = (() => {
 
   function update(s) {
     if (!built) return;
+    // The recording switched codec (settings changed): switch players.
+    if (current === 'live' && !document.hidden && (player || img.getAttribute('src')) && !!player !== (h264() && canMse())) startStream();
     const st = s.storage || {};
     const used = st.used_bytes ?? 0, cap = st.cap_bytes ?? 0;
     const pct = cap ? Math.min(100, (100 * used) / cap) : 0;
