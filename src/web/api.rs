@@ -357,8 +357,23 @@ impl Api<'_> {
         json_ok(o)
     }
 
-    /// `GET /api/frame?at=T` or `?seq=N`
-    fn get_frame(&self, q: &[(String, String)]) -> ApiResult {
+    /// `GET /api/frame?at=T` or `?seq=N`: the stored JPEG, or an H.264 picture decoded from the
+    /// IDR before it and coded as a JPEG (off the web thread).
+    async fn get_frame(&self, q: &[(String, String)]) -> ApiResult {
+        let (reply, gop) = self.find_frame(q)?;
+        let (Some(gop), Reply::Jpeg { seq, utc_ns, prev, next, .. }) = (gop, &reply) else { return Ok(reply) };
+        let (seq, utc_ns, prev, next) = (*seq, *utc_ns, *prev, *next);
+        match smol::unblock(move || crate::codec::still::jpeg_of_last(&gop)).await {
+            Ok((data, _, _)) => Ok(Reply::Jpeg { data, seq, utc_ns, prev, next }),
+            Err(e) => {
+                log::warn!("frame {seq}: {e}");
+                Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot decode frame {seq}: {e}")))
+            }
+        }
+    }
+
+    /// The frame `get_frame` answers with, and for an H.264 frame what decodes it.
+    fn find_frame(&self, q: &[(String, String)]) -> Result<(Reply, Option<crate::codec::still::Gop>), ApiError> {
         let segs = self.segments()?;
         let mut buf = Vec::new();
         let (seq, utc) = match (param(q, "at"), param(q, "seq")) {
@@ -391,7 +406,12 @@ impl Api<'_> {
         let has = |s: u64| segs.iter().any(|g| g.contains_seq(s));
         let prev = seq.checked_sub(1).filter(|&s| has(s));
         let next = seq.checked_add(1).filter(|&s| has(s));
-        Ok(Reply::Jpeg { data: buf, seq, utc_ns: utc, prev, next })
+        let gop = self.footage.gop_by_seq(&segs, seq).map_err(Self::io_error)?;
+        if gop.is_none() && !buf.starts_with(&[0xff, 0xd8]) {
+            // H.264 whose IDR (or a picture between) is damaged: nothing to show.
+            return Err(ApiError::not_found(format!("frame {seq} cannot be decoded (a picture it needs is damaged)")));
+        }
+        Ok((Reply::Jpeg { data: buf, seq, utc_ns: utc, prev, next }, gop))
     }
 
     fn recording_json(&self) -> String {
@@ -861,7 +881,10 @@ impl PathRouterService<(), ()> for Api<'_> {
             }
             "/frame" => {
                 only_get!();
-                let r = query(&parts, &["at", "seq"]).and_then(|q| self.get_frame(&q));
+                let r = match query(&parts, &["at", "seq"]) {
+                    Ok(q) => self.get_frame(&q).await,
+                    Err(e) => Err(e),
+                };
                 answer!(r)
             }
             "/recording" => match method {

@@ -7,6 +7,9 @@
 //! last scan stopped, so a frame is checked once, and a record still being written (its CRC
 //! doesn't match yet) just ends the scan until next time. Every frame served passed its CRCs.
 
+use crate::camera::Codec;
+use crate::codec::h264::{params_from_avcc, ParamSets};
+use crate::codec::still::Gop;
 use crate::store::catalog::{self, Protected};
 use crate::store::record::{IndexEntry, Kind, SegHeader, BLOCK};
 use crate::store::segment;
@@ -16,6 +19,9 @@ use std::fs::File;
 use std::io;
 use std::path::PathBuf;
 use std::rc::Rc;
+
+/// Record flag bit 0: the frame is a key frame (an IDR for H.264; docs/FORMAT.md).
+const FLAG_KEY: u16 = 1;
 
 /// One segment as the API lists it.
 #[derive(Clone, Debug)]
@@ -43,6 +49,8 @@ pub struct Loaded {
     pub first_seq: u64,
     pub entries: Vec<IndexEntry>,
     limit: u64,
+    /// The H.264 parameter sets from the segment header (`None` for JPEG segments).
+    pub params: Option<ParamSets>,
 }
 
 impl Loaded {
@@ -51,6 +59,23 @@ impl Loaded {
         let Some(e) = self.entries.get(i) else { return Ok(None) };
         let seq = self.first_seq + i as u64;
         Ok(segment::read_frame(&self.file, self.uid, e, seq, self.limit, buf)?.map(|h| h.utc_ns))
+    }
+
+    /// For an H.264 frame `i`: the samples from the IDR at or before it up to it, to decode it
+    /// ([`crate::codec::still`]). `Ok(None)`: not H.264, or a frame it needs is damaged.
+    pub fn gop(&self, i: usize) -> io::Result<Option<Gop>> {
+        let Some(e) = self.entries.get(i) else { return Ok(None) };
+        let Some(params) = self.params.filter(|_| e.codec == Codec::H264 as u8) else { return Ok(None) };
+        let Some(k) = (0..=i).rev().find(|&j| self.entries[j].flags & FLAG_KEY != 0) else { return Ok(None) };
+        let mut samples = Vec::with_capacity(i - k + 1);
+        for j in k..=i {
+            let mut buf = Vec::new();
+            if self.read(j, &mut buf)?.is_none() {
+                return Ok(None);
+            }
+            samples.push(buf);
+        }
+        Ok(Some(Gop { params, samples }))
     }
 }
 
@@ -234,6 +259,7 @@ impl Footage {
                 first_seq: o.header.first_seq,
                 entries: o.entries.clone(),
                 limit: o.next_off,
+                params: params_from_avcc(o.header.params.bytes()),
             })));
         }
         if let Some(l) = self.last.borrow().as_ref().filter(|l| l.name == seg.name) {
@@ -265,6 +291,7 @@ impl Footage {
             first_seq: header.first_seq,
             entries,
             limit: seal.index_offset.max(BLOCK),
+            params: params_from_avcc(header.params.bytes()),
         });
         *self.last.borrow_mut() = Some(Rc::clone(&l));
         Ok(Some(l))
@@ -275,6 +302,13 @@ impl Footage {
         let Some(seg) = segs.iter().find(|s| s.contains_seq(seq)) else { return Ok(None) };
         let Some(l) = self.load(seg)? else { return Ok(None) };
         l.read((seq - l.first_seq) as usize, buf)
+    }
+
+    /// What decodes H.264 frame `seq` (see [`Loaded::gop`]); `None` for a JPEG frame.
+    pub fn gop_by_seq(&self, segs: &[Seg], seq: u64) -> io::Result<Option<Gop>> {
+        let Some(seg) = segs.iter().find(|s| s.contains_seq(seq)) else { return Ok(None) };
+        let Some(l) = self.load(seg)? else { return Ok(None) };
+        l.gop((seq - l.first_seq) as usize)
     }
 
     /// The intact frame captured nearest to `t` (UTC ns) within `window` ns: its seq and time.
