@@ -44,6 +44,12 @@ pub struct LiveSlot {
     h264: OnceLock<Ring>,
 }
 
+/// Frames of the H.264 ring: four GOPs at `fps` (at 30 fps with an IDR a second, 4 s: a
+/// viewer further behind skips ahead to the next IDR).
+pub fn ring_frames(fps: u32, keyframe_interval_s: u32) -> usize {
+    fps.max(1) as usize * keyframe_interval_s.max(1) as usize * 4
+}
+
 /// Bytes of the H.264 ring for a stream of `bitrate_kbps` with an IDR every
 /// `keyframe_interval_s`: three GOPs, doubled for the encoder's rate swings, at least 4 MiB
 /// and at most 64 MiB.
@@ -74,10 +80,11 @@ impl LiveSlot {
         }
     }
 
-    /// The H.264 ring, made with `bytes` (see [`ring_bytes`]) the first time it is asked for
-    /// (on the web thread: the recorder only ever uses it once it exists).
-    pub fn h264_ring(&self, bytes: usize) -> &Ring {
-        self.h264.get_or_init(|| Ring::new(bytes))
+    /// The H.264 ring, made with `bytes` and `frames` (see [`ring_bytes`], [`ring_frames`])
+    /// the first time it is asked for (on the web thread: the recorder only ever uses it once
+    /// it exists).
+    pub fn h264_ring(&self, bytes: usize, frames: usize) -> &Ring {
+        self.h264.get_or_init(|| Ring::new(bytes, frames))
     }
 
     /// The H.264 ring, if a viewer made it.

@@ -19,8 +19,9 @@ use crate::codec::h264::{self, ParamSets, NAL_AUD, NAL_PPS, NAL_SPS};
 use std::sync::atomic::{fence, AtomicU64, Ordering};
 use std::sync::Mutex;
 
-/// Frames the index holds (the bytes usually run out first: 2 GOPs at 30 fps are 60 frames).
-pub const INDEX: usize = 512;
+/// Fewest and most frames the index holds ([`Ring::new`]).
+pub const MIN_FRAMES: usize = 16;
+pub const MAX_FRAMES: usize = 4096;
 
 /// One frame's place in the ring, as a reader sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,12 +82,14 @@ pub struct Ring {
 }
 
 impl Ring {
-    /// A ring of `bytes` (rounded up to 8); frames of more than a quarter of it are not taken.
-    pub fn new(bytes: usize) -> Ring {
+    /// A ring of `bytes` (rounded up to 8) and at most `frames` frames: a viewer further behind
+    /// than either skips ahead. Frames of more than a quarter of `bytes` are not taken.
+    pub fn new(bytes: usize, frames: usize) -> Ring {
         let words = bytes.div_ceil(8).max(64);
+        let frames = frames.clamp(MIN_FRAMES, MAX_FRAMES);
         Ring {
             words: (0..words).map(|_| AtomicU64::new(0)).collect(),
-            entries: (0..INDEX).map(|_| Entry::default()).collect(),
+            entries: (0..frames).map(|_| Entry::default()).collect(),
             reserved: AtomicU64::new(0),
             latest: AtomicU64::new(0),
             latest_key: AtomicU64::new(0),
@@ -160,7 +163,7 @@ impl Ring {
         let start = w.head;
         let end = start + len as u64;
         let end8 = end.next_multiple_of(8);
-        let e = &self.entries[(number % INDEX as u64) as usize];
+        let e = &self.entries[(number % self.entries.len() as u64) as usize];
         // Sequence lock: mark the entry and the bytes as being rewritten before touching them.
         e.stamp.store(0, Ordering::Relaxed);
         self.reserved.store(end8, Ordering::Relaxed);
@@ -226,7 +229,7 @@ impl Ring {
         if number == 0 {
             return None;
         }
-        let e = &self.entries[(number % INDEX as u64) as usize];
+        let e = &self.entries[(number % self.entries.len() as u64) as usize];
         if e.stamp.load(Ordering::Acquire) != number {
             return None;
         }
@@ -275,7 +278,7 @@ impl Ring {
     /// The oldest IDR after frame `number` still in the ring.
     pub fn next_key_after(&self, number: u64) -> Option<u64> {
         let latest = self.latest();
-        let from = (number + 1).max(latest.saturating_sub(INDEX as u64 - 1));
+        let from = (number + 1).max(latest.saturating_sub(self.entries.len() as u64 - 1));
         (from..=latest).find(|&n| self.entry(n).is_some_and(|f| f.key))
     }
 }

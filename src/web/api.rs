@@ -286,7 +286,8 @@ impl Api<'_> {
     /// The H.264 live ring, made for the configured bitrate the first time it is needed.
     fn ring(&self) -> &crate::live::Ring {
         let c = self.control.config();
-        self.hub.slot.h264_ring(crate::live::ring_bytes(c.video_bitrate_kbps, c.keyframe_interval_s))
+        let (bytes, frames) = (crate::live::ring_bytes(c.video_bitrate_kbps, c.keyframe_interval_s), crate::live::ring_frames(c.video_fps, c.keyframe_interval_s));
+        self.hub.slot.h264_ring(bytes, frames)
     }
 
     fn status_json(&self) -> status::JsonBuf {

@@ -41,6 +41,13 @@ pub const REQUEST_BUFFER: usize = 8 * 1024;
 /// Responses are gathered here so headers and a small body leave in one send.
 pub const WRITE_BUFFER: usize = 4 * 1024;
 
+/// Kernel send buffer per connection (Linux doubles it). Small on purpose: a Wi-Fi client that
+/// falls behind must stall the live stream's writer within a fraction of a second, so the
+/// stream skips ahead to a newer frame (MJPEG) or IDR (H.264) instead of queueing seconds of
+/// stale video in the kernel (autotuning lets that queue grow to 4 MB). 128 KiB is still far
+/// above the bandwidth-delay product of a Wi-Fi hop, so downloads keep their speed.
+pub const SEND_BUFFER: usize = 64 * 1024;
+
 /// Timeouts that suit phones on a car's Wi-Fi: patient writes, short idle keep-alive.
 pub const CONFIG: Config = Config::new(Timeouts {
     start_read_request: Duration::from_secs(5),
@@ -153,6 +160,7 @@ fn serve(listener: TcpListener, ctx: WebContext) -> std::io::Result<()> {
                     }
                 };
                 let _ = stream.get_ref().set_nodelay(true);
+                let _ = rustix::net::sockopt::set_socket_send_buffer_size(stream.get_ref(), SEND_BUFFER);
                 let conn = Conn { stream, wbuf: &mut write_buf };
                 let server = picoserve::Server::<SmolRuntime, _, _, _>::custom(app, SmolTimer, &CONFIG, &mut request_buf);
                 // Errors here are one client's trouble (reset, timeout, bad request): not logged

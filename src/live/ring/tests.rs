@@ -23,7 +23,7 @@ fn meta(i: u64, key: bool) -> FrameMeta {
 #[test]
 fn frames_come_back_as_avcc_with_their_metadata() {
     let s = stream(12, 5);
-    let ring = Ring::new(1 << 20);
+    let ring = Ring::new(1 << 20, 64);
     for (i, (key, au)) in s.iter().enumerate() {
         assert!(ring.publish(100 + i as u64, &meta(i as u64, *key), au), "frame {i}");
     }
@@ -50,7 +50,7 @@ fn frames_come_back_as_avcc_with_their_metadata() {
 #[test]
 fn a_frame_cut_off_from_its_idr_is_not_taken() {
     let s = stream(12, 5);
-    let ring = Ring::new(1 << 20);
+    let ring = Ring::new(1 << 20, 64);
     assert!(!ring.publish(1, &meta(0, false), &s[1].1), "a P frame first");
     assert!(ring.publish(2, &meta(1, true), &s[0].1));
     assert!(ring.publish(3, &meta(2, false), &s[1].1));
@@ -68,7 +68,7 @@ fn a_slow_reader_learns_its_frame_was_overwritten() {
     let s = stream(60, 10);
     // Small enough that 60 frames wrap it several times.
     let total: usize = s.iter().map(|(_, a)| a.len()).sum();
-    let ring = Ring::new(total / 3);
+    let ring = Ring::new(total / 3, 64);
     let mut out = Vec::with_capacity(ring.max_frame());
     let mut published = 0;
     for (i, (key, au)) in s.iter().enumerate() {
@@ -85,6 +85,19 @@ fn a_slow_reader_learns_its_frame_was_overwritten() {
     for n in k..=latest {
         assert!(ring.read(n, &mut out).is_some(), "frame {n} from the IDR on is intact");
     }
+}
+
+#[test]
+fn the_index_bounds_how_far_behind_a_reader_may_be() {
+    let s = stream(40, 10);
+    let ring = Ring::new(1 << 20, 16);
+    for (i, (key, au)) in s.iter().enumerate() {
+        assert!(ring.publish(i as u64, &meta(i as u64, *key), au));
+    }
+    let mut out = Vec::with_capacity(ring.max_frame());
+    assert!(ring.read(24, &mut out).is_none(), "17 frames back: gone");
+    assert!(ring.read(25, &mut out).is_some(), "16 frames back: there");
+    assert_eq!(ring.next_key_after(3), Some(31), "IDRs at 1, 11, 21, 31: the first one left");
 }
 
 #[test]
