@@ -384,9 +384,11 @@ fn base64_decode(s: &str) -> Vec<u8> {
     out
 }
 
-/// A fingerprint of the live `<img>`'s current frame (drawn into a small canvas).
-const LIVE_PIXELS: &str = "const img = document.getElementById('live-img');
-if (!img || !img.naturalWidth) return null;
+/// A fingerprint of the live picture now (the MJPEG `<img>` or the H.264 `<video>`, whichever
+/// shows), drawn into a small canvas.
+const LIVE_PIXELS: &str = "const v = document.getElementById('live-video');
+const img = v && !v.hidden ? v : document.getElementById('live-img');
+if (!img || !(img.naturalWidth || img.videoWidth)) return null;
 const c = document.createElement('canvas'); c.width = 96; c.height = 54;
 const g = c.getContext('2d'); g.drawImage(img, 0, 0, 96, 54);
 const d = g.getImageData(0, 0, 96, 54).data; let h = 0;
@@ -535,6 +537,42 @@ fn a_phone_logs_in_watches_live_plays_a_recording_and_logs_out() {
     b.wait_until("return location.pathname === '/login';", "the login page after sign out");
     let after = b.js_async("const done = arguments[arguments.length - 1]; fetch('/api/status').then(r => done(r.status), e => done(String(e)));");
     assert_eq!(after, json!(401), "after sign out the API answers 401");
+    bb.stop();
+}
+
+/// The dashboard's live view of a recording with the default configuration (H.264, 720p30)
+/// plays `/api/live.mp4` in a `<video>` through Media Source Extensions: at least 100 frames
+/// decoded and none dropped, near the live edge, with no MJPEG stream opened.
+#[test]
+fn the_live_view_of_an_h264_recording_decodes_in_mse_with_no_frame_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let bb = Bb::start(&dir.path().join("data"), free_port());
+    assert_eq!(bb.api("GET", "/api/status", None).1["codec"], json!("h264"), "the default records H.264");
+    let driver = Driver::start();
+    let b = driver.session(false);
+    b.login(&bb);
+    b.wait_until("const v = document.getElementById('live-video'); return !!v && !v.hidden && v.readyState >= 2;", "the live <video> playing");
+    assert_eq!(b.js("return document.getElementById('live-img').getAttribute('src');"), Value::Null, "no MJPEG stream for H.264");
+    let t = Instant::now();
+    let q = loop {
+        let q = b.js(
+            "const v = document.getElementById('live-video'); const q = v.getVideoPlaybackQuality();
+             const e = v.buffered.length ? v.buffered.end(v.buffered.length - 1) : 0;
+             return { total: q.totalVideoFrames, dropped: q.droppedVideoFrames, w: v.videoWidth, h: v.videoHeight, behind: e - v.currentTime, paused: v.paused, err: v.error && v.error.message };",
+        );
+        eprintln!("{:.2} {q}", t.elapsed().as_secs_f64());
+        if q["total"].as_u64().unwrap_or(0) >= 100 || t.elapsed() > Duration::from_secs(40) {
+            break q;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    b.shot("live-h264");
+    assert!(q["total"].as_u64().unwrap_or(0) >= 100, "at least 100 frames decoded: {q}");
+    assert_eq!(q["dropped"], json!(0), "no frame dropped: {q}");
+    assert_eq!((q["w"].as_u64(), q["h"].as_u64()), (Some(1280), Some(720)), "{q}");
+    assert_eq!(q["paused"], json!(false), "{q}");
+    assert!(q["behind"].as_f64().unwrap_or(99.0) < 3.0, "it keeps up with the live edge: {q}");
+    assert_live_image_changes(&b);
     bb.stop();
 }
 

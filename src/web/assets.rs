@@ -135,7 +135,7 @@ impl picoserve::routing::RequestHandlerService<(), ()> for IndexService {
             .with_header("Referrer-Policy", "same-origin")
             .with_header(
                 "Content-Security-Policy",
-                "default-src 'self'; img-src 'self' blob: data:; style-src 'self' 'unsafe-inline'; script-src 'self'; \
+                "default-src 'self'; img-src 'self' blob: data:; media-src 'self' blob:; style-src 'self' 'unsafe-inline'; script-src 'self'; \
                  connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
             )
             .write_to(connection, response_writer)

@@ -260,7 +260,7 @@ impl CustomBody for Mp4<'_, '_> {
         let mut head = [0u8; fmp4::FRAGMENT_HEAD];
         let mut sequence = 0u32;
         let mut decode_time = 0u64;
-        let mut last: Option<(u64, u64)> = None; // (number, mono_ns) of the frame sent last
+        let mut last: Option<(u64, u64, u64)> = None; // (number, seq, mono_ns) of the frame sent last
         let mut duration = fmp4::TIMESCALE / 30;
         let mut need_key = true;
         let mut skips = 0u64;
@@ -287,13 +287,16 @@ impl CustomBody for Mp4<'_, '_> {
                 return Ok(());
             }
             need_key = false;
-            if let Some((prev_n, prev_mono)) = last {
-                if prev_n + 1 == f.number {
-                    let ns = f.mono_ns.saturating_sub(prev_mono).clamp(1_000_000, 1_000_000_000);
-                    duration = (ns * u64::from(fmp4::TIMESCALE) / 1_000_000_000) as u32;
-                }
-                // After a skip the timeline just continues: no hole for the player to stall in.
+            if let Some((prev_n, prev_seq, prev_mono)) = last {
+                // The timeline has no holes for a player to stall in: each fragment starts where
+                // the one before ended. A frame's duration is not known until the next one is
+                // captured, so each takes the interval before it (exact at a steady rate); after
+                // a skip, or across a gap in capture (frames the camera lost), the last one.
                 decode_time += u64::from(duration);
+                let ns = f.mono_ns.saturating_sub(prev_mono);
+                if prev_n + 1 == f.number && prev_seq + 1 == f.seq {
+                    duration = (ns.clamp(1_000_000, 1_000_000_000) * u64::from(fmp4::TIMESCALE) / 1_000_000_000) as u32;
+                }
             }
             sequence = sequence.wrapping_add(1);
             let frag = Fragment { sequence, decode_time, duration, size: f.len as u32, key: f.key, utc_ns: f.utc_ns };
@@ -307,7 +310,7 @@ impl CustomBody for Mp4<'_, '_> {
             if skips > 0 && sequence.is_multiple_of(1000) {
                 log::debug!("live.mp4: a viewer skipped ahead {skips} times so far");
             }
-            last = Some((f.number, f.mono_ns));
+            last = Some((f.number, f.seq, f.mono_ns));
             n = f.number + 1;
         }
     }

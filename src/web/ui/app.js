@@ -291,6 +291,7 @@ views.live = (() => {
   // recordings, and browsers without either, show /api/live.mjpeg in the <img>.
   const MS = window.ManagedMediaSource || window.MediaSource;
   const KEEP_S = 5; // seconds kept buffered behind the live edge
+  const START_S = 1; // seconds buffered before playing starts: room for network and CPU hiccups
   let player = null; // the running H.264 stream: { ctl: AbortController }
   const h264 = () => !!(lastStatus && lastStatus.codec === 'h264');
   const canMse = () => !!(MS && MS.isTypeSupported && MS.isTypeSupported('video/mp4; codecs="avc1.42E01F"'));
@@ -372,7 +373,7 @@ views.live = (() => {
       throw new Error((j && j.error) || `HTTP ${r.status}`);
     }
     const reader = r.body.getReader();
-    let head = new Uint8Array(0), sb = null;
+    let head = new Uint8Array(0), sb = null, started = false;
     const queue = [];
     let queued = 0;
     const pump = () => {
@@ -383,12 +384,20 @@ views.live = (() => {
         // Drop what lies well behind the live edge (keeps memory bounded, as Safari requires).
         if (video.currentTime - start > KEEP_S * 2) { sb.remove(start, video.currentTime - KEEP_S); return; }
         const last = b.start(b.length - 1);
-        if (video.currentTime < last || end - video.currentTime > 3) {
+        if (!started) {
+          // Start with a little in hand (network and decoder jitter), so the first pictures
+          // are not late for their time and dropped.
+          if (end - last >= START_S) {
+            started = true;
+            video.currentTime = last;
+            video.play().catch(() => { /* autoplay refused: the user taps play */ });
+          }
+        } else if (video.currentTime < last || end - video.currentTime > START_S + 3) {
           // In a hole, or too far behind: jump to just before the live edge.
-          video.currentTime = Math.max(last, end - 0.3);
+          video.currentTime = Math.max(last, end - START_S);
         }
-        // Chase the live edge gently: a little faster while more than a second behind.
-        video.playbackRate = end - video.currentTime > 1 ? 1.1 : 1;
+        // Chase the live edge gently: a little faster while well behind the planned delay.
+        video.playbackRate = end - video.currentTime > START_S + 1 ? 1.1 : 1;
       }
       if (!queue.length) return;
       const chunk = queue.length === 1 ? queue[0] : concat(queue);
@@ -409,7 +418,6 @@ views.live = (() => {
         sb.addEventListener('error', () => streamFailed('the browser refused the stream'));
         queue.push(head);
         queued = head.length;
-        video.play().catch(() => { /* autoplay refused: the user taps play */ });
       } else {
         queue.push(value);
         queued += value.length;
@@ -447,7 +455,7 @@ views.live = (() => {
 
   function build() {
     img = h('img', { class: 'frame', alt: 'Live camera view', draggable: 'false', id: 'live-img', onerror: () => streamFailed() });
-    video = h('video', { class: 'frame', id: 'live-video', muted: '', autoplay: '', playsinline: '', hidden: true, 'aria-label': 'Live camera view' });
+    video = h('video', { class: 'frame', id: 'live-video', muted: '', playsinline: '', hidden: true, 'aria-label': 'Live camera view' });
     video.muted = true;
     video.addEventListener('error', () => { if (player) streamFailed(`the browser could not decode the stream (${(video.error && video.error.message) || 'error'})`); });
     recChip = h('span', { class: 'chip', id: 'live-rec' });
