@@ -90,7 +90,8 @@ Status = {"type": "object", "required": ["recording", "state", "camera", "format
             "required": ["under_voltage", "freq_capped", "throttled", "soft_temp_limit", "under_voltage_occurred", "throttled_occurred", "raw"],
             "properties": {k: {"type": "boolean"} for k in ["under_voltage", "freq_capped", "throttled", "soft_temp_limit", "under_voltage_occurred", "throttled_occurred"]} | {"raw": {"type": "string", "pattern": "^0x[0-9a-f]+$"}}}}},
     "live_clients": nint(),
-    "web_allocations": {"type": "integer", "minimum": 0, "description": "diagnostics: heap allocations the web thread made so far"}}}
+    "web_allocations": {"type": "integer", "minimum": 0, "description": "diagnostics: heap allocations the web thread made so far"},
+    "codec": {"type": "string", "enum": ["h264", "mjpeg"], "description": "the recording's codec: h264 plays /api/live.mp4, mjpeg /api/live.mjpeg"}}}
 Range = {"type": "object", "required": ["from", "to"], "properties": {"from": time_s, "to": time_s}, "additionalProperties": False}
 RangeOut = {"type": "object", "required": ["from", "to"], "properties": {"from": {"type": "string", "format": "date-time"}, "to": {"type": "string", "format": "date-time"}}}
 Ranges = {"type": "object", "required": ["ranges"], "properties": {"ranges": {"type": "array", "items": {"$ref": "#/components/schemas/RangeOut"}}}}
@@ -116,8 +117,10 @@ doc = {
   "/api/events": {"get": op("Server-sent events: `event: status` with the status object, at once, on change and at least every 2 s (an endless stream)",
       dict(common, **{"200": resp("event stream", {"type": "string"}, ct="text/event-stream"), "503": busy("too many event streams")}), operationId="getEvents")},
   "/api/live.mjpeg": {"get": op("Live view: multipart/x-mixed-replace JPEG parts with X-Timestamp and X-Seq (an endless stream); a slow client skips to the newest frame",
-      dict(common, **{"200": resp("the stream", {"type": "string", "format": "binary"}, ct="multipart/x-mixed-replace"), "503": busy("max_live_clients viewers already")}), operationId="getLive")},
-  "/api/snapshot.jpg": {"get": op("The newest frame", dict(common, **{"200": jpeg("the frame"), "400": e("unexpected query parameter"), "503": busy("no frame within 3 s (recording stopped?)")}), operationId="getSnapshot")},
+      dict(common, **{"200": resp("the stream", {"type": "string", "format": "binary"}, ct="multipart/x-mixed-replace"), "409": e("the recording is H.264: watch /api/live.mp4"), "503": busy("max_live_clients viewers already")}), operationId="getLive")},
+  "/api/live.mp4": {"get": op("Live view of an H.264 recording: fragmented MP4 (an endless stream) for Media Source Extensions: ftyp+moov (avc1/avcC), then prft+moof+mdat per picture, starting at the newest IDR; a slow client skips ahead to the next IDR; prft carries the capture time",
+      dict(common, **{"200": resp("the stream", {"type": "string", "format": "binary"}, ct="video/mp4"), "409": e("the recording is Motion JPEG: watch /api/live.mjpeg"), "503": busy("max_live_clients viewers already (shared with /api/live.mjpeg)")}), operationId="getLiveMp4")},
+  "/api/snapshot.jpg": {"get": op("The newest frame as a JPEG (H.264 recordings: the newest picture, decoded from its IDR)", dict(common, **{"200": jpeg("the frame"), "400": e("unexpected query parameter"), "500": e("the H.264 picture could not be decoded"), "503": busy("no frame within 3 s (recording stopped?)")}), operationId="getSnapshot")},
   "/api/segments": {"get": op("Segments overlapping a UTC range (both ends optional; times outside 1970..2200 are clamped), and the gaps of more than 2 s between them",
       dict(common, **{"200": resp("segments", {"type": "object", "required": ["segments", "gaps"], "properties": {"segments": {"type": "array", "items": {"$ref": "#/components/schemas/Segment"}}, "gaps": {"type": "array", "items": {"$ref": "#/components/schemas/RangeOut"}}}}),
                       "400": e("bad time or unknown parameter"), "500": e("the segment directory could not be read")}),
@@ -126,9 +129,9 @@ doc = {
       dict(common, **{"200": resp("the frames", {"type": "string", "format": "binary"}, ct="video/x-motion-jpeg", headers={"Content-Disposition": {"description": "attachment; filename=\"blackbox_START_END.mjpeg\"", "schema": {"type": "string"}}}),
                       "400": e("the id is not a decimal number"), "404": e("no such segment"), "500": e("the segment could not be read")}),
       parameters=[{"name": "id", "in": "path", "required": True, "description": "the segment id (its first frame's seq)", "schema": {"type": "integer", "minimum": 0, "maximum": 9223372036854775807}}], operationId="downloadSegment")},
-  "/api/frame": {"get": op("The stored frame nearest a time `at` (within 5 s), or frame number `seq` (which wins when both are given), or without either the newest stored frame; for the player",
+  "/api/frame": {"get": op("The stored frame nearest a time `at` (within 5 s), or frame number `seq` (which wins when both are given), or without either the newest stored frame, as a JPEG (H.264 footage: decoded from the IDR before it); for the player and thumbnails",
       dict(common, **{"200": jpeg("the frame", {"X-Prev-Seq": {"description": "the previous stored frame (absent at the start)", "schema": {"type": "integer"}}, "X-Next-Seq": {"description": "the next stored frame (absent at the end)", "schema": {"type": "integer"}}}),
-                      "400": e("neither or both of at/seq, or a bad value"), "404": e("nothing stored there"), "500": e("the footage could not be read")}),
+                      "400": e("neither or both of at/seq, or a bad value"), "404": e("nothing stored there (or a picture it needs is damaged)"), "500": e("the footage could not be read or decoded")}),
       parameters=[time_q("at", "the time wanted"), {"name": "seq", "in": "query", "required": False, "description": "a frame's sequence number", "schema": {"type": "integer", "minimum": 0, "maximum": 9223372036854775807}}], operationId="getFrame")},
   "/api/recording": {
      "get": op("Whether recording is on", dict(common, **{"200": resp("state", {"$ref": "#/components/schemas/Recording"}), "400": e("unexpected query parameter")}), operationId="getRecording"),

@@ -301,3 +301,51 @@ fn snapshot_and_frame_of_h264_footage_are_jpegs_of_its_size() {
     assert_ne!(a, b);
     bb.stop();
 }
+
+#[test]
+fn streaming_live_mp4_makes_no_heap_allocation_per_frame_on_the_web_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bb = Bb::start(dir.path(), &config());
+    let allocs = || {
+        let (_, _, body) = bb.get("/api/status").unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        v["web_allocations"].as_u64().unwrap()
+    };
+    // 4 viewers for `secs`; `during` runs meanwhile. Frames delivered in all.
+    let watch = |secs: f64, during: &dyn Fn()| -> usize {
+        std::thread::scope(|s| {
+            let hs: Vec<_> = (0..4)
+                .map(|_| {
+                    s.spawn(|| {
+                        let (code, _, mut r) = bb.open("/api/live.mp4", None);
+                        assert_eq!(code, 200);
+                        read_stream(&mut r, secs, None).1.len()
+                    })
+                })
+                .collect();
+            during();
+            hs.into_iter().map(|h| h.join().unwrap()).sum()
+        })
+    };
+    // Warm up (the ring, pooled buffers, wakers), then compare an idle stretch with a streaming
+    // one of the same length, as tests/web_api.rs does for MJPEG.
+    watch(2.5, &|| {});
+    std::thread::sleep(Duration::from_secs(1));
+    let a = allocs();
+    std::thread::sleep(Duration::from_secs(3));
+    let b = allocs();
+    let cd = std::cell::Cell::new((0, 0));
+    let frames = watch(5.0, &|| {
+        std::thread::sleep(Duration::from_millis(1500));
+        let c = allocs();
+        std::thread::sleep(Duration::from_secs(3));
+        cd.set((c, allocs()));
+    });
+    let (c, d) = cd.get();
+    let (idle, streaming) = (b - a, d - c);
+    let per_frame = streaming.saturating_sub(idle + idle / 3) as f64 / (frames as f64 * 3.0 / 5.0);
+    eprintln!("web thread allocations: idle 3 s: {idle}; streaming 3 s to 4 viewers: {streaming}; {per_frame:.4} per frame");
+    assert!(frames >= 4 * 100, "{frames}");
+    assert!(per_frame < 0.25, "the live.mp4 path allocates: {streaming} allocations in 3 s of 4 viewers (idle: {idle})");
+    bb.stop();
+}
