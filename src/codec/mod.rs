@@ -4,5 +4,6 @@
 
 pub mod encoder;
 pub mod h264;
+pub mod jpeg_yuv;
 pub mod raw;
 pub mod still;
