@@ -496,17 +496,18 @@ fn part_head(r: &mut impl BufRead) -> (usize, i64, u64) {
 
 #[test]
 fn more_live_viewers_than_max_live_clients_get_503_with_retry_after() {
+    // H.264 (the default): /api/live.mp4 viewers count against the same limit as MJPEG ones.
     let bb = Bb::start(r#"{"video_res_width": 160, "video_res_height": 120, "storage_cap_gb": 1, "max_live_clients": 2}"#);
-    let a = bb.open_stream("/api/live.mjpeg");
-    let b = bb.open_stream("/api/live.mjpeg");
+    let a = bb.open_stream("/api/live.mp4");
+    let b = bb.open_stream("/api/live.mp4");
     assert_eq!((a.0, b.0), (200, 200));
-    let r = bb.get("/api/live.mjpeg");
+    let r = bb.get("/api/live.mp4");
     assert_eq!(r.status, 503, "{}", r.text());
     assert!(r.header("retry-after").unwrap().parse::<u32>().unwrap() > 0);
     assert!(r.json()["error"].as_str().unwrap().contains("max_live_clients"));
     drop(a);
     bb.wait(5, "a free viewer slot", || bb.json("/api/status")["live_clients"] == 1);
-    let c = bb.open_stream("/api/live.mjpeg");
+    let c = bb.open_stream("/api/live.mp4");
     assert_eq!(c.0, 200);
     drop((b, c));
     bb.stop();
