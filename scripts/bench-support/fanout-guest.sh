@@ -5,7 +5,7 @@
 say() { echo "FANOUT: $*"; }
 mount -t ext4 -o noatime /dev/vda /data || { say "mount failed"; exit 10; }
 cat >/data/config.json <<JSON
-{"listen": "0.0.0.0:8080", "video_res_width": @WIDTH@, "video_res_height": @HEIGHT@,
+{"listen": "0.0.0.0:8080", "video_codec": "mjpeg", "video_res_width": @WIDTH@, "video_res_height": @HEIGHT@,
  "video_fps": @FPS@, "camera_device": "/dev/video0", "max_live_clients": @MAXCLIENTS@,
  "storage_cap_gb": 0.3, "min_free_mb": 16}
 JSON
