@@ -840,9 +840,11 @@ impl PathRouterService<(), ()> for Api<'_> {
             "/snapshot.jpg" if self.h264() => {
                 only_get!();
                 no_query!();
-                let r = match live::snapshot_h264(self.hub.slot, self.ring(), Duration::from_secs(3)).await {
+                // Nobody watching: the ring fills from the next IDR on, up to keyframe_interval_s away.
+                let wait = Duration::from_secs(3.max(u64::from(self.control.config().keyframe_interval_s) + 2));
+                let r = match live::snapshot_h264(self.hub.slot, self.ring(), wait).await {
                     Ok((seq, utc_ns, data)) => Ok(Reply::Jpeg { data, seq, utc_ns, prev: None, next: None }),
-                    Err(live::SnapshotError::NoFrame) => Err(ApiError::busy("no frame within 3 s (is recording stopped?)", 2)),
+                    Err(live::SnapshotError::NoFrame) => Err(ApiError::busy(format!("no frame within {} s (is recording stopped?)", wait.as_secs()), 2)),
                     Err(live::SnapshotError::Decode(e)) => {
                         log::warn!("snapshot: {e}");
                         Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot decode the live picture: {e}")))
