@@ -1,0 +1,191 @@
+//! `file:` with Annex-B H.264: a libx264 clip recorded by `blackbox run` is stored access unit
+//! for access unit (the store's AVCC samples, back in Annex-B, are the clip's pictures), IDRs
+//! flagged where the clip has them, the clip's SPS/PPS in each segment's avcC; a clip with
+//! B-frames is refused with the message; `video_codec=mjpeg` refuses an H.264 file.
+//! ffprobe (libavformat's H.264 parser) is the independent judge of where the clip's access
+//! units are and which are key frames.
+
+use blackbox::camera::Camera;
+use blackbox::camera::h264file::H264FileCamera;
+use blackbox::codec::h264::{self, NAL_AUD, NAL_PPS, NAL_SPS};
+use blackbox::store::reader::Reader;
+use blackbox::store::segment;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn bb() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_blackbox"))
+}
+
+/// A libx264 clip (research h264.md section 6): 320x240, GOP 30, `bf` B-frames.
+fn make_clip(dir: &Path, name: &str, frames: u32, bf: u32, headers_every_idr: bool) -> PathBuf {
+    let clip = dir.join(name);
+    let profile = if bf > 0 { "main" } else { "baseline" };
+    let params = if headers_every_idr { "repeat-headers=1:aud=1" } else { "aud=1" };
+    let st = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30"])
+        .args(["-frames:v", &frames.to_string(), "-c:v", "libx264", "-preset", "veryfast", "-profile:v", profile])
+        .args(["-pix_fmt", "yuv420p", "-g", "30", "-keyint_min", "30", "-sc_threshold", "0", "-bf", &bf.to_string()])
+        .args(["-b:v", "500k", "-x264-params", params, "-f", "h264"])
+        .arg(&clip)
+        .status()
+        .expect("ffmpeg with libx264 is needed (scripts/test installs it)");
+    assert!(st.success(), "ffmpeg failed");
+    clip
+}
+
+/// The clip's access units as ffprobe sees them: (offset, size, key).
+fn ffprobe_packets(clip: &Path) -> Vec<(usize, usize, bool)> {
+    let o = Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "packet=pos,size,flags", "-of", "compact=p=0"])
+        .arg(clip)
+        .output()
+        .expect("ffprobe");
+    assert!(o.status.success());
+    let mut v = Vec::new();
+    for line in String::from_utf8_lossy(&o.stdout).lines() {
+        let (mut pos, mut size, mut key) = (None, None, false);
+        for kv in line.split('|') {
+            match kv.split_once('=') {
+                Some(("pos", p)) => pos = p.parse().ok(),
+                Some(("size", s)) => size = s.parse().ok(),
+                Some(("flags", f)) => key = f.starts_with('K'),
+                _ => {}
+            }
+        }
+        v.push((pos.expect("pos"), size.expect("size"), key));
+    }
+    v
+}
+
+/// NAL units of an Annex-B access unit as the store keeps them (no SPS, PPS or AUD).
+fn picture_nals(au: &[u8]) -> Vec<Vec<u8>> {
+    h264::nal_units(au).filter(|n| !matches!(h264::nal_type(n), NAL_SPS | NAL_PPS | NAL_AUD)).map(|n| n.to_vec()).collect()
+}
+
+struct Stored {
+    nals: Vec<Vec<u8>>,
+    key: bool,
+    codec: u8,
+}
+
+/// Every stored frame, in order, with its key flag; and each segment's avcC.
+fn read_store(data: &Path) -> (Vec<Stored>, Vec<Vec<u8>>) {
+    let r = Reader::open(data).unwrap();
+    let (mut frames, mut avccs) = (Vec::new(), Vec::new());
+    let mut buf = Vec::new();
+    for seg in r.segments() {
+        let sf = r.load(seg).unwrap().expect("segment readable");
+        let hdr = segment::read_header(sf.file()).unwrap().expect("segment header");
+        avccs.push(hdr.params.bytes().to_vec());
+        for i in 0..sf.entries.len() {
+            let h = sf.header(i).unwrap().expect("record header intact");
+            let info = sf.read(i, &mut buf).unwrap().expect("frame intact");
+            let nals = h264::avcc_units(&buf).map(|n| n.to_vec()).collect();
+            frames.push(Stored { nals, key: h.flags & 1 != 0, codec: info.codec });
+        }
+    }
+    (frames, avccs)
+}
+
+fn run(data: &Path, cfg: &str, clip: &Path) -> std::process::Output {
+    std::fs::create_dir_all(data).unwrap();
+    let cfg_path = data.with_extension("json");
+    std::fs::write(&cfg_path, cfg).unwrap();
+    bb().args(["run", "--as-fast-as-possible", "--data"])
+        .arg(data)
+        .arg("--config")
+        .arg(&cfg_path)
+        .arg("--source")
+        .arg(format!("file:{}", clip.display()))
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_libx264_clip_is_stored_access_unit_for_access_unit() {
+    let d = tempfile::tempdir().unwrap();
+    // Headers only on the first IDR for one clip (the store must still have them in every
+    // segment), on every IDR for the other.
+    for (name, repeat) in [("repeat.h264", true), ("once.h264", false)] {
+        let clip = make_clip(d.path(), name, 150, 0, repeat);
+        let bytes = std::fs::read(&clip).unwrap();
+        let packets = ffprobe_packets(&clip);
+        assert_eq!(packets.len(), 150, "ffprobe sees 150 pictures");
+        assert_eq!(packets.iter().filter(|p| p.2).count(), 5, "GOP 30: 5 IDRs");
+
+        // The camera alone: size from the SPS, one access unit per frame, key = IDR.
+        let mut cam = H264FileCamera::open(&clip, 30, true, false).unwrap();
+        assert_eq!(cam.size(), (320, 240));
+        assert_eq!(cam.frame_count(), 150);
+        assert!(cam.describe().contains("H.264 (avc1.42C0"), "{}", cam.describe());
+        for (i, &(pos, size, key)) in packets.iter().enumerate() {
+            let (meta, au) = cam.next_frame().unwrap();
+            assert_eq!(meta.codec, blackbox::camera::Codec::H264);
+            assert_eq!(meta.key, key, "{name}: key flag of access unit {i}");
+            assert_eq!(picture_nals(au), picture_nals(&bytes[pos..pos + size]), "{name}: access unit {i}");
+        }
+        assert!(matches!(cam.next_frame(), Err(blackbox::camera::CameraError::EndOfStream)));
+
+        // Through the recorder and the store.
+        let data = d.path().join(format!("data-{name}"));
+        let out = run(&data, r#"{"segment_length_s": 2, "video_fps": 30, "video_codec": "h264"}"#, &clip);
+        let log = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{log}");
+        assert!(log.contains("frames=150 "), "{log}");
+        let (stored, avccs) = read_store(&data);
+        assert_eq!(stored.len(), 150, "every access unit stored");
+        assert!(!avccs.is_empty(), "at least one segment");
+        for (i, (s, &(pos, size, key))) in stored.iter().zip(&packets).enumerate() {
+            assert_eq!(s.codec, 2, "frame {i} stored as H.264");
+            assert_eq!(s.key, key, "{name}: IDR flag of frame {i}");
+            assert_eq!(s.nals, picture_nals(&bytes[pos..pos + size]), "{name}: stored frame {i} differs from the clip's");
+        }
+        // Each segment's avcC carries the clip's SPS and PPS.
+        let sps = h264::nal_units(&bytes).find(|n| h264::nal_type(n) == NAL_SPS).unwrap();
+        let pps = h264::nal_units(&bytes).find(|n| h264::nal_type(n) == NAL_PPS).unwrap();
+        for a in &avccs {
+            let ps = h264::params_from_avcc(a).expect("avcC with SPS and PPS");
+            assert_eq!((ps.sps(), ps.pps()), (sps, pps));
+        }
+    }
+}
+
+#[test]
+fn a_clip_with_b_frames_is_refused_with_the_message() {
+    let d = tempfile::tempdir().unwrap();
+    let clip = make_clip(d.path(), "bframes.h264", 60, 2, true);
+    match H264FileCamera::open(&clip, 30, true, false) {
+        Err(e) => assert!(e.to_string().contains("B-frames"), "{e}"),
+        Ok(c) => panic!("opened: {}", c.describe()),
+    }
+    let data = d.path().join("data");
+    let out = run(&data, r#"{"video_codec": "h264"}"#, &clip);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{log}");
+    assert!(log.contains("has B-frames, which blackbox does not store"), "{log}");
+}
+
+#[test]
+fn mjpeg_recording_refuses_an_h264_file_and_detection_works_without_the_extension() {
+    let d = tempfile::tempdir().unwrap();
+    let clip = make_clip(d.path(), "clip.h264", 30, 0, true);
+    let out = run(&d.path().join("data"), r#"{"video_codec": "mjpeg"}"#, &clip);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{log}");
+    assert!(log.contains("set video_codec to h264"), "{log}");
+    // No extension: recognised by its start code.
+    let bare = d.path().join("clip.bin");
+    std::fs::copy(&clip, &bare).unwrap();
+    assert!(blackbox::camera::h264file::looks_like_h264(&bare));
+    let data = d.path().join("data2");
+    let out = run(&data, r#"{"video_codec": "h264"}"#, &bare);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("frames=30 "), "{log}");
+    // Garbage is not a clip.
+    let junk = d.path().join("junk.h264");
+    std::fs::write(&junk, b"\x00\x00\x01 not really H.264 at all").unwrap();
+    let e = H264FileCamera::open(&junk, 30, true, false).err().expect("refused");
+    assert!(e.to_string().contains("no H.264 access unit") || e.to_string().contains("SPS"), "{e}");
+}
