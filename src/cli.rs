@@ -57,9 +57,10 @@ usage:
       VALUE a number, true/false, a menu item's index or name, or text.
       Safe while blackbox records from DEVICE: it never touches the stream.
   blackbox export DIR [--from T] [--to T] -o FILE.mp4|-
-      Writes the frames captured from T (included) to T (excluded) as an MP4 (Motion JPEG
-      and a UTC clock subtitle track), to stdout with -o -. T is ISO 8601 UTC, e.g.
-      2026-11-21T12:00:00Z; without --from/--to, from the first / to the last frame.
+      Writes the frames captured from T (included) to T (excluded) as an MP4 (H.264 or
+      Motion JPEG, as recorded, and a UTC clock subtitle track), to stdout with -o -. T is
+      ISO 8601 UTC, e.g. 2026-11-21T12:00:00Z; without --from/--to, from the first / to the
+      last frame.
       Read-only: a store left by a power cut is recovered in memory.
   blackbox --version | --help
 ";

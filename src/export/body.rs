@@ -12,6 +12,7 @@
 
 use super::mp4::{self, Movie, Track, TIMESCALE};
 use super::plan::{self, Frame, Plan};
+use crate::camera::Codec;
 use crate::clock::IsoSeconds;
 use crate::store::record::{Kind, RecHeader, REC_HDR};
 use std::io::{self, Read};
@@ -119,12 +120,30 @@ impl Export {
         }
         let mdat_payload = off;
 
-        let first_utc = frames.first().map_or(0, |f| f.utc_ns);
+        let lead_in = plan.lead_in.min(frames.len());
+        let first_utc = frames.get(lead_in).map_or(0, |f| f.utc_ns);
         let created = mp4::EPOCH_1904.saturating_add_signed(first_utc.div_euclid(1_000_000_000));
-        let mut movie = Movie { created_1904: created, width: plan.width, height: plan.height, video, text: text_track };
+        let avc = plan.codec == Codec::H264;
+        let (entry, sync) = if avc {
+            let sync = frames.iter().enumerate().filter(|(_, f)| f.key).map(|(i, _)| i as u32 + 1).collect();
+            (mp4::VideoEntry::Avc(plan.avcc.clone()), Some(sync))
+        } else {
+            (mp4::VideoEntry::Mjpeg, None)
+        };
+        let edit_start = dts[lead_in];
+        let mut movie = Movie {
+            created_1904: created,
+            width: plan.width,
+            height: plan.height,
+            entry,
+            sync,
+            edit_start,
+            video,
+            text: text_track,
+        };
         // The moov's size depends on the offsets only through stco vs co64: build it once to
         // learn where the mdat payload starts, then again with the real offsets.
-        let ftyp = mp4::ftyp();
+        let ftyp = mp4::ftyp(avc);
         let probe = mp4::moov(&movie, false);
         let mut base = ftyp.len() as u64 + probe.len() as u64 + mp4::MDAT_HEADER;
         let co64 = base + mdat_payload > u32::MAX as u64;
@@ -144,7 +163,7 @@ impl Export {
         for p in &mut pieces {
             p.0 += base;
         }
-        Export { head, text, pieces, plan, total: base + mdat_payload, duration_ticks: total_ticks }
+        Export { head, text, pieces, plan, total: base + mdat_payload, duration_ticks: total_ticks - edit_start }
     }
 
     /// Total size of the file in bytes.
@@ -171,10 +190,30 @@ impl Export {
         (self.duration_ticks as u128 * 1_000_000_000 / TIMESCALE as u128) as u64
     }
 
-    /// UTC capture time of the first and the last frame.
+    /// The codec of the video track.
+    pub fn codec(&self) -> Codec {
+        self.plan.codec
+    }
+
+    /// The RFC 6381 codec string of the video track (`avc1.42C01F`, `mp4v.6C`).
+    pub fn codec_string(&self) -> String {
+        match self.plan.codec {
+            Codec::H264 => crate::codec::h264::params_from_avcc(&self.plan.avcc)
+                .and_then(|p| p.parsed())
+                .map_or_else(|| "avc1".to_string(), |s| s.rfc6381().to_string()),
+            Codec::Jpeg => "mp4v.6C".to_string(),
+        }
+    }
+
+    /// Frames of the range left out because they were recorded with other settings.
+    pub fn other_codec(&self) -> u64 {
+        self.plan.other_codec
+    }
+
+    /// UTC capture time of the first and the last frame shown (after any H.264 lead-in).
     pub fn utc_span(&self) -> (i64, i64) {
         let f = &self.plan.frames;
-        let first = f.first().map_or(0, |x| x.utc_ns);
+        let first = f.get(self.plan.lead_in).or(f.first()).map_or(0, |x| x.utc_ns);
         let last = f.last().map_or(0, |x| x.utc_ns);
         (first, last)
     }
@@ -325,7 +364,7 @@ mod tests {
     #[test]
     fn an_empty_plan_is_a_valid_empty_file_not_a_panic() {
         use std::io::Read;
-        let p = crate::export::plan::Plan { segments: Vec::new(), frames: Vec::new(), skipped: 0, width: 0, height: 0 };
+        let p = crate::export::plan::Plan::empty();
         let ex = std::sync::Arc::new(Export::new(p));
         let mut all = Vec::new();
         ex.reader().read_to_end(&mut all).unwrap();

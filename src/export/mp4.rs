@@ -1,5 +1,6 @@
-//! ISO BMFF (MP4) boxes for an export: `ftyp`, and a `moov` with one Motion-JPEG video track
-//! and one `tx3g` timed-text track. Pure: everything is computed from sample sizes, durations
+//! ISO BMFF (MP4) boxes for an export: `ftyp`, and a `moov` with one video track (H.264 as
+//! `avc1`/`avcC` with an `stss` of its IDRs, or Motion JPEG as `mp4v`) and one `tx3g`
+//! timed-text track. Pure: everything is computed from sample sizes, durations
 //! and chunk offsets; the sample bytes themselves are never touched here (docs/EXPORT.md).
 
 /// Ticks per second of every timescale in the file (movie, video, text). 120 Hz: fine enough
@@ -34,12 +35,27 @@ impl Track {
     }
 }
 
+/// How the video samples are coded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VideoEntry {
+    /// Every sample a complete JPEG: `mp4v` with objectTypeIndication 0x6C.
+    Mjpeg,
+    /// H.264 samples in AVCC framing; the `avcC` record.
+    Avc(Vec<u8>),
+}
+
 /// Everything the `moov` says besides the two tracks' tables.
 pub struct Movie {
     /// Capture time of the first frame, seconds since 1904 (`creation_time`).
     pub created_1904: u64,
     pub width: u16,
     pub height: u16,
+    pub entry: VideoEntry,
+    /// 1-based numbers of the video's sync samples (`stss`); `None`: every sample is one.
+    pub sync: Option<Vec<u32>>,
+    /// Ticks of media before the presentation starts (the H.264 lead-in from the key frame
+    /// before `from`): both tracks' edit lists skip them.
+    pub edit_start: u64,
     pub video: Track,
     pub text: Track,
 }
@@ -93,15 +109,19 @@ impl W {
     }
 }
 
-/// The `ftyp` box: ISO base media, MP4 v1 compatible (what ffmpeg writes for Motion JPEG).
-pub fn ftyp() -> Vec<u8> {
+/// The `ftyp` box: ISO base media, MP4 v1 compatible (what ffmpeg writes for Motion JPEG);
+/// `avc1` added for H.264 (what ffmpeg and Moonfire write).
+pub fn ftyp(avc: bool) -> Vec<u8> {
     let mut w = W(Vec::new());
     let b = w.begin(b"ftyp");
     w.bytes(b"isom");
     w.u32(0x200);
-    for brand in [b"isom", b"iso2", b"mp41"] {
-        w.bytes(brand);
+    w.bytes(b"isom");
+    w.bytes(b"iso2");
+    if avc {
+        w.bytes(b"avc1");
     }
+    w.bytes(b"mp41");
     w.end(b);
     w.0
 }
@@ -124,7 +144,7 @@ fn needs_co64(t: &Track) -> bool {
 /// or `co64`, which callers fix by building it twice (see `body.rs`).
 pub fn moov(m: &Movie, force_co64: bool) -> Vec<u8> {
     let mut w = W(Vec::with_capacity(4096 + m.video.sizes.len() * 12 + m.text.sizes.len() * 20));
-    let duration = m.video.duration().max(m.text.duration());
+    let duration = m.video.duration().max(m.text.duration()).saturating_sub(m.edit_start);
     let moov = w.begin(b"moov");
     let mvhd = w.full(b"mvhd", 1, 0);
     w.u64(m.created_1904);
@@ -164,12 +184,13 @@ fn trak(w: &mut W, m: &Movie, id: u32, t: &Track, movie_duration: u64, force_co6
     w.u32((m.width as u32) << 16);
     w.u32((m.height as u32) << 16);
     w.end(tkhd);
-    // One edit: the whole media from time 0, so players start both tracks together.
+    // One edit: the media from `edit_start` (0 unless H.264 needed a lead-in) to its end, so
+    // players start both tracks together, at the first frame asked for.
     let edts = w.begin(b"edts");
     let elst = w.full(b"elst", 1, 0);
     w.u32(1);
-    w.u64(t.duration());
-    w.u64(0);
+    w.u64(t.duration().saturating_sub(m.edit_start));
+    w.u64(m.edit_start);
     w.u32(0x0001_0000);
     w.end(elst);
     w.end(edts);
@@ -207,13 +228,21 @@ fn trak(w: &mut W, m: &Movie, id: u32, t: &Track, movie_duration: u64, force_co6
     let stbl = w.begin(b"stbl");
     let stsd = w.full(b"stsd", 0, 0);
     w.u32(1);
-    if video {
-        mp4v_entry(w, m.width, m.height, id);
-    } else {
-        tx3g_entry(w);
+    match (&m.entry, video) {
+        (VideoEntry::Mjpeg, true) => mp4v_entry(w, m.width, m.height, id),
+        (VideoEntry::Avc(avcc), true) => avc1_entry(w, m.width, m.height, avcc),
+        (_, false) => tx3g_entry(w),
     }
     w.end(stsd);
     stts(w, &t.durations);
+    if video && let Some(sync) = &m.sync {
+        let b = w.full(b"stss", 0, 0);
+        w.u32(sync.len() as u32);
+        for &n in sync {
+            w.u32(n);
+        }
+        w.end(b);
+    }
     stsc(w, &t.chunks);
     let stsz = w.full(b"stsz", 0, 0);
     w.u32(0);
@@ -328,6 +357,36 @@ fn mp4v_entry(w: &mut W, width: u16, height: u16, es_id: u32) {
     w.end(e);
 }
 
+/// The VisualSampleEntry fields shared by `mp4v` and `avc1`, up to `depth`/`pre_defined`.
+fn visual_entry_fields(w: &mut W, width: u16, height: u16, label: &[u8]) {
+    w.zeros(6);
+    w.u16(1); // data_reference_index
+    w.zeros(16); // pre_defined, reserved
+    w.u16(width);
+    w.u16(height);
+    w.u32(0x0048_0000); // 72 dpi
+    w.u32(0x0048_0000);
+    w.u32(0);
+    w.u16(1); // frame_count
+    let mut name = [0u8; 32];
+    name[0] = label.len() as u8;
+    name[1..1 + label.len()].copy_from_slice(label);
+    w.bytes(&name);
+    w.u16(0x0018); // depth
+    w.u16(0xFFFF); // pre_defined = -1
+}
+
+/// `avc1` sample entry with its `avcC` (ISO/IEC 14496-15): the parameter sets live here, the
+/// samples carry only the pictures' NAL units with 4-byte lengths.
+fn avc1_entry(w: &mut W, width: u16, height: u16, avcc: &[u8]) {
+    let e = w.begin(b"avc1");
+    visual_entry_fields(w, width, height, b"H.264");
+    let c = w.begin(b"avcC");
+    w.bytes(avcc);
+    w.end(c);
+    w.end(e);
+}
+
 /// `tx3g` sample entry: white text on a transparent background, centred at the bottom.
 fn tx3g_entry(w: &mut W) {
     let e = w.begin(b"tx3g");
@@ -383,6 +442,9 @@ mod tests {
             created_1904: EPOCH_1904 + 1_795_000_000,
             width: 320,
             height: 240,
+            entry: VideoEntry::Mjpeg,
+            sync: None,
+            edit_start: 0,
             video: Track { durations: vec![3000, 3000, 3003], sizes: vec![10, 20, 30], chunks: vec![(offset, 3)] },
             text: Track { durations: vec![9003], sizes: vec![25], chunks: vec![(offset - 25, 1)] },
         }

@@ -5,6 +5,8 @@
 //! Every record is checked whole, payload CRC included, as it is streamed (`body.rs`). The
 //! segment files stay open for the life of the export.
 
+use crate::camera::Codec;
+use crate::codec::h264;
 use crate::store::catalog::SegmentInfo;
 use crate::store::reader::{Reader, SegmentFrames};
 use crate::store::names::NameBuf;
@@ -23,6 +25,8 @@ pub struct Frame {
     pub seq: u64,
     pub utc_ns: i64,
     pub mono_ns: u64,
+    /// A key frame (every JPEG; an H.264 IDR).
+    pub key: bool,
 }
 
 /// A segment an export reads from: its open file, uid and name.
@@ -38,9 +42,37 @@ pub struct Plan {
     /// damaged, a first frame that fails its CRC, and (version-1 segments, whose record
     /// headers are read at plan time) frames whose record header is damaged.
     pub skipped: u64,
-    /// Picture size from the first frame's JPEG header (0 when it can't be parsed).
+    /// Picture size from the first frame's JPEG header or the H.264 SPS (0 when it can't be
+    /// parsed).
     pub width: u16,
     pub height: u16,
+    /// The codec of every frame of the export.
+    pub codec: Codec,
+    /// H.264: the decoder configuration (`avcC`) shared by every frame; empty for JPEG.
+    pub avcc: Vec<u8>,
+    /// H.264: frames at the start captured before `from`, from the key frame the picture
+    /// at `from` depends on; the file's edit list starts presentation after them.
+    pub lead_in: usize,
+    /// Frames in the range recorded with another codec or other H.264 parameters than the
+    /// first (the settings changed): left out of this export, which covers the footage of
+    /// one setting (docs/EXPORT.md).
+    pub other_codec: u64,
+}
+
+impl Plan {
+    pub fn empty() -> Plan {
+        Plan {
+            segments: Vec::new(),
+            frames: Vec::new(),
+            skipped: 0,
+            width: 0,
+            height: 0,
+            codec: Codec::Jpeg,
+            avcc: Vec::new(),
+            lead_in: 0,
+            other_codec: 0,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -95,12 +127,18 @@ pub fn plan_segment(reader: &Reader, id: u64) -> Result<Plan, PlanError> {
 
 /// The frames of the segments `seg_ok` accepts whose UTC time `frame_ok` accepts.
 /// `Err(None)`: no frame.
+///
+/// H.264: a run of frames that starts on a non-IDR picture is extended back to the IDR it
+/// depends on (at the start of the export: the lead-in, hidden by the edit list), so no frame
+/// of the export refers to a picture the export doesn't hold.
 fn select(
     reader: &Reader,
     seg_ok: impl Fn(&SegmentInfo) -> bool,
     frame_ok: impl Fn(i64) -> bool,
 ) -> Result<Plan, Option<PlanError>> {
-    let mut p = Plan { segments: Vec::new(), frames: Vec::new(), skipped: 0, width: 0, height: 0 };
+    let mut p = Plan::empty();
+    // The codec and parameters of the export: those of its first segment with a wanted frame.
+    let mut setting: Option<(u8, Vec<u8>)> = None;
     let wanted: Vec<&SegmentInfo> = reader.segments().into_iter().filter(|s| s.frames > 0 && seg_ok(s)).collect();
     let mut loaded = Vec::with_capacity(LOAD_BATCH);
     for batch in wanted.chunks(LOAD_BATCH) {
@@ -114,17 +152,57 @@ fn select(
                     continue;
                 }
             };
+            // One codec per segment (the store rotates when it changes); version 1 says 0.
+            let seg_codec = sf.entries.first().map_or(1, |e| e.codec.max(1));
+            let h264 = seg_codec == Codec::H264 as u8;
+            let wanted_here = sf.entries.iter().filter(|e| frame_ok(e.utc_ns)).count() as u64;
+            if wanted_here == 0 {
+                continue;
+            }
+            match &setting {
+                None => setting = Some((seg_codec, sf.params().to_vec())),
+                Some((c, params)) if *c != seg_codec || params.as_slice() != sf.params() => {
+                    log::warn!("export: segment {} was recorded with other settings (codec {seg_codec}); left out", seg.name);
+                    p.other_codec += wanted_here;
+                    continue;
+                }
+                Some(_) => {}
+            }
             let si = p.segments.len() as u32;
             let before = p.frames.len();
             p.frames.reserve(sf.entries.len());
+            let mut last_key: Option<usize> = None;
             for (i, e) in sf.entries.iter().enumerate() {
+                let seq = sf.first_seq + i as u64;
+                let key = !h264 || e.flags & 1 != 0;
+                if key {
+                    last_key = Some(i);
+                }
                 if !frame_ok(e.utc_ns) {
                     continue;
                 }
-                let seq = sf.first_seq + i as u64;
+                if h264 && !key {
+                    let follows = p.frames.last().is_some_and(|f| f.seg == si && f.seq + 1 == seq);
+                    if !follows {
+                        let Some(k) = last_key else {
+                            // No IDR before it in its segment: it can't be decoded.
+                            p.skipped += 1;
+                            continue;
+                        };
+                        let at_start = p.frames.is_empty();
+                        for (j, b) in sf.entries.iter().enumerate().take(i).skip(k) {
+                            let Some(len) = b.len else { continue };
+                            let bseq = sf.first_seq + j as u64;
+                            p.frames.push(Frame { seg: si, len, offset: b.offset, seq: bseq, utc_ns: b.utc_ns, mono_ns: b.mono_ns, key: j == k });
+                        }
+                        if at_start {
+                            p.lead_in = p.frames.len();
+                        }
+                    }
+                }
                 if let Some(len) = e.len {
                     // Index v2: everything the plan needs is in the entry.
-                    p.frames.push(Frame { seg: si, len, offset: e.offset, seq, utc_ns: e.utc_ns, mono_ns: e.mono_ns });
+                    p.frames.push(Frame { seg: si, len, offset: e.offset, seq, utc_ns: e.utc_ns, mono_ns: e.mono_ns, key });
                     continue;
                 }
                 match sf.header(i).map_err(PlanError::Io)? {
@@ -135,6 +213,7 @@ fn select(
                         seq: h.seq,
                         utc_ns: h.utc_ns,
                         mono_ns: h.mono_ns,
+                        key: true,
                     }),
                     None => {
                         log::warn!("export: segment {}: frame {seq} is damaged; left out", seg.name);
@@ -150,15 +229,28 @@ fn select(
             }
         }
     }
+    if let Some((c, params)) = setting
+        && c == Codec::H264 as u8
+    {
+        p.codec = Codec::H264;
+        if let Some(sps) = h264::params_from_avcc(&params).and_then(|ps| ps.parsed()) {
+            p.width = sps.width.min(u16::MAX as u32) as u16;
+            p.height = sps.height.min(u16::MAX as u32) as u16;
+        }
+        p.avcc = params;
+    }
     // The picture size comes from the first frame whose payload checks; frames before it that
-    // don't are left out (they would fail the stream anyway).
+    // don't are left out (they would fail the stream anyway), and for H.264 the pictures that
+    // depend on it, up to the next IDR.
     let mut buf = Vec::new();
     while let Some(f) = p.frames.first().copied() {
         let src = &p.segments[f.seg as usize];
         let rec = crate::store::segment::read_record(src.frames.file(), src.frames.uid(), f.offset, src.frames.limit(), &mut buf);
         match rec.map_err(PlanError::Io)? {
             Some(h) if h.seq == f.seq => {
-                if let Some((w, h)) = crate::camera::file::jpeg_dimensions(&buf) {
+                if p.codec == Codec::Jpeg
+                    && let Some((w, h)) = crate::camera::file::jpeg_dimensions(&buf)
+                {
                     p.width = w.min(u16::MAX as u32) as u16;
                     p.height = h.min(u16::MAX as u32) as u16;
                 }
@@ -166,8 +258,13 @@ fn select(
             }
             _ => {
                 log::warn!("export: segment {}: frame {} is damaged; left out", src.name, f.seq);
-                p.skipped += 1;
-                p.frames.remove(0);
+                let mut n = 1;
+                while p.codec == Codec::H264 && p.frames.get(n).is_some_and(|g| !g.key) {
+                    n += 1;
+                }
+                p.skipped += n as u64;
+                p.frames.drain(..n);
+                p.lead_in = p.lead_in.saturating_sub(n);
             }
         }
     }
@@ -234,7 +331,7 @@ mod tests {
     use super::*;
 
     fn f(seq: u64, mono_ms: u64) -> Frame {
-        Frame { seg: 0, len: 1, offset: 0, seq, utc_ns: 0, mono_ns: mono_ms * 1_000_000 }
+        Frame { seg: 0, len: 1, offset: 0, seq, utc_ns: 0, mono_ns: mono_ms * 1_000_000, key: true }
     }
 
     #[test]

@@ -34,6 +34,8 @@ pub struct SegmentFrames {
     pub first_seq: u64,
     pub entries: Vec<IndexEntry>,
     limit: u64,
+    /// The codec parameters from the segment header (H.264 `avcC`; empty for JPEG).
+    params: super::record::Params,
 }
 
 impl SegmentFrames {
@@ -55,6 +57,11 @@ impl SegmentFrames {
     /// Records must end at or before this offset.
     pub fn limit(&self) -> u64 {
         self.limit
+    }
+
+    /// The H.264 decoder configuration (`avcC`) its frames need; empty for JPEG segments.
+    pub fn params(&self) -> &[u8] {
+        self.params.bytes()
     }
 
     /// Reads and checks only the record header of frame `i` (header CRC, kind, seq, bounds),
@@ -134,7 +141,7 @@ impl Reader {
         if entries.len() as u64 != seg.frames {
             return Ok(Err("segment index does not match its name"));
         }
-        Ok(Ok(SegmentFrames { file, uid: header.uid, first_seq: header.first_seq, entries, limit: limit.max(BLOCK) }))
+        Ok(Ok(SegmentFrames { file, uid: header.uid, first_seq: header.first_seq, entries, limit: limit.max(BLOCK), params: header.params }))
     }
 
     /// Reads the frame with sequence number `seq` into `buf`.

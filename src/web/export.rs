@@ -217,14 +217,17 @@ async fn answer<R: Read, W: ResponseWriter<Error = R::Error>>(
     let tag = etag(&ex);
     if json {
         let body = format!(
-            "{{\"bytes\":{},\"frames\":{},\"duration_s\":{:.3},\"start\":\"{}\",\"end\":\"{}\",\"skipped\":{},\"file_name\":\"{}\"}}",
+            "{{\"bytes\":{},\"frames\":{},\"duration_s\":{:.3},\"start\":\"{}\",\"end\":\"{}\",\"skipped\":{},\"file_name\":\"{}\",\"codec\":\"{}\",\"codecs\":\"{}\",\"other_settings\":{}}}",
             ex.len(),
             ex.frames(),
             ex.duration_ns() as f64 / 1e9,
             Iso(first),
             Iso(last),
             ex.skipped(),
-            ex.file_name()
+            ex.file_name(),
+            if ex.codec() == crate::camera::Codec::H264 { "h264" } else { "mjpeg" },
+            ex.codec_string(),
+            ex.other_codec()
         );
         return Response::ok(JsonText(body))
             .with_header("Cache-Control", "no-store")
