@@ -1,7 +1,8 @@
 //! `file:` with Annex-B H.264: a libx264 clip recorded by `blackbox run` is stored access unit
 //! for access unit (the store's AVCC samples, back in Annex-B, are the clip's pictures), IDRs
 //! flagged where the clip has them, the clip's SPS/PPS in each segment's avcC; a clip with
-//! B-frames is refused with the message; `video_codec=mjpeg` refuses an H.264 file.
+//! B-frames is refused with the message; `video_codec=mjpeg` refuses an H.264 file. The
+//! export of the recording decodes (`ffmpeg -xerror`) to the clip's own pictures (framemd5).
 //! ffprobe (libavformat's H.264 parser) is the independent judge of where the clip's access
 //! units are and which are key frames.
 
@@ -148,7 +149,30 @@ fn a_libx264_clip_is_stored_access_unit_for_access_unit() {
             let ps = h264::params_from_avcc(a).expect("avcC with SPS and PPS");
             assert_eq!((ps.sps(), ps.pps()), (sps, pps));
         }
+        // The export of the whole recording decodes with no error to the clip's own pictures.
+        let mp4 = d.path().join(format!("{name}.mp4"));
+        let o = bb().arg("export").arg(&data).arg("-o").arg(&mp4).output().unwrap();
+        assert!(o.status.success(), "export: {}", String::from_utf8_lossy(&o.stderr));
+        let exported = picture_hashes(&mp4, None);
+        assert_eq!(exported.len(), 150, "{name}: exported pictures");
+        assert!(exported == picture_hashes(&clip, Some("h264")), "{name}: the export's pictures (framemd5) differ from the clip's");
     }
+}
+
+/// The framemd5 hashes of the decoded pictures (ffmpeg -xerror: any decode error fails).
+fn picture_hashes(file: &Path, fmt: Option<&str>) -> Vec<String> {
+    let mut c = Command::new("ffmpeg");
+    c.args(["-nostdin", "-v", "error", "-xerror"]);
+    if let Some(f) = fmt {
+        c.args(["-f", f]);
+    }
+    let o = c.arg("-i").arg(file).args(["-map", "0:v:0", "-f", "framemd5", "-"]).output().unwrap();
+    assert!(o.status.success() && o.stderr.is_empty(), "ffmpeg on {}: {}", file.display(), String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| l.rsplit(',').next().unwrap().trim().to_string())
+        .collect()
 }
 
 #[test]
