@@ -207,6 +207,12 @@ fn mjpeg_recording_refuses_an_h264_file_and_detection_works_without_the_extensio
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{log}");
     assert!(log.contains("frames=30 "), "{log}");
+    // Megabytes of garbage before the clip are skipped (the read buffer does not grow).
+    let mut g = vec![0xA5u8; 5 << 20];
+    g.extend_from_slice(&std::fs::read(&clip).unwrap());
+    let padded = d.path().join("padded.h264");
+    std::fs::write(&padded, &g).unwrap();
+    assert_eq!(H264FileCamera::open(&padded, 30, true, false).unwrap().frame_count(), 30);
     // Garbage is not a clip.
     let junk = d.path().join("junk.h264");
     std::fs::write(&junk, b"\x00\x00\x01 not really H.264 at all").unwrap();

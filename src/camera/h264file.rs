@@ -20,6 +20,8 @@ use crate::codec::h264::{self, AuError, ParamSets};
 
 /// Size of the read buffer. An access unit larger than about half of it makes it grow (once).
 pub const BUFFER_BYTES: usize = 2 << 20;
+/// The read buffer grows (for one huge access unit) up to this; beyond it the bytes are skipped.
+const MAX_AU_BYTES: usize = 32 << 20;
 /// Bytes read from the file at a time.
 const READ_CHUNK: usize = 256 << 10;
 /// How much of the file `open` checks for an SPS and for B-frames.
@@ -156,11 +158,22 @@ impl H264FileCamera {
 
     /// Drops consumed bytes (keeping the access unit in progress) and reads more.
     fn refill(&mut self) -> io::Result<()> {
+        // Bytes before the next start code are garbage: keep at most the 3 that could begin one.
+        let rest = &self.buf[self.lo..];
+        if !rest.windows(3).any(|w| w == [0, 0, 1]) {
+            self.lo = self.buf.len().saturating_sub(3).max(self.lo);
+        }
         self.buf.drain(..self.lo);
         self.lo = 0;
         if self.buf.len() == self.buf.capacity() {
-            log::warn!("file {}: access unit larger than {} bytes; growing the read buffer", self.path.display(), self.buf.capacity());
-            self.buf.reserve(self.buf.capacity());
+            if self.buf.capacity() >= MAX_AU_BYTES {
+                // No access unit ends in this much data: skip it rather than grow without bound.
+                log::warn!("file {}: no access unit ends within {} bytes; skipping them", self.path.display(), self.buf.len());
+                self.buf.clear();
+            } else {
+                log::warn!("file {}: access unit larger than {} bytes; growing the read buffer", self.path.display(), self.buf.capacity());
+                self.buf.reserve(self.buf.capacity());
+            }
         }
         let len = self.buf.len();
         let cap = self.buf.capacity().min(len + READ_CHUNK);
