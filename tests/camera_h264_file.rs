@@ -22,7 +22,7 @@ fn bb() -> Command {
 fn make_clip(dir: &Path, name: &str, frames: u32, bf: u32, headers_every_idr: bool) -> PathBuf {
     let clip = dir.join(name);
     let profile = if bf > 0 { "main" } else { "baseline" };
-    let params = if headers_every_idr { "repeat-headers=1:aud=1" } else { "aud=1" };
+    let params = "repeat-headers=1:aud=1";
     let st = Command::new("ffmpeg")
         .args(["-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30"])
         .args(["-frames:v", &frames.to_string(), "-c:v", "libx264", "-preset", "veryfast", "-profile:v", profile])
@@ -32,7 +32,42 @@ fn make_clip(dir: &Path, name: &str, frames: u32, bf: u32, headers_every_idr: bo
         .status()
         .expect("ffmpeg with libx264 is needed (scripts/test installs it)");
     assert!(st.success(), "ffmpeg failed");
+    if !headers_every_idr {
+        let d = std::fs::read(&clip).unwrap();
+        let once = headers_once(&d);
+        assert!(once.len() < d.len(), "headers were repeated");
+        std::fs::write(&clip, once).unwrap();
+    }
     clip
+}
+
+/// The stream with its SPS and PPS only before the first picture (libx264 writing raw H.264
+/// repeats them before every IDR), as some UVC cameras send them. Cut at the `00 00 01` start
+/// codes found here, not by blackbox's parser.
+fn headers_once(d: &[u8]) -> Vec<u8> {
+    let mut starts: Vec<usize> = (0..d.len().saturating_sub(2)).filter(|&i| d[i..i + 3] == [0, 0, 1]).collect();
+    starts.push(d.len());
+    let mut out = d[..starts[0]].to_vec();
+    let (mut sps, mut pps) = (0, 0);
+    for w in starts.windows(2) {
+        let (s, e) = (w[0], w[1]);
+        let t = d.get(s + 3).map_or(0, |b| b & 0x1f);
+        let keep = match t {
+            7 => {
+                sps += 1;
+                sps == 1
+            }
+            8 => {
+                pps += 1;
+                pps == 1
+            }
+            _ => true,
+        };
+        if keep {
+            out.extend_from_slice(&d[s..e]);
+        }
+    }
+    out
 }
 
 /// The clip's access units as ffprobe sees them: (offset, size, key).
@@ -112,6 +147,8 @@ fn a_libx264_clip_is_stored_access_unit_for_access_unit() {
         let clip = make_clip(d.path(), name, 150, 0, repeat);
         let bytes = std::fs::read(&clip).unwrap();
         let packets = ffprobe_packets(&clip);
+        let with_sps = packets.iter().filter(|&&(p, n, _)| h264::nal_units(&bytes[p..p + n]).any(|u| h264::nal_type(u) == NAL_SPS)).count();
+        assert_eq!(with_sps, if repeat { 5 } else { 1 }, "{name}: access units with an SPS");
         assert_eq!(packets.len(), 150, "ffprobe sees 150 pictures");
         assert_eq!(packets.iter().filter(|p| p.2).count(), 5, "GOP 30: 5 IDRs");
 
