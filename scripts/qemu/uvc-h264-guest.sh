@@ -43,5 +43,19 @@ say "run exit $run_rc; last report: $(tail -n 1 /tmp/durable)"
 dmesg | grep -E 'uvcvideo|usb 1-1|vhci' | tail -n 5
 blackbox verify /data --json; verify_rc=$?
 say "verify exit $verify_rc"
+
+# A raw camera recording H.264: vivid's /dev/video0 in YUYV, the timestamp burnt in, encoded
+# straight to H.264 by OpenH264 (no JPEG step). The host exports and decodes it.
+mkdir -p /data/raw
+cat >/data/raw/config.json <<'JSON'
+{"storage_cap_gb": 0.05, "min_free_mb": 16, "segment_length_s": 2, "video_codec": "h264",
+ "video_res_width": 320, "video_res_height": 180, "video_fps": 15, "embed_timestamp": true}
+JSON
+blackbox run --data /data/raw --source v4l2:/dev/video0@YUYV 2>/tmp/raw.log &
+pid=$!
+sleep 6
+kill -TERM "$pid"; wait "$pid"; raw_rc=$?
+grep -E 'camera: v4l2|run summary' /tmp/raw.log
+say "raw run exit $raw_rc"
 umount /data
-[ "$run_rc" -eq 0 ] && [ "$verify_rc" -eq 0 ]
+[ "$run_rc" -eq 0 ] && [ "$verify_rc" -eq 0 ] && [ "$raw_rc" -eq 0 ]
