@@ -94,8 +94,7 @@ impl H264FileCamera {
         // Scan the start: the first SPS gives the size; any B slice refuses the file.
         let mut ps = ParamSets::default();
         let (mut pictures, mut scanned) = (0u64, 0u64);
-        loop {
-            let Some((s, e)) = cam.next_au().map_err(|e| bad(format!("cannot read: {e}")))? else { break };
+        while let Some((s, e)) = cam.next_au().map_err(|e| bad(format!("cannot read: {e}")))? {
             scanned += (e - s) as u64;
             match h264::inspect(&cam.buf[s..e], &mut ps) {
                 Ok(_) => pictures += 1,

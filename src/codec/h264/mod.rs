@@ -45,7 +45,7 @@ pub(crate) fn find_start(d: &[u8]) -> Option<(usize, usize)> {
     let mut i = 0;
     while i + 3 <= d.len() {
         // memchr for the 01, then look back for two zeros.
-        let Some(p) = memchr::memchr(1, &d[i + 2..]) else { return None };
+        let p = memchr::memchr(1, &d[i + 2..])?;
         let one = i + 2 + p;
         if d[one - 1] == 0 && d[one - 2] == 0 {
             return Some((one - 2, one + 1));
