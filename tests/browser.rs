@@ -412,7 +412,7 @@ fn start_blackbox(dir: &Path) -> Bb {
     std::fs::create_dir_all(dir.join("data")).unwrap();
     std::fs::write(
         dir.join("data/config.json"),
-        r#"{"video_res_width": 320, "video_res_height": 180, "video_fps": 15, "segment_length_s": 5, "storage_cap_gb": 1}"#,
+        r#"{"video_codec": "mjpeg", "video_res_width": 320, "video_res_height": 180, "video_fps": 15, "segment_length_s": 5, "storage_cap_gb": 1}"#,
     )
     .unwrap();
     Bb::start(&dir.join("data"), free_port())
@@ -1073,7 +1073,7 @@ fn a_stop_inside_a_segment_is_a_gap_on_the_recordings_page() {
     std::fs::create_dir_all(dir.path().join("data")).unwrap();
     std::fs::write(
         dir.path().join("data/config.json"),
-        r#"{"video_res_width": 320, "video_res_height": 180, "video_fps": 15, "segment_length_s": 60, "storage_cap_gb": 1}"#,
+        r#"{"video_codec": "mjpeg", "video_res_width": 320, "video_res_height": 180, "video_fps": 15, "segment_length_s": 60, "storage_cap_gb": 1}"#,
     )
     .unwrap();
     let bb = Bb::start(&dir.path().join("data"), free_port());
@@ -1105,4 +1105,69 @@ fn a_stop_inside_a_segment_is_a_gap_on_the_recordings_page() {
     assert!(meta.contains("1 gap"), "{meta}");
     assert!(!meta.starts_with(&fmt_dur(span as f64 / 1000.0)), "the segment's duration is its footage, not its span: {meta}");
     b.shot("recordings-gap");
+}
+
+/// H.264 (the default codec): an export of a real recording plays in a plain `<video>` (ready,
+/// time advancing, the right picture size) and seeks to 60 % of its duration; the dashboard's
+/// player plays the footage in its `<video>` across a segment boundary and across a gap, the
+/// UTC time chip following the footage.
+#[test]
+fn h264_footage_plays_and_seeks_in_a_plain_video_and_in_the_player_across_segments_and_a_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("data")).unwrap();
+    std::fs::write(
+        dir.path().join("data/config.json"),
+        r#"{"video_res_width": 320, "video_res_height": 180, "video_fps": 15, "segment_length_s": 4, "storage_cap_gb": 1}"#,
+    )
+    .unwrap();
+    let bb = Bb::start(&dir.path().join("data"), free_port());
+    let (t0, _) = wait_for_footage(&bb, 6);
+    assert_eq!(bb.api("PUT", "/api/recording", Some(&json!({"recording": false}))).0, 200);
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(bb.api("PUT", "/api/recording", Some(&json!({"recording": true}))).0, 200);
+    let (_, t1) = wait_for_footage(&bb, 18);
+    let (_, x) = bb.api("GET", &format!("/api/export.json?from={}&to={}", iso_ms(t0), iso_ms(t1)), None);
+    assert_eq!(x["codec"], json!("h264"), "{x}");
+    assert!(x["codecs"].as_str().unwrap().starts_with("avc1.42"), "{x}");
+
+    let driver = Driver::start();
+    let b = driver.session(false);
+    b.login(&bb);
+    let src = format!("/api/export.mp4?from={}&to={}", iso_ms(t0), iso_ms(t1));
+    b.js(&format!(
+        "const v = document.createElement('video'); v.id = 'plain'; v.muted = true; v.src = {}; document.body.append(v); v.play();",
+        serde_json::to_string(&src).unwrap()
+    ));
+    b.wait_until("const v = document.getElementById('plain'); return v.error ? 'error ' + v.error.code + ' ' + v.error.message : v.readyState >= 3 && v.currentTime > 0.5;", "the export playing in a plain <video>");
+    let err = b.js("const v = document.getElementById('plain'); return v.error && v.error.message;");
+    assert!(err.is_null(), "the <video> failed: {err}");
+    assert_eq!(b.js("return [document.getElementById('plain').videoWidth, document.getElementById('plain').videoHeight];"), json!([320, 180]));
+    let dur = b.js("return document.getElementById('plain').duration;").as_f64().unwrap();
+    assert!(dur > 12.0, "duration {dur} s");
+    b.js(&format!("const v = document.getElementById('plain'); v.dataset.seeked = ''; v.addEventListener('seeked', () => v.dataset.seeked = '1', {{ once: true }}); v.currentTime = {};", dur * 0.6));
+    b.wait_until("const v = document.getElementById('plain'); return v.dataset.seeked === '1' && v.readyState >= 2;", "the seek to 60 %");
+    let at = b.js("return document.getElementById('plain').currentTime;").as_f64().unwrap();
+    assert!((at - dur * 0.6).abs() < 1.0, "seeked to {at}, wanted {}", dur * 0.6);
+    b.wait_until(&format!("return document.getElementById('plain').currentTime > {};", at + 0.5), "playing on after the seek");
+    let q = b.js("const v = document.getElementById('plain'); const p = v.getVideoPlaybackQuality(); v.pause(); v.remove(); return [p.totalVideoFrames, p.droppedVideoFrames];");
+    assert!(q[0].as_u64().unwrap() > 10, "{q}");
+
+    // The player: starts at the first footage, plays in its <video>, through the segment
+    // boundaries and over the stop (the chip jumps past it).
+    b.goto(&bb.url(&format!("/#player?t={}", t0 + 500)));
+    b.wait_until("const v = document.getElementById('player-video'); return v && !v.hidden && !v.paused && v.currentTime > 0.3;", "the player's <video> playing");
+    assert_eq!(b.js("return document.getElementById('player-canvas').hidden;"), json!(true));
+    let chip = |b: &Browser| b.js("return Number(document.getElementById('player-time').dataset.ts);").as_f64().unwrap() as i64;
+    let first = chip(&b);
+    assert!((first - (t0 + 500)).abs() < 1500, "the player starts where asked: {first} vs {}", t0 + 500);
+    b.js("document.querySelector('#speed button[data-v=\"4\"]').click();");
+    // Past the stop: at 4x the 6 s before it and the resumed footage take a few seconds.
+    let past = b.wait_until(
+        &format!("const t = Number(document.getElementById('player-time').dataset.ts); return t > {} ? t : null;", t0 + 12_000),
+        "the player past the segment boundaries and the gap",
+    );
+    assert!(past.as_f64().unwrap() as i64 > t0 + 12_000);
+    let q = b.js("const p = document.getElementById('player-video').getVideoPlaybackQuality(); return [p.totalVideoFrames, p.droppedVideoFrames];");
+    assert!(q[0].as_u64().unwrap() > 30, "frames shown by the player: {q}");
+    b.shot("player-h264");
 }

@@ -46,7 +46,7 @@ fn run_refuses_a_bad_config_naming_the_key() {
 fn run_without_source_records_synthetic_and_closes_cleanly_on_sigterm() {
     let d = tempfile::tempdir().unwrap();
     let data = d.path().join("data");
-    let cfg = write_config(d.path(), r#"{"video_res_width": 320, "video_res_height": 240, "video_fps": 30}"#);
+    let cfg = write_config(d.path(), r#"{"video_res_width": 320, "video_res_height": 240, "video_fps": 30, "video_codec": "mjpeg"}"#);
     let child = bb()
         .args(["run", "--report-durable", "--data"])
         .arg(&data)
@@ -104,7 +104,7 @@ fn file_source_stores_the_clip_frames_byte_for_byte_and_ffmpeg_decodes_them() {
         .expect("ffmpeg is needed (scripts/test installs it)");
     assert!(st.success());
     let data = d.path().join("data");
-    let cfg = write_config(d.path(), r#"{"segment_length_s": 1, "video_fps": 30}"#);
+    let cfg = write_config(d.path(), r#"{"segment_length_s": 1, "video_fps": 30, "video_codec": "mjpeg"}"#);
     let out = bb()
         .args(["run", "--as-fast-as-possible", "--data"])
         .arg(&data)

@@ -18,6 +18,8 @@
 //! which is kept (and named) when the test fails.
 
 use blackbox::camera::file::jpeg_dimensions;
+use blackbox::camera::Codec;
+use blackbox::codec::h264;
 use blackbox::store::names::SegName;
 use blackbox::store::reader::Reader;
 use std::fs::{self, File, OpenOptions};
@@ -365,13 +367,26 @@ fn read_store(data: &Path) -> Result<Seen, String> {
                 err = Some(format!("hole or disorder: frame {} follows frame {l}", info.seq));
                 return false;
             }
-            if data.len() < 4 || data[..2] != [0xff, 0xd8] || data[data.len() - 2..] != [0xff, 0xd9] {
-                err = Some(format!("frame {} ({} bytes) is not a whole JPEG (FFD8 … FFD9)", info.seq, data.len()));
-                return false;
-            }
-            if jpeg_dimensions(data) != Some((WIDTH, HEIGHT)) {
-                err = Some(format!("frame {} is not a {WIDTH}x{HEIGHT} JPEG: {:?}", info.seq, jpeg_dimensions(data)));
-                return false;
+            if info.codec == Codec::H264 as u8 {
+                // A whole AVCC sample: its NAL lengths tile it exactly, and it holds a slice.
+                let (mut n, mut slices) = (0usize, 0);
+                for nal in h264::avcc_units(data) {
+                    n += 4 + nal.len();
+                    slices += usize::from(matches!(h264::nal_type(nal), h264::NAL_SLICE | h264::NAL_IDR));
+                }
+                if n != data.len() || slices == 0 {
+                    err = Some(format!("frame {} ({} bytes) is not a whole H.264 access unit", info.seq, data.len()));
+                    return false;
+                }
+            } else {
+                if data.len() < 4 || data[..2] != [0xff, 0xd8] || data[data.len() - 2..] != [0xff, 0xd9] {
+                    err = Some(format!("frame {} ({} bytes) is not a whole JPEG (FFD8 … FFD9)", info.seq, data.len()));
+                    return false;
+                }
+                if jpeg_dimensions(data) != Some((WIDTH, HEIGHT)) {
+                    err = Some(format!("frame {} is not a {WIDTH}x{HEIGHT} JPEG: {:?}", info.seq, jpeg_dimensions(data)));
+                    return false;
+                }
             }
             if info.mono_ns <= last_mono {
                 err = Some(format!("frame {} was captured at mono {} ns, not after its predecessor ({last_mono})", info.seq, info.mono_ns));
@@ -389,6 +404,17 @@ fn read_store(data: &Path) -> Result<Seen, String> {
     }
     if bad != 0 {
         return Err(format!("the reader skipped {bad} damaged frames"));
+    }
+    // H.264: every segment starts with an IDR and carries its parameter sets, so no stored
+    // stream starts on a picture whose reference is missing.
+    for seg in r.segments() {
+        let Ok(Ok(sf)) = r.load(seg) else { continue };
+        if let Some(e) = sf.entries.first()
+            && e.codec == Codec::H264 as u8
+            && (e.flags & 1 == 0 || h264::params_from_avcc(sf.params()).is_none())
+        {
+            return Err(format!("H.264 segment {} does not start with an IDR and its parameter sets", seg.name));
+        }
     }
     let mut alloc = 0;
     for e in fs::read_dir(data.join("segments")).map_err(|e| e.to_string())? {
@@ -627,12 +653,26 @@ fn kill_minus_nine_never_loses_an_acknowledged_frame() {
     let mut prev = Prev::default();
     let mut tot = Totals::default();
     let mut failure = None;
+    let mut exports = 0;
     for n in 1..=cycles {
         if let Err(e) = cycle(&ctx, n, &mut rng, &mut prev, &mut tot) {
             failure = Some(format!("cycle {n}: {e}"));
             break;
         }
+        // Every tenth cut: an export of everything left decodes without an error and starts
+        // on a key frame.
+        if n % 10 == 0 {
+            match export_decodes(&ctx.data, tmp.path()) {
+                Ok(true) => exports += 1,
+                Ok(false) => {}
+                Err(e) => {
+                    failure = Some(format!("cycle {n}: export after the cut: {e}"));
+                    break;
+                }
+            }
+        }
     }
+    println!("crash_kill: {exports} exports made after cuts decoded with ffmpeg -xerror");
     // A clean stop at the end: SIGTERM closes the open segment.
     if failure.is_none()
         && let Err(e) = clean_stop(&ctx, &prev)
@@ -673,6 +713,40 @@ fn kill_minus_nine_never_loses_an_acknowledged_frame() {
         panic!("{f}\n(seed {seed:#x}; data and child.log kept in {})", kept.display());
     }
     assert!(tot.cycles >= cycles.min(50), "ran only {} cycles", tot.cycles);
+}
+
+/// Exports the whole store (read-only, as after a cut) and decodes it with `ffmpeg -xerror`;
+/// the first packet must be a key frame. `Ok(false)`: nothing stored yet.
+fn export_decodes(data: &Path, tmp: &Path) -> Result<bool, String> {
+    let out = tmp.join("after-cut.mp4");
+    let o = Command::new(BIN).arg("export").arg(data).arg("-o").arg(&out).output().map_err(|e| e.to_string())?;
+    if !o.status.success() {
+        let err = String::from_utf8_lossy(&o.stderr);
+        if err.contains("no footage") {
+            return Ok(false);
+        }
+        return Err(format!("blackbox export failed: {err}"));
+    }
+    let d = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-xerror", "-i"])
+        .arg(&out)
+        .args(["-map", "0:v:0", "-f", "null", "-"])
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !d.status.success() || !d.stderr.is_empty() {
+        return Err(format!("ffmpeg -xerror: {}", String::from_utf8_lossy(&d.stderr)));
+    }
+    let p = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-read_intervals", "%+#1", "-show_entries", "packet=flags", "-of", "csv=p=0"])
+        .arg(&out)
+        .output()
+        .map_err(|e| e.to_string())?;
+    let first = String::from_utf8_lossy(&p.stdout).lines().next().unwrap_or("").to_string();
+    if !first.starts_with('K') {
+        return Err(format!("the export's first packet is not a key frame (flags {first:?})"));
+    }
+    let _ = fs::remove_file(&out);
+    Ok(true)
 }
 
 /// SIGTERM after the child has acknowledged something: it must exit 0 and leave only closed

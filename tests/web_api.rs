@@ -24,7 +24,7 @@ struct Bb {
     _tmp: Option<tempfile::TempDir>,
 }
 
-const CFG: &str = r#"{"video_res_width": 160, "video_res_height": 120, "video_fps": 30, "storage_cap_gb": 1, "segment_length_s": 1}"#;
+const CFG: &str = r#"{"video_codec": "mjpeg", "video_res_width": 160, "video_res_height": 120, "video_fps": 30, "storage_cap_gb": 1, "segment_length_s": 1}"#;
 
 impl Bb {
     fn start(cfg: &str) -> Bb {
@@ -514,7 +514,7 @@ fn more_live_viewers_than_max_live_clients_get_503_with_retry_after() {
 
 #[test]
 fn a_client_that_stops_reading_stalls_neither_other_viewers_nor_the_recorder() {
-    let bb = Bb::start(r#"{"video_res_width": 640, "video_res_height": 480, "video_fps": 30, "storage_cap_gb": 1}"#);
+    let bb = Bb::start(r#"{"video_codec": "mjpeg", "video_res_width": 640, "video_res_height": 480, "video_fps": 30, "storage_cap_gb": 1}"#);
     // A viewer with a tiny receive window that never reads.
     let stuck = {
         let s = socket_with_small_rcvbuf(bb.addr);

@@ -24,7 +24,7 @@ impl Bb {
     /// Starts on `dir` (data in `dir/data`, stderr in `dir/<log_name>`) and waits for /health.
     fn start(dir: &Path, log_name: &str) -> Bb {
         let cfg = dir.join("cfg.json");
-        std::fs::write(&cfg, r#"{"video_res_width": 160, "video_res_height": 120, "video_fps": 30, "storage_cap_gb": 1}"#)
+        std::fs::write(&cfg, r#"{"video_codec": "mjpeg", "video_res_width": 160, "video_res_height": 120, "video_fps": 30, "storage_cap_gb": 1}"#)
             .unwrap();
         let log = dir.join(log_name);
         let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();

@@ -26,7 +26,7 @@ fn start() -> Bb {
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let cfg = dir.path().join("cfg.json");
-    std::fs::write(&cfg, r#"{"video_res_width": 160, "video_res_height": 120, "video_fps": 30, "storage_cap_gb": 1}"#).unwrap();
+    std::fs::write(&cfg, r#"{"video_codec": "mjpeg", "video_res_width": 160, "video_res_height": 120, "video_fps": 30, "storage_cap_gb": 1}"#).unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_blackbox"))
         .args(["run", "--source", "synthetic", "--data"])
         .arg(dir.path().join("data"))

@@ -22,7 +22,7 @@ echo "BLACKBOX-RIG: cli json $(blackbox controls "$dev" --json)"
 
 mkdir -p /tmp/data
 cat >/tmp/data/config.json <<'JSON'
-{"storage_cap_gb": 0.1, "min_free_mb": 16, "segment_length_s": 4,
+{"video_codec": "mjpeg", "storage_cap_gb": 0.1, "min_free_mb": 16, "segment_length_s": 4,
  "video_res_width": 320, "video_res_height": 180, "video_fps": 30}
 JSON
 blackbox run --data /tmp/data --source "v4l2:$dev" --listen 0.0.0.0:8080 --report-durable \

@@ -334,9 +334,21 @@ class Campaign:
         j = json.loads(p.stdout)
         s = j["streams"][0]
         nb, read = int(s.get("nb_frames", -1)), int(s.get("nb_read_frames", -2))
-        if nb != read or nb <= 0:
+        k = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "stream=codec_name",
+                            "-show_entries", "packet=flags", "-read_intervals", "%+#1", "-of", "json", mp4],
+                           capture_output=True, text=True)
+        kj = json.loads(k.stdout or "{}")
+        codec = (kj.get("streams") or [{}])[0].get("codec_name")
+        first = ((kj.get("packets") or [{}])[0]).get("flags", "")
+        if not first.startswith("K"):
+            raise Fail(f"export does not start on a key frame (first packet flags {first!r})")
+        # H.264: the frames from the IDR before `from` are in the file, hidden by the edit
+        # list, so ffprobe decodes up to a GOP fewer than the sample table holds.
+        lead_in_ok = codec == "h264" and 0 <= nb - read <= 10 * 30
+        if (nb != read and not lead_in_ok) or nb <= 0:
             raise Fail(f"export: {nb} frames in the sample table but ffprobe decoded {read}")
-        d = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", mp4, "-f", "null", "-"], capture_output=True, text=True)
+        d = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-xerror", "-i", mp4, "-f", "null", "-"],
+                           capture_output=True, text=True)
         if d.returncode != 0 or d.stderr.strip():
             raise Fail(f"ffmpeg could not decode every frame of the export: {d.stderr[-800:]}")
         return nb
@@ -410,7 +422,7 @@ class Campaign:
             self.watch(time.time() + TORTURE_CONFIG["segment_length_s"] + rng.uniform(-0.4, 0.4) - 0.1)
         elif cat == "config":
             self.watch(time.time() + rng.uniform(0.5, 4.0))
-            key, a, b = rng.choice([("commit_frames", 30, 31), ("mjpeg_quality", 80, 81)])
+            key, a, b = rng.choice([("commit_frames", 30, 31), ("video_bitrate_kbps", 4000, 4001)])
             new = dict(self.config)
             new[key] = b if self.config.get(key) == a else a
             self.config_candidates = [self.config, new]

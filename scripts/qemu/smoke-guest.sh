@@ -5,7 +5,7 @@ say "video0 name: $(cat /sys/class/video4linux/video0/name)"
 mount -t ext4 -o noatime /dev/vda /data || { say "mount failed"; exit 10; }
 # A small disk: keep the store well inside it.
 cat >/data/config.json <<'JSON'
-{"storage_cap_gb": 0.25, "min_free_mb": 16, "segment_length_s": 2}
+{"video_codec": "mjpeg", "storage_cap_gb": 0.25, "min_free_mb": 16, "segment_length_s": 2}
 JSON
 blackbox --version
 # For the host's hostfwd check (127.0.0.1:PORT -> guest :8080), until the dashboard exists.

@@ -39,7 +39,7 @@ while [ -z "$unode" ] && [ $n -lt 150 ]; do
     done
 done
 say "uvcvideo node: ${unode:-none}"
-echo '{"storage_cap_gb": 0.1, "min_free_mb": 16, "video_res_width": 640, "video_res_height": 360, "video_fps": 30}' >/data/config.json
+echo '{"video_codec": "mjpeg", "storage_cap_gb": 0.1, "min_free_mb": 16, "video_res_width": 640, "video_res_height": 360, "video_fps": 30}' >/data/config.json
 if [ -n "$unode" ]; then
     blackbox run --data /data --source "v4l2:$unode" --report-durable >/tmp/durable 2>/tmp/run.log &
     bpid=$!

@@ -25,7 +25,7 @@ dmesg | grep -E 'vhci_hcd vhci_hcd.0|usb 1-1|uvcvideo'
 say "uvcvideo node: $node ($(cat "/sys/class/video4linux/${node#/dev/}/name")) after $((n * 100)) ms"
 say "driver: $(basename "$(readlink "/sys/class/video4linux/${node#/dev/}/device/driver")")"
 cat >/data/config.json <<'JSON'
-{"storage_cap_gb": 0.1, "min_free_mb": 16, "segment_length_s": 4,
+{"video_codec": "mjpeg", "storage_cap_gb": 0.1, "min_free_mb": 16, "segment_length_s": 4,
  "video_res_width": 640, "video_res_height": 360, "video_fps": 30}
 JSON
 idle0=$(awk '/^cpu /{print $5}' /proc/stat) up0=$(cut -d' ' -f1 /proc/uptime)

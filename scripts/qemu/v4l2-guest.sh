@@ -24,7 +24,7 @@ last_durable() { tail -n 1 "$1" 2>/dev/null | cut -d' ' -f2; }
 
 config() {  # config DIR W H FPS
     mkdir -p "$1"
-    echo "{\"storage_cap_gb\": 0.12, \"min_free_mb\": 16, \"segment_length_s\": 4,
+    echo "{\"video_codec\": \"mjpeg\", \"storage_cap_gb\": 0.12, \"min_free_mb\": 16, \"segment_length_s\": 4,
  \"video_res_width\": $2, \"video_res_height\": $3, \"video_fps\": $4}" >"$1/config.json"
 }
 
@@ -129,7 +129,7 @@ trouble() {
 
 # --- no --source and no camera_device: blackbox must pick /dev/video0 by itself ---------
 mkdir -p /tmp/auto
-echo '{"storage_cap_gb": 0.1, "min_free_mb": 16, "segment_length_s": 2, "video_res_width": 640, "video_res_height": 360, "video_fps": 30}' >/tmp/auto/config.json
+echo '{"video_codec": "mjpeg", "storage_cap_gb": 0.1, "min_free_mb": 16, "segment_length_s": 2, "video_res_width": 640, "video_res_height": 360, "video_fps": 30}' >/tmp/auto/config.json
 blackbox run --data /tmp/auto --report-durable >/tmp/auto.out 2>/tmp/auto.log &
 apid=$!
 sleep 4

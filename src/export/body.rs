@@ -39,6 +39,10 @@ pub struct Export {
     plan: Plan,
     total: u64,
     duration_ticks: u64,
+    /// Where each text sample starts: (tick on the video's media timeline, UTC of its frame).
+    clock: Vec<(u64, i64)>,
+    /// Ticks of lead-in the edit list hides.
+    edit_start: u64,
 }
 
 /// Formats the UTC time of the clock track: `2026-11-21 12:00:00 UTC`.
@@ -163,7 +167,8 @@ impl Export {
         for p in &mut pieces {
             p.0 += base;
         }
-        Export { head, text, pieces, plan, total: base + mdat_payload, duration_ticks: total_ticks - edit_start }
+        let clock = text_starts.iter().map(|&(i, tick, _, _)| (tick, frames[i].utc_ns)).collect();
+        Export { head, text, pieces, plan, total: base + mdat_payload, duration_ticks: total_ticks - edit_start, clock, edit_start }
     }
 
     /// Total size of the file in bytes.
@@ -188,6 +193,12 @@ impl Export {
     /// Playing time in ns.
     pub fn duration_ns(&self) -> u64 {
         (self.duration_ticks as u128 * 1_000_000_000 / TIMESCALE as u128) as u64
+    }
+
+    /// (presentation time in s, UTC ns) at each UTC second of the footage, in file order:
+    /// what maps a player's `currentTime` back to the time of capture.
+    pub fn clock_points(&self) -> impl Iterator<Item = (f64, i64)> + '_ {
+        self.clock.iter().map(|&(tick, utc)| (tick.saturating_sub(self.edit_start) as f64 / TIMESCALE as f64, utc))
     }
 
     /// The codec of the video track.

@@ -65,10 +65,12 @@ fn error(status: StatusCode, msg: &str) -> Response<impl picoserve::response::He
     Response::new(status, JsonText(body)).with_header("Cache-Control", "no-store")
 }
 
-/// Parses `from` and `to` from the query string (both optional: the whole store).
-fn query_range(parts: &RequestParts<'_>) -> Result<What, String> {
+/// Parses `from` and `to` from the query string (both optional: the whole store), and
+/// `clock=1` (export.json only: the video-time to UTC map the player needs).
+fn query_range(parts: &RequestParts<'_>) -> Result<(What, bool), String> {
     let mut from = i64::MIN;
     let mut to = i64::MAX;
+    let mut clock = false;
     if let Some(q) = parts.query() {
         for pair in q.0.split('&').filter(|p| !p.is_empty()) {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
@@ -79,11 +81,12 @@ fn query_range(parts: &RequestParts<'_>) -> Result<What, String> {
             match k {
                 "from" => from = t()?,
                 "to" => to = t()?,
-                _ => return Err(format!("unknown parameter {k:?} (allowed: from, to)")),
+                "clock" if v.as_str() == "1" => clock = true,
+                _ => return Err(format!("unknown parameter {k:?} (allowed: from, to; clock=1 for export.json)")),
             }
         }
     }
-    Ok(What::Range { from, to })
+    Ok((What::Range { from, to }, clock))
 }
 
 /// A byte range asked for by a `Range` header, resolved against the file's length.
@@ -196,6 +199,7 @@ async fn answer<R: Read, W: ResponseWriter<Error = R::Error>>(
     data_dir: &Path,
     what: Result<What, String>,
     json: bool,
+    clock: bool,
     request: Request<'_, R>,
     response_writer: W,
 ) -> Result<ResponseSent, W::Error> {
@@ -229,6 +233,22 @@ async fn answer<R: Read, W: ResponseWriter<Error = R::Error>>(
             ex.codec_string(),
             ex.other_codec()
         );
+        let body = if clock {
+            // The player maps the video's time to UTC with this: one point per UTC second.
+            let mut b = body;
+            b.pop();
+            b.push_str(",\"clock\":[");
+            for (i, (t, utc)) in ex.clock_points().enumerate() {
+                if i > 0 {
+                    b.push(',');
+                }
+                let _ = std::fmt::Write::write_fmt(&mut b, format_args!("[{t:.3},{}]", utc.div_euclid(1_000_000)));
+            }
+            b.push_str("]}");
+            b
+        } else {
+            body
+        };
         return Response::ok(JsonText(body))
             .with_header("Cache-Control", "no-store")
             .write_to(conn, response_writer)
@@ -275,8 +295,12 @@ impl picoserve::routing::RequestHandlerService<(), ()> for ExportService<'_> {
         request: Request<'_, R>,
         response_writer: W,
     ) -> Result<ResponseSent, W::Error> {
-        let what = query_range(&request.parts);
-        answer(self.data_dir, what, self.json, request, response_writer).await
+        let (what, clock) = match query_range(&request.parts) {
+            Ok((_, c)) if c && !self.json => (Err("clock=1 is for export.json only".to_string()), c),
+            Ok((w, c)) => (Ok(w), c),
+            Err(e) => (Err(e), false),
+        };
+        answer(self.data_dir, what, self.json, clock, request, response_writer).await
     }
 }
 
@@ -288,7 +312,7 @@ impl picoserve::routing::RequestHandlerService<(), (u64,)> for SegmentExportServ
         request: Request<'_, R>,
         response_writer: W,
     ) -> Result<ResponseSent, W::Error> {
-        answer(self.data_dir, Ok(What::Segment(id)), false, request, response_writer).await
+        answer(self.data_dir, Ok(What::Segment(id)), false, false, request, response_writer).await
     }
 }
 

@@ -539,11 +539,16 @@ views.recordings = (() => {
 })();
 
 // ---------------------------------------------------------------------------------------------
-// Player: stored frames one by one from /api/frame, paced by their X-Timestamp.
+// Player. H.264 footage plays in a plain <video> over the on-the-fly export of the timeline
+// window (/api/export.mp4, seeking by Range), its time mapped back to UTC with the export's
+// clock points (/api/export.json?clock=1). Motion JPEG footage (older recordings, or
+// video_codec=mjpeg) is shown frame by frame from /api/frame, paced by X-Timestamp.
 
 views.player = (() => {
   const root = $('#view-player');
-  let built = false, canvas, timeChip, speedChip, msg, range, trackEl, labels, playBtn, info, dlBtn, exportBtn, protBtn, unprotBtn, winSeg;
+  let built = false, canvas, video, timeChip, speedChip, msg, range, trackEl, labels, playBtn, info, dlBtn, exportBtn, protBtn, unprotBtn, winSeg;
+  // The <video> source: the window it covers, its clock points [[s, utc_ms]...], or null (MJPEG).
+  let vsrc = null, vlastTs = null;
   let cur = null;               // {ts, seq, next, prev}
   let playing = false, speed = 1, token = 0, anchorWall = 0, anchorTs = 0, interval = 1000 / 30;
   let win = { from: 0, to: 0, len: 10 * 60000 }, segs = [], prot = [];
@@ -581,7 +586,83 @@ views.player = (() => {
   }
   function showMsg(text) { msg.replaceChildren(h('strong', { text })); msg.hidden = false; }
 
+  // --- H.264: the <video> path -----------------------------------------------------------------
+  /** UTC ms shown at video time `t` (s): the clock point at or before it, plus the time since. */
+  function utcAt(t) {
+    const c = vsrc.clock;
+    let lo = 0, hi = c.length - 1;
+    if (hi < 0) return null;
+    while (lo < hi) { const mid = (lo + hi + 1) >> 1; if (c[mid][0] <= t) lo = mid; else hi = mid - 1; }
+    return c[lo][1] + Math.max(0, t - c[lo][0]) * 1000;
+  }
+  /** Video time (s) of UTC `ms`: the last clock point at or before it, plus the time since
+   *  (never past the next point: a gap in the footage is cut out of the video). */
+  function timeAt(ms) {
+    const c = vsrc.clock;
+    let lo = 0, hi = c.length - 1;
+    while (lo < hi) { const mid = (lo + hi + 1) >> 1; if (c[mid][1] <= ms) lo = mid; else hi = mid - 1; }
+    const next = c[lo + 1] ? c[lo + 1][0] : Infinity;
+    return Math.min(c[lo][0] + Math.max(0, ms - c[lo][1]) / 1000, next);
+  }
+  /** Loads the window's footage into the <video> when it is H.264; false for MJPEG or none. */
+  async function loadVideo() {
+    const q = `from=${iso(win.from)}&to=${iso(win.to)}`;
+    let x = null;
+    try { x = await api(`/api/export.json?${q}&clock=1`); } catch { x = null; }
+    if (!x || x.codec !== 'h264' || !x.clock || !x.clock.length) { vsrc = null; video.hidden = true; canvas.hidden = false; return false; }
+    if (vsrc && vsrc.q === q) return true;
+    vsrc = { q, from: win.from, to: win.to, clock: x.clock, end: tms(x.end) };
+    video.hidden = false; canvas.hidden = true;
+    video.src = `/api/export.mp4?${q}`;
+    await new Promise((res) => { video.addEventListener('loadedmetadata', res, { once: true }); video.addEventListener('error', res, { once: true }); });
+    if (video.error) { showMsg(`This browser cannot play the recording (${video.error.message || video.error.code}). Download it instead.`); return false; }
+    return true;
+  }
+  /** The <video>'s picture changed: the time chip, the scrub bar, the segment line. */
+  function videoShown() {
+    if (!vsrc) return;
+    const ts = utcAt(video.currentTime);
+    if (ts === null) return;
+    if (playing && vlastTs !== null && ts - vlastTs > 2000 * Math.max(1, speed)) toast(`Skipped ${fmtDur((ts - vlastTs) / 1000)} without footage`);
+    vlastTs = ts;
+    cur = { ts, seq: null, next: null, prev: null };
+    msg.hidden = true;
+    timeChip.textContent = fmtTime(ts, { date: true, frac: true });
+    timeChip.dataset.ts = String(ts);
+    if (!scrubbing) range.value = String(Math.round((ts - win.from) / 100));
+    const seg = segs.find((sg) => ts >= sg.from && (ts <= sg.to || sg.seg.open));
+    info.textContent = (seg ? `Segment ${fmtTime(seg.from)} – ${fmtTime(seg.to, { label: false })}` : 'Recording') + ' · H.264';
+    dlBtn.hidden = !seg;
+    if (seg) dlBtn.href = `/api/segments/${seg.seg.id}/download`;
+  }
+  function onVideoFrame() {
+    videoShown();
+    if (video.requestVideoFrameCallback) video.requestVideoFrameCallback(onVideoFrame);
+  }
+  async function videoSeek(ms) {
+    if (!vsrc || ms < vsrc.from || ms >= vsrc.to) {
+      await setWindow(ms);
+      if (!vsrc) return false;
+    }
+    video.currentTime = timeAt(ms);
+    vlastTs = null;
+    await new Promise((res) => video.addEventListener('seeked', res, { once: true }));
+    videoShown();
+    return true;
+  }
+  /** The window's video ended: go on with the next window's footage, if any. */
+  async function videoEnded() {
+    if (!playing || !vsrc) return;
+    const after = segs.filter((sg) => sg.to > vsrc.to || sg.seg.open).length > 0 || (lastStatus && lastStatus.newest && tms(lastStatus.newest) > vsrc.end + 1000);
+    if (!after) { pause(); toast('End of the recorded footage'); return; }
+    const next = vsrc.end + 1;
+    await setWindow(next + win.len / 2 - 1000);
+    if (vsrc && await videoSeek(Math.max(next, vsrc.from))) { video.playbackRate = speed; video.play().catch(() => {}); } else pause();
+  }
+
   async function seek(ms, { quiet = false } = {}) {
+    if (ms < win.from || ms >= win.to) await setWindow(ms);
+    if (vsrc && await videoSeek(ms)) return true;
     const f = await fetchFrame(`at=${encodeURIComponent(iso(ms))}`).catch((e) => { toast(e.message, true); return null; });
     if (!f) {
       // Nothing within 5 s: jump to the nearest footage in the window, if any.
@@ -597,6 +678,12 @@ views.player = (() => {
 
   async function loop(my) {
     while (playing && my === token) {
+      if (vsrc) {
+        // The frames led into H.264 footage: the <video> takes over from here.
+        const t = cur.ts;
+        if (await videoSeek(t)) { token++; play(); }
+        return;
+      }
       const target = anchorTs + (performance.now() - anchorWall) * speed;
       let f = null;
       const behind = target - cur.ts;
@@ -628,6 +715,13 @@ views.player = (() => {
   }
   function play() {
     if (!cur) return;
+    if (vsrc) {
+      playing = true; token++; vlastTs = null;
+      video.playbackRate = speed;
+      video.play().catch((e) => { toast(`Cannot play: ${e.message}`, true); pause(); });
+      playBtn.replaceChildren(icon('pause')); playBtn.setAttribute('aria-label', 'Pause');
+      return;
+    }
     playing = true; token++;
     anchorTs = cur.ts; anchorWall = performance.now();
     playBtn.replaceChildren(icon('pause')); playBtn.setAttribute('aria-label', 'Pause');
@@ -635,10 +729,12 @@ views.player = (() => {
   }
   function pause() {
     playing = false; token++;
+    if (video && !video.paused) video.pause();
     playBtn.replaceChildren(icon('play')); playBtn.setAttribute('aria-label', 'Play');
   }
   function setSpeed(s) {
     speed = s;
+    if (video) video.playbackRate = s;
     if (cur) { anchorTs = cur.ts; anchorWall = performance.now(); }
     speedChip.textContent = `${s}×`;
     for (const b of winSeg.speed.querySelectorAll('button')) b.classList.toggle('on', Number(b.dataset.v) === s);
@@ -655,6 +751,7 @@ views.player = (() => {
     ]);
     segs = segRanges(sr.segments || []);
     prot = (pr.ranges || []).map((r) => ({ from: tms(r.from), to: tms(r.to) }));
+    if (!vsrc || vsrc.from !== win.from || vsrc.to !== win.to) await loadVideo();
     trackEl.replaceChildren();
     barFill(trackEl, segs, prot, win.from, win.to);
     const anyProt = spans(prot, win.from, win.to).length > 0;
@@ -687,6 +784,12 @@ views.player = (() => {
     scrubBusy = true;
     while (scrubWanted !== null) {
       const t = scrubWanted; scrubWanted = null;
+      if (vsrc && t >= vsrc.from && t < vsrc.to) {
+        video.currentTime = timeAt(t);
+        await new Promise((res) => video.addEventListener('seeked', res, { once: true }));
+        videoShown();
+        continue;
+      }
       const f = await fetchFrame(`at=${encodeURIComponent(iso(t))}`).catch(() => null);
       if (f) show(f);
     }
@@ -696,10 +799,16 @@ views.player = (() => {
   function build() {
     canvas = h('canvas', { class: 'frame', id: 'player-canvas', width: '16', height: '9' });
     canvas.style.cssText = 'position:absolute;inset:0;width:100%;height:100%;object-fit:contain';
+    video = h('video', { class: 'frame', id: 'player-video', playsinline: '', muted: '', preload: 'auto', hidden: true });
+    video.muted = true;
+    video.style.cssText = 'position:absolute;inset:0;width:100%;height:100%;object-fit:contain;background:#000';
+    video.addEventListener('timeupdate', () => { if (!video.requestVideoFrameCallback) videoShown(); });
+    video.addEventListener('ended', () => videoEnded());
+    if (video.requestVideoFrameCallback) video.requestVideoFrameCallback(onVideoFrame);
     timeChip = h('span', { class: 'chip time', id: 'player-time', text: '–' });
     speedChip = h('span', { class: 'chip', text: '1×' });
     msg = h('div', { class: 'stage-msg', hidden: true });
-    const stage = h('div', { class: 'stage player-stage', id: 'player-stage' }, canvas, h('div', { class: 'overlay bl' }, timeChip), h('div', { class: 'overlay tr' }, speedChip), msg);
+    const stage = h('div', { class: 'stage player-stage', id: 'player-stage' }, canvas, video, h('div', { class: 'overlay bl' }, timeChip), h('div', { class: 'overlay tr' }, speedChip), msg);
     stage.addEventListener('click', () => (playing ? pause() : play()));
 
     trackEl = h('div', { class: 'track' });
@@ -750,7 +859,7 @@ views.player = (() => {
       if (!built) build();
       pause();
       const t = Number(params.get('t')) || (lastStatus && lastStatus.newest ? tms(lastStatus.newest) - 10000 : Date.now() - 60000);
-      cur = null;
+      cur = null; vsrc = null; video.removeAttribute('src');
       showMsg('Loading…');
       await setWindow(t);
       if (await seek(t)) play();
