@@ -256,3 +256,27 @@ fn mjpeg_recording_refuses_an_h264_file_and_detection_works_without_the_extensio
     let e = H264FileCamera::open(&junk, 30, true, false).err().expect("refused");
     assert!(e.to_string().contains("no H.264 access unit") || e.to_string().contains("SPS"), "{e}");
 }
+
+#[test]
+fn an_h264_source_is_not_re_encoded_and_the_h264_wrapper_passes_it_through() {
+    let d = tempfile::tempdir().unwrap();
+    let clip = make_clip(d.path(), "pass.h264", 30, 0, true);
+    let bytes = std::fs::read(&clip).unwrap();
+    let packets = ffprobe_packets(&clip);
+    // cli::with_codec (video_codec h264, the default) leaves an H.264 camera as it is.
+    let cfg = blackbox::config::Config::default();
+    let cam = H264FileCamera::open(&clip, 30, true, false).unwrap();
+    let cam = blackbox::cli::with_codec(Box::new(cam), &cfg).unwrap();
+    assert!(!cam.describe().contains("OpenH264"), "{}", cam.describe());
+    assert_eq!((cam.size(), cam.delivers()), ((320, 240), blackbox::camera::Codec::H264));
+    // The wrapper itself (a V4L2 camera that comes back delivering H.264 is wrapped while it
+    // is away) hands H.264 frames over untouched.
+    let inner = H264FileCamera::open(&clip, 30, true, false).unwrap();
+    let mut w = blackbox::camera::transcode::H264Camera::new(Box::new(inner), 1000, 1).unwrap();
+    assert_eq!(w.size(), (320, 240));
+    for (i, &(pos, size, key)) in packets.iter().enumerate() {
+        let (meta, au) = w.next_frame().unwrap();
+        assert_eq!((meta.codec, meta.key), (blackbox::camera::Codec::H264, key), "frame {i}");
+        assert_eq!(picture_nals(au), picture_nals(&bytes[pos..pos + size]), "frame {i} passed through");
+    }
+}
