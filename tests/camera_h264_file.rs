@@ -280,3 +280,24 @@ fn an_h264_source_is_not_re_encoded_and_the_h264_wrapper_passes_it_through() {
         assert_eq!(picture_nals(au), picture_nals(&bytes[pos..pos + size]), "frame {i} passed through");
     }
 }
+
+#[test]
+fn looping_replays_the_clip_from_its_first_access_unit() {
+    let d = tempfile::tempdir().unwrap();
+    let clip = make_clip(d.path(), "loop.h264", 30, 0, true);
+    let mut cam = H264FileCamera::open(&clip, 30, true, true).unwrap();
+    let first: Vec<(bool, Vec<Vec<u8>>)> = (0..30)
+        .map(|_| {
+            let (m, au) = cam.next_frame().unwrap();
+            (m.key, picture_nals(au))
+        })
+        .collect();
+    for round in 1..3 {
+        for (i, want) in first.iter().enumerate() {
+            let (m, au) = cam.next_frame().unwrap();
+            assert_eq!(&(m.key, picture_nals(au)), want, "round {round}, frame {i}");
+        }
+    }
+    assert!(first[0].0 && first.iter().filter(|f| f.0).count() == 1, "one IDR, first");
+    assert_eq!(cam.losses().total(), 0);
+}
