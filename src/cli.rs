@@ -54,11 +54,12 @@ usage:
       new values instead (with --json, the list follows). ID is the control's number or name;
       VALUE a number, true/false, a menu item's index or name, or text.
       Safe while blackbox records from DEVICE: it never touches the stream.
-  blackbox export DIR [--from T] [--to T] -o FILE.mp4|-
+  blackbox export DIR [--from T] [--to T] [--h264 [--bitrate KBPS]] -o FILE.mp4|-
       Writes the frames captured from T (included) to T (excluded) as an MP4 (H.264 or
       Motion JPEG, as recorded, and a UTC clock subtitle track), to stdout with -o -. T is
       ISO 8601 UTC, e.g. 2026-11-21T12:00:00Z; without --from/--to, from the first / to the
-      last frame.
+      last frame. --h264 encodes Motion JPEG footage to H.264 (default 4000 kbit/s) first, for
+      a file that plays on phones and in browsers (H.264 footage is exported as it is).
       Read-only: a store left by a power cut is recovered in memory.
   blackbox --version | --help
 ";
@@ -831,12 +832,17 @@ fn cmd_controls(args: &[String]) -> i32 {
 
 fn cmd_export(args: &[String]) -> i32 {
     use std::io::{IsTerminal, Write};
-    let a = match Args::parse(args, &["--from", "--to", "-o", "--output"], &[]) {
+    let a = match Args::parse(args, &["--from", "--to", "-o", "--output", "--bitrate"], &["--h264"]) {
         Ok(a) => a,
         Err(e) => return usage_error(&e),
     };
     let [dir] = a.positional.as_slice() else {
         return usage_error("export takes exactly one data directory");
+    };
+    let bitrate = match a.value("--bitrate").map(str::parse::<u32>) {
+        None => 4000,
+        Some(Ok(b)) if (crate::codec::encoder::MIN_BITRATE_KBPS..=crate::codec::encoder::MAX_BITRATE_KBPS).contains(&b) => b,
+        Some(_) => return usage_error("--bitrate: kbit/s from 100 to 50000"),
     };
     let dir = PathBuf::from(dir);
     let Some(out) = a.value("-o").or(a.value("--output")) else {
@@ -854,12 +860,40 @@ fn cmd_export(args: &[String]) -> i32 {
         eprintln!("blackbox: {e}");
         return 2;
     }
-    let export = match crate::export::open(&dir, from, to) {
-        Ok(x) => x,
-        Err(e @ crate::export::PlanError::BadRange { .. }) => return usage_error(&e.to_string()),
-        Err(e) => {
-            eprintln!("blackbox: export: {e}");
-            return 1;
+    let export = if a.flag("--h264") {
+        if from >= to {
+            return usage_error(&crate::export::PlanError::BadRange { from, to }.to_string());
+        }
+        // Transcoding Motion JPEG footage: a frame counter while it runs (the file's size is
+        // known only once every frame is encoded).
+        let mut bar = std::io::stderr().is_terminal().then(|| crate::export::progress::Progress::new(0));
+        let mut shown = std::time::Instant::now();
+        let mut progress = |done: u64, total: u64| {
+            if let Some(_b) = bar.as_mut()
+                && (shown.elapsed().as_millis() >= 200 || done == total)
+            {
+                shown = std::time::Instant::now();
+                let _ = write!(std::io::stderr(), "\rencoding H.264: frame {done} of {total} ({:.0} %)  ", done as f64 * 100.0 / total.max(1) as f64);
+                if done == total {
+                    let _ = writeln!(std::io::stderr());
+                }
+            }
+        };
+        match crate::export::transcode::to_h264(&dir, from, to, bitrate, 1, &mut progress) {
+            Ok(x) => x,
+            Err(e) => {
+                eprintln!("blackbox: export --h264: {e}");
+                return 1;
+            }
+        }
+    } else {
+        match crate::export::open(&dir, from, to) {
+            Ok(x) => x,
+            Err(e @ crate::export::PlanError::BadRange { .. }) => return usage_error(&e.to_string()),
+            Err(e) => {
+                eprintln!("blackbox: export: {e}");
+                return 1;
+            }
         }
     };
     let (first, last) = export.utc_span();

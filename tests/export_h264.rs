@@ -206,3 +206,56 @@ fn a_clip_with_b_frames_is_refused_with_a_message_that_says_so() {
     let mut ps = h264::ParamSets::default();
     assert!(access_units(&clip).iter().all(|au| h264::inspect(au, &mut ps).is_ok()));
 }
+
+#[test]
+fn motion_jpeg_footage_exports_as_h264_with_the_h264_flag() {
+    let tmp = tempfile::tempdir().unwrap();
+    // 60 JPEGs of ffmpeg's test pattern at 30 fps, stored as MJPEG footage (codec 1).
+    let clip = tmp.path().join("clip.mjpeg");
+    let o = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30", "-frames:v", "60", "-q:v", "3", "-f", "image2pipe", "-c:v", "mjpeg"])
+        .arg(&clip)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let bytes = std::fs::read(&clip).unwrap();
+    let mut jpegs = Vec::new();
+    let mut start = 0;
+    for i in 0..bytes.len() - 1 {
+        if bytes[i] == 0xff && bytes[i + 1] == 0xd9 {
+            jpegs.push(bytes[start..i + 2].to_vec());
+            start = i + 2;
+        }
+    }
+    assert_eq!(jpegs.len(), 60);
+    let data = tmp.path().join("data");
+    let mut s = Store::open(&data, opts()).unwrap();
+    for (k, j) in jpegs.iter().enumerate() {
+        let t = k as i64 * SEC / FPS;
+        let meta = FrameMeta { mono_ns: (1_000 * SEC + t) as u64, utc_ns: T0 + t, codec: Codec::Jpeg, key: true, lost_before: 0 };
+        s.append_frame(&meta, j).unwrap();
+    }
+    s.close().unwrap();
+    let out = tmp.path().join("h264.mp4");
+    let child = bb().arg("export").arg(&data).args(["--h264", "-o"]).arg(&out).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let pid = child.id();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (stream, keys, packets) = probe(&out);
+    assert!(stream.contains("codec_name=h264") && stream.contains("width=320"), "{stream}");
+    assert_eq!(packets, 60);
+    assert_eq!(keys, vec![0, 30]);
+    assert_eq!(picture_hashes(&out, None).len(), 60);
+    // Nothing left behind in the temporary directory.
+    let left: Vec<_> = std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&format!("blackbox-h264-{pid}-")))
+        .collect();
+    assert!(left.is_empty());
+    // Without the flag the same footage exports as Motion JPEG, as it always did.
+    let mj = tmp.path().join("mjpeg.mp4");
+    export(&data, T0, T0 + 10 * SEC, &mj);
+    let (stream, _, _) = probe(&mj);
+    assert!(stream.contains("codec_name=mjpeg"), "{stream}");
+}

@@ -5,8 +5,8 @@
 
 use super::{Camera, CameraError, Codec, FrameMeta, Losses};
 use crate::codec::encoder::{H264Settings, SoftH264, VideoEncoder};
-use crate::codec::raw::RawFrame;
-use turbojpeg::{Decompressor, Subsamp, YuvImage};
+use crate::codec::jpeg_yuv;
+use turbojpeg::Decompressor;
 
 /// A camera whose JPEG frames come out as H.264 access units (Annex-B, IDRs with SPS/PPS).
 pub struct H264Camera {
@@ -33,7 +33,7 @@ impl H264Camera {
         };
         let enc = SoftH264::new(settings).map_err(|e| CameraError::Invalid(format!("H.264 encoder: {e}")))?;
         let dec = Decompressor::new().map_err(|e| CameraError::Invalid(format!("JPEG decoder: {e}")))?;
-        let planes = vec![0u8; w as usize * h as usize * 3 + 64];
+        let planes = vec![0u8; jpeg_yuv::planes_len(w as usize, h as usize)];
         Ok(H264Camera { inner, dec, planes, enc, encoder_drops: 0, carried_lost: 0 })
     }
 }
@@ -41,31 +41,7 @@ impl H264Camera {
 /// Decodes `jpeg` into `planes` and encodes it; the picture's key flag.
 fn transcode(dec: &mut Decompressor, planes: &mut [u8], enc: &mut SoftH264, jpeg: &[u8]) -> Result<bool, String> {
     let s = enc.settings();
-    let (w, h) = (s.width as usize, s.height as usize);
-    let hdr = dec.read_header(jpeg).map_err(|e| e.to_string())?;
-    let (hw, hh) = (hdr.width, hdr.height);
-    if hw != w || hh < h || hh > h + 1 {
-        return Err(format!("JPEG of {hw}x{hh} in a {w}x{h} stream"));
-    }
-    let (cw, ch) = match hdr.subsamp {
-        Subsamp::None => (hw, hh),
-        Subsamp::Sub2x1 => (hw.div_ceil(2), hh),
-        Subsamp::Sub2x2 => (hw.div_ceil(2), hh.div_ceil(2)),
-        Subsamp::Sub1x2 => (hw, hh.div_ceil(2)),
-        Subsamp::Sub4x1 => (hw.div_ceil(4), hh),
-        Subsamp::Gray => (0, 0),
-        _ => return Err("unsupported JPEG chroma subsampling".into()),
-    };
-    let need = hw * hh + 2 * cw * ch;
-    if need > planes.len() {
-        return Err(format!("JPEG of {hw}x{hh} larger than the stream"));
-    }
-    let img = YuvImage { pixels: &mut planes[..need], width: hw, align: 1, height: hh, subsamp: hdr.subsamp };
-    dec.decompress_to_yuv(jpeg, img).map_err(|e| e.to_string())?;
-    let (y, rest) = planes[..need].split_at(hw * hh);
-    let (u, v) = rest.split_at(cw * ch);
-    // An odd height loses its last row (the stream is rounded down to even).
-    let frame = RawFrame::Planar { y: &y[..w * h], u, v, cw, ch };
+    let frame = jpeg_yuv::decode(dec, planes, jpeg, s.width as usize, s.height as usize)?;
     let e = enc.encode(frame).map_err(|e| e.to_string())?;
     Ok(e.key)
 }

@@ -4,4 +4,5 @@
 
 pub mod encoder;
 pub mod h264;
+pub mod jpeg_yuv;
 pub mod raw;

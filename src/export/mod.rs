@@ -8,6 +8,7 @@ pub mod body;
 pub mod mp4;
 pub mod plan;
 pub mod progress;
+pub mod transcode;
 
 pub use body::{Export, ExportReader};
 pub use plan::PlanError;

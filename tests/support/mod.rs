@@ -54,4 +54,10 @@ impl<C: Camera> Camera for Limited<C> {
     fn losses(&self) -> Losses {
         self.inner.losses()
     }
+    fn waits_for_consumer(&self) -> bool {
+        self.inner.waits_for_consumer()
+    }
+    fn request_key_frame(&mut self) {
+        self.inner.request_key_frame()
+    }
 }
