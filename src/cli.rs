@@ -3,10 +3,11 @@
 //! or configuration.
 
 use crate::camera::file::FileCamera;
+use crate::camera::h264file::H264FileCamera;
 use crate::camera::reopen::Reopening;
 use crate::camera::synthetic::Synthetic;
 use crate::camera::controls::{self, Control, Input, Kind};
-use crate::camera::v4l2::{self as v4l2cam, Pixel, V4l2Camera, V4l2Options};
+use crate::camera::v4l2::{self as v4l2cam, H264Options, Pixel, V4l2Camera, V4l2Options};
 use crate::camera::{list, Camera, CameraError};
 use crate::clock::Iso;
 use crate::config::Config;
@@ -30,8 +31,9 @@ usage:
                [--as-fast-as-possible] [--loop] [--report-durable] [--inline-store]
                [--watchdog DEV] [--portal-host HOST]
       Records until SIGTERM/SIGINT (or the end of a file: source), then closes the open
-      segment cleanly. SRC: synthetic | file:PATH (a concatenated-JPEG stream) |
-      v4l2:/dev/videoN[@FOURCC] (FOURCC: MJPG, YUYV or NV12 to prefer that format).
+      segment cleanly. SRC: synthetic | file:PATH (a concatenated-JPEG stream, or
+      Annex-B H.264: .h264/.264 or starting with a start code, no B-frames) |
+      v4l2:/dev/videoN[@FOURCC] (FOURCC: H264, MJPG, YUYV or NV12 to prefer that format).
       Without --source: the config's camera_device, else the first /dev/video* capture
       device with a usable format, else synthetic. A V4L2 camera that stalls, fails or
       vanishes is reopened with backoff; the gap is recorded.
@@ -163,6 +165,9 @@ pub fn store_options(c: &Config) -> StoreOptions {
 pub fn with_codec(cam: Box<dyn Camera>, c: &Config) -> Result<Box<dyn Camera>, String> {
     match c.video_codec {
         crate::config::VideoCodec::Mjpeg => Ok(cam),
+        // A camera that delivers H.264 (an H.264 file, a V4L2 H264 device, a raw camera
+        // encoding to H.264 itself) is recorded as it is.
+        crate::config::VideoCodec::H264 if cam.delivers() == crate::camera::Codec::H264 => Ok(cam),
         crate::config::VideoCodec::H264 => {
             let cam = crate::camera::transcode::H264Camera::new(cam, c.video_bitrate_kbps, c.keyframe_interval_s)
                 .map_err(|e| e.to_string())?;
@@ -178,7 +183,19 @@ fn open_camera(source: &str, c: &Config, as_fast: bool, looping: bool) -> Result
         return Ok(Box::new(cam));
     }
     if let Some(path) = source.strip_prefix("file:") {
-        let cam = FileCamera::open(Path::new(path), c.video_fps, as_fast, looping).map_err(|e| e.to_string())?;
+        let path = Path::new(path);
+        if crate::camera::h264file::looks_like_h264(path) {
+            if c.video_codec == crate::config::VideoCodec::Mjpeg {
+                return Err(format!(
+                    "file {}: an H.264 stream, and video_codec is mjpeg: blackbox stores H.264 as it comes and does not \
+                     decode it to JPEG; set video_codec to h264 (the default) to record it",
+                    path.display()
+                ));
+            }
+            let cam = H264FileCamera::open(path, c.video_fps, as_fast, looping).map_err(|e| e.to_string())?;
+            return Ok(Box::new(cam));
+        }
+        let cam = FileCamera::open(path, c.video_fps, as_fast, looping).map_err(|e| e.to_string())?;
         return Ok(Box::new(cam));
     }
     if let Some(path) = source.strip_prefix("v4l2:") {
@@ -187,17 +204,31 @@ fn open_camera(source: &str, c: &Config, as_fast: bool, looping: bool) -> Result
     Err(format!("unknown source {source:?} (expected synthetic, file:PATH or v4l2:/dev/videoN)"))
 }
 
+/// The H.264 settings a V4L2 camera gets: `None` when recording MJPEG.
+fn v4l2_h264(c: &Config) -> Option<H264Options> {
+    match c.video_codec {
+        crate::config::VideoCodec::H264 => {
+            Some(H264Options { bitrate_kbps: c.video_bitrate_kbps, keyframe_interval_s: c.keyframe_interval_s })
+        }
+        crate::config::VideoCodec::Mjpeg => None,
+    }
+}
+
 /// A V4L2 camera (`DEVICE[@FOURCC]`) that is reopened with backoff on trouble
 /// (`camera::reopen`). With `wait`, a device that isn't there yet is waited for.
 fn v4l2_camera(spec: &str, c: &Config, wait: bool) -> Result<Box<dyn Camera>, String> {
     let (dev, prefer) = match spec.rsplit_once('@') {
         Some((d, f)) => match Pixel::from_name(f) {
             Some(p) => (d, Some(p)),
-            None => return Err(format!("{spec}: unknown pixel format {f:?} (MJPG, YUYV or NV12)")),
+            None => return Err(format!("{spec}: unknown pixel format {f:?} (H264, MJPG, YUYV or NV12)")),
         },
         None => (spec, None),
     };
-    let opts = V4l2Options { prefer, timestamp: c.embed_timestamp };
+    let h264 = v4l2_h264(c);
+    if h264.is_none() && prefer == Some(Pixel::H264) {
+        return Err(format!("{spec}: H264 asked for, and video_codec is mjpeg: set video_codec to h264"));
+    }
+    let opts = V4l2Options { prefer, timestamp: c.embed_timestamp, h264 };
     let (w, h, fps, q) = (c.video_res_width, c.video_res_height, c.video_fps, c.mjpeg_quality);
     let path = PathBuf::from(dev);
     let open = move || V4l2Camera::open_with(&path, w, h, fps, q, opts);
@@ -219,7 +250,8 @@ fn default_camera(c: &Config) -> Result<Box<dyn Camera>, String> {
         log::info!("camera: camera_device {} from the configuration", c.camera_device.as_str());
         return v4l2_camera(c.camera_device.as_str(), c, true);
     }
-    if let Some(cam) = v4l2cam::first_usable(c.video_res_width, c.video_res_height, c.video_fps, c.mjpeg_quality) {
+    let opts = V4l2Options { h264: v4l2_h264(c), ..Default::default() };
+    if let Some(cam) = v4l2cam::first_usable(c.video_res_width, c.video_res_height, c.video_fps, c.mjpeg_quality, opts) {
         let dev = cam.path().display().to_string();
         log::info!("camera: no source given; using the first usable V4L2 capture device, {dev}");
         drop(cam);
