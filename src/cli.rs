@@ -470,8 +470,8 @@ const BENCH_ENCODE_USAGE: &str = "bench-encode RAW WIDTHxHEIGHT FRAMES [--qualit
 /// `bench-encode RAW WIDTHxHEIGHT FRAMES [--quality Q] [--nv12 | --i420] [--timestamp]
 /// [--h264 [--bitrate KBPS] [--keyint FRAMES] [--fps FPS] [--via-jpeg]] [-o OUT]`: encodes raw
 /// frames from a file as a raw camera's would be (JPEG, or H.264 with the software encoder;
-/// `--via-jpeg`: JPEG first, then decoded and encoded to H.264, the recorder's path for raw
-/// cameras); writes the JPEGs or the Annex-B stream to OUT; prints `frames N bytes B keys K`.
+/// `--via-jpeg`: JPEG first, then decoded and encoded to H.264, the recorder's path for JPEG
+/// sources); writes the JPEGs or the Annex-B stream to OUT; prints `frames N bytes B keys K`.
 fn cmd_bench_encode(args: &[String]) -> i32 {
     use crate::camera::bench::{self, H264Bench, Layout};
     let a = match Args::parse(

@@ -5,8 +5,8 @@ its helpers (run_timed, sh, log, BENCH, evict, ...). Stdlib only.
 
 h264: on the same 1280x720 30 fps raw clips (ffmpeg lavfi, yuv420p, cached in target/bench):
   - bytes per minute and quality (ffmpeg psnr and ssim filters against the raw source) of
-    blackbox's H.264 (OpenH264 at the default bitrate, straight from the raw frames and through
-    the recorder's JPEG path), blackbox's MJPEG q80, and ffmpeg libx264 at the same bitrate;
+    blackbox's H.264 (OpenH264 at the default bitrate, straight from the raw frames as a raw
+    camera records, and through a JPEG as JPEG sources do), blackbox's MJPEG q80, and ffmpeg libx264 at the same bitrate;
   - CPU per frame (user+sys of the process, many frames minus few frames) of the same encoders,
     libx264 -preset ultrafast and veryfast with -threads 1 (one core each, as OpenH264 runs);
   - a real `blackbox run --source synthetic` at defaults (H.264) side by side with the same
@@ -80,9 +80,9 @@ def encoders(b, blackbox, i420, nv12, kbps, quality):
         return lambda k, out=None: [bb, "bench-encode", str(raw), SIZE, str(k), *extra,
                                     *([] if out is None else ["-o", str(out)])]
     return {
-        f"blackbox H.264 {kbps} kbit/s (OpenH264, raw I420 in)":
+        f"blackbox H.264 {kbps} kbit/s (OpenH264, raw I420 in: a raw camera's path)":
             (bbenc(i420, "--i420", "--h264", "--bitrate", str(kbps)), "h264", "yuv420p"),
-        f"blackbox H.264 {kbps} kbit/s via JPEG q{quality} (the recorder's path today)":
+        f"blackbox H.264 {kbps} kbit/s via JPEG q{quality} (a JPEG source's path)":
             (bbenc(nv12, "--nv12", "--h264", "--via-jpeg", "--quality", str(quality), "--bitrate", str(kbps)),
              "h264", "yuv420p"),
         f"blackbox MJPEG q{quality} (turbojpeg, NV12 in)":

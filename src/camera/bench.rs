@@ -5,9 +5,9 @@
 //! JPEG: per frame it does what `V4l2Camera::advance` does after the dequeue: optionally draws
 //! the timestamp overlay in place, then encodes with [`JpegEncoder`] at the given quality.
 //!
-//! H.264: the raw frame goes to the software encoder ([`SoftH264`]) directly, or (`via_jpeg`)
-//! the way the recorder encodes a raw camera today: JPEG first (the V4L2 camera), then
-//! [`H264Camera`] decodes it and encodes H.264.
+//! H.264: the raw frame goes to the software encoder ([`SoftH264`]) directly (as a raw V4L2
+//! camera recording H.264 does), or (`via_jpeg`) the way JPEG sources are recorded as H.264:
+//! a JPEG first, then [`H264Camera`] decodes it and encodes H.264.
 
 use crate::camera::encode::JpegEncoder;
 use crate::camera::overlay::{self, Raw};
@@ -52,7 +52,7 @@ pub struct H264Bench {
     /// Frames from one IDR to the next.
     pub keyframe_interval: u32,
     pub fps: u32,
-    /// Through a JPEG of this quality and [`H264Camera`], as the recorder does for raw cameras.
+    /// Through a JPEG of this quality and [`H264Camera`], as the recorder does for JPEG sources.
     pub via_jpeg: Option<u8>,
 }
 
