@@ -464,24 +464,62 @@ fn cmd_cameras(args: &[String]) -> i32 {
     0
 }
 
-/// `bench-encode RAW WIDTHxHEIGHT FRAMES [--quality Q] [--nv12] [--timestamp]`: encodes raw
-/// frames from a file as a raw camera's would be; prints `frames N bytes B`.
+const BENCH_ENCODE_USAGE: &str = "bench-encode RAW WIDTHxHEIGHT FRAMES [--quality Q] [--nv12 | --i420] [--timestamp] \
+[--h264 [--bitrate KBPS] [--keyint FRAMES] [--fps FPS] [--via-jpeg]] [-o OUT]";
+
+/// `bench-encode RAW WIDTHxHEIGHT FRAMES [--quality Q] [--nv12 | --i420] [--timestamp]
+/// [--h264 [--bitrate KBPS] [--keyint FRAMES] [--fps FPS] [--via-jpeg]] [-o OUT]`: encodes raw
+/// frames from a file as a raw camera's would be (JPEG, or H.264 with the software encoder;
+/// `--via-jpeg`: JPEG first, then decoded and encoded to H.264, the recorder's path for JPEG
+/// sources); writes the JPEGs or the Annex-B stream to OUT; prints `frames N bytes B keys K`.
 fn cmd_bench_encode(args: &[String]) -> i32 {
-    let a = match Args::parse(args, &["--quality"], &["--nv12", "--timestamp"]) {
+    use crate::camera::bench::{self, H264Bench, Layout};
+    let a = match Args::parse(
+        args,
+        &["--quality", "--bitrate", "--keyint", "--fps", "-o"],
+        &["--nv12", "--i420", "--timestamp", "--h264", "--via-jpeg"],
+    ) {
         Ok(a) => a,
         Err(e) => return usage_error(&e),
     };
     let [raw, size, frames] = a.positional.as_slice() else {
-        return usage_error("bench-encode RAW WIDTHxHEIGHT FRAMES [--quality Q] [--nv12] [--timestamp]");
+        return usage_error(BENCH_ENCODE_USAGE);
     };
+    let num = |name: &str, default: u32| a.value(name).map_or(Ok(default), |v| v.parse::<u32>());
     let dims = size.split_once('x').and_then(|(w, h)| Some((w.parse::<u32>().ok()?, h.parse::<u32>().ok()?)));
-    let (Some((w, h)), Ok(n), Ok(q)) = (dims, frames.parse::<u64>(), a.value("--quality").unwrap_or("80").parse::<u8>()) else {
-        return usage_error("bench-encode: bad size, frame count or quality");
+    let (Some((w, h)), Ok(n), Ok(q), Ok(kbps), Ok(keyint), Ok(fps)) = (
+        dims,
+        frames.parse::<u64>(),
+        a.value("--quality").unwrap_or("80").parse::<u8>(),
+        num("--bitrate", crate::config::Config::default().video_bitrate_kbps),
+        num("--keyint", 30),
+        num("--fps", 30),
+    ) else {
+        return usage_error("bench-encode: bad size, frame count, quality, bitrate, key-frame interval or frame rate");
     };
-    let layout = if a.flag("--nv12") { crate::camera::overlay::Raw::Nv12 } else { crate::camera::overlay::Raw::Yuyv };
-    match crate::camera::bench::encode_file(Path::new(raw), layout, w, h, q, n, a.flag("--timestamp")) {
-        Ok((f, b)) => {
-            println!("frames {f} bytes {b}");
+    let layout = match (a.flag("--nv12"), a.flag("--i420")) {
+        (false, false) => Layout::Yuyv,
+        (true, false) => Layout::Nv12,
+        (false, true) => Layout::I420,
+        (true, true) => return usage_error("bench-encode: --nv12 or --i420, not both"),
+    };
+    let h264 = a.flag("--h264");
+    if layout == Layout::I420 && (!h264 || a.flag("--via-jpeg")) {
+        return usage_error("bench-encode: --i420 is for --h264 without --via-jpeg (the JPEG encoder takes YUYV or NV12)");
+    }
+    if fps == 0 || keyint == 0 {
+        return usage_error("bench-encode: --fps and --keyint must be at least 1");
+    }
+    let out = a.value("-o").map(Path::new);
+    let r = if h264 {
+        let s = H264Bench { bitrate_kbps: kbps, keyframe_interval: keyint, fps, via_jpeg: a.flag("--via-jpeg").then_some(q) };
+        bench::encode_file_h264(Path::new(raw), layout, w, h, n, a.flag("--timestamp"), s, out)
+    } else {
+        bench::encode_file(Path::new(raw), layout, w, h, q, n, a.flag("--timestamp"), out)
+    };
+    match r {
+        Ok(r) => {
+            println!("frames {} bytes {} keys {}", r.frames, r.bytes, r.keys);
             0
         }
         Err(e) => {
