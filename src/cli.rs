@@ -3,10 +3,11 @@
 //! or configuration.
 
 use crate::camera::file::FileCamera;
+use crate::camera::h264file::H264FileCamera;
 use crate::camera::reopen::Reopening;
 use crate::camera::synthetic::Synthetic;
 use crate::camera::controls::{self, Control, Input, Kind};
-use crate::camera::v4l2::{self as v4l2cam, Pixel, V4l2Camera, V4l2Options};
+use crate::camera::v4l2::{self as v4l2cam, H264Options, Pixel, V4l2Camera, V4l2Options};
 use crate::camera::{list, Camera, CameraError};
 use crate::clock::Iso;
 use crate::config::Config;
@@ -30,8 +31,9 @@ usage:
                [--as-fast-as-possible] [--loop] [--report-durable] [--inline-store]
                [--watchdog DEV] [--portal-host HOST]
       Records until SIGTERM/SIGINT (or the end of a file: source), then closes the open
-      segment cleanly. SRC: synthetic | file:PATH (a concatenated-JPEG stream) |
-      v4l2:/dev/videoN[@FOURCC] (FOURCC: MJPG, YUYV or NV12 to prefer that format).
+      segment cleanly. SRC: synthetic | file:PATH (a concatenated-JPEG stream, or
+      Annex-B H.264: .h264/.264 or starting with a start code, no B-frames) |
+      v4l2:/dev/videoN[@FOURCC] (FOURCC: H264, MJPG, YUYV or NV12 to prefer that format).
       Without --source: the config's camera_device, else the first /dev/video* capture
       device with a usable format, else synthetic. A V4L2 camera that stalls, fails or
       vanishes is reopened with backoff; the gap is recorded.
@@ -163,6 +165,9 @@ pub fn store_options(c: &Config) -> StoreOptions {
 pub fn with_codec(cam: Box<dyn Camera>, c: &Config) -> Result<Box<dyn Camera>, String> {
     match c.video_codec {
         crate::config::VideoCodec::Mjpeg => Ok(cam),
+        // A camera that delivers H.264 (an H.264 file, a V4L2 H264 device, a raw camera
+        // encoding to H.264 itself) is recorded as it is.
+        crate::config::VideoCodec::H264 if cam.delivers() == crate::camera::Codec::H264 => Ok(cam),
         crate::config::VideoCodec::H264 => {
             let cam = crate::camera::transcode::H264Camera::new(cam, c.video_bitrate_kbps, c.keyframe_interval_s)
                 .map_err(|e| e.to_string())?;
@@ -178,7 +183,19 @@ fn open_camera(source: &str, c: &Config, as_fast: bool, looping: bool) -> Result
         return Ok(Box::new(cam));
     }
     if let Some(path) = source.strip_prefix("file:") {
-        let cam = FileCamera::open(Path::new(path), c.video_fps, as_fast, looping).map_err(|e| e.to_string())?;
+        let path = Path::new(path);
+        if crate::camera::h264file::looks_like_h264(path) {
+            if c.video_codec == crate::config::VideoCodec::Mjpeg {
+                return Err(format!(
+                    "file {}: an H.264 stream, and video_codec is mjpeg: blackbox stores H.264 as it comes and does not \
+                     decode it to JPEG; set video_codec to h264 (the default) to record it",
+                    path.display()
+                ));
+            }
+            let cam = H264FileCamera::open(path, c.video_fps, as_fast, looping).map_err(|e| e.to_string())?;
+            return Ok(Box::new(cam));
+        }
+        let cam = FileCamera::open(path, c.video_fps, as_fast, looping).map_err(|e| e.to_string())?;
         return Ok(Box::new(cam));
     }
     if let Some(path) = source.strip_prefix("v4l2:") {
@@ -187,17 +204,31 @@ fn open_camera(source: &str, c: &Config, as_fast: bool, looping: bool) -> Result
     Err(format!("unknown source {source:?} (expected synthetic, file:PATH or v4l2:/dev/videoN)"))
 }
 
+/// The H.264 settings a V4L2 camera gets: `None` when recording MJPEG.
+fn v4l2_h264(c: &Config) -> Option<H264Options> {
+    match c.video_codec {
+        crate::config::VideoCodec::H264 => {
+            Some(H264Options { bitrate_kbps: c.video_bitrate_kbps, keyframe_interval_s: c.keyframe_interval_s })
+        }
+        crate::config::VideoCodec::Mjpeg => None,
+    }
+}
+
 /// A V4L2 camera (`DEVICE[@FOURCC]`) that is reopened with backoff on trouble
 /// (`camera::reopen`). With `wait`, a device that isn't there yet is waited for.
 fn v4l2_camera(spec: &str, c: &Config, wait: bool) -> Result<Box<dyn Camera>, String> {
     let (dev, prefer) = match spec.rsplit_once('@') {
         Some((d, f)) => match Pixel::from_name(f) {
             Some(p) => (d, Some(p)),
-            None => return Err(format!("{spec}: unknown pixel format {f:?} (MJPG, YUYV or NV12)")),
+            None => return Err(format!("{spec}: unknown pixel format {f:?} (H264, MJPG, YUYV or NV12)")),
         },
         None => (spec, None),
     };
-    let opts = V4l2Options { prefer, timestamp: c.embed_timestamp };
+    let h264 = v4l2_h264(c);
+    if h264.is_none() && prefer == Some(Pixel::H264) {
+        return Err(format!("{spec}: H264 asked for, and video_codec is mjpeg: set video_codec to h264"));
+    }
+    let opts = V4l2Options { prefer, timestamp: c.embed_timestamp, h264 };
     let (w, h, fps, q) = (c.video_res_width, c.video_res_height, c.video_fps, c.mjpeg_quality);
     let path = PathBuf::from(dev);
     let open = move || V4l2Camera::open_with(&path, w, h, fps, q, opts);
@@ -219,7 +250,8 @@ fn default_camera(c: &Config) -> Result<Box<dyn Camera>, String> {
         log::info!("camera: camera_device {} from the configuration", c.camera_device.as_str());
         return v4l2_camera(c.camera_device.as_str(), c, true);
     }
-    if let Some(cam) = v4l2cam::first_usable(c.video_res_width, c.video_res_height, c.video_fps, c.mjpeg_quality) {
+    let opts = V4l2Options { h264: v4l2_h264(c), ..Default::default() };
+    if let Some(cam) = v4l2cam::first_usable(c.video_res_width, c.video_res_height, c.video_fps, c.mjpeg_quality, opts) {
         let dev = cam.path().display().to_string();
         log::info!("camera: no source given; using the first usable V4L2 capture device, {dev}");
         drop(cam);
@@ -432,24 +464,62 @@ fn cmd_cameras(args: &[String]) -> i32 {
     0
 }
 
-/// `bench-encode RAW WIDTHxHEIGHT FRAMES [--quality Q] [--nv12] [--timestamp]`: encodes raw
-/// frames from a file as a raw camera's would be; prints `frames N bytes B`.
+const BENCH_ENCODE_USAGE: &str = "bench-encode RAW WIDTHxHEIGHT FRAMES [--quality Q] [--nv12 | --i420] [--timestamp] \
+[--h264 [--bitrate KBPS] [--keyint FRAMES] [--fps FPS] [--via-jpeg]] [-o OUT]";
+
+/// `bench-encode RAW WIDTHxHEIGHT FRAMES [--quality Q] [--nv12 | --i420] [--timestamp]
+/// [--h264 [--bitrate KBPS] [--keyint FRAMES] [--fps FPS] [--via-jpeg]] [-o OUT]`: encodes raw
+/// frames from a file as a raw camera's would be (JPEG, or H.264 with the software encoder;
+/// `--via-jpeg`: JPEG first, then decoded and encoded to H.264, the recorder's path for JPEG
+/// sources); writes the JPEGs or the Annex-B stream to OUT; prints `frames N bytes B keys K`.
 fn cmd_bench_encode(args: &[String]) -> i32 {
-    let a = match Args::parse(args, &["--quality"], &["--nv12", "--timestamp"]) {
+    use crate::camera::bench::{self, H264Bench, Layout};
+    let a = match Args::parse(
+        args,
+        &["--quality", "--bitrate", "--keyint", "--fps", "-o"],
+        &["--nv12", "--i420", "--timestamp", "--h264", "--via-jpeg"],
+    ) {
         Ok(a) => a,
         Err(e) => return usage_error(&e),
     };
     let [raw, size, frames] = a.positional.as_slice() else {
-        return usage_error("bench-encode RAW WIDTHxHEIGHT FRAMES [--quality Q] [--nv12] [--timestamp]");
+        return usage_error(BENCH_ENCODE_USAGE);
     };
+    let num = |name: &str, default: u32| a.value(name).map_or(Ok(default), |v| v.parse::<u32>());
     let dims = size.split_once('x').and_then(|(w, h)| Some((w.parse::<u32>().ok()?, h.parse::<u32>().ok()?)));
-    let (Some((w, h)), Ok(n), Ok(q)) = (dims, frames.parse::<u64>(), a.value("--quality").unwrap_or("80").parse::<u8>()) else {
-        return usage_error("bench-encode: bad size, frame count or quality");
+    let (Some((w, h)), Ok(n), Ok(q), Ok(kbps), Ok(keyint), Ok(fps)) = (
+        dims,
+        frames.parse::<u64>(),
+        a.value("--quality").unwrap_or("80").parse::<u8>(),
+        num("--bitrate", crate::config::Config::default().video_bitrate_kbps),
+        num("--keyint", 30),
+        num("--fps", 30),
+    ) else {
+        return usage_error("bench-encode: bad size, frame count, quality, bitrate, key-frame interval or frame rate");
     };
-    let layout = if a.flag("--nv12") { crate::camera::overlay::Raw::Nv12 } else { crate::camera::overlay::Raw::Yuyv };
-    match crate::camera::bench::encode_file(Path::new(raw), layout, w, h, q, n, a.flag("--timestamp")) {
-        Ok((f, b)) => {
-            println!("frames {f} bytes {b}");
+    let layout = match (a.flag("--nv12"), a.flag("--i420")) {
+        (false, false) => Layout::Yuyv,
+        (true, false) => Layout::Nv12,
+        (false, true) => Layout::I420,
+        (true, true) => return usage_error("bench-encode: --nv12 or --i420, not both"),
+    };
+    let h264 = a.flag("--h264");
+    if layout == Layout::I420 && (!h264 || a.flag("--via-jpeg")) {
+        return usage_error("bench-encode: --i420 is for --h264 without --via-jpeg (the JPEG encoder takes YUYV or NV12)");
+    }
+    if fps == 0 || keyint == 0 {
+        return usage_error("bench-encode: --fps and --keyint must be at least 1");
+    }
+    let out = a.value("-o").map(Path::new);
+    let r = if h264 {
+        let s = H264Bench { bitrate_kbps: kbps, keyframe_interval: keyint, fps, via_jpeg: a.flag("--via-jpeg").then_some(q) };
+        bench::encode_file_h264(Path::new(raw), layout, w, h, n, a.flag("--timestamp"), s, out)
+    } else {
+        bench::encode_file(Path::new(raw), layout, w, h, q, n, a.flag("--timestamp"), out)
+    };
+    match r {
+        Ok(r) => {
+            println!("frames {} bytes {} keys {}", r.frames, r.bytes, r.keys);
             0
         }
         Err(e) => {

@@ -142,3 +142,41 @@ fn timestamp_overlay_does_not_allocate() {
     assert!(yuyv.contains(&235) && nv12.contains(&235), "no text drawn");
     assert_eq!(n, 0, "the overlay allocated {n} times over 100 frames");
 }
+
+#[test]
+fn h264_file_next_frame_does_not_allocate() {
+    // An Annex-B stream made by blackbox's own encoder (every picture an IDR, so it is large
+    // enough to make the read buffer refill many times), garbage between some access units,
+    // looping: every code path of next_frame runs while counting.
+    use blackbox::camera::h264file::H264FileCamera;
+    use blackbox::codec::encoder::{H264Settings, SoftH264, VideoEncoder};
+    use blackbox::codec::raw::RawFrame;
+    let (w, h) = (320usize, 240usize);
+    let settings = H264Settings { width: w as u32, height: h as u32, fps: 30, bitrate_kbps: 20_000, keyframe_interval: 1 };
+    let mut enc = SoftH264::new(settings).unwrap();
+    let mut data = Vec::new();
+    let (mut y, u, v) = (vec![0u8; w * h], vec![90u8; w * h / 4], vec![160u8; w * h / 4]);
+    let mut k = 0usize;
+    while data.len() < 2 * blackbox::camera::h264file::BUFFER_BYTES + 100_000 {
+        for (i, p) in y.iter_mut().enumerate() {
+            *p = ((i * 7 + k * 13) ^ (i / w * 3)) as u8;
+        }
+        let e = enc.encode(RawFrame::Planar { y: &y, u: &u, v: &v, cw: w / 2, ch: h / 2 }).unwrap();
+        data.extend_from_slice(e.data);
+        if k % 7 == 3 {
+            data.extend_from_slice(b"junk\x00\x00");
+        }
+        k += 1;
+    }
+    let path = std::env::temp_dir().join(format!("blackbox-test-{}-alloc.h264", std::process::id()));
+    std::fs::write(&path, &data).unwrap();
+    let mut fc = H264FileCamera::open(&path, 30, true, true).unwrap();
+    let frames = fc.frame_count() as usize;
+    assert_eq!(frames, k, "every encoded picture is one access unit");
+    drive(&mut fc, 20);
+    let mut bytes = 0;
+    let n = allocs_during(|| bytes = drive(&mut fc, 2 * frames + 7));
+    let _ = std::fs::remove_file(&path);
+    assert!(bytes >= data.len(), "{bytes} bytes delivered");
+    assert_eq!(n, 0, "H.264 file next_frame allocated {n} times over {} frames", 2 * frames + 7);
+}

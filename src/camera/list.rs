@@ -47,7 +47,8 @@ pub struct DeviceInfo {
 pub struct FormatInfo {
     pub fourcc: String,
     pub description: String,
-    /// blackbox can record it (MJPEG stored as is; YUYV, NV12 encoded).
+    /// blackbox can record it (MJPEG stored as is; H.264 stored as is when recording H.264,
+    /// the default; YUYV, NV12 encoded).
     pub usable: bool,
     pub sizes: Vec<SizeInfo>,
 }

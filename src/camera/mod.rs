@@ -9,6 +9,8 @@ pub mod controls;
 pub mod encode;
 pub mod file;
 pub mod font;
+pub mod h264dev;
+pub mod h264file;
 pub mod list;
 pub mod overlay;
 pub mod reopen;
@@ -135,6 +137,11 @@ pub trait Camera {
     /// waits for room in its ring rather than dropping the frame.
     fn waits_for_consumer(&self) -> bool {
         false
+    }
+    /// The codec of the frames this camera hands out (what it is opened as; JPEG by default).
+    /// `cli::with_codec` wraps only JPEG cameras in the H.264 encoder.
+    fn delivers(&self) -> Codec {
+        Codec::Jpeg
     }
     /// Makes the next frame a key frame, where the camera encodes (H.264 after a loss: the
     /// pictures after a gap must not refer to a missing one). A no-op elsewhere.

@@ -251,6 +251,18 @@ impl<C: TwoStep, F: FnMut() -> Result<C, CameraError>> Camera for Reopening<C, F
     fn sequence(&self) -> Option<u32> {
         self.cam.as_ref().and_then(|c| c.sequence())
     }
+
+    /// What the open camera delivers (JPEG while it is closed: the H.264 wrapper then passes
+    /// H.264 frames of a camera that comes back delivering them through).
+    fn delivers(&self) -> crate::camera::Codec {
+        self.cam.as_ref().map_or(crate::camera::Codec::Jpeg, |c| c.delivers())
+    }
+
+    fn request_key_frame(&mut self) {
+        if let Some(c) = self.cam.as_mut() {
+            c.request_key_frame();
+        }
+    }
 }
 
 #[cfg(test)]

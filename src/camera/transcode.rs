@@ -72,10 +72,17 @@ impl Camera for H264Camera {
     }
     fn request_key_frame(&mut self) {
         self.enc.request_key_frame();
+        // The inner camera's own H.264 frames (passed through) need the key frame from it.
+        self.inner.request_key_frame();
+    }
+
+    fn delivers(&self) -> Codec {
+        Codec::H264
     }
 
     fn next_frame(&mut self) -> Result<(FrameMeta, &[u8]), CameraError> {
         let (meta, data) = self.inner.next_frame()?;
+        // Frames that are not JPEG (H.264 from a camera that came back delivering it) pass.
         if meta.codec != Codec::Jpeg {
             return Ok((meta, data));
         }

@@ -18,9 +18,12 @@
 //!   process.
 
 use crate::camera::encode::JpegEncoder;
+use crate::camera::h264dev::{self, H264Joiner};
 use crate::camera::overlay::{self, Raw};
 use crate::camera::{Camera, CameraError, Codec, FrameMeta};
 use crate::clock;
+use crate::codec::encoder::{H264Settings, SoftH264, VideoEncoder};
+use crate::codec::raw::RawFrame;
 use std::ffi::c_void;
 use std::io;
 use std::mem::{self, ManuallyDrop};
@@ -47,6 +50,9 @@ const BUF_FLAG_TIMESTAMP_MONOTONIC: u32 = 0x0000_2000;
 /// The pixel formats blackbox can record, best first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Pixel {
+    /// H.264 (`H264`, Annex-B access units: UVC frame-based H.264, bcm2835-v4l2): stored as
+    /// delivered. Taken only when recording H.264 (`video_codec=h264`).
+    H264,
     /// Motion JPEG (`MJPG`, or `JPEG`): stored untouched.
     Mjpeg,
     /// Packed 4:2:2 `YUYV`: encoded.
@@ -56,7 +62,7 @@ pub enum Pixel {
 }
 
 impl Pixel {
-    /// `MJPG`/`JPEG`, `YUYV` or `NV12` (any case), as in `--source v4l2:/dev/video0@NV12`.
+    /// `H264`, `MJPG`/`JPEG`, `YUYV` or `NV12` (any case), as in `--source v4l2:/dev/video0@NV12`.
     pub fn from_name(name: &str) -> Option<Pixel> {
         let b = name.as_bytes();
         let mut up = [0u8; 4];
@@ -70,6 +76,7 @@ impl Pixel {
     }
     fn from_fourcc(f: &FourCC) -> Option<Pixel> {
         match &f.repr {
+            b"H264" => Some(Pixel::H264),
             b"MJPG" | b"JPEG" => Some(Pixel::Mjpeg),
             b"YUYV" => Some(Pixel::Yuyv),
             b"NV12" => Some(Pixel::Nv12),
@@ -78,9 +85,10 @@ impl Pixel {
     }
     fn rank(self) -> u8 {
         match self {
-            Pixel::Mjpeg => 0,
-            Pixel::Yuyv => 1,
-            Pixel::Nv12 => 2,
+            Pixel::H264 => 0,
+            Pixel::Mjpeg => 1,
+            Pixel::Yuyv => 2,
+            Pixel::Nv12 => 3,
         }
     }
 }
@@ -92,14 +100,39 @@ pub struct V4l2Options {
     pub prefer: Option<Pixel>,
     /// Burn `YYYY-MM-DD HH:MM:SS UTC` into raw frames before encoding (`embed_timestamp`).
     pub timestamp: bool,
+    /// Recording H.264 (`video_codec=h264`): take the device's `H264` format first (stored as
+    /// delivered, its encoder controls set from these settings), and encode raw frames to
+    /// H.264 rather than JPEG. `None`: MJPEG recording, as before.
+    pub h264: Option<H264Options>,
+}
+
+/// The H.264 settings a V4L2 camera needs from the configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct H264Options {
+    /// `video_bitrate_kbps`.
+    pub bitrate_kbps: u32,
+    /// `keyframe_interval_s`.
+    pub keyframe_interval_s: u32,
+}
+
+/// Where the bytes of the frame `advance` made ready are.
+#[derive(Clone, Copy, Debug)]
+enum Src {
+    /// In mmap buffer `.0`, `.1` bytes.
+    Mmap(u32, usize),
+    /// The JPEG encoder's output.
+    Jpeg,
+    /// The H.264 encoder's output (a raw camera recording H.264).
+    SoftH264,
+    /// An H.264 IDR with the cached SPS/PPS put in front ([`H264Joiner`]).
+    Joined,
 }
 
 /// The frame `advance` made ready: where its bytes are.
 #[derive(Clone, Copy, Debug)]
 struct Ready {
     meta: FrameMeta,
-    /// The mmap buffer and the bytes used, or `None` when the frame is the encoder's output.
-    mmap: Option<(u32, usize)>,
+    src: Src,
 }
 
 /// One mmap'd driver buffer.
@@ -129,6 +162,13 @@ pub struct V4l2Camera {
     held: Option<u32>,
     streaming: bool,
     encoder: Option<JpegEncoder>,
+    /// Raw frames to H.264 (recording H.264 from a YUYV/NV12 camera).
+    h264enc: Option<SoftH264>,
+    /// H.264 from the device: key frames from NAL types, SPS/PPS cached and put in front of
+    /// IDRs that come without them.
+    joiner: Option<Box<H264Joiner>>,
+    /// The device's `FORCE_KEY_FRAME` control: unknown until tried, then whether it worked.
+    force_key: Option<bool>,
     /// The driver's sequence number of the last frame, to count the frames it dropped.
     last_seq: Option<u32>,
     /// Frames the driver skipped (its sequence jumped): no free buffer in time.
@@ -195,6 +235,9 @@ impl V4l2Camera {
             held: None,
             streaming: false,
             encoder: None,
+            h264enc: None,
+            joiner: None,
+            force_key: None,
             last_seq: None,
             driver_drops: 0,
             encoder_drops: 0,
@@ -245,16 +288,21 @@ impl V4l2Camera {
     fn negotiate(&mut self, width: u32, height: u32, fps: u32) -> Result<(), CameraError> {
         let dev = &*self.dev;
         let offered = dev.enum_formats().map_err(|e| err_from_io(e, "VIDIOC_ENUM_FMT", &self.path))?;
-        let mut cands: Vec<(Pixel, FourCC)> =
-            offered.iter().filter_map(|d| Pixel::from_fourcc(&d.fourcc).map(|p| (p, d.fourcc))).collect();
+        let h264 = self.opts.h264.is_some();
+        let mut cands: Vec<(Pixel, FourCC)> = offered
+            .iter()
+            .filter_map(|d| Pixel::from_fourcc(&d.fourcc).map(|p| (p, d.fourcc)))
+            .filter(|(p, _)| h264 || *p != Pixel::H264)
+            .collect();
         let prefer = self.opts.prefer;
         cands.sort_by_key(|(p, _)| (Some(*p) != prefer, p.rank()));
         if cands.is_empty() {
             let names: Vec<String> = offered.iter().map(|d| d.fourcc.to_string()).collect();
             return Err(CameraError::Invalid(format!(
-                "{}: no usable pixel format (offers {}; blackbox takes MJPG, JPEG, YUYV, NV12)",
+                "{}: no usable pixel format (offers {}; blackbox takes {}MJPG, JPEG, YUYV, NV12)",
                 self.path.display(),
-                names.join(", ")
+                names.join(", "),
+                if h264 { "H264, " } else { "" }
             )));
         }
         // Ask for each in turn; the first one the driver grants at the exact size wins, else
@@ -302,6 +350,7 @@ impl V4l2Camera {
         self.width = fmt.width;
         self.height = fmt.height;
         let min_stride = match pixel {
+            Pixel::H264 => 0,
             Pixel::Yuyv => 2 * fmt.width as usize,
             _ => fmt.width as usize,
         };
@@ -325,13 +374,41 @@ impl V4l2Camera {
             }
             self.fps = got;
         }
-        if pixel != Pixel::Mjpeg {
-            let q = self.quality;
-            self.encoder = Some(
-                JpegEncoder::new(self.width, self.height, q).map_err(|e| CameraError::Invalid(format!("{}: {e}", self.path.display())))?,
-            );
+        match (pixel, self.opts.h264) {
+            (Pixel::Mjpeg, _) => {}
+            (Pixel::H264, Some(o)) => {
+                self.joiner = Some(Box::new(H264Joiner::new(self.max_buffer_hint(&fmt))));
+                h264dev::set_encoder_controls(self.fd, &self.path, self.fps, o.bitrate_kbps, o.keyframe_interval_s);
+            }
+            (Pixel::H264, None) => {}
+            (_, Some(o)) => {
+                let fps = self.fps.max(1);
+                let settings = H264Settings {
+                    width: self.width,
+                    height: self.height,
+                    fps,
+                    bitrate_kbps: o.bitrate_kbps,
+                    keyframe_interval: fps.saturating_mul(o.keyframe_interval_s.max(1)),
+                };
+                self.h264enc = Some(
+                    SoftH264::new(settings).map_err(|e| CameraError::Invalid(format!("{}: H.264 encoder: {e}", self.path.display())))?,
+                );
+            }
+            (_, None) => {
+                let q = self.quality;
+                self.encoder = Some(
+                    JpegEncoder::new(self.width, self.height, q)
+                        .map_err(|e| CameraError::Invalid(format!("{}: {e}", self.path.display())))?,
+                );
+            }
         }
         Ok(())
+    }
+
+    /// The largest frame the driver says a buffer holds (`sizeimage`), for the H.264 joiner's
+    /// buffer; the mmap buffers' real length replaces it once they are mapped.
+    fn max_buffer_hint(&self, fmt: &Format) -> usize {
+        (fmt.size as usize).max(64 << 10)
     }
 
     fn map_buffers(&mut self) -> Result<(), CameraError> {
@@ -369,6 +446,11 @@ impl V4l2Camera {
             }
             .map_err(|e| err_from_io(e, "mmap", &self.path))?;
             self.bufs.push(Mapped { ptr: ptr as *mut u8, len });
+        }
+        // The joiner must hold the largest buffer plus the parameter sets.
+        let biggest = self.bufs.iter().map(|m| m.len).max().unwrap_or(0);
+        if let Some(j) = self.joiner.as_mut() {
+            j.reserve_for(biggest);
         }
         Ok(())
     }
@@ -449,7 +531,7 @@ impl V4l2Camera {
             if b.index as usize >= self.bufs.len() {
                 return Err(CameraError::Io(io::Error::from_raw_os_error(libc::EINVAL)));
             }
-            if b.flags & BUF_FLAG_ERROR != 0 || b.bytesused == 0 && self.pixel == Pixel::Mjpeg {
+            if b.flags & BUF_FLAG_ERROR != 0 || b.bytesused == 0 && matches!(self.pixel, Pixel::Mjpeg | Pixel::H264) {
                 // A corrupted or empty frame: give the buffer back and wait for the next.
                 self.queue(b.index).map_err(|e| err_from_io(e, "VIDIOC_QBUF", &self.path))?;
                 continue;
@@ -507,7 +589,34 @@ impl V4l2Camera {
         let used = if b.bytesused == 0 { m.len } else { (b.bytesused as usize).min(m.len) };
         let meta = FrameMeta { mono_ns, utc_ns, codec: Codec::Jpeg, key: true, lost_before };
         if self.pixel == Pixel::Mjpeg {
-            self.ready = Some(Ready { meta, mmap: Some((b.index, used)) });
+            self.ready = Some(Ready { meta, src: Src::Mmap(b.index, used) });
+            return Ok(());
+        }
+        if self.pixel == Pixel::H264 {
+            // SAFETY: mmap'd for `len` bytes (`used <= len`) and dequeued (see below).
+            let au = unsafe { std::slice::from_raw_parts(m.ptr as *const u8, used) };
+            let (key, src) = match self.joiner.as_mut() {
+                Some(j) => match j.take(au) {
+                    h264dev::Taken::AsIs { idr } => {
+                        if idr && j.orphans == 1 && !j.params().complete() {
+                            log::warn!("camera {}: an IDR before any SPS/PPS (the recorder waits for them)", self.path.display());
+                        }
+                        (idr, Src::Mmap(b.index, used))
+                    }
+                    h264dev::Taken::Joined => {
+                        if j.joined == 1 {
+                            log::info!(
+                                "camera {}: IDR without SPS/PPS: the cached ones are put in front of it (and of every such IDR)",
+                                self.path.display()
+                            );
+                        }
+                        (true, Src::Joined)
+                    }
+                },
+                None => (h264dev::is_idr(au), Src::Mmap(b.index, used)),
+            };
+            let meta = FrameMeta { codec: Codec::H264, key, ..meta };
+            self.ready = Some(Ready { meta, src });
             return Ok(());
         }
         // SAFETY: the buffer is mmap'd (PROT_READ | PROT_WRITE) for `len` bytes and dequeued:
@@ -522,6 +631,28 @@ impl V4l2Camera {
             let n = overlay::timestamp_text(utc_ns, &mut text);
             overlay::draw(data, raw, stride, w, h, &text[..n]);
         }
+        if let Some(enc) = self.h264enc.as_mut() {
+            let frame = match raw {
+                Raw::Yuyv => RawFrame::Yuyv { data, stride },
+                Raw::Nv12 => RawFrame::Nv12 { data, stride },
+            };
+            match enc.encode(frame) {
+                Ok(e) => {
+                    let meta = FrameMeta { codec: Codec::H264, key: e.key, ..meta };
+                    self.ready = Some(Ready { meta, src: Src::SoftH264 });
+                    return Ok(());
+                }
+                Err(e) => {
+                    self.encoder_drops += 1;
+                    if self.encoder_drops <= 3 || self.encoder_drops.is_multiple_of(1000) {
+                        log::warn!("camera {}: H.264 encoding of frame #{} failed: {e} ({} so far)", self.path.display(), b.sequence, self.encoder_drops);
+                    }
+                    // The next picture must not refer to the one that was lost.
+                    enc.request_key_frame();
+                    return Err(CameraError::Skipped);
+                }
+            }
+        }
         let encoded = match (raw, self.encoder.as_mut()) {
             (Raw::Yuyv, Some(enc)) => enc.encode_yuyv(data, stride).map(|_| ()),
             (Raw::Nv12, Some(enc)) => enc.encode_nv12(data, stride).map(|_| ()),
@@ -534,7 +665,7 @@ impl V4l2Camera {
             }
             return Err(CameraError::Skipped);
         }
-        self.ready = Some(Ready { meta, mmap: None });
+        self.ready = Some(Ready { meta, src: Src::Jpeg });
         Ok(())
     }
 
@@ -542,15 +673,17 @@ impl V4l2Camera {
     /// next `advance`.
     pub fn current(&self) -> Option<(FrameMeta, &[u8])> {
         let r = self.ready?;
-        match r.mmap {
-            Some((index, used)) => {
+        match r.src {
+            Src::Mmap(index, used) => {
                 let m = self.bufs.get(index as usize)?;
                 // SAFETY: mmap'd for `len` bytes (`used <= len`) and dequeued (see `advance`);
                 // the shared borrow of `self` keeps `advance` from re-queueing it meanwhile.
                 let buf = unsafe { std::slice::from_raw_parts(m.ptr as *const u8, m.len) };
                 Some((r.meta, &buf[..used]))
             }
-            None => Some((r.meta, self.encoder.as_ref()?.output())),
+            Src::Jpeg => Some((r.meta, self.encoder.as_ref()?.output())),
+            Src::SoftH264 => Some((r.meta, self.h264enc.as_ref()?.output())),
+            Src::Joined => Some((r.meta, self.joiner.as_ref()?.output())),
         }
     }
 }
@@ -564,6 +697,11 @@ impl Camera for V4l2Camera {
         let fourcc = String::from_utf8_lossy(&self.fourcc);
         let what = match self.pixel {
             Pixel::Mjpeg => "passed through".to_string(),
+            Pixel::H264 => "H.264 passed through (key frames from NAL types, SPS/PPS cached)".to_string(),
+            _ if self.h264enc.is_some() => {
+                let e = self.h264enc.as_ref().map(|e| e.describe()).unwrap_or_default();
+                if self.opts.timestamp { format!("timestamp overlay, {e}") } else { e }
+            }
             _ if self.opts.timestamp => format!("timestamp overlay, encoded to JPEG q{} (libjpeg-turbo)", self.quality),
             _ => format!("encoded to JPEG q{} (libjpeg-turbo)", self.quality),
         };
@@ -599,6 +737,25 @@ impl Camera for V4l2Camera {
 
     fn sequence(&self) -> Option<u32> {
         self.last_seq
+    }
+
+    fn delivers(&self) -> Codec {
+        if self.pixel == Pixel::H264 || self.h264enc.is_some() { Codec::H264 } else { Codec::Jpeg }
+    }
+
+    fn request_key_frame(&mut self) {
+        if let Some(e) = self.h264enc.as_mut() {
+            e.request_key_frame();
+        } else if self.pixel == Pixel::H264 && self.force_key != Some(false) {
+            let ok = h264dev::force_key_frame(self.fd);
+            if self.force_key.is_none() && !ok {
+                log::info!(
+                    "camera {}: no FORCE_KEY_FRAME control; after a gap the recording resumes at the camera's next IDR",
+                    self.path.display()
+                );
+            }
+            self.force_key = Some(ok);
+        }
     }
 }
 
@@ -645,9 +802,9 @@ pub fn video_nodes() -> Vec<PathBuf> {
 }
 
 /// The first `/dev/video*` that opens as a capture device with a usable format, opened.
-pub fn first_usable(width: u32, height: u32, fps: u32, quality: u8) -> Option<V4l2Camera> {
+pub fn first_usable(width: u32, height: u32, fps: u32, quality: u8, opts: V4l2Options) -> Option<V4l2Camera> {
     for node in video_nodes() {
-        match V4l2Camera::open(&node, width, height, fps, quality) {
+        match V4l2Camera::open_with(&node, width, height, fps, quality, opts) {
             Ok(c) => return Some(c),
             Err(e) => log::info!("camera {}: not usable: {e}", node.display()),
         }
@@ -681,7 +838,9 @@ mod tests {
         assert_eq!(Pixel::from_fourcc(&FourCC::new(b"JPEG")), Some(Pixel::Mjpeg));
         assert_eq!(Pixel::from_fourcc(&FourCC::new(b"YUYV")), Some(Pixel::Yuyv));
         assert_eq!(Pixel::from_fourcc(&FourCC::new(b"NV12")), Some(Pixel::Nv12));
-        assert_eq!(Pixel::from_fourcc(&FourCC::new(b"H264")), None);
+        assert_eq!(Pixel::from_fourcc(&FourCC::new(b"H264")), Some(Pixel::H264));
+        assert_eq!(Pixel::from_name("h264"), Some(Pixel::H264));
+        assert!(Pixel::H264.rank() < Pixel::Mjpeg.rank());
         assert!(Pixel::Mjpeg.rank() < Pixel::Yuyv.rank() && Pixel::Yuyv.rank() < Pixel::Nv12.rank());
     }
 }

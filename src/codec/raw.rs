@@ -36,8 +36,8 @@ pub fn to_i420(f: RawFrame<'_>, w: usize, h: usize, y: &mut [u8], u: &mut [u8], 
                     let next = &data[(r + 1) * stride..(r + 1) * stride + w * 2];
                     let (ur, vr) = (&mut u[(r / 2) * cw..(r / 2 + 1) * cw], &mut v[(r / 2) * cw..(r / 2 + 1) * cw]);
                     for i in 0..cw {
-                        ur[i] = ((u16::from(row[4 * i + 1]) + u16::from(next[4 * i + 1]) + 1) / 2) as u8;
-                        vr[i] = ((u16::from(row[4 * i + 3]) + u16::from(next[4 * i + 3]) + 1) / 2) as u8;
+                        ur[i] = (u16::from(row[4 * i + 1]) + u16::from(next[4 * i + 1])).div_ceil(2) as u8;
+                        vr[i] = (u16::from(row[4 * i + 3]) + u16::from(next[4 * i + 3])).div_ceil(2) as u8;
                     }
                 }
             }

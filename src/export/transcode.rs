@@ -74,7 +74,7 @@ fn transcode(p: &Plan, dir: &Path, bitrate_kbps: u32, keyframe_interval_s: u32, 
         let src = &p.segments[f.seg as usize];
         let rec = crate::store::segment::read_record(src.frames.file(), src.frames.uid(), f.offset, src.frames.limit(), &mut buf)
             .map_err(|e| format!("reading {}: {e}", src.name))?;
-        if !rec.is_some_and(|r| r.seq == f.seq) {
+        if rec.is_none_or(|r| r.seq != f.seq) {
             skipped += 1;
             enc.request_key_frame();
             continue;

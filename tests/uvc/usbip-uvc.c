@@ -10,6 +10,11 @@
  *                                streams DIR/0001.jpg, 0002.jpg, ... once each, in order, at FPS
  *                                (30), the first LEAD_MS (0) after streaming starts (empty
  *                                packets until then). uvcvideo binds it like any USB webcam.
+ *   usbip-uvc camera-h264 DIR [FPS [LEAD_MS]]
+ *                                The same webcam as UVC 1.1 with one frame-based H.264 format
+ *                                (VS_FORMAT_FRAME_BASED, GUID "H264": uvcvideo's V4L2_PIX_FMT_H264,
+ *                                research h264.md section 2), streaming DIR/0001.h264, ... (one
+ *                                Annex-B access unit each) the same way.
  *   usbip-uvc vudc-attach        Connects the usbip-vudc.0 UDC (a configfs gadget bound to it)
  *                                to vhci-hcd over a loopback TCP pair.
  *   usbip-uvc feed DEV DIR       The user-space half of a configfs UVC gadget (usb_f_uvc):
@@ -92,17 +97,19 @@ static double cpu_s(void)
 static volatile sig_atomic_t stop;
 static void on_signal(int sig) { (void)sig; stop = 1; }
 
-/* --- the fed frames: DIR/0001.jpg, DIR/0002.jpg, ... --------------------------------------- */
+/* --- the fed frames: DIR/0001.jpg, DIR/0002.jpg, ... (or .h264) ---------------------------- */
 
 struct frame { uint8_t *data; size_t len; };
 static struct frame *frames;
 static size_t nframes;
+/* camera-h264: UVC 1.1, a frame-based H.264 format, access units fed instead of JPEGs. */
+static int h264;
 
 static void load_frames(const char *dir)
 {
 	for (size_t i = 1;; i++) {
 		char path[512];
-		snprintf(path, sizeof path, "%s/%04zu.jpg", dir, i);
+		snprintf(path, sizeof path, "%s/%04zu.%s", dir, i, h264 ? "h264" : "jpg");
 		int fd = open(path, O_RDONLY);
 		if (fd < 0) break;
 		struct stat st;
@@ -115,7 +122,7 @@ static void load_frames(const char *dir)
 		close(fd);
 		frames[nframes++] = (struct frame){ b, (size_t)st.st_size };
 	}
-	if (!nframes) { errno = 0; die("no frames in %s (want 0001.jpg, ...)", dir); }
+	if (!nframes) { errno = 0; die("no frames in %s (want 0001.%s, ...)", dir, h264 ? "h264" : "jpg"); }
 }
 
 /* --- sockets and sysfs ---------------------------------------------------------------------- */
@@ -216,26 +223,43 @@ static void build_config(void)
 	const uint8_t ot[9] = { 9, 0x24, 0x03, 2, 0x01, 0x01, 0, 1, 0 };
 	const uint8_t vs_if0[9] = { 9, USB_DT_INTERFACE, VS_INTF, 0, 0, 0x0e, 0x02, 0, 0 };
 	uint8_t vs_hdr[14] = { 14, 0x24, 0x01, 1, 0, 0, EP_ISO_IN, 0, 2, 0, 0, 0, 1, 0 };
-	const uint8_t fmt[11] = { 11, 0x24, 0x06, 1, 1, 0x01, 1, 0, 0, 0, 0 };
-	uint8_t frm[30] = { 30, 0x24, 0x07, 1, 0 };
+	const uint8_t fmt_mjpeg[11] = { 11, 0x24, 0x06, 1, 1, 0x01, 1, 0, 0, 0, 0 };
+	/* VS_FORMAT_FRAME_BASED (UVC 1.1): GUID "H264", 16 bpp, default frame 1, no aspect, not
+	 * interlaced, no copy protection, bVariableSize 1 (uvcvideo: compressed). */
+	const uint8_t fmt_h264[28] = { 28, 0x24, 0x10, 1, 1,
+		'H', '2', '6', '4', 0x00, 0x00, 0x10, 0x00, 0x80, 0x00, 0x00, 0xaa, 0x00, 0x38, 0x9b, 0x71,
+		16, 1, 0, 0, 0, 0, 1 };
+	const uint8_t *fmt = h264 ? fmt_h264 : fmt_mjpeg;
+	const size_t fmt_len = h264 ? sizeof fmt_h264 : sizeof fmt_mjpeg;
+	/* VS_FRAME_MJPEG (30 bytes) or VS_FRAME_FRAME_BASED (30 bytes: the interval at byte 17,
+	 * bFrameIntervalType at 21, dwBytesPerLine 0 at 22, the interval list at 26). */
+	uint8_t frm[30] = { 30, 0x24, h264 ? 0x11 : 0x07, 1, 0 };
 	const uint8_t color[6] = { 6, 0x24, 0x0d, 1, 1, 4 };
 	const uint8_t vs_if1[9] = { 9, USB_DT_INTERFACE, VS_INTF, 1, 1, 0x0e, 0x02, 0, 0 };
 	const uint8_t ep[7] = { 7, USB_DT_ENDPOINT, EP_ISO_IN, 0x05, 0x00, 0x14, 1 }; /* iso async, 1024x3 */
 
+	if (h264) put16le(vc_hdr + 3, 0x0110);       /* bcdUVC 1.1: frame-based formats */
 	put16le(vc_hdr + 5, sizeof vc_hdr + sizeof it + sizeof ot);
 	put32le(vc_hdr + 7, 48000000);
 	put16le(frm + 5, WIDTH);
 	put16le(frm + 7, HEIGHT);
 	put32le(frm + 9, 8u * 30 * 40000);            /* dwMinBitRate */
 	put32le(frm + 13, 8u * 30 * MAX_FRAME);       /* dwMaxBitRate */
-	put32le(frm + 17, MAX_FRAME);                 /* dwMaxVideoFrameBufferSize */
-	put32le(frm + 21, INTERVAL_100NS);            /* dwDefaultFrameInterval */
-	frm[25] = 1;                                  /* one discrete interval */
-	put32le(frm + 26, INTERVAL_100NS);
-	put16le(vs_hdr + 4, sizeof vs_hdr + sizeof fmt + sizeof frm + sizeof color);
+	if (h264) {
+		put32le(frm + 17, INTERVAL_100NS);    /* dwDefaultFrameInterval */
+		frm[21] = 1;                          /* one discrete interval */
+		put32le(frm + 22, 0);                 /* dwBytesPerLine: 0 for a variable size */
+		put32le(frm + 26, INTERVAL_100NS);
+	} else {
+		put32le(frm + 17, MAX_FRAME);         /* dwMaxVideoFrameBufferSize */
+		put32le(frm + 21, INTERVAL_100NS);    /* dwDefaultFrameInterval */
+		frm[25] = 1;                          /* one discrete interval */
+		put32le(frm + 26, INTERVAL_100NS);
+	}
+	put16le(vs_hdr + 4, (uint16_t)(sizeof vs_hdr + fmt_len + sizeof frm + sizeof color));
 
 	add(c, 9); add(iad, 8); add(vc_if, 9); add(vc_hdr, 13); add(it, 18); add(ot, 9);
-	add(vs_if0, 9); add(vs_hdr, 14); add(fmt, 11); add(frm, 30); add(color, 6);
+	add(vs_if0, 9); add(vs_hdr, 14); add(fmt, fmt_len); add(frm, 30); add(color, 6);
 	add(vs_if1, 9); add(ep, 7);
 	put16le(cfg + 2, (uint16_t)cfg_len);
 }
@@ -264,7 +288,12 @@ static void probe_ctrl(uint8_t *p, uint32_t payload)
 	put32le(p + 4, INTERVAL_100NS);
 	put32le(p + 18, MAX_FRAME);      /* dwMaxVideoFrameSize */
 	put32le(p + 22, payload);        /* dwMaxPayloadTransferSize */
+	if (h264) p[30] = 3;             /* bmFramingInfo (UVC 1.1): FID and EOF used */
 }
+
+/* Probe/commit length: 26 bytes (UVC 1.0) or 34 (UVC 1.1, where uvcvideo takes the
+ * frame-based format's buffer size from dwMaxVideoFrameSize). */
+static int probe_len(void) { return h264 ? 34 : 26; }
 
 /* --- camera: the USB/IP device side --------------------------------------------------------- */
 
@@ -332,11 +361,11 @@ static int control(const uint8_t *setup, const uint8_t *out, uint32_t out_len, u
 		if (cs != UVC_VS_PROBE_CONTROL && cs != UVC_VS_COMMIT_CONTROL) return -1;
 		switch (req) {
 		case UVC_SET_CUR:
-			if (cs == UVC_VS_COMMIT_CONTROL) say("VS_COMMIT_CONTROL: MJPEG %ux%u @ 30 fps", WIDTH, HEIGHT);
+			if (cs == UVC_VS_COMMIT_CONTROL) say("VS_COMMIT_CONTROL: %s %ux%u @ 30 fps", h264 ? "H264" : "MJPEG", WIDTH, HEIGHT);
 			return 0;
 		case UVC_GET_CUR: case UVC_GET_MIN: case UVC_GET_MAX: case UVC_GET_DEF:
-			probe_ctrl(reply, PKT); return 26;
-		case UVC_GET_LEN: put16le(reply, 26); return 2;
+			probe_ctrl(reply, PKT); return probe_len();
+		case UVC_GET_LEN: put16le(reply, (uint16_t)probe_len()); return 2;
 		case UVC_GET_INFO: reply[0] = 3; return 1;
 		}
 	}
@@ -397,7 +426,7 @@ static uint64_t urb_due(const struct pending *u, uint64_t bus)
 
 static int camera(int argc, char **argv)
 {
-	if (argc < 3) { errno = 0; die("usage: usbip-uvc camera DIR [FPS [LEAD_MS]]"); }
+	if (argc < 3) { errno = 0; die("usage: usbip-uvc camera|camera-h264 DIR [FPS [LEAD_MS]]"); }
 	int fps = argc > 3 ? atoi(argv[3]) : 30, lead = argc > 4 ? atoi(argv[4]) : 0;
 	if (fps < 1 || fps > 120 || lead < 0 || lead > 60000) { errno = 0; die("bad FPS or LEAD_MS"); }
 	period_ns = 1000000000u / (uint64_t)fps;
@@ -624,8 +653,9 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	setvbuf(stderr, NULL, _IOLBF, 0);
 	if (argc >= 2 && !strcmp(argv[1], "camera")) return camera(argc, argv);
+	if (argc >= 2 && !strcmp(argv[1], "camera-h264")) { h264 = 1; return camera(argc, argv); }
 	if (argc >= 2 && !strcmp(argv[1], "vudc-attach")) return vudc_attach();
 	if (argc >= 2 && !strcmp(argv[1], "feed")) return feed(argc, argv);
-	fprintf(stderr, "usage: usbip-uvc camera DIR [FPS] | vudc-attach | feed /dev/videoN DIR\n");
+	fprintf(stderr, "usage: usbip-uvc camera|camera-h264 DIR [FPS] | vudc-attach | feed /dev/videoN DIR\n");
 	return 2;
 }

@@ -9,6 +9,9 @@
 
 use std::fmt;
 
+mod au;
+pub use au::next_access_unit;
+
 pub const NAL_SLICE: u8 = 1;
 pub const NAL_IDR: u8 = 5;
 pub const NAL_SEI: u8 = 6;
@@ -38,11 +41,11 @@ pub fn nal_units(data: &[u8]) -> AnnexB<'_> {
 }
 
 /// Position of the next start code in `d`: (start of the `00 00 01`, index after it).
-fn find_start(d: &[u8]) -> Option<(usize, usize)> {
+pub(crate) fn find_start(d: &[u8]) -> Option<(usize, usize)> {
     let mut i = 0;
     while i + 3 <= d.len() {
         // memchr for the 01, then look back for two zeros.
-        let Some(p) = memchr::memchr(1, &d[i + 2..]) else { return None };
+        let p = memchr::memchr(1, &d[i + 2..])?;
         let one = i + 2 + p;
         if d[one - 1] == 0 && d[one - 2] == 0 {
             return Some((one - 2, one + 1));

@@ -13,7 +13,7 @@ fn pattern(w: usize, h: usize, k: usize) -> Vec<u8> {
             let p = &mut rgb[(y * w + x) * 3..(y * w + x) * 3 + 3];
             p[0] = ((x + k * 4) % 256) as u8;
             p[1] = ((y * 2) % 256) as u8;
-            p[2] = if (x / 16 + y / 16 + k) % 2 == 0 { 200 } else { 30 };
+            p[2] = if (x / 16 + y / 16 + k).is_multiple_of(2) { 200 } else { 30 };
         }
     }
     rgb
