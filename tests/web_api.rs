@@ -662,6 +662,53 @@ fn a_download_is_exactly_the_stored_frames_of_the_segment() {
     bb.stop();
 }
 
+/// H.264 (the default codec): the segment download is its access units as an Annex-B stream,
+/// the SPS and PPS before every IDR, that ffmpeg decodes without an error, frame for frame.
+#[test]
+fn an_h264_segment_downloads_as_an_annexb_stream_that_decodes() {
+    let bb = Bb::start(r#"{"video_res_width": 160, "video_res_height": 120, "video_fps": 30, "storage_cap_gb": 1, "segment_length_s": 1}"#);
+    bb.wait(20, "two closed segments", || closed_segments(&bb).len() >= 2);
+    let seg = closed_segments(&bb)[1].clone();
+    let id = seg["id"].as_u64().unwrap();
+    let r = bb.get(&format!("/api/segments/{id}/download"));
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("video/h264"));
+    assert!(r.header("content-disposition").unwrap().ends_with(".h264\""));
+    // The store's own reader: every frame, in AVCC, turned back into Annex-B by hand.
+    let reader = blackbox::store::reader::Reader::open(&bb.data()).unwrap();
+    let mut expect = Vec::new();
+    let mut buf = Vec::new();
+    let mut idrs = 0;
+    for seq in id..id + seg["frames"].as_u64().unwrap() {
+        reader.frame_by_seq(seq, &mut buf).unwrap().unwrap_or_else(|| panic!("frame {seq}"));
+        let mut nals = blackbox::codec::h264::avcc_units(&buf).peekable();
+        if nals.peek().is_some_and(|n| blackbox::codec::h264::nal_type(n) == blackbox::codec::h264::NAL_IDR) {
+            idrs += 1;
+        }
+        for nal in nals {
+            expect.extend_from_slice(&[0, 0, 0, 1]);
+            expect.extend_from_slice(nal);
+        }
+    }
+    assert!(idrs >= 1);
+    // Without the parameter sets the download has exactly the stored pictures, in order.
+    let mut pictures = Vec::new();
+    for nal in blackbox::codec::h264::nal_units(&r.body) {
+        if !matches!(blackbox::codec::h264::nal_type(nal), 7 | 8) {
+            pictures.extend_from_slice(&[0, 0, 0, 1]);
+            pictures.extend_from_slice(nal);
+        }
+    }
+    assert!(pictures == expect, "download differs from the stored access units");
+    let f = bb.dir.join("dl.h264");
+    std::fs::write(&f, &r.body).unwrap();
+    let out = Command::new("ffmpeg").args(["-v", "error", "-xerror", "-f", "h264", "-i"]).arg(&f).args(["-f", "framemd5", "-"]).output().unwrap();
+    assert!(out.status.success() && out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    let frames = String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.starts_with('#')).count();
+    assert_eq!(frames as u64, seg["frames"].as_u64().unwrap());
+    bb.stop();
+}
+
 #[test]
 fn frame_lookup_finds_the_nearest_stored_frame_and_its_neighbours() {
     let bb = Bb::start(CFG);

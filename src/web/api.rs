@@ -652,16 +652,37 @@ struct Download {
 
 impl Chunks for Download {
     fn content_type(&self) -> &'static str {
-        "video/x-motion-jpeg"
+        if self.seg.params.is_some() { "video/h264" } else { "video/x-motion-jpeg" }
     }
 
+    /// Motion JPEG: the stored JPEGs back to back. H.264: the stored access units as an
+    /// Annex-B elementary stream (start codes; the segment's SPS and PPS before every IDR),
+    /// which VLC, mpv and ffplay play as `.h264`.
     async fn write_chunks<W: Write>(self, mut w: ChunkWriter<W>) -> Result<ChunksWritten, W::Error> {
         let mut buf = Vec::new();
+        let mut out = Vec::new();
         let mut bad = 0u64;
+        // H.264: after a damaged frame, the pictures up to the next IDR would refer to it.
+        let mut skip_to_idr = false;
         for i in 0..self.seg.entries.len() {
             match self.seg.read(i, &mut buf) {
-                Ok(Some(_)) => w.write_chunk(&buf).await?,
-                Ok(None) => bad += 1,
+                Ok(Some(_)) => match &self.seg.params {
+                    Some(ps) => {
+                        let idr = self.seg.entries[i].flags & 1 != 0;
+                        if skip_to_idr && !idr {
+                            bad += 1;
+                            continue;
+                        }
+                        skip_to_idr = false;
+                        crate::codec::h264::avcc_to_annexb(&buf, idr.then_some(ps), &mut out);
+                        w.write_chunk(&out).await?
+                    }
+                    None => w.write_chunk(&buf).await?,
+                },
+                Ok(None) => {
+                    bad += 1;
+                    skip_to_idr = true;
+                }
                 Err(e) => {
                     log::warn!("download of {}: {e}; stopping", self.seg.name);
                     break;
@@ -967,9 +988,10 @@ impl PathRouterService<(), ()> for Api<'_> {
                     Err(e) => answer!(Err(Self::io_error(e))),
                 };
                 let name = format!(
-                    "attachment; filename=\"blackbox_{}_{}.mjpeg\"",
+                    "attachment; filename=\"blackbox_{}_{}.{}\"",
                     clock::Compact(seg.start_utc_ns),
-                    clock::Compact(seg.end_utc_ns)
+                    clock::Compact(seg.end_utc_ns),
+                    if loaded.params.is_some() { "h264" } else { "mjpeg" }
                 );
                 let conn = request.body_connection.finalize().await?;
                 ChunkedResponse::new(Download { seg: loaded })
