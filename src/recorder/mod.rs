@@ -288,6 +288,8 @@ fn capture(
     // H.264: the next stored frame must be an IDR.
     let mut need_key = true;
     let mut ask_key = false;
+    // Why the pictures waiting for that IDR are lost (counted under it).
+    let mut gate_cause = Cause::Stopped;
     while !stop.load(Ordering::Relaxed) {
         if std::mem::take(&mut ask_key) {
             camera.request_key_frame();
@@ -310,19 +312,28 @@ fn capture(
                     cap.cause = lost_cause;
                 }
                 let cause = if cap.trouble && cap.pending == 0 { Cause::Camera } else { cap.cause };
-                s.delivered += 1;
                 let h264 = meta.codec == crate::camera::Codec::H264;
-                if h264 && (cap.pending > 0 || cap.trouble || key_wanted.swap(false, Ordering::Relaxed)) && !need_key {
+                let from_store = h264 && key_wanted.swap(false, Ordering::Relaxed);
+                if h264 && (cap.pending > 0 || cap.trouble || from_store) && !need_key {
                     need_key = true;
                     ask_key = true;
+                    gate_cause = if from_store && cap.pending == 0 && !cap.trouble { Cause::Store } else { cause };
                 }
                 if h264 && need_key && !meta.key {
-                    // It would refer to a picture we don't have.
-                    let cause = if cap.pending == 0 && !cap.trouble { Cause::Store } else { cause };
-                    cap.lose(1, cause, status);
+                    // It would refer to a picture we don't have: lost to the same cause as that
+                    // picture (camera trouble, and the pictures before a camera's first IDR,
+                    // count with the driver's losses). Not "delivered": it never reached the
+                    // ring. The gap marker keeps the original reason.
+                    let counted = match gate_cause {
+                        Cause::Camera | Cause::Stopped => Cause::Driver,
+                        c => c,
+                    };
+                    cap.count(1, counted, status);
+                    cap.pending += 1;
                     capture_seq += 1;
                     continue;
                 }
+                s.delivered += 1;
                 let slot = ring::Slot::new(meta, capture_seq, cap.pending, cause);
                 if sink(&slot, data) {
                     need_key = false;
@@ -334,6 +345,7 @@ fn capture(
                     if h264 {
                         need_key = true;
                         ask_key = true;
+                        gate_cause = Cause::Backpressure;
                     }
                     if cap.lost.backpressure <= 3 || cap.lost.backpressure.is_multiple_of(1000) {
                         log::warn!(
