@@ -324,22 +324,7 @@ fn descriptor(w: &mut W, tag: u8, len: u32) {
 /// Every sample is one complete JPEG image.
 fn mp4v_entry(w: &mut W, width: u16, height: u16, es_id: u32) {
     let e = w.begin(b"mp4v");
-    w.zeros(6);
-    w.u16(1); // data_reference_index
-    w.zeros(16); // pre_defined, reserved
-    w.u16(width);
-    w.u16(height);
-    w.u32(0x0048_0000); // 72 dpi
-    w.u32(0x0048_0000);
-    w.u32(0);
-    w.u16(1); // frame_count
-    let mut name = [0u8; 32];
-    let label = b"Motion JPEG";
-    name[0] = label.len() as u8;
-    name[1..1 + label.len()].copy_from_slice(label);
-    w.bytes(&name);
-    w.u16(0x0018); // depth
-    w.u16(0xFFFF); // pre_defined = -1
+    visual_entry_fields(w, width, height, b"Motion JPEG");
     let esds = w.full(b"esds", 0, 0);
     // ES_Descriptor(3) { ES_ID, flags, DecoderConfigDescriptor(4) {...}, SLConfigDescriptor(6) }
     descriptor(w, 3, 3 + (5 + 13) + (5 + 1));
