@@ -5,6 +5,9 @@
 //! export of the recording decodes (`ffmpeg -xerror`) to the clip's own pictures (framemd5).
 //! ffprobe (libavformat's H.264 parser) is the independent judge of where the clip's access
 //! units are and which are key frames.
+mod support;
+
+use support::picture_hashes;
 
 use blackbox::camera::Camera;
 use blackbox::camera::h264file::H264FileCamera;
@@ -196,21 +199,6 @@ fn a_libx264_clip_is_stored_access_unit_for_access_unit() {
     }
 }
 
-/// The framemd5 hashes of the decoded pictures (ffmpeg -xerror: any decode error fails).
-fn picture_hashes(file: &Path, fmt: Option<&str>) -> Vec<String> {
-    let mut c = Command::new("ffmpeg");
-    c.args(["-nostdin", "-v", "error", "-xerror"]);
-    if let Some(f) = fmt {
-        c.args(["-f", f]);
-    }
-    let o = c.arg("-i").arg(file).args(["-map", "0:v:0", "-f", "framemd5", "-"]).output().unwrap();
-    assert!(o.status.success() && o.stderr.is_empty(), "ffmpeg on {}: {}", file.display(), String::from_utf8_lossy(&o.stderr));
-    String::from_utf8_lossy(&o.stdout)
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .map(|l| l.rsplit(',').next().unwrap().trim().to_string())
-        .collect()
-}
 
 #[test]
 fn a_clip_with_b_frames_is_refused_with_the_message() {

@@ -3,6 +3,10 @@
 //! whole and in ranges that start between key frames, across segments and across a gap.
 //! The decoded pictures of every export must equal (framemd5) the clip's own decoded pictures.
 
+mod support;
+
+use support::picture_hashes;
+
 use blackbox::camera::{Codec, FrameMeta};
 use blackbox::codec::h264;
 use blackbox::store::{Store, StoreOptions};
@@ -93,21 +97,6 @@ fn export(dir: &Path, from: i64, to: i64, out: &Path) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// The framemd5 hashes of the decoded pictures (ffmpeg -xerror: any decode error fails).
-fn picture_hashes(file: &Path, fmt: Option<&str>) -> Vec<String> {
-    let mut c = Command::new("ffmpeg");
-    c.args(["-nostdin", "-v", "error", "-xerror"]);
-    if let Some(f) = fmt {
-        c.args(["-f", f]);
-    }
-    let o = c.arg("-i").arg(file).args(["-map", "0:v:0", "-f", "framemd5", "-"]).output().unwrap();
-    assert!(o.status.success() && o.stderr.is_empty(), "ffmpeg on {}: {}", file.display(), String::from_utf8_lossy(&o.stderr));
-    String::from_utf8_lossy(&o.stdout)
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .map(|l| l.rsplit(',').next().unwrap().trim().to_string())
-        .collect()
-}
 
 /// ffprobe's view of the video stream: codec, tag, profile, packets and the key packets' indexes.
 fn probe(file: &Path) -> (String, Vec<usize>, usize) {

@@ -61,3 +61,19 @@ impl<C: Camera> Camera for Limited<C> {
         self.inner.request_key_frame()
     }
 }
+
+/// The framemd5 hashes of the decoded pictures (ffmpeg -xerror: any decode error fails).
+pub fn picture_hashes(file: &Path, fmt: Option<&str>) -> Vec<String> {
+    let mut c = Command::new("ffmpeg");
+    c.args(["-nostdin", "-v", "error", "-xerror"]);
+    if let Some(f) = fmt {
+        c.args(["-f", f]);
+    }
+    let o = c.arg("-i").arg(file).args(["-map", "0:v:0", "-f", "framemd5", "-"]).output().unwrap();
+    assert!(o.status.success() && o.stderr.is_empty(), "ffmpeg on {}: {}", file.display(), String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| l.rsplit(',').next().unwrap().trim().to_string())
+        .collect()
+}
