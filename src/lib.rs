@@ -1,3 +1,4 @@
+#![recursion_limit = "256"]
 //! blackbox: a crash-safe dash-cam recorder.
 //!
 //! Data flows one way: `camera` → `recorder` → `store` (and `live` for viewers).

@@ -128,7 +128,7 @@ impl Bb {
     fn open_stream(&self, path: &str) -> Stream {
         let mut s = TcpStream::connect(self.addr).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\r\n", self.secret).unwrap();
+        write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {}\r\n\r\n", self.secret).unwrap();
         let mut r = BufReader::new(s);
         let (status, headers) = Resp::head(&mut r).unwrap();
         (status, headers, r)
@@ -520,7 +520,7 @@ fn a_client_that_stops_reading_stalls_neither_other_viewers_nor_the_recorder() {
     let stuck = {
         let s = socket_with_small_rcvbuf(bb.addr);
         let mut w = s.try_clone().unwrap();
-        write!(w, "GET /api/live.mjpeg HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\r\n", bb.secret).unwrap();
+        write!(w, "GET /api/live.mjpeg HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {}\r\n\r\n", bb.secret).unwrap();
         s
     };
     std::thread::sleep(Duration::from_secs(1));

@@ -9,10 +9,15 @@
 //!   fixed table of [`SESSIONS`] slots (the oldest is evicted when full); nothing grows per
 //!   request. `POST /logout` ends the session.
 //! - Secrets and tokens are compared in constant time.
-//! - **Guessing** is rate-limited globally: any check of a secret needs a token from a bucket
-//!   ([`BURST`], refilled at one per second), each failure spends one, and every
-//!   [`LOCKOUT_AFTER`] consecutive failures lock all secret checks for [`LOCKOUT_S`]. Refusals
-//!   are 429 with `Retry-After`. Existing sessions keep working during a lockout.
+//! - **Guessing** is rate-limited per client address: an address that has failed needs a token
+//!   from its own bucket ([`BURST`], refilled at one per second) for each further check, each
+//!   failure spends one, and every [`LOCKOUT_AFTER`] consecutive failures lock that address's
+//!   secret checks for [`LOCKOUT_S`]. One address's success resets only its own count. A
+//!   correct secret from an address with no failures is never refused, so nobody can aim a
+//!   lockout at the owner. A global ceiling ([`GLOBAL_BURST`] failures, refilled at one per
+//!   [`GLOBAL_REFILL_S`] s) bounds guessing from many addresses: once spent, every failure
+//!   locks its address at once. [`CLIENTS`] addresses are remembered (a whole /24). Refusals
+//!   are 429 with `Retry-After` (a styled page for browsers). Sessions keep working.
 //! - Every route except [`is_public`] ones requires auth: 401 JSON for `/api/*`, otherwise a
 //!   redirect to `/login` (for GET/HEAD) or 401.
 //! - **Mutating** requests (anything but GET/HEAD/OPTIONS) from another site get 403: a
@@ -26,6 +31,7 @@ use picoserve::routing::{Layer, Next};
 use picoserve::ResponseSent;
 use std::cell::RefCell;
 use std::fmt;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 
 /// Bytes of randomness in the device secret.
@@ -41,6 +47,13 @@ pub const BURST: u64 = 5;
 /// Consecutive failures that lock secret checks for [`LOCKOUT_S`].
 pub const LOCKOUT_AFTER: u32 = 10;
 pub const LOCKOUT_S: u64 = 60;
+/// Client addresses the limiter remembers (the least recently failing unlocked one is
+/// forgotten first).
+pub const CLIENTS: usize = 256;
+/// Failures from all addresses together allowed in a burst...
+pub const GLOBAL_BURST: u64 = 30;
+/// ...refilled at one per this many seconds.
+pub const GLOBAL_REFILL_S: u64 = 2;
 /// Name of the session cookie.
 pub const COOKIE: &str = "bb_session";
 
@@ -186,14 +199,25 @@ struct Session {
     expires_ns: u64,
 }
 
-/// Mutable auth state: the session table and the limiter. Only the web thread touches it.
-struct State {
-    sessions: [Option<Session>; SESSIONS],
+/// The limiter's memory of one client address that has failed.
+#[derive(Clone, Copy)]
+struct Client {
+    ip: IpAddr,
     /// Bucket level in thousandths of a check.
     bucket_milli: u64,
     bucket_at_ns: u64,
     failures: u32,
     locked_until_ns: u64,
+    last_failure_ns: u64,
+}
+
+/// Mutable auth state: the session table and the limiter. Only the web thread touches it.
+struct State {
+    sessions: [Option<Session>; SESSIONS],
+    clients: Box<[Option<Client>; CLIENTS]>,
+    /// Global failure bucket, thousandths.
+    global_milli: u64,
+    global_at_ns: u64,
 }
 
 /// Why a secret check was not made.
@@ -206,6 +230,8 @@ pub struct TooMany {
 pub struct Auth {
     secret: Secret,
     state: RefCell<State>,
+    /// The client of the request the layer just passed on (see [`AuthLayer`]).
+    pub current_client: std::cell::Cell<IpAddr>,
 }
 
 /// What the credentials on a request amount to.
@@ -223,36 +249,83 @@ impl Auth {
             secret,
             state: RefCell::new(State {
                 sessions: [None; SESSIONS],
-                bucket_milli: BURST * 1000,
-                bucket_at_ns: crate::clock::now_mono_ns(),
-                failures: 0,
-                locked_until_ns: 0,
+                clients: Box::new([None; CLIENTS]),
+                global_milli: GLOBAL_BURST * 1000,
+                global_at_ns: crate::clock::now_mono_ns(),
             }),
+            current_client: std::cell::Cell::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
         }
     }
 
-    /// Checks a candidate secret under the limiter: refused without looking when locked out or
-    /// when the bucket is empty; a failure spends a token and may start a lockout.
-    pub fn check_secret(&self, candidate: &[u8], now_ns: u64) -> Verdict {
+    /// Checks a candidate secret from `client` under the limiter: refused without looking when
+    /// that address is locked out or its bucket is empty; a failure spends a token and may lock
+    /// the address. An address with no failures is always checked.
+    pub fn check_secret(&self, candidate: &[u8], client: IpAddr, now_ns: u64) -> Verdict {
         let mut st = self.state.borrow_mut();
-        if now_ns < st.locked_until_ns {
-            return Verdict::Limited(TooMany { retry_after_s: (st.locked_until_ns - now_ns).div_ceil(NS).max(1) });
-        }
-        let elapsed_ms = now_ns.saturating_sub(st.bucket_at_ns) / 1_000_000;
-        st.bucket_milli = (st.bucket_milli + elapsed_ms).min(BURST * 1000);
-        st.bucket_at_ns = now_ns;
-        if st.bucket_milli < 1000 {
-            return Verdict::Limited(TooMany { retry_after_s: 1 });
+        let st = &mut *st;
+        let idx = st.clients.iter().position(|c| c.is_some_and(|c| c.ip == client));
+        if let Some(c) = idx.and_then(|i| st.clients[i].as_mut()) {
+            if now_ns < c.locked_until_ns {
+                return Verdict::Limited(TooMany { retry_after_s: (c.locked_until_ns - now_ns).div_ceil(NS).max(1) });
+            }
+            let elapsed_ms = now_ns.saturating_sub(c.bucket_at_ns) / 1_000_000;
+            c.bucket_milli = (c.bucket_milli + elapsed_ms).min(BURST * 1000);
+            c.bucket_at_ns = now_ns;
+            if c.bucket_milli < 1000 {
+                return Verdict::Limited(TooMany { retry_after_s: 1 });
+            }
         }
         if self.secret.matches(candidate) {
-            st.failures = 0;
+            if let Some(i) = idx {
+                st.clients[i] = None;
+            }
             return Verdict::Allowed;
         }
-        st.bucket_milli -= 1000;
-        st.failures += 1;
-        if st.failures.is_multiple_of(LOCKOUT_AFTER) {
-            st.locked_until_ns = now_ns + LOCKOUT_S * NS;
-            log::warn!("web: {} failed logins in a row; secret checks locked for {LOCKOUT_S} s", st.failures);
+        let i = idx.unwrap_or_else(|| {
+            // A free entry, else the unlocked one that failed longest ago, else the oldest.
+            let i = st
+                .clients
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, c)| match c {
+                    None => (0, 0),
+                    Some(c) if c.locked_until_ns <= now_ns => (1, c.last_failure_ns),
+                    Some(c) => (2, c.last_failure_ns),
+                })
+                .map_or(0, |(i, _)| i);
+            st.clients[i] = Some(Client {
+                ip: client,
+                bucket_milli: BURST * 1000,
+                bucket_at_ns: now_ns,
+                failures: 0,
+                locked_until_ns: 0,
+                last_failure_ns: now_ns,
+            });
+            i
+        });
+        let global_ok = {
+            let refill = now_ns.saturating_sub(st.global_at_ns) / (GLOBAL_REFILL_S * 1_000_000);
+            st.global_milli = (st.global_milli + refill).min(GLOBAL_BURST * 1000);
+            st.global_at_ns = now_ns;
+            if st.global_milli >= 1000 {
+                st.global_milli -= 1000;
+                true
+            } else {
+                false
+            }
+        };
+        let Some(c) = st.clients[i].as_mut() else { return Verdict::Wrong };
+        c.bucket_milli = c.bucket_milli.saturating_sub(1000);
+        c.failures += 1;
+        c.last_failure_ns = now_ns;
+        if c.failures.is_multiple_of(LOCKOUT_AFTER) || !global_ok {
+            c.locked_until_ns = now_ns + LOCKOUT_S * NS;
+            log::warn!(
+                "web: {} failed logins in a row from {}{}; its secret checks are locked for {LOCKOUT_S} s",
+                c.failures,
+                c.ip,
+                if global_ok { "" } else { " (many failures from all clients)" }
+            );
         }
         Verdict::Wrong
     }
@@ -300,15 +373,18 @@ impl Auth {
         }
     }
 
+    /// Whether the request carries a live session cookie.
+    pub fn has_session(&self, headers: &Headers<'_>, now_ns: u64) -> bool {
+        session_cookie(headers).is_some_and(|token| self.find_session(&token, now_ns).is_some())
+    }
+
     /// Checks a request's credentials: a live session cookie, else a Bearer secret.
-    pub fn verify(&self, headers: &Headers<'_>, now_ns: u64) -> Verdict {
-        if let Some(token) = session_cookie(headers)
-            && self.find_session(&token, now_ns).is_some()
-        {
+    pub fn verify(&self, headers: &Headers<'_>, client: IpAddr, now_ns: u64) -> Verdict {
+        if self.has_session(headers, now_ns) {
             return Verdict::Allowed;
         }
         match bearer(headers) {
-            Some(candidate) => self.check_secret(candidate, now_ns),
+            Some(candidate) => self.check_secret(candidate, client, now_ns),
             None => Verdict::Missing,
         }
     }
@@ -395,34 +471,78 @@ pub fn origin_matches_host(origin: &[u8], host: &[u8]) -> bool {
     !o.is_empty() && o.eq_ignore_ascii_case(h)
 }
 
-/// The layer in front of every route.
-pub struct AuthLayer<'a> {
-    pub auth: &'a Auth,
+/// Content-Security-Policy of every response: our own scripts and styles only (inline style
+/// attributes allowed), no framing, forms only to ourselves.
+pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+img-src 'self' data: blob:; media-src 'self' blob:; connect-src 'self'; object-src 'none'; \
+base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// Adds the security headers to whatever response the routes write.
+struct Secured<W>(W);
+
+impl<W: ResponseWriter> ResponseWriter for Secured<W> {
+    type Error = W::Error;
+
+    async fn write_response<R: Read<Error = Self::Error>, H: picoserve::response::HeadersIter, B: picoserve::response::Body>(
+        self,
+        connection: picoserve::response::Connection<'_, R>,
+        response: Response<H, B>,
+    ) -> Result<ResponseSent, Self::Error> {
+        let response = response
+            .with_header("X-Content-Type-Options", "nosniff")
+            .with_header("Content-Security-Policy", CSP)
+            .with_header("Referrer-Policy", "no-referrer");
+        self.0.write_response(connection, response).await
+    }
 }
 
-impl Layer<(), ()> for AuthLayer<'_> {
+/// The layer in front of every route: Host check, cross-site check, credentials.
+pub struct AuthLayer<'a> {
+    pub auth: &'a Auth,
+    pub hosts: &'a super::host::Hosts,
+}
+
+impl<'s> Layer<super::pool::ConnRef<'s>, ()> for AuthLayer<'_> {
     type NextState = ();
     type NextPathParameters = ();
 
     async fn call_layer<'a, R: Read + 'a, N: Next<'a, R, (), ()>, W: ResponseWriter<Error = R::Error>>(
         &self,
         next: N,
-        state: &(),
+        conn: &super::pool::ConnRef<'s>,
         path_parameters: (),
         parts: RequestParts<'_>,
         response_writer: W,
     ) -> Result<ResponseSent, W::Error> {
+        let response_writer = Secured(response_writer);
+        let slot = conn.0;
+        let client = slot.peer.get().unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        let now = crate::clock::now_mono_ns();
         let headers = parts.headers();
         let method = parts.method();
         let path = parts.path().encoded();
         let api = path.starts_with("/api/") || path == "/api";
-        let refusal = if is_mutating(method) && is_cross_site(&headers) {
+        let host_ok = super::portal::is_probe(path)
+            || headers.get("Host").is_some_and(|h| self.hosts.allowed(h.as_raw(), now))
+            // HTTP/1.0 without Host (strict.rs refuses HTTP/1.1 without one): the connection
+            // reached our socket by address.
+            || headers.get("Host").is_none();
+        let refusal = if !host_ok {
+            Some(Reply::Misdirected)
+        } else if is_mutating(method) && is_cross_site(&headers) {
             Some(Reply::Forbidden)
         } else if is_public(path) {
+            if self.auth.has_session(&headers, now) {
+                slot.authed.set(true);
+            }
             None
         } else {
-            match self.auth.verify(&headers, crate::clock::now_mono_ns()) {
-                Verdict::Allowed => None,
+            match self.auth.verify(&headers, client, now) {
+                Verdict::Allowed => {
+                    slot.authed.set(true);
+                    None
+                }
+                Verdict::Limited(t) if !api && matches!(method, "GET" | "HEAD") => Some(Reply::TooManyPage(t)),
                 Verdict::Limited(t) => Some(Reply::TooMany(t)),
                 Verdict::Missing | Verdict::Wrong if !api && matches!(method, "GET" | "HEAD") => {
                     Some(Reply::ToLogin)
@@ -431,7 +551,12 @@ impl Layer<(), ()> for AuthLayer<'_> {
             }
         };
         match refusal {
-            None => next.run(state, path_parameters, response_writer).await,
+            None => {
+                // For POST /login: the service reads this before its first await (so before
+                // any other connection's layer can run).
+                self.auth.current_client.set(client);
+                next.run(&(), path_parameters, response_writer).await
+            }
             Some(reply) => {
                 let conn = next.into_connection().await?;
                 reply.write_to(conn, response_writer).await
@@ -455,7 +580,9 @@ pub enum Reply {
     Unauthorized,
     ToLogin,
     Forbidden,
+    Misdirected,
     TooMany(TooMany),
+    TooManyPage(TooMany),
     LoginPage,
     LoginFailed,
     LoggedIn([u8; TOKEN_BYTES]),
@@ -511,6 +638,38 @@ macro_rules! login_tail {
 pub const LOGIN_PAGE: &str = concat!(login_head!(), login_tail!());
 const LOGIN_FAILED_PAGE: &str = concat!(login_head!(), "<p class=\"err\">Wrong secret.</p>\n", login_tail!());
 
+/// The login page saying how long to wait (429 for browsers).
+struct TooManyPage(u64);
+
+impl TooManyPage {
+    fn parts(&self) -> (&'static str, heapless::String<160>, &'static str) {
+        let mut msg = heapless::String::new();
+        let _ = fmt::Write::write_fmt(
+            &mut msg,
+            format_args!("<p class=\"err\" role=\"alert\">Too many wrong attempts from this device. Try again in {} s.</p>\n", self.0),
+        );
+        (login_head!(), msg, login_tail!())
+    }
+}
+
+impl picoserve::response::Content for TooManyPage {
+    fn content_type(&self) -> &'static str {
+        "text/html; charset=utf-8"
+    }
+
+    fn content_length(&self) -> usize {
+        let (a, b, c) = self.parts();
+        a.len() + b.len() + c.len()
+    }
+
+    async fn write_content<W: picoserve::io::Write>(self, mut w: W) -> Result<(), W::Error> {
+        let (a, b, c) = self.parts();
+        w.write_all(a.as_bytes()).await?;
+        w.write_all(b.as_bytes()).await?;
+        w.write_all(c.as_bytes()).await
+    }
+}
+
 impl IntoResponse for Reply {
     async fn write_to<R: Read, W: ResponseWriter<Error = R::Error>>(
         self,
@@ -542,8 +701,24 @@ impl IntoResponse for Reply {
                     .write_to(connection, response_writer)
                     .await
             }
+            Reply::Misdirected => {
+                Response::new(StatusCode::MISDIRECTED_REQUEST, "{\"error\":\"this device does not serve that host name\"}")
+                    .with_content_type("application/json")
+                    .with_header(NO_STORE.0, NO_STORE.1)
+                    .write_to(connection, response_writer)
+                    .await
+            }
+            Reply::TooManyPage(t) => {
+                Response::new(StatusCode::TOO_MANY_REQUESTS, TooManyPage(t.retry_after_s))
+                    .with_header("Retry-After", t.retry_after_s)
+                    .with_header(NO_STORE.0, NO_STORE.1)
+                    .write_to(connection, response_writer)
+                    .await
+            }
             Reply::TooMany(t) => {
-                Response::new(StatusCode::TOO_MANY_REQUESTS, "{\"error\":\"too many attempts\"}")
+                let body =
+                    format!("{{\"error\":\"too many attempts; try again in {0} s\",\"retry_after_s\":{0}}}", t.retry_after_s);
+                Response::new(StatusCode::TOO_MANY_REQUESTS, body.as_str())
                     .with_content_type("application/json")
                     .with_header("Retry-After", t.retry_after_s)
                     .with_header(NO_STORE.0, NO_STORE.1)
@@ -601,11 +776,11 @@ fn form_secret(body: &[u8]) -> Option<heapless::String<128>> {
 
 impl Auth {
     /// `POST /login`: checks the form's secret under the limiter.
-    pub fn login(&self, body: &[u8]) -> Reply {
+    pub fn login(&self, body: &[u8], client: IpAddr) -> Reply {
         let now = crate::clock::now_mono_ns();
         let candidate = form_secret(body);
         let candidate = candidate.as_deref().unwrap_or("").trim();
-        match self.check_secret(candidate.as_bytes(), now) {
+        match self.check_secret(candidate.as_bytes(), client, now) {
             Verdict::Allowed => match self.create_session(now) {
                 Ok(token) => Reply::LoggedIn(token),
                 Err(e) => {
@@ -613,7 +788,7 @@ impl Auth {
                     Reply::Error
                 }
             },
-            Verdict::Limited(t) => Reply::TooMany(t),
+            Verdict::Limited(t) => Reply::TooManyPage(t),
             Verdict::Missing | Verdict::Wrong => Reply::LoginFailed,
         }
     }
@@ -630,10 +805,11 @@ impl picoserve::routing::RequestHandlerService<(), ()> for LoginService<'_> {
         mut request: picoserve::request::Request<'_, R>,
         response_writer: W,
     ) -> Result<ResponseSent, W::Error> {
+        let client = self.0.current_client.get();
         // A body that does not fit the request buffer is not a login form: a failed attempt.
         let reply = match request.body_connection.body().read_all().await {
-            Ok(body) => self.0.login(body),
-            Err(_) => self.0.login(b""),
+            Ok(body) => self.0.login(body, client),
+            Err(_) => self.0.login(b"", client),
         };
         reply.write_to(request.body_connection.finalize().await?, response_writer).await
     }
@@ -682,30 +858,54 @@ mod tests {
         assert!(!ct_eq(b"abc", b"ab"));
     }
 
+    fn ip(n: u8) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::new(10, 0, 0, n))
+    }
+
     #[test]
     fn the_bucket_refuses_after_a_burst_and_refills() {
         let a = Auth::new(secret(S));
         let t0 = 1_000 * NS;
         for _ in 0..BURST {
-            assert_eq!(a.check_secret(b"nope", t0), Verdict::Wrong);
+            assert_eq!(a.check_secret(b"nope", ip(1), t0), Verdict::Wrong);
         }
-        assert!(matches!(a.check_secret(S.as_bytes(), t0), Verdict::Limited(_)), "even the right secret waits");
-        assert_eq!(a.check_secret(S.as_bytes(), t0 + NS), Verdict::Allowed);
+        assert!(matches!(a.check_secret(S.as_bytes(), ip(1), t0), Verdict::Limited(_)), "even the right secret waits");
+        assert_eq!(a.check_secret(S.as_bytes(), ip(2), t0), Verdict::Allowed, "another address is not limited");
+        assert_eq!(a.check_secret(S.as_bytes(), ip(1), t0 + NS), Verdict::Allowed);
     }
 
     #[test]
-    fn consecutive_failures_lock_out() {
+    fn consecutive_failures_lock_out_that_address_only() {
         let a = Auth::new(secret(S));
         let mut t = 1_000 * NS;
         for _ in 0..LOCKOUT_AFTER {
             t += NS;
-            assert_eq!(a.check_secret(b"nope", t), Verdict::Wrong);
+            assert_eq!(a.check_secret(b"nope", ip(1), t), Verdict::Wrong);
+            // The owner's successes elsewhere do not reset the attacker's count.
+            assert_eq!(a.check_secret(S.as_bytes(), ip(2), t), Verdict::Allowed);
         }
-        match a.check_secret(S.as_bytes(), t + NS) {
+        match a.check_secret(S.as_bytes(), ip(1), t + NS) {
             Verdict::Limited(TooMany { retry_after_s }) => assert!(retry_after_s > 50, "{retry_after_s}"),
             v => panic!("{v:?}"),
         }
-        assert_eq!(a.check_secret(S.as_bytes(), t + (LOCKOUT_S + 1) * NS), Verdict::Allowed);
+        assert_eq!(a.check_secret(S.as_bytes(), ip(2), t + NS), Verdict::Allowed, "the owner is never locked out");
+        assert_eq!(a.check_secret(S.as_bytes(), ip(1), t + (LOCKOUT_S + 1) * NS), Verdict::Allowed);
+    }
+
+    #[test]
+    fn many_addresses_hit_the_global_ceiling_and_then_lock_at_the_first_failure() {
+        let a = Auth::new(secret(S));
+        let t = 1_000 * NS;
+        assert_eq!(a.check_secret(b"nope", ip(0), t), Verdict::Wrong);
+        assert_eq!(a.check_secret(b"nope", ip(0), t), Verdict::Wrong, "one failure does not lock under the ceiling");
+        for n in 1..GLOBAL_BURST as u8 - 1 {
+            assert_eq!(a.check_secret(b"nope", ip(n), t), Verdict::Wrong);
+        }
+        // The ceiling is spent: a new address gets one guess, then it is locked.
+        assert_eq!(a.check_secret(b"nope", ip(200), t), Verdict::Wrong);
+        assert!(matches!(a.check_secret(S.as_bytes(), ip(200), t + NS), Verdict::Limited(_)));
+        // A clean address with the right secret still gets in.
+        assert_eq!(a.check_secret(S.as_bytes(), ip(201), t + NS), Verdict::Allowed);
     }
 
     #[test]
@@ -784,8 +984,8 @@ mod tests {
         assert!(!new);
         assert_eq!(s.reveal(), "My car 2026!");
         let a = Auth::new(s);
-        assert_eq!(a.check_secret(b"My car 2026!", 1), Verdict::Allowed);
-        assert_eq!(a.check_secret(b"my car 2026!", 2), Verdict::Wrong);
+        assert_eq!(a.check_secret(b"My car 2026!", ip(1), 1), Verdict::Allowed);
+        assert_eq!(a.check_secret(b"my car 2026!", ip(1), 2), Verdict::Wrong);
         for bad in ["1234567", "tab\there ok", &"x".repeat(PASSWORD_MAX + 1), "caf\u{e9} au lait"] {
             std::fs::write(&path, bad).unwrap();
             assert!(Secret::load_or_create(dir.path()).is_err(), "{bad:?}");

@@ -10,6 +10,7 @@ use picoserve::mem::BorrowedBuffer;
 use picoserve::time::{Duration, Timer};
 use smol::Async;
 use smol::io::{AsyncReadExt, AsyncWriteExt};
+use super::pool::Slot;
 use std::net::{Shutdown, TcpStream};
 
 /// Marker type for picoserve's `Runtime` parameter.
@@ -49,13 +50,17 @@ impl picoserve::io::Error for IoError {
     }
 }
 
-/// One accepted connection and its worker's write buffer.
+/// One accepted connection, its worker's write buffer and slot.
 pub struct Conn<'b> {
     pub stream: Async<TcpStream>,
     pub wbuf: &'b mut [u8],
+    pub slot: &'b Slot,
 }
 
-pub struct ReadHalf<'a>(&'a Async<TcpStream>);
+pub struct ReadHalf<'a> {
+    stream: &'a Async<TcpStream>,
+    slot: &'a Slot,
+}
 
 pub struct WriteHalf<'a> {
     stream: &'a Async<TcpStream>,
@@ -74,8 +79,62 @@ impl Read for ReadHalf<'_> {
         if buf.is_empty() {
             return Ok(0);
         }
-        let mut s = self.0;
-        s.read(buf).await.map_err(IoError)
+        let slot = self.slot;
+        let now = crate::clock::now_mono_ns();
+        // Request boundaries, the slowloris deadline and the life of a connection without
+        // credentials (src/web/pool.rs).
+        let Some(deadline) = slot.before_read(now) else { return Ok(0) };
+        let mut s = self.stream;
+        slot.reading.set(true);
+        let res = match deadline {
+            None => s.read(buf).await,
+            Some(d) => {
+                let left = std::time::Duration::from_nanos(d.saturating_sub(now));
+                smol::future::or(s.read(buf), async {
+                    smol::Timer::after(left).await;
+                    Err(std::io::Error::from(std::io::ErrorKind::TimedOut))
+                })
+                .await
+            }
+        };
+        slot.reading.set(false);
+        let n = res.map_err(IoError)?;
+        let fed = slot.framing.borrow_mut().feed(&buf[..n]);
+        match fed {
+            Ok(true) => {
+                slot.in_request.set(true);
+                Ok(n)
+            }
+            Ok(false) => Ok(n),
+            Err(refusal) => {
+                // picoserve never sees this head complete: answer here and close.
+                let _ = smol::future::or(s.write_all(refusal.response()), async {
+                    smol::Timer::after(std::time::Duration::from_secs(2)).await;
+                    Ok(())
+                })
+                .await;
+                let _ = self.stream.get_ref().shutdown(Shutdown::Write);
+                // Read what the client still sends (briefly) so closing does not reset the
+                // connection under our answer.
+                let mut scratch = [0u8; 256];
+                let _ = smol::future::or(
+                    async {
+                        let mut left = 64 * 1024usize;
+                        while left > 0 {
+                            match s.read(&mut scratch).await {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => left = left.saturating_sub(n),
+                            }
+                        }
+                    },
+                    async {
+                        smol::Timer::after(std::time::Duration::from_secs(1)).await;
+                    },
+                )
+                .await;
+                Err(IoError(std::io::Error::new(std::io::ErrorKind::InvalidData, "refused request framing")))
+            }
+        }
     }
 }
 
@@ -148,7 +207,7 @@ impl picoserve::io::Socket<SmolRuntime> for Conn<'_> {
         Self: 'a;
 
     fn split(&mut self) -> (ReadHalf<'_>, WriteHalf<'_>) {
-        (ReadHalf(&self.stream), WriteHalf { stream: &self.stream, buf: &mut *self.wbuf, len: 0 })
+        (ReadHalf { stream: &self.stream, slot: self.slot }, WriteHalf { stream: &self.stream, buf: &mut *self.wbuf, len: 0 })
     }
 
     async fn abort<T: Timer<SmolRuntime>>(

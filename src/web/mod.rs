@@ -2,10 +2,10 @@
 //!
 //! A fixed pool of [`WORKERS`] connection workers is spawned once on a single-threaded smol
 //! executor. Each worker owns its request and write buffers for the life of the thread and
-//! serves one connection at a time: accept, serve (keep-alive) until the client leaves or
-//! times out, accept again. No task or buffer is created per connection. When every worker is
-//! busy, new connections wait in the kernel's accept queue; picoserve's timeouts bound how long
-//! an idle or slow client can hold a worker.
+//! serves one connection at a time: take one from the acceptor, serve (keep-alive) until the
+//! client leaves, times out or is shed, take the next. No task or buffer is created per
+//! connection. [`pool`] decides who gets a worker (the owner always does); [`strict`] refuses
+//! ambiguous HTTP framing before picoserve parses it.
 //!
 //! The recorder never waits on this thread: the web side only reads the recorder's atomics
 //! ([`crate::status::RecorderStatus`]) and, later, the live slot and the store's files.
@@ -17,11 +17,14 @@ pub mod conn;
 pub mod controls;
 pub mod export;
 pub mod footage;
+pub mod host;
 pub mod json;
 pub mod fmp4;
 pub mod live;
+pub mod pool;
 pub mod portal;
 pub mod status;
+pub mod strict;
 pub mod system;
 
 use conn::{Conn, SmolRuntime, SmolTimer};
@@ -92,7 +95,9 @@ fn serve(listener: TcpListener, ctx: WebContext) -> std::io::Result<()> {
     let listener = Async::new(listener)?;
     let src = StatusSource { status: &ctx.status, data_dir: ctx.data_dir.clone(), cap_bytes: ctx.cap_bytes };
     let src = &src;
+    let pool = &pool::Pool::new(WORKERS);
     let auth = &auth::Auth::new(ctx.secret.clone());
+    let hosts = &host::Hosts::new(listener.get_ref().local_addr()?);
     let ctl: &controls::Shared =
         &std::cell::RefCell::new(ctx.camera_device.clone().map(crate::camera::controls::DeviceControls::new));
     let hub = &live::Hub::new(&ctx.live);
@@ -140,35 +145,34 @@ fn serve(listener: TcpListener, ctx: WebContext) -> std::io::Result<()> {
             ("/api/segments", parse_path_segment::<u64>(), "/export.mp4"),
             api::Only { method: "GET", service: export::SegmentExportService { data_dir: &ctx.data_dir } },
         )
-        .layer(auth::AuthLayer { auth });
+        .layer(auth::AuthLayer { auth, hosts });
     let app = &app;
     let listener = &listener;
     let ex = smol::LocalExecutor::new();
     let mut workers = Vec::with_capacity(WORKERS);
-    for _ in 0..WORKERS {
+    for slot in &pool.slots {
         workers.push(ex.spawn(async move {
             let mut request_buf = [0u8; REQUEST_BUFFER];
             let mut write_buf = [0u8; WRITE_BUFFER];
-            loop {
-                let stream = match listener.accept().await {
-                    Ok((s, _peer)) => s,
-                    Err(e) => {
-                        // Out of file descriptors and the like: back off instead of spinning.
-                        log::warn!("web: accept failed: {e}");
-                        smol::Timer::after(std::time::Duration::from_millis(100)).await;
-                        continue;
-                    }
-                };
-                let _ = stream.get_ref().set_nodelay(true);
-                let _ = rustix::net::sockopt::set_socket_send_buffer_size(stream.get_ref(), SEND_BUFFER);
-                let conn = Conn { stream, wbuf: &mut write_buf };
-                let server = picoserve::Server::<SmolRuntime, _, _, _>::custom(app, SmolTimer, &CONFIG, &mut request_buf);
+            let app = app.shared().with_state::<()>(pool::ConnRef(slot));
+            while let Some(stream) = pool.next(slot).await {
+                let conn = Conn { stream, wbuf: &mut write_buf, slot };
+                let server = picoserve::Server::<SmolRuntime, _, _, _>::custom(&app, SmolTimer, &CONFIG, &mut request_buf);
                 // Errors here are one client's trouble (reset, timeout, bad request): not logged
-                // per connection, so a noisy client cannot flood the log.
-                let _ = server.serve(conn).await;
+                // per connection, so a noisy client cannot flood the log. A shed connection is
+                // dropped (closed) where it waits.
+                smol::future::or(
+                    async {
+                        let _ = server.serve(conn).await;
+                    },
+                    slot.shed_signal(),
+                )
+                .await;
+                pool.done(slot);
             }
         }));
     }
+    let acceptor = ex.spawn(pool.accept_loop(listener));
     // Live frames: wake the viewers after each published frame.
     let notify = ex.spawn(hub.run_notify());
     // Once a second: system figures, and a tick for viewers waiting on a stopped recorder.
@@ -183,7 +187,7 @@ fn serve(listener: TcpListener, ctx: WebContext) -> std::io::Result<()> {
     });
     log::info!("web: serving on {} with {WORKERS} workers", listener.get_ref().local_addr()?);
     smol::block_on(ex.run(smol::future::pending::<()>()));
-    drop((notify, tick));
+    drop((notify, tick, acceptor));
     drop(workers);
     Ok(())
 }

@@ -45,6 +45,11 @@ pub fn set_portal_host(host: &str) -> Result<(), String> {
     TARGET.set(format!("http://{host}/login")).map_err(|_| "--portal-host given twice".to_string())
 }
 
+/// The `--portal-host` (name or address, maybe with a port), if given.
+pub fn host() -> Option<&'static str> {
+    TARGET.get()?.strip_prefix("http://")?.strip_suffix("/login")
+}
+
 /// Where probes are sent.
 pub fn target() -> &'static str {
     TARGET.get().map_or("/login", String::as_str)
