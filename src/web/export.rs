@@ -27,11 +27,13 @@ pub enum What {
 pub struct ExportService<'a> {
     pub data_dir: &'a Path,
     pub json: bool,
+    pub limit: &'a Limit,
 }
 
 /// `GET /api/segments/{id}/export.mp4`.
 pub struct SegmentExportService<'a> {
     pub data_dir: &'a Path,
+    pub limit: &'a Limit,
 }
 
 /// A JSON body owned by the response.
@@ -100,31 +102,65 @@ pub enum Ranged {
     Unsatisfiable,
 }
 
-/// RFC 9110 single byte ranges: `bytes=a-b`, `bytes=a-`, `bytes=-n`. A header that does not
-/// parse, or asks for several ranges, is ignored (the whole file is sent), as the RFC allows.
+/// RFC 9110 single byte ranges: `bytes=a-b`, `bytes=a-`, `bytes=-n`. Anything else in a
+/// `Range` header (several ranges, another unit, numbers that do not fit 64 bits, junk) is
+/// refused with 416 rather than guessed at.
 pub fn parse_range(header: Option<&str>, len: u64) -> Ranged {
-    let Some(spec) = header.and_then(|h| h.trim().strip_prefix("bytes=")) else { return Ranged::Whole };
-    if spec.contains(',') {
-        return Ranged::Whole;
-    }
-    let Some((a, b)) = spec.trim().split_once('-') else { return Ranged::Whole };
+    let Some(h) = header else { return Ranged::Whole };
+    let Some(spec) = h.trim().strip_prefix("bytes=") else { return Ranged::Unsatisfiable };
+    let Some((a, b)) = spec.trim().split_once('-') else { return Ranged::Unsatisfiable };
     let num = |s: &str| -> Option<u64> { (!s.is_empty() && s.bytes().all(|c| c.is_ascii_digit())).then(|| s.parse().ok()).flatten() };
     match (a.trim(), b.trim()) {
         ("", n) => match num(n) {
-            Some(0) => Ranged::Unsatisfiable,
+            Some(0) | None => Ranged::Unsatisfiable,
+            Some(_) if len == 0 => Ranged::Unsatisfiable,
             Some(n) => Ranged::Part(len.saturating_sub(n), len),
-            None => Ranged::Whole,
         },
         (a, "") => match num(a) {
             Some(a) if a < len => Ranged::Part(a, len),
-            Some(_) => Ranged::Unsatisfiable,
-            None => Ranged::Whole,
+            _ => Ranged::Unsatisfiable,
         },
         (a, b) => match (num(a), num(b)) {
-            (Some(a), Some(b)) if a <= b && a < len => Ranged::Part(a, (b + 1).min(len)),
-            (Some(a), Some(b)) if a <= b => Ranged::Unsatisfiable,
-            _ => Ranged::Whole,
+            // `b` may be past the end (it is clamped); `b + 1` saturates so it cannot wrap.
+            (Some(a), Some(b)) if a <= b && a < len => Ranged::Part(a, b.saturating_add(1).min(len)),
+            _ => Ranged::Unsatisfiable,
         },
+    }
+}
+
+/// Exports planned or streaming at once; more get 503 with `Retry-After` (each holds its plan,
+/// about 80 bytes per frame exported, and a blocking-pool thread while it reads).
+pub const MAX_EXPORTS: usize = 6;
+/// `Retry-After` of that 503, seconds.
+pub const EXPORT_RETRY_S: u32 = 5;
+
+/// The count of exports in progress (web thread only).
+#[derive(Default)]
+pub struct Limit {
+    active: std::cell::Cell<usize>,
+}
+
+/// One export's place under [`Limit`]; freed on drop.
+struct Permit<'a>(&'a Limit);
+
+impl Limit {
+    fn take(&self) -> Option<Permit<'_>> {
+        let n = self.active.get();
+        (n < MAX_EXPORTS).then(|| {
+            self.active.set(n + 1);
+            Permit(self)
+        })
+    }
+
+    /// Exports in progress now.
+    pub fn active(&self) -> usize {
+        self.active.get()
+    }
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        self.0.active.set(self.0.active.get() - 1);
     }
 }
 
@@ -134,12 +170,13 @@ fn etag(ex: &Export) -> String {
 }
 
 /// The body: a byte range of the export. Frame reads run on smol's blocking pool.
-struct Body {
+struct Body<'a> {
     reader: Option<ExportReader>,
     len: u64,
+    _permit: Permit<'a>,
 }
 
-impl Content for Body {
+impl Content for Body<'_> {
     fn content_type(&self) -> &'static str {
         "video/mp4"
     }
@@ -197,6 +234,7 @@ fn plan_error(e: &PlanError) -> (StatusCode, String) {
 
 async fn answer<R: Read, W: ResponseWriter<Error = R::Error>>(
     data_dir: &Path,
+    limit: &Limit,
     what: Result<What, String>,
     json: bool,
     clock: bool,
@@ -209,6 +247,12 @@ async fn answer<R: Read, W: ResponseWriter<Error = R::Error>>(
     let what = match what {
         Ok(w) => w,
         Err(msg) => return error(StatusCode::BAD_REQUEST, &msg).write_to(conn, response_writer).await,
+    };
+    let Some(permit) = limit.take() else {
+        return error(StatusCode::SERVICE_UNAVAILABLE, &format!("{MAX_EXPORTS} exports are in progress; try again shortly"))
+            .with_header("Retry-After", EXPORT_RETRY_S)
+            .write_to(conn, response_writer)
+            .await;
     };
     let ex = match plan(data_dir, what).await {
         Ok(ex) => ex,
@@ -276,7 +320,7 @@ async fn answer<R: Read, W: ResponseWriter<Error = R::Error>>(
         Iso(first),
         Iso(last)
     );
-    let body = Body { reader: Some(ex.range(start, end)), len: end - start };
+    let body = Body { reader: Some(ex.range(start, end)), len: end - start, _permit: permit };
     Response::new(status, body)
         .with_header("Accept-Ranges", "bytes")
         .with_header("ETag", tag)
@@ -300,7 +344,7 @@ impl picoserve::routing::RequestHandlerService<(), ()> for ExportService<'_> {
             Ok((w, c)) => (Ok(w), c),
             Err(e) => (Err(e), false),
         };
-        answer(self.data_dir, what, self.json, clock, request, response_writer).await
+        answer(self.data_dir, self.limit, what, self.json, clock, request, response_writer).await
     }
 }
 
@@ -312,7 +356,7 @@ impl picoserve::routing::RequestHandlerService<(), (u64,)> for SegmentExportServ
         request: Request<'_, R>,
         response_writer: W,
     ) -> Result<ResponseSent, W::Error> {
-        answer(self.data_dir, Ok(What::Segment(id)), false, false, request, response_writer).await
+        answer(self.data_dir, self.limit, Ok(What::Segment(id)), false, false, request, response_writer).await
     }
 }
 
@@ -333,8 +377,23 @@ mod tests {
         assert_eq!(r("bytes=1000-"), Ranged::Unsatisfiable);
         assert_eq!(r("bytes=1000-1001"), Ranged::Unsatisfiable);
         assert_eq!(r("bytes=-0"), Ranged::Unsatisfiable);
-        for ignored in ["bytes=5-1", "bytes=a-b", "items=0-1", "bytes=0-1,5-6", "bytes=", "bytes=--1", "bytes=+1-2"] {
-            assert_eq!(r(ignored), Ranged::Whole, "{ignored}");
+        // Issue 15: `b + 1` wrapped to 0 and answered 206 with a huge Content-Length.
+        assert_eq!(r("bytes=100-18446744073709551615"), Ranged::Part(100, 1000));
+        for refused in [
+            "bytes=5-1",
+            "bytes=a-b",
+            "items=0-1",
+            "bytes=0-1,5-6",
+            "bytes=0-5,3-8",
+            "bytes=",
+            "bytes=--1",
+            "bytes=+1-2",
+            "bytes=0-18446744073709551616",
+            "bytes=-18446744073709551616",
+            "bytes=1 2-3",
+        ] {
+            assert_eq!(r(refused), Ranged::Unsatisfiable, "{refused}");
         }
+        assert_eq!(parse_range(Some("bytes=-5"), 0), Ranged::Unsatisfiable);
     }
 }

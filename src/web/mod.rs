@@ -97,6 +97,7 @@ fn serve(listener: TcpListener, ctx: WebContext) -> std::io::Result<()> {
     let src = &src;
     let pool = &pool::Pool::new(WORKERS);
     let auth = &auth::Auth::new(ctx.secret.clone());
+    let exports = &export::Limit::default();
     let hosts = &host::Hosts::new(listener.get_ref().local_addr()?);
     let ctl: &controls::Shared =
         &std::cell::RefCell::new(ctx.camera_device.clone().map(crate::camera::controls::DeviceControls::new));
@@ -135,15 +136,15 @@ fn serve(listener: TcpListener, ctx: WebContext) -> std::io::Result<()> {
         // Export (docs/EXPORT.md).
         .route_service(
             "/api/export.mp4",
-            api::Only { method: "GET", service: export::ExportService { data_dir: &ctx.data_dir, json: false } },
+            api::Only { method: "GET", service: export::ExportService { data_dir: &ctx.data_dir, json: false, limit: exports } },
         )
         .route_service(
             "/api/export.json",
-            api::Only { method: "GET", service: export::ExportService { data_dir: &ctx.data_dir, json: true } },
+            api::Only { method: "GET", service: export::ExportService { data_dir: &ctx.data_dir, json: true, limit: exports } },
         )
         .route_service(
             ("/api/segments", parse_path_segment::<u64>(), "/export.mp4"),
-            api::Only { method: "GET", service: export::SegmentExportService { data_dir: &ctx.data_dir } },
+            api::Only { method: "GET", service: export::SegmentExportService { data_dir: &ctx.data_dir, limit: exports } },
         )
         .layer(auth::AuthLayer { auth, hosts });
     let app = &app;

@@ -1,0 +1,802 @@
+//! Hardening (issue 15): a real `blackbox run` on 127.0.0.1 attacked by clients without
+//! credentials from other loopback addresses (127.0.1.x, 127.0.2.x), and checked that:
+//! - the owner's new connections (Bearer and cookie) get in within 2 s throughout an attack of
+//!   300 slowloris + 100 keep-alive pollers + 300 idle reconnecting sockets; the recorder
+//!   drops nothing; RSS stays flat;
+//! - lockouts are per client: wrong logins from one address never lock the owner out;
+//! - strict HTTP/1.1 framing (501/400), the Host check (421) and the security headers;
+//! - `Range` answers: a fuzz of random headers, every 206 body equal to the same bytes of the
+//!   full file, everything else 416;
+//! - exports: 90 stalled whole-store exports keep RSS under budget, the ones beyond the limit
+//!   get 503 + Retry-After, and memory and threads fall back afterwards;
+//! - a bounded mutation fuzz of raw requests: no 5xx (but 501 for Transfer-Encoding and 503 +
+//!   Retry-After), no panic, nothing dropped. `BB_HTTP_FUZZ_SECS` (default 60) sets how long.
+//!
+//! Figures are printed (`--nocapture`) and recorded in docs/RELIABILITY.md.
+
+mod support;
+
+use blackbox::camera::{Codec, FrameMeta};
+use blackbox::store::{Store, StoreOptions};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::os::fd::FromRawFd;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+const T0: i64 = 1_795_262_400_000_000_000;
+const SEC: i64 = 1_000_000_000;
+
+fn raise_fd_limit() {
+    let r = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+    if let Some(max) = r.maximum {
+        let _ = rustix::process::setrlimit(
+            rustix::process::Resource::Nofile,
+            rustix::process::Rlimit { current: Some(max.min(65536)), maximum: Some(max) },
+        );
+    }
+}
+
+/// A TCP connection to `to` from the local address `from` (127.x.y.z, any port).
+fn connect_from(from: Ipv4Addr, to: SocketAddr) -> std::io::Result<TcpStream> {
+    // SAFETY: plain socket/bind/connect on a descriptor we own; it is wrapped at once.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let s = TcpStream::from_raw_fd(fd);
+        let sin = |a: Ipv4Addr, port: u16| libc::sockaddr_in {
+            sin_family: libc::AF_INET as libc::sa_family_t,
+            sin_port: port.to_be(),
+            sin_addr: libc::in_addr { s_addr: u32::from(a).to_be() },
+            sin_zero: [0; 8],
+        };
+        let local = sin(from, 0);
+        if libc::bind(fd, &local as *const _ as *const libc::sockaddr, std::mem::size_of::<libc::sockaddr_in>() as u32) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let SocketAddr::V4(to) = to else { unreachable!() };
+        let remote = sin(*to.ip(), to.port());
+        if libc::connect(fd, &remote as *const _ as *const libc::sockaddr, std::mem::size_of::<libc::sockaddr_in>() as u32) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(s)
+    }
+}
+
+struct Bb {
+    child: Child,
+    addr: SocketAddr,
+    secret: String,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Bb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Bb {
+    /// `blackbox run` with the synthetic camera on `data` (made empty when `None`).
+    fn start(store: Option<&dyn Fn(&Path)>) -> Bb {
+        raise_fd_limit();
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        if let Some(make) = store {
+            make(&data);
+        }
+        let cfg = dir.path().join("cfg.json");
+        std::fs::write(&cfg, r#"{"video_res_width": 160, "video_res_height": 120, "video_fps": 10, "storage_cap_gb": 4}"#).unwrap();
+        let log = dir.path().join("stderr.log");
+        let child = Command::new(env!("CARGO_BIN_EXE_blackbox"))
+            .args(["run", "--source", "synthetic", "--data"])
+            .arg(&data)
+            .arg("--config")
+            .arg(&cfg)
+            .args(["--listen", "127.0.0.1:0"])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let t = Instant::now();
+        let addr: SocketAddr = loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if let Some(rest) = text.split("web: serving on ").nth(1) {
+                break rest.split_whitespace().next().unwrap().parse().unwrap();
+            }
+            assert!(t.elapsed() < Duration::from_secs(30), "server did not come up: {text}");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let secret = loop {
+            if let Ok(s) = std::fs::read_to_string(data.join("secret")) {
+                break s.trim().to_string();
+            }
+            assert!(t.elapsed() < Duration::from_secs(30));
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        Bb { child, addr, secret, log, _dir: dir }
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// One request on a fresh connection from 127.0.0.1; `raw` is everything after the
+    /// request line's target up to the blank line (must include Host).
+    fn req(&self, from: Ipv4Addr, head: &str, body: &[u8]) -> std::io::Result<Resp> {
+        let mut s = connect_from(from, self.addr)?;
+        s.set_read_timeout(Some(Duration::from_secs(10)))?;
+        s.write_all(head.as_bytes())?;
+        s.write_all(body)?;
+        Resp::read(&mut BufReader::new(s))
+    }
+
+    fn get(&self, path: &str, extra: &str) -> Resp {
+        let h = format!("GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n{extra}\r\n", self.addr);
+        self.req(Ipv4Addr::LOCALHOST, &h, b"").unwrap()
+    }
+
+    fn bearer(&self) -> String {
+        format!("Authorization: Bearer {}\r\n", self.secret)
+    }
+
+    fn status(&self) -> serde_json::Value {
+        let r = self.get("/api/status", &self.bearer());
+        assert_eq!(r.code, 200, "{r:?}");
+        serde_json::from_slice(&r.body).unwrap()
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// (RSS in kB, threads) of the server.
+    fn rss_threads(&self) -> (u64, u64) {
+        let s = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        let field = |k: &str| {
+            s.lines().find(|l| l.starts_with(k)).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap()
+        };
+        (field("VmRSS:"), field("Threads:"))
+    }
+
+    /// SIGTERM; returns stderr after checking a clean exit without a panic.
+    fn stop(mut self) -> String {
+        rustix::process::kill_process(rustix::process::Pid::from_raw(self.child.id() as i32).unwrap(), rustix::process::Signal::TERM)
+            .unwrap();
+        let st = self.child.wait().unwrap();
+        let err = self.stderr();
+        assert_eq!(st.code(), Some(0), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+        err
+    }
+}
+
+#[derive(Debug)]
+struct Resp {
+    code: u16,
+    head: String,
+    body: Vec<u8>,
+}
+
+impl Resp {
+    fn read(r: &mut impl BufRead) -> std::io::Result<Resp> {
+        let bad = |m: String| std::io::Error::new(std::io::ErrorKind::InvalidData, m);
+        let mut line = String::new();
+        if r.read_line(&mut line)? == 0 {
+            return Err(bad("closed before a response".into()));
+        }
+        let code: u16 = line.split(' ').nth(1).and_then(|c| c.parse().ok()).ok_or_else(|| bad(line.clone()))?;
+        let mut head = line.clone();
+        let mut len = None;
+        loop {
+            let mut h = String::new();
+            if r.read_line(&mut h)? == 0 {
+                return Err(bad("closed in the headers".into()));
+            }
+            if h.trim().is_empty() {
+                break;
+            }
+            if let Some((k, v)) = h.split_once(':')
+                && k.eq_ignore_ascii_case("content-length")
+            {
+                len = Some(v.trim().parse::<usize>().map_err(|_| bad(h.clone()))?);
+            }
+            head.push_str(&h);
+        }
+        let mut body = Vec::new();
+        match len {
+            Some(n) => {
+                body.resize(n, 0);
+                r.read_exact(&mut body)?;
+            }
+            None => {
+                r.read_to_end(&mut body)?;
+            }
+        }
+        Ok(Resp { code, head, body })
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+}
+
+/// The address of attacker `i`: 127.0.1.x .. 127.0.4.x, many distinct clients.
+fn attacker(i: usize) -> Ipv4Addr {
+    Ipv4Addr::new(127, 0, 1 + (i / 200) as u8, 1 + (i % 200) as u8)
+}
+
+#[test]
+#[ignore = "not yet verified: written at the deadline, never run (issue 15 report)"]
+fn the_owner_gets_in_while_700_clients_without_credentials_hold_on() {
+    let bb = Bb::start(None);
+    let addr = bb.addr;
+    // Log in once for a cookie.
+    let body = format!("secret={}", bb.secret);
+    let h = format!(
+        "POST /login HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let r = bb.req(Ipv4Addr::LOCALHOST, &h, body.as_bytes()).unwrap();
+    assert_eq!(r.code, 303, "{r:?}");
+    let cookie = r.header("Set-Cookie").unwrap().split(';').next().unwrap().to_string();
+    std::thread::sleep(Duration::from_secs(1));
+    let (rss0, threads0) = bb.rss_threads();
+    let dropped0 = bb.status()["dropped"].as_u64().unwrap();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let reconnects = Arc::new(AtomicU64::new(0));
+    let mut attackers = Vec::new();
+    // 300 slowloris: a request head one line at a time, never finished.
+    {
+        let (stop, reconnects) = (stop.clone(), reconnects.clone());
+        attackers.push(std::thread::spawn(move || {
+            let mut socks: Vec<Option<TcpStream>> = (0..300).map(|_| None).collect();
+            while !stop.load(Ordering::Relaxed) {
+                for (i, s) in socks.iter_mut().enumerate() {
+                    if s.is_none() {
+                        *s = connect_from(attacker(i), addr).ok();
+                        reconnects.fetch_add(1, Ordering::Relaxed);
+                        if let Some(c) = s {
+                            let _ = c.set_nonblocking(true);
+                            let _ = c.write_all(format!("GET /api/status HTTP/1.1\r\nHost: {addr}\r\n").as_bytes());
+                        }
+                    } else if let Some(c) = s {
+                        let mut b = [0u8; 64];
+                        let gone = matches!(c.read(&mut b), Ok(_)) || c.write_all(b"X-a: b\r\n").is_err();
+                        if gone {
+                            *s = None;
+                        }
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(1000));
+            }
+        }));
+    }
+    // 100 keep-alive pollers: GET /health every 4 s each (25 requests/s in all).
+    {
+        let (stop, reconnects) = (stop.clone(), reconnects.clone());
+        attackers.push(std::thread::spawn(move || {
+            let mut socks: Vec<Option<(TcpStream, BufReader<TcpStream>)>> = (0..100).map(|_| None).collect();
+            let req = format!("GET /health HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+            while !stop.load(Ordering::Relaxed) {
+                let round = Instant::now();
+                for (i, s) in socks.iter_mut().enumerate() {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    if s.is_none() {
+                        reconnects.fetch_add(1, Ordering::Relaxed);
+                        *s = connect_from(attacker(300 + i), addr).ok().and_then(|c| {
+                            c.set_read_timeout(Some(Duration::from_millis(500))).ok()?;
+                            let r = BufReader::new(c.try_clone().ok()?);
+                            Some((c, r))
+                        });
+                    }
+                    if let Some((w, r)) = s
+                        && (w.write_all(req.as_bytes()).is_err() || Resp::read(r).is_err())
+                    {
+                        *s = None;
+                    }
+                }
+                std::thread::sleep(Duration::from_secs(4).saturating_sub(round.elapsed()));
+            }
+        }));
+    }
+    // 300 idle sockets that reconnect as soon as they are closed.
+    {
+        let (stop, reconnects) = (stop.clone(), reconnects.clone());
+        attackers.push(std::thread::spawn(move || {
+            let mut socks: Vec<Option<TcpStream>> = (0..300).map(|_| None).collect();
+            while !stop.load(Ordering::Relaxed) {
+                for (i, s) in socks.iter_mut().enumerate() {
+                    let gone = match s {
+                        None => true,
+                        Some(c) => {
+                            let mut b = [0u8; 64];
+                            !matches!(c.read(&mut b), Err(ref e) if e.kind() == std::io::ErrorKind::WouldBlock)
+                        }
+                    };
+                    if gone {
+                        reconnects.fetch_add(1, Ordering::Relaxed);
+                        *s = connect_from(attacker(400 + i), addr).ok();
+                        if let Some(c) = s {
+                            let _ = c.set_nonblocking(true);
+                        }
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }));
+    }
+    // Let the attack take the pool, then probe as the owner for 15 s.
+    std::thread::sleep(Duration::from_secs(4));
+    let t = Instant::now();
+    let mut worst = Duration::ZERO;
+    let mut probes = 0;
+    let mut failed = Vec::new();
+    let owner = Ipv4Addr::new(127, 0, 0, 1);
+    while t.elapsed() < Duration::from_secs(15) {
+        for (what, cred) in [("bearer", bb.bearer()), ("cookie", format!("Cookie: {cookie}\r\n"))] {
+            let s = Instant::now();
+            let h = format!("GET /api/status HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{cred}\r\n");
+            let r = bb.req(owner, &h, b"");
+            let took = s.elapsed();
+            worst = worst.max(took);
+            probes += 1;
+            match r {
+                Ok(r) if r.code == 200 && took <= Duration::from_secs(2) => {}
+                Ok(r) => failed.push(format!("{what}: {} after {took:?}", r.code)),
+                Err(e) => failed.push(format!("{what}: {e} after {took:?}")),
+            }
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let (rss1, threads1) = bb.rss_threads();
+    stop.store(true, Ordering::Relaxed);
+    for a in attackers {
+        a.join().unwrap();
+    }
+    let dropped1 = bb.status()["dropped"].as_u64().unwrap();
+    println!(
+        "owner under attack: {probes} probes, worst {worst:?}, failed {failed:?}; attacker (re)connections {}; RSS {rss0} -> {rss1} kB, threads {threads0} -> {threads1}; dropped {dropped0} -> {dropped1}",
+        reconnects.load(Ordering::Relaxed)
+    );
+    assert!(failed.is_empty(), "the owner was kept out: {failed:?}");
+    assert!(reconnects.load(Ordering::Relaxed) >= 700, "the attack did not run");
+    assert_eq!(dropped1, dropped0, "the recorder dropped frames");
+    assert!(rss1 < rss0 + 16 * 1024, "RSS grew from {rss0} to {rss1} kB");
+    bb.stop();
+}
+
+#[test]
+fn wrong_logins_from_one_address_never_lock_the_owner_out() {
+    let bb = Bb::start(None);
+    let addr = bb.addr;
+    let (evil, owner) = (Ipv4Addr::new(127, 0, 2, 9), Ipv4Addr::new(127, 0, 0, 1));
+    let login = |from: Ipv4Addr, secret: &str| {
+        let body = format!("secret={secret}");
+        let h = format!(
+            "POST /login HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        bb.req(from, &h, body.as_bytes()).unwrap()
+    };
+    let bearer_get = |from: Ipv4Addr| {
+        let h = format!("GET /api/status HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{}\r\n", bb.bearer());
+        bb.req(from, &h, b"").unwrap().code
+    };
+    // The attacker guesses until locked; the owner's Bearer works between every guess.
+    let t = Instant::now();
+    let mut retry_after = None;
+    while retry_after.is_none() && t.elapsed() < Duration::from_secs(40) {
+        let r = login(evil, "wrong-guess");
+        match r.code {
+            401 => {}
+            429 => {
+                let s: u64 = r.header("Retry-After").unwrap().parse().unwrap();
+                if s > 1 {
+                    retry_after = Some(s);
+                    let page = String::from_utf8_lossy(&r.body);
+                    assert!(page.contains(&format!("Try again in {s} s")) && page.contains("<style>"), "{page}");
+                } else {
+                    std::thread::sleep(Duration::from_millis(1050));
+                }
+            }
+            c => panic!("{c}: {r:?}"),
+        }
+        assert_eq!(bearer_get(owner), 200, "the owner's Bearer was refused during the attack");
+    }
+    let retry_after = retry_after.expect("the attacker was never locked out");
+    assert!(retry_after > 30, "{retry_after}");
+    // Locked: even the right secret from the attacker's address waits; the owner's does not.
+    assert_eq!(login(evil, &bb.secret).code, 429);
+    assert_eq!(login(owner, &bb.secret).code, 303);
+    assert_eq!(bearer_get(owner), 200);
+    // The owner's success did not reset the attacker's lockout; the API answers JSON.
+    let h = format!("GET /api/status HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{}\r\n", bb.bearer());
+    let r = bb.req(evil, &h, b"").unwrap();
+    assert_eq!(r.code, 429);
+    assert!(String::from_utf8_lossy(&r.body).contains("\"retry_after_s\":"), "{r:?}");
+    let err = bb.stop();
+    assert!(err.contains("failed logins in a row from 127.0.2.9"), "{err}");
+}
+
+#[test]
+fn ambiguous_framing_foreign_hosts_and_missing_headers_are_refused() {
+    let bb = Bb::start(None);
+    let a = bb.addr;
+    let send = |raw: String| bb.req(Ipv4Addr::LOCALHOST, &raw, b"").map(|r| r.code).unwrap_or(0);
+    // Smuggling: a chunked body holding a second request is not executed.
+    let smuggle = format!(
+        "POST /login HTTP/1.1\r\nHost: {a}\r\nTransfer-Encoding: chunked\r\n\r\n2c\r\nGET /api/status HTTP/1.1\r\nHost: {a}\r\n\r\n\r\n0\r\n\r\n"
+    );
+    assert_eq!(send(smuggle), 501);
+    for raw in [
+        format!("POST /login HTTP/1.1\r\nHost: {a}\r\nContent-Length: 3\r\nContent-Length: 30\r\n\r\nabc"),
+        format!("POST /login HTTP/1.1\r\nHost: {a}\r\nContent-Length: +3\r\n\r\nabc"),
+        format!("GET /health HTTP/1.1\r\nHost: {a}\r\nX-Folded: a\r\n b\r\n\r\n"),
+        format!("GET /health HTTP/1.1\r\nHost: {a}\r\nX-Nul: a\0b\r\n\r\n"),
+        "GET /health HTTP/1.1\r\n\r\n".to_string(),
+        format!("GET /health HTTP/1.1\r\nHost: {a}\r\nHost: {a}\r\n\r\n"),
+    ] {
+        assert_eq!(send(raw.clone()), 400, "{raw:?}");
+    }
+    // Host: only our own names and addresses (DNS rebinding gets 421, public routes too).
+    for path in ["/health", "/login", "/api/status", "/"] {
+        assert_eq!(send(format!("GET {path} HTTP/1.1\r\nHost: rebind.evil.example:{}\r\n\r\n", a.port())), 421, "{path}");
+    }
+    assert_eq!(send(format!("GET /health HTTP/1.1\r\nHost: localhost:{}\r\nConnection: close\r\n\r\n", a.port())), 200);
+    // A captive-portal probe answers whatever name the phone asked for.
+    assert_eq!(send("GET /generate_204 HTTP/1.1\r\nHost: connectivitycheck.gstatic.com\r\nConnection: close\r\n\r\n".into()), 302);
+    // CSP and nosniff on pages, assets, API answers and refusals.
+    for (path, cred) in [("/login", String::new()), ("/", bb.bearer()), ("/api/status", bb.bearer()), ("/assets/app.js", String::new()), ("/api/status", String::new())] {
+        let r = bb.get(path, &cred);
+        assert_eq!(r.header("X-Content-Type-Options"), Some("nosniff"), "{path}: {r:?}");
+        assert!(r.header("Content-Security-Policy").is_some_and(|v| v.contains("frame-ancestors 'none'")), "{path}: {r:?}");
+    }
+    // Still serving.
+    assert_eq!(bb.get("/health", "").code, 200);
+    bb.stop();
+}
+
+/// `frames` frames at 30 fps from T0, in segments of `seg_s` seconds.
+fn make_store(data: &Path, clip: &[Vec<u8>], frames: usize, seg_s: u64) {
+    let opts = StoreOptions {
+        segment_length_ns: seg_s * SEC as u64,
+        commit_interval_ns: 5 * SEC as u64,
+        commit_frames: 300,
+        storage_cap_bytes: 1 << 40,
+        min_free_bytes: 0,
+        protected_cap_percent: 50,
+        fps: 30,
+        expected_bytes_per_s: 30 * clip[0].len() as u64,
+    };
+    let mut s = Store::open(data, opts).unwrap();
+    for k in 0..frames as i64 {
+        let t = k * SEC / 30;
+        let m = FrameMeta { mono_ns: (1000 * SEC + t) as u64, utc_ns: T0 + t, codec: Codec::Jpeg, key: true };
+        s.append_frame(&m, &clip[k as usize % clip.len()]).unwrap();
+    }
+    s.close().unwrap();
+}
+
+/// A tiny xorshift PRNG (deterministic per seed; the seed is printed).
+struct Rng(u64);
+
+impl Rng {
+    fn seeded() -> Rng {
+        let seed = std::env::var("BB_FUZZ_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1
+        });
+        println!("seed {seed} (BB_FUZZ_SEED to repeat)");
+        Rng(seed)
+    }
+
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        if n == 0 { 0 } else { self.next() % n }
+    }
+}
+
+/// A random `Range` header value: valid, edge, overflowing, multiple, malformed.
+fn random_range(rng: &mut Rng, len: u64) -> String {
+    let kind = rng.below(10);
+    let mut n = || -> String {
+        match rng.below(8) {
+            0 => "18446744073709551615".into(),
+            1 => "18446744073709551616".into(),
+            2 => len.to_string(),
+            3 => (len - 1).to_string(),
+            4 => "0".into(),
+            _ => rng.below(len + 100).to_string(),
+        }
+    };
+    let one = |n: &mut dyn FnMut() -> String, k: u64| match k {
+        0 => format!("{}-{}", n(), n()),
+        1 => format!("{}-", n()),
+        2 => format!("-{}", n()),
+        3 => format!("{}-{}", n(), n()).replace('-', " - "),
+        4 => "-".into(),
+        _ => format!("{}--{}", n(), n()),
+    };
+    match kind {
+        0 => format!("bytes={},{}", one(&mut n, 0), one(&mut n, 1)),
+        1 => format!("items={}", one(&mut n, 0)),
+        2 => format!("bytes={}x", one(&mut n, 0)),
+        3 => format!("bytes=+{}", one(&mut n, 1)),
+        k => format!("bytes={}", one(&mut n, if k < 8 { k % 3 } else { k - 4 })),
+    }
+}
+
+#[test]
+#[ignore = "not yet verified: written at the deadline, never run (issue 15 report)"]
+fn random_range_headers_get_exact_slices_or_416() {
+    let bb = Bb::start(Some(&|data: &Path| {
+        let tmp = tempfile::tempdir().unwrap();
+        make_store(data, &support::testsrc_jpegs(tmp.path(), 30), 150, 2);
+    }));
+    let a = bb.addr;
+    let routes = ["/api/export.mp4?from=2026-11-21T12:00:00Z&to=2026-11-21T12:00:05Z", "/api/segments/61/export.mp4"];
+    let mut rng = Rng::seeded();
+    let mut counts = [0u32; 3];
+    for route in routes {
+        let full = bb.get(route, &bb.bearer());
+        assert_eq!(full.code, 200, "{full:?}");
+        let len = full.body.len() as u64;
+        let tag = full.header("ETag").unwrap().to_string();
+        let mut s = connect_from(Ipv4Addr::LOCALHOST, a).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut r = BufReader::new(s.try_clone().unwrap());
+        for _ in 0..300 {
+            let spec = random_range(&mut rng, len);
+            let if_range = if rng.below(4) == 0 { format!("If-Range: {tag}\r\n") } else { String::new() };
+            write!(s, "GET {route} HTTP/1.1\r\nHost: {a}\r\n{}Range: {spec}\r\n{if_range}\r\n", bb.bearer()).unwrap();
+            let resp = Resp::read(&mut r).unwrap();
+            match resp.code {
+                206 => {
+                    let cr = resp.header("Content-Range").unwrap();
+                    let (span, total) = cr.strip_prefix("bytes ").unwrap().split_once('/').unwrap();
+                    let (x, y) = span.split_once('-').unwrap();
+                    let (x, y): (u64, u64) = (x.parse().unwrap(), y.parse().unwrap());
+                    assert_eq!(total.parse::<u64>().unwrap(), len);
+                    assert!(x <= y && y < len, "{spec}: {cr}");
+                    assert!(resp.body == full.body[x as usize..=y as usize], "{spec}: 206 body differs from the file's bytes {x}..={y}");
+                    counts[0] += 1;
+                }
+                416 => {
+                    assert_eq!(resp.header("Content-Range"), Some(format!("bytes */{len}").as_str()), "{spec}");
+                    counts[1] += 1;
+                }
+                c => panic!("{route} Range {spec:?}: {c}"),
+            }
+        }
+        // Issue 15's overflowing range.
+        let r = bb.get(route, &format!("{}Range: bytes=100-18446744073709551615\r\n", bb.bearer()));
+        assert_eq!(r.code, 206);
+        assert_eq!(r.header("Content-Length"), Some((len - 100).to_string().as_str()));
+        assert!(r.body == full.body[100..]);
+        counts[2] += 1;
+    }
+    println!("ranges: {} answered 206 (all equal to the file), {} refused 416", counts[0], counts[1]);
+    assert!(counts[0] > 100 && counts[1] > 100, "{counts:?}");
+    bb.stop();
+}
+
+#[test]
+#[ignore = "not yet verified: written at the deadline, never run (issue 15 report)"]
+fn stalled_exports_of_a_large_store_keep_memory_bounded() {
+    // 120,000 frames (~67 min at 30 fps) in 60 s segments: about 9.5 MB of plan per export.
+    // An export's memory depends on the frame count, not on the bytes: the frames are cut to
+    // 1 KiB so the store takes 120 MB and seconds to write (the store does not decode them).
+    const FRAMES: usize = 120_000;
+    let t = Instant::now();
+    let bb = Bb::start(Some(&|data: &Path| {
+        let tmp = tempfile::tempdir().unwrap();
+        // Small JPEGs: the plan's size depends on the frame count, not on the bytes.
+        let clip: Vec<Vec<u8>> = support::testsrc_jpegs(tmp.path(), 30).into_iter().map(|f| f[..f.len().min(1024)].to_vec()).collect();
+        make_store(data, &clip, FRAMES, 60);
+    }));
+    println!("store of {FRAMES} frames made in {:?}", t.elapsed());
+    let a = bb.addr;
+    let (rss0, threads0) = bb.rss_threads();
+    let req = format!("GET /api/export.mp4 HTTP/1.1\r\nHost: {a}\r\n{}\r\n", bb.bearer());
+    // 90 whole-store exports that read nothing after the headers (stalled clients).
+    let mut held = Vec::new();
+    let (mut ok, mut busy) = (0, 0);
+    let mut peak = rss0;
+    for i in 0..90 {
+        let mut s = connect_from(Ipv4Addr::LOCALHOST, a).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        s.write_all(req.as_bytes()).unwrap();
+        let mut r = BufReader::with_capacity(1, s.try_clone().unwrap());
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap();
+        let mut head = String::new();
+        loop {
+            let mut h = String::new();
+            r.read_line(&mut h).unwrap();
+            if h.trim().is_empty() {
+                break;
+            }
+            head.push_str(&h);
+        }
+        if line.contains(" 200 ") {
+            ok += 1;
+        } else {
+            assert!(line.contains(" 503 "), "export {i}: {line}");
+            assert!(head.to_ascii_lowercase().contains("retry-after: 5"), "{head}");
+            busy += 1;
+        }
+        held.push(s);
+        peak = peak.max(bb.rss_threads().0);
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    let (rss1, threads1) = bb.rss_threads();
+    peak = peak.max(rss1);
+    drop(held);
+    // Memory and threads fall back once the clients are gone.
+    let t = Instant::now();
+    let (mut rss2, mut threads2) = bb.rss_threads();
+    while t.elapsed() < Duration::from_secs(20) && (threads2 > threads0 + 2 || rss2 > rss0 + 48 * 1024) {
+        std::thread::sleep(Duration::from_millis(500));
+        (rss2, threads2) = bb.rss_threads();
+    }
+    println!(
+        "90 stalled exports of {FRAMES} frames: {ok} served, {busy} got 503; RSS {rss0} -> peak {peak} -> {rss2} kB after; threads {threads0} -> {threads1} -> {threads2}"
+    );
+    assert_eq!(ok, 6, "exports at once are limited");
+    // Budget: 160 MB whatever the load (the Pi has 512 MB; see docs/RELIABILITY.md).
+    assert!(peak < 160 * 1024, "RSS peak {peak} kB over the 160 MB budget");
+    assert!(threads2 <= threads0 + 2, "threads stay: {threads0} -> {threads2}");
+    assert!(rss2 <= rss0 + 48 * 1024, "memory did not fall back: {rss0} -> {rss2} kB");
+    // And exports work again.
+    let r = bb.get("/api/export.json", &bb.bearer());
+    assert_eq!(r.code, 200, "{r:?}");
+    assert_eq!(bb.status()["dropped"], 0);
+    bb.stop();
+}
+
+/// Mutates a request: flips, inserts, deletes, repeats and splices in HTTP-ish tokens.
+fn mutate(rng: &mut Rng, seed: &[u8]) -> Vec<u8> {
+    const TOKENS: &[&[u8]] = &[
+        b"\r\n",
+        b"\r\n\r\n",
+        b"\n",
+        b"\r",
+        b"\0",
+        b" ",
+        b"\t",
+        b":",
+        b"Transfer-Encoding: chunked\r\n",
+        b"Content-Length: 5\r\n",
+        b"Content-Length: 18446744073709551616\r\n",
+        b"Content-Length: -1\r\n",
+        b"Range: bytes=0-18446744073709551615\r\n",
+        b"Range: bytes=-0,5-\r\n",
+        b"Host: evil.example\r\n",
+        b"%00",
+        b"%2e%2e/",
+        b"?from=9999-99-99T99:99:99Z",
+        b"\xff\xfe",
+        b"HTTP/1.0",
+        b"Connection: close\r\n",
+        b" \r\n folded\r\n",
+    ];
+    let mut v = seed.to_vec();
+    for _ in 0..1 + rng.below(6) {
+        let at = rng.below(v.len() as u64 + 1) as usize;
+        match rng.below(7) {
+            0 if !v.is_empty() => {
+                let i = at.min(v.len() - 1);
+                v[i] ^= 1 << rng.below(8);
+            }
+            1 => v.insert(at, rng.next() as u8),
+            2 if !v.is_empty() => {
+                let n = (rng.below(16) as usize).min(v.len() - at.min(v.len()));
+                v.drain(at.min(v.len())..at.min(v.len()) + n);
+            }
+            3 => {
+                let t = TOKENS[rng.below(TOKENS.len() as u64) as usize];
+                v.splice(at..at, t.iter().copied());
+            }
+            4 if !v.is_empty() => {
+                let a = rng.below(v.len() as u64) as usize;
+                let b = (a + rng.below(64) as usize).min(v.len());
+                let chunk = v[a..b].to_vec();
+                v.splice(at..at, chunk);
+            }
+            5 => v.extend(std::iter::repeat_n(b'A', rng.below(9000) as usize)),
+            _ => {
+                let i = rng.below(v.len() as u64 + 1) as usize;
+                v.truncate(i);
+            }
+        }
+    }
+    v
+}
+
+#[test]
+#[ignore = "not yet verified: written at the deadline, never run (issue 15 report)"]
+fn a_mutation_fuzz_of_raw_requests_gets_no_5xx_and_drops_nothing() {
+    let secs: u64 = std::env::var("BB_HTTP_FUZZ_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(60);
+    let bb = Bb::start(Some(&|data: &Path| {
+        let tmp = tempfile::tempdir().unwrap();
+        make_store(data, &support::testsrc_jpegs(tmp.path(), 30), 150, 2);
+    }));
+    let a = bb.addr;
+    let auth = format!("Authorization: Bearer {}", bb.secret);
+    let seeds: Vec<String> = vec![
+        format!("GET /health HTTP/1.1\r\nHost: {a}\r\n\r\n"),
+        format!("GET / HTTP/1.1\r\nHost: {a}\r\n{auth}\r\n\r\n"),
+        format!("GET /api/status HTTP/1.1\r\nHost: {a}\r\n{auth}\r\n\r\n"),
+        format!("GET /api/config HTTP/1.1\r\nHost: {a}\r\n{auth}\r\n\r\n"),
+        format!("GET /api/segments HTTP/1.1\r\nHost: {a}\r\n{auth}\r\n\r\n"),
+        format!("GET /api/export.json?from=2026-11-21T12:00:00Z&to=2026-11-21T12:00:03Z HTTP/1.1\r\nHost: {a}\r\n{auth}\r\n\r\n"),
+        format!("GET /api/export.mp4?from=2026-11-21T12:00:00Z&to=2026-11-21T12:00:01Z HTTP/1.1\r\nHost: {a}\r\n{auth}\r\nRange: bytes=0-99\r\n\r\n"),
+        format!("GET /api/segments/61/export.mp4 HTTP/1.1\r\nHost: {a}\r\n{auth}\r\nRange: bytes=-100\r\n\r\n"),
+        format!("GET /login HTTP/1.1\r\nHost: {a}\r\n\r\n"),
+        format!("POST /login HTTP/1.1\r\nHost: {a}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 12\r\n\r\nsecret=wrong"),
+        format!("POST /logout HTTP/1.1\r\nHost: {a}\r\nContent-Length: 0\r\n\r\n"),
+        format!("GET /assets/app.js HTTP/1.1\r\nHost: {a}\r\nIf-None-Match: \"x\"\r\n\r\n"),
+        format!("OPTIONS /api/status HTTP/1.1\r\nHost: {a}\r\n{auth}\r\n\r\n"),
+        format!("GET /generate_204 HTTP/1.1\r\nHost: x\r\n\r\n"),
+    ];
+    let mut rng = Rng::seeded();
+    let dropped0 = bb.status()["dropped"].as_u64().unwrap();
+    let t = Instant::now();
+    let (mut sent, mut answered, mut closed) = (0u64, 0u64, 0u64);
+    let mut codes = std::collections::BTreeMap::<u16, u64>::new();
+    // Mutated requests come from 127.0.3.x so their failed logins lock those addresses only.
+    while t.elapsed() < Duration::from_secs(secs) {
+        let seed = &seeds[rng.below(seeds.len() as u64) as usize];
+        let req = mutate(&mut rng, seed.as_bytes());
+        let from = Ipv4Addr::new(127, 0, 3, 1 + rng.below(250) as u8);
+        let Ok(mut s) = connect_from(from, a) else { continue };
+        s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+        sent += 1;
+        let _ = s.write_all(&req);
+        let _ = s.shutdown(std::net::Shutdown::Write);
+        // Read every response on the connection (a mutation may hold several requests).
+        let mut r = BufReader::new(s);
+        loop {
+            match Resp::read(&mut r) {
+                Ok(resp) => {
+                    answered += 1;
+                    *codes.entry(resp.code).or_default() += 1;
+                    let ok = resp.code < 500
+                        || resp.code == 501
+                        || (resp.code == 503 && resp.header("Retry-After").is_some());
+                    assert!(ok, "{} for {:?}\n{}", resp.code, String::from_utf8_lossy(&req), String::from_utf8_lossy(&resp.body));
+                }
+                Err(_) => {
+                    closed += 1;
+                    break;
+                }
+            }
+        }
+    }
+    let dropped1 = bb.status()["dropped"].as_u64().unwrap();
+    println!("fuzz: {secs} s, {sent} mutated requests, {answered} answers {codes:?}, dropped {dropped0} -> {dropped1}");
+    assert!(sent > 50, "{sent}");
+    assert_eq!(dropped1, dropped0, "the recorder dropped frames");
+    assert_eq!(bb.get("/health", "").code, 200, "the server keeps serving");
+    let _ = closed;
+    bb.stop();
+}
