@@ -485,7 +485,7 @@ fn make_store(data: &Path, clip: &[Vec<u8>], frames: usize, seg_s: u64) {
     let mut s = Store::open(data, opts).unwrap();
     for k in 0..frames as i64 {
         let t = k * SEC / 30;
-        let m = FrameMeta { mono_ns: (1000 * SEC + t) as u64, utc_ns: T0 + t, codec: Codec::Jpeg, key: true };
+        let m = FrameMeta { mono_ns: (1000 * SEC + t) as u64, utc_ns: T0 + t, codec: Codec::Jpeg, key: true, lost_before: 0 };
         s.append_frame(&m, &clip[k as usize % clip.len()]).unwrap();
     }
     s.close().unwrap();
