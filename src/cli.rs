@@ -82,6 +82,8 @@ pub fn main() -> i32 {
         "cameras" => cmd_cameras(rest),
         // Hidden: for scripts/bench only (see src/camera/bench.rs).
         "bench-encode" => cmd_bench_encode(rest),
+        // Hidden: for scripts/qemu/m2m-test and a real Pi (src/codec/m2m_selftest.rs).
+        "m2m-selftest" => cmd_m2m_selftest(rest),
         "controls" => cmd_controls(rest),
         "export" => cmd_export(rest),
         "--version" | "-V" | "version" => {
@@ -472,6 +474,46 @@ const BENCH_ENCODE_USAGE: &str = "bench-encode RAW WIDTHxHEIGHT FRAMES [--qualit
 /// frames from a file as a raw camera's would be (JPEG, or H.264 with the software encoder;
 /// `--via-jpeg`: JPEG first, then decoded and encoded to H.264, the recorder's path for JPEG
 /// sources); writes the JPEGs or the Annex-B stream to OUT; prints `frames N bytes B keys K`.
+/// `blackbox m2m-selftest [--device /dev/videoN] [--codec h264|fwht] [--size WxH]
+/// [--frames N] [--gop G] [--force-at F] [--stall-at S] [--deadline-ms MS]`.
+fn cmd_m2m_selftest(args: &[String]) -> i32 {
+    use crate::codec::m2m::{FOURCC_FWHT, FOURCC_H264};
+    let a = match Args::parse(
+        args,
+        &["--device", "--codec", "--size", "--frames", "--gop", "--force-at", "--stall-at", "--deadline-ms"],
+        &[],
+    ) {
+        Ok(a) => a,
+        Err(e) => return usage_error(&e),
+    };
+    let num = |name: &str, default: u64| a.value(name).map_or(Ok(default), |v| v.parse::<u64>());
+    let codec = match a.value("--codec").unwrap_or("h264") {
+        "h264" => FOURCC_H264,
+        "fwht" => FOURCC_FWHT,
+        other => return usage_error(&format!("m2m-selftest: unknown codec {other:?} (h264 or fwht)")),
+    };
+    let dims = a.value("--size").unwrap_or("640x360").split_once('x').and_then(|(w, h)| Some((w.parse::<u32>().ok()?, h.parse::<u32>().ok()?)));
+    let (Some((width, height)), Ok(frames), Ok(gop), Ok(force_at), Ok(stall_at), Ok(deadline)) =
+        (dims, num("--frames", 60), num("--gop", 10), num("--force-at", 25), num("--stall-at", 42), num("--deadline-ms", 3000))
+    else {
+        return usage_error("m2m-selftest: bad size, frame count, GOP, frame number or deadline");
+    };
+    if gop == 0 || gop > 1000 || deadline == 0 || deadline > 60_000 {
+        return usage_error("m2m-selftest: GOP 1..1000, deadline 1..60000 ms");
+    }
+    crate::codec::m2m_selftest::run(&crate::codec::m2m_selftest::Opts {
+        device: a.value("--device").map(std::path::PathBuf::from),
+        codec,
+        width,
+        height,
+        frames,
+        gop: gop as u32,
+        force_at,
+        stall_at,
+        deadline_ms: deadline as u32,
+    })
+}
+
 fn cmd_bench_encode(args: &[String]) -> i32 {
     use crate::camera::bench::{self, H264Bench, Layout};
     let a = match Args::parse(

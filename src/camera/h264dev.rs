@@ -6,22 +6,14 @@
 //!   newest ones and, when an IDR comes without them, hands out a copy of the access unit with
 //!   them put in front (after any access-unit delimiter), in a buffer sized at open: every IDR
 //!   the recorder sees carries its parameter sets, and nothing is allocated per frame.
-//! - Encoder controls (bcm2835-v4l2 has them, UVC cameras don't): `REPEAT_SEQ_HEADER=1` (SPS/PPS
-//!   before every IDR), `H264_I_PERIOD` = fps x `keyframe_interval_s`, `BITRATE`; a device
-//!   without a control is left as it is, quietly. `FORCE_KEY_FRAME` where present.
+//! - Encoder controls (bcm2835-v4l2 has them, UVC cameras don't): [`crate::codec::h264ctl`]
+//!   (CBR `BITRATE`, Constrained Baseline level 4.0, `H264_I_PERIOD` = fps x
+//!   `keyframe_interval_s`, `REPEAT_SEQ_HEADER=1`); a device without a control is left as it
+//!   is, quietly. `FORCE_KEY_FRAME` where present (bcm2835-v4l2 has none).
 
 use crate::codec::h264::{self, MAX_PARAM_SET, NAL_AUD, NAL_IDR, NAL_PPS, NAL_SPS, ParamSets};
-use std::ffi::c_void;
-use std::mem;
+use crate::codec::h264ctl;
 use std::path::Path;
-use v4l::v4l_sys::{v4l2_ext_control, v4l2_ext_controls};
-use v4l::v4l2::{self as raw, vidioc};
-
-const CID_CODEC_BASE: u32 = 0x0099_0000 | 0x900;
-pub const CID_BITRATE: u32 = CID_CODEC_BASE + 207;
-pub const CID_REPEAT_SEQ_HEADER: u32 = CID_CODEC_BASE + 226;
-pub const CID_FORCE_KEY_FRAME: u32 = CID_CODEC_BASE + 229;
-pub const CID_H264_I_PERIOD: u32 = CID_CODEC_BASE + 358;
 
 /// Bytes the parameter sets add in front of an IDR at most (two 4-byte start codes).
 const JOIN_EXTRA: usize = 2 * (4 + MAX_PARAM_SET);
@@ -130,45 +122,19 @@ impl H264Joiner {
     }
 }
 
-/// Sets one control (`VIDIOC_S_EXT_CTRLS`, current value).
-fn set_ctrl(fd: i32, id: u32, value: i32) -> std::io::Result<()> {
-    // SAFETY: plain C structs; all-zero is a valid value.
-    let mut c: v4l2_ext_control = unsafe { mem::zeroed() };
-    c.id = id;
-    c.__bindgen_anon_1.value = value;
-    // SAFETY: as above.
-    let mut cs: v4l2_ext_controls = unsafe { mem::zeroed() };
-    cs.count = 1;
-    cs.controls = &mut c;
-    // SAFETY: S_EXT_CTRLS takes a v4l2_ext_controls whose `controls` points at `count` (1)
-    // v4l2_ext_control, alive for the call.
-    unsafe { raw::ioctl(fd, vidioc::VIDIOC_S_EXT_CTRLS, &mut cs as *mut _ as *mut c_void) }
-}
-
-/// Sets the encoder controls of a device that encodes H.264 itself (bcm2835-v4l2): SPS/PPS
-/// with every IDR, one IDR every `fps * keyframe_interval_s` frames, the bitrate. A control
-/// the device doesn't have (UVC cameras) is skipped quietly; other failures are logged.
+/// Sets the encoder controls of a device that encodes H.264 itself (bcm2835-v4l2): the plan
+/// in [`crate::codec::h264ctl`] (CBR at the bitrate, Constrained Baseline 4.0, one IDR every
+/// `fps * keyframe_interval_s` frames, SPS/PPS with every IDR). A control the device doesn't
+/// have (UVC cameras) is skipped quietly; other failures are logged.
 pub fn set_encoder_controls(fd: i32, path: &Path, fps: u32, bitrate_kbps: u32, keyframe_interval_s: u32) {
-    let period = fps.max(1).saturating_mul(keyframe_interval_s.max(1)).min(i32::MAX as u32) as i32;
-    let bps = bitrate_kbps.saturating_mul(1000).min(i32::MAX as u32) as i32;
-    for (id, value, name) in [
-        (CID_REPEAT_SEQ_HEADER, 1, "repeat_sequence_header"),
-        (CID_H264_I_PERIOD, period, "h264_i_frame_period"),
-        (CID_BITRATE, bps, "video_bitrate"),
-    ] {
-        match set_ctrl(fd, id, value) {
-            Ok(()) => log::info!("camera {}: {name} = {value}", path.display()),
-            Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOTTY | libc::EACCES)) => {
-                log::debug!("camera {}: no {name} control ({e})", path.display());
-            }
-            Err(e) => log::warn!("camera {}: setting {name} to {value} failed: {e}", path.display()),
-        }
-    }
+    let what = format!("camera {}", path.display());
+    h264ctl::apply(&mut h264ctl::Fd(fd), &what, &h264ctl::h264_plan(fps, bitrate_kbps, keyframe_interval_s));
 }
 
-/// Presses the device's `FORCE_KEY_FRAME` button; false when it has none.
+/// Presses the device's `FORCE_KEY_FRAME` button; false when it has none (bcm2835-v4l2: the
+/// store then rotates at the camera's next IDR, at most one GOP late).
 pub fn force_key_frame(fd: i32) -> bool {
-    set_ctrl(fd, CID_FORCE_KEY_FRAME, 1).is_ok()
+    h264ctl::force_key_frame(&mut h264ctl::Fd(fd))
 }
 
 #[cfg(test)]

@@ -1,10 +1,13 @@
 //! H.264 from any JPEG camera: the built-in test pattern, `file:` JPEG sources, MJPEG webcams
 //! and raw webcams (whose frames the V4L2 camera has already made JPEGs). Each frame is
-//! decoded by libjpeg-turbo into preallocated planes and encoded by the software H.264 encoder
-//! ([`crate::codec::encoder`]). Nothing is allocated per frame on the Rust side.
+//! decoded by libjpeg-turbo into preallocated planes and encoded by the VideoCore's M2M H.264
+//! encoder where the machine has one ([`crate::codec::m2m`]; `BLACKBOX_ENCODER=software`
+//! forces software), else the software encoder ([`crate::codec::encoder`]). A stalled M2M
+//! encoder is reopened; the frame it refused is counted as an encoder loss and recorded as a
+//! gap. Nothing is allocated per frame on the Rust side.
 
 use super::{Camera, CameraError, Codec, FrameMeta, Losses};
-use crate::codec::encoder::{H264Settings, SoftH264, VideoEncoder};
+use crate::codec::encoder::{H264Settings, VideoEncoder};
 use crate::codec::jpeg_yuv;
 use turbojpeg::Decompressor;
 
@@ -14,7 +17,10 @@ pub struct H264Camera {
     dec: Decompressor,
     /// Decoded planes (worst case 4:4:4).
     planes: Vec<u8>,
-    enc: SoftH264,
+    enc: Box<dyn VideoEncoder>,
+    settings: H264Settings,
+    /// The last frame failed: ask the encoder for a key frame before the next one.
+    rekey: bool,
     encoder_drops: u64,
     /// Frames of the inner camera lost before the last one the encoder failed on.
     carried_lost: u32,
@@ -31,19 +37,24 @@ impl H264Camera {
             bitrate_kbps,
             keyframe_interval: fps.saturating_mul(keyframe_interval_s.max(1)),
         };
-        let enc = SoftH264::new(settings).map_err(|e| CameraError::Invalid(format!("H.264 encoder: {e}")))?;
+        // The VideoCore's M2M encoder where the machine has one, else OpenH264 (the log says).
+        let enc = crate::codec::m2m::select_h264(settings).map_err(|e| CameraError::Invalid(format!("H.264 encoder: {e}")))?;
         let dec = Decompressor::new().map_err(|e| CameraError::Invalid(format!("JPEG decoder: {e}")))?;
         let planes = vec![0u8; jpeg_yuv::planes_len(w as usize, h as usize)];
-        Ok(H264Camera { inner, dec, planes, enc, encoder_drops: 0, carried_lost: 0 })
+        Ok(H264Camera { inner, dec, planes, enc, settings, rekey: false, encoder_drops: 0, carried_lost: 0 })
     }
 }
 
-/// Decodes `jpeg` into `planes` and encodes it; the picture's key flag.
-fn transcode(dec: &mut Decompressor, planes: &mut [u8], enc: &mut SoftH264, jpeg: &[u8]) -> Result<bool, String> {
-    let s = enc.settings();
+/// Decodes `jpeg` into `planes` and encodes it: the picture.
+fn transcode<'a>(
+    dec: &mut Decompressor,
+    planes: &mut [u8],
+    enc: &'a mut dyn VideoEncoder,
+    s: H264Settings,
+    jpeg: &[u8],
+) -> Result<crate::codec::encoder::Encoded<'a>, String> {
     let frame = jpeg_yuv::decode(dec, planes, jpeg, s.width as usize, s.height as usize)?;
-    let e = enc.encode(frame).map_err(|e| e.to_string())?;
-    Ok(e.key)
+    enc.encode(frame).map_err(|e| e.to_string())
 }
 
 impl Camera for H264Camera {
@@ -54,8 +65,7 @@ impl Camera for H264Camera {
         self.inner.fps()
     }
     fn size(&self) -> (u32, u32) {
-        let s = self.enc.settings();
-        (s.width, s.height)
+        (self.settings.width, self.settings.height)
     }
     fn device(&self) -> Option<&std::path::Path> {
         self.inner.device()
@@ -86,11 +96,14 @@ impl Camera for H264Camera {
         if meta.codec != Codec::Jpeg {
             return Ok((meta, data));
         }
-        match transcode(&mut self.dec, &mut self.planes, &mut self.enc, data) {
-            Ok(key) => {
+        if std::mem::take(&mut self.rekey) {
+            self.enc.request_key_frame();
+        }
+        match transcode(&mut self.dec, &mut self.planes, self.enc.as_mut(), self.settings, data) {
+            Ok(e) => {
                 let lost_before = meta.lost_before.saturating_add(std::mem::take(&mut self.carried_lost));
-                let meta = FrameMeta { codec: Codec::H264, key, lost_before, ..meta };
-                Ok((meta, self.enc.output()))
+                let meta = FrameMeta { codec: Codec::H264, key: e.key, lost_before, ..meta };
+                Ok((meta, e.data))
             }
             Err(why) => {
                 self.encoder_drops += 1;
@@ -99,7 +112,7 @@ impl Camera for H264Camera {
                     log::warn!("H.264 encoding failed: {why} ({} frames so far)", self.encoder_drops);
                 }
                 // The next picture must not refer to the one that was lost.
-                self.enc.request_key_frame();
+                self.rekey = true;
                 Err(CameraError::Skipped)
             }
         }

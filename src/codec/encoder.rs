@@ -25,6 +25,10 @@ pub enum EncoderError {
     BadInput(String),
     /// The encoder library failed.
     Encoder(String),
+    /// A hardware encoder gave no picture within its deadline (it has been reopened).
+    Stalled(String),
+    /// The encoder device went away (`ENODEV`).
+    Gone(String),
 }
 
 impl fmt::Display for EncoderError {
@@ -33,6 +37,8 @@ impl fmt::Display for EncoderError {
             EncoderError::BadSettings(w) => write!(f, "bad encoder settings: {w}"),
             EncoderError::BadInput(w) => write!(f, "bad raw frame: {w}"),
             EncoderError::Encoder(w) => write!(f, "H.264 encoder error: {w}"),
+            EncoderError::Stalled(w) => write!(f, "encoder stalled: {w}"),
+            EncoderError::Gone(w) => write!(f, "encoder device gone: {w}"),
         }
     }
 }

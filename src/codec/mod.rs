@@ -4,6 +4,9 @@
 
 pub mod encoder;
 pub mod h264;
+pub mod h264ctl;
 pub mod jpeg_yuv;
+pub mod m2m;
+pub mod m2m_selftest;
 pub mod raw;
 pub mod still;
