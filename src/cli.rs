@@ -475,13 +475,13 @@ const BENCH_ENCODE_USAGE: &str = "bench-encode RAW WIDTHxHEIGHT FRAMES [--qualit
 /// `--via-jpeg`: JPEG first, then decoded and encoded to H.264, the recorder's path for JPEG
 /// sources); writes the JPEGs or the Annex-B stream to OUT; prints `frames N bytes B keys K`.
 /// `blackbox m2m-selftest [--device /dev/videoN] [--codec h264|fwht] [--size WxH]
-/// [--frames N] [--gop G] [--force-at F] [--stall-at S] [--deadline-ms MS]`.
+/// [--frames N] [--gop G] [--force-at F] [--stall-at S] [--deadline-ms MS] [--bench]`.
 fn cmd_m2m_selftest(args: &[String]) -> i32 {
     use crate::codec::m2m::{FOURCC_FWHT, FOURCC_H264};
     let a = match Args::parse(
         args,
         &["--device", "--codec", "--size", "--frames", "--gop", "--force-at", "--stall-at", "--deadline-ms"],
-        &[],
+        &["--bench"],
     ) {
         Ok(a) => a,
         Err(e) => return usage_error(&e),
@@ -511,6 +511,7 @@ fn cmd_m2m_selftest(args: &[String]) -> i32 {
         force_at,
         stall_at,
         deadline_ms: deadline as u32,
+        bench: a.flag("--bench"),
     })
 }
 

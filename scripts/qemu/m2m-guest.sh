@@ -5,10 +5,11 @@ say() { echo "BLACKBOX-RIG: $*"; }
 insmod /rig/vicodec.ko multiplanar=1 || { say "insmod vicodec failed"; exit 10; }
 say "vicodec loaded"
 for d in /sys/class/video4linux/video*; do echo "$d: $(cat "$d/name")"; done
-blackbox m2m-selftest --codec fwht --size 640x360 --frames 60 --gop 10 --force-at 25 --stall-at 42 \
+blackbox m2m-selftest --codec fwht --size 640x360 --frames 60 --gop 10 --force-at 25 --stall-at 42 --bench \
     --deadline-ms 3000 2>&1
 say "selftest rc=$?"
-# Negative control: a stall the selftest doesn't expect must fail it.
-BLACKBOX_M2M_STALL_AT=6 blackbox m2m-selftest --codec fwht --size 320x180 --frames 12 --gop 10 \
+# Negative control: a stall the selftest doesn't expect must fail it (vicodec's least size is
+# 640x360).
+BLACKBOX_M2M_STALL_AT=6 blackbox m2m-selftest --codec fwht --size 640x360 --frames 12 --gop 10 \
     --force-at 0 --stall-at 0 --deadline-ms 1000 2>&1
 say "negative rc=$?"

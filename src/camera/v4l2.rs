@@ -22,7 +22,7 @@ use crate::camera::h264dev::{self, H264Joiner};
 use crate::camera::overlay::{self, Raw};
 use crate::camera::{Camera, CameraError, Codec, FrameMeta};
 use crate::clock;
-use crate::codec::encoder::{H264Settings, SoftH264, VideoEncoder};
+use crate::codec::encoder::{H264Settings, VideoEncoder};
 use crate::codec::raw::RawFrame;
 use std::ffi::c_void;
 use std::io;
@@ -163,7 +163,8 @@ pub struct V4l2Camera {
     streaming: bool,
     encoder: Option<JpegEncoder>,
     /// Raw frames to H.264 (recording H.264 from a YUYV/NV12 camera).
-    h264enc: Option<SoftH264>,
+    /// Raw frames to H.264: the M2M encoder where the machine has one, else OpenH264.
+    h264enc: Option<Box<dyn VideoEncoder>>,
     /// H.264 from the device: key frames from NAL types, SPS/PPS cached and put in front of
     /// IDRs that come without them.
     joiner: Option<Box<H264Joiner>>,
@@ -391,7 +392,8 @@ impl V4l2Camera {
                     keyframe_interval: fps.saturating_mul(o.keyframe_interval_s.max(1)),
                 };
                 self.h264enc = Some(
-                    SoftH264::new(settings).map_err(|e| CameraError::Invalid(format!("{}: H.264 encoder: {e}", self.path.display())))?,
+                    crate::codec::m2m::select_h264(settings)
+                        .map_err(|e| CameraError::Invalid(format!("{}: H.264 encoder: {e}", self.path.display())))?,
                 );
             }
             (_, None) => {

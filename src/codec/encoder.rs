@@ -60,6 +60,8 @@ pub trait VideoEncoder: Send {
     fn encode(&mut self, frame: RawFrame<'_>) -> Result<Encoded<'_>, EncoderError>;
     /// Makes the next picture a key frame (after a gap, for a new live viewer).
     fn request_key_frame(&mut self);
+    /// The last picture [`VideoEncoder::encode`] produced.
+    fn output(&self) -> &[u8];
     /// One line for the log.
     fn describe(&self) -> String;
 }
@@ -136,10 +138,6 @@ impl SoftH264 {
         self.s
     }
 
-    /// The last picture [`VideoEncoder::encode`] produced.
-    pub fn output(&self) -> &[u8] {
-        &self.out
-    }
 }
 
 impl VideoEncoder for SoftH264 {
@@ -177,6 +175,10 @@ impl VideoEncoder for SoftH264 {
 
     fn request_key_frame(&mut self) {
         self.force_key = true;
+    }
+
+    fn output(&self) -> &[u8] {
+        &self.out
     }
 
     fn describe(&self) -> String {

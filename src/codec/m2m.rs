@@ -30,7 +30,9 @@ use crate::camera::Codec;
 use std::ffi::{c_void, CString};
 use std::mem;
 use std::path::{Path, PathBuf};
-use v4l::v4l_sys::{v4l2_buffer, v4l2_capability, v4l2_encoder_cmd, v4l2_fmtdesc, v4l2_format, v4l2_plane, v4l2_requestbuffers, v4l2_streamparm};
+use v4l::v4l_sys::{
+    v4l2_buffer, v4l2_capability, v4l2_encoder_cmd, v4l2_fmtdesc, v4l2_format, v4l2_plane, v4l2_requestbuffers, v4l2_selection, v4l2_streamparm,
+};
 use v4l::v4l2::vidioc;
 
 const BUF_CAPTURE_MPLANE: u32 = 9;
@@ -42,6 +44,8 @@ const BUF_FLAG_KEYFRAME: u32 = 0x0000_0008;
 const BUF_FLAG_ERROR: u32 = 0x0000_0040;
 const BUF_FLAG_LAST: u32 = 0x0010_0000;
 const ENC_CMD_STOP: u32 = 1;
+/// `_IOWR('V', 95, struct v4l2_selection)` (64 bytes; the v4l crate lacks it).
+const VIDIOC_S_SELECTION: vidioc::_IOC_TYPE = (0xC000_0000u32 | (64 << 16) | (b'V' as u32) << 8 | 95) as vidioc::_IOC_TYPE;
 
 pub const fn fourcc(b: &[u8; 4]) -> u32 {
     (b[0] as u32) | (b[1] as u32) << 8 | (b[2] as u32) << 16 | (b[3] as u32) << 24
@@ -215,12 +219,27 @@ impl Session {
         // SAFETY: the driver filled pix_mp.
         let mp = unsafe { f.fmt.pix_mp };
         let (gw, gh, bpl, size) = (mp.width, mp.height, mp.plane_fmt[0].bytesperline, mp.plane_fmt[0].sizeimage);
-        if gw != w || gh != h || mp.num_planes > 1 || mp.pixelformat != FOURCC_YU12 {
+        // Drivers round the coded size up (vicodec to 8, bcm2835-codec pads to 16); the
+        // picture is written top-left and the visible rectangle set with S_SELECTION.
+        if gw < w || gh < h || gw > w + 64 || gh > h + 64 || mp.num_planes > 1 || mp.pixelformat != FOURCC_YU12 {
             return Err(EncoderError::BadSettings(format!("{}: wants {gw}x{gh}, not {w}x{h} YU12 in one plane", path.display())));
         }
-        self.bpl = (bpl as usize).max(w as usize);
+        if gw != w || gh != h {
+            // SAFETY: all-zero is a valid v4l2_selection.
+            let mut sel: v4l2_selection = unsafe { mem::zeroed() };
+            sel.type_ = BUF_OUTPUT_MPLANE;
+            sel.target = 0; // V4L2_SEL_TGT_CROP
+            sel.r.width = w;
+            sel.r.height = h;
+            // SAFETY: S_SELECTION takes a v4l2_selection. A driver without it encodes the
+            // padded size (the padding is grey).
+            if let Err(e) = unsafe { xioctl(fd, VIDIOC_S_SELECTION, &mut sel as *mut _ as *mut c_void) } {
+                log::warn!("{}: coded size {gw}x{gh}, cropping to {w}x{h} refused: {e}", path.display());
+            }
+        }
+        self.bpl = (bpl as usize).max(gw as usize);
         // The luma plane's height as laid out (bcm2835-codec pads it to 16).
-        self.plane_h = ((size as usize) * 2 / 3 / self.bpl).max(h as usize);
+        self.plane_h = ((size as usize) * 2 / 3 / self.bpl).max(gh as usize);
         // CAPTURE: the codec, big enough for worst-case pictures.
         // SAFETY: as above.
         let mut f: v4l2_format = unsafe { mem::zeroed() };
@@ -497,10 +516,6 @@ impl M2mEncoder {
         self.s
     }
 
-    /// The last picture encoded.
-    pub fn output(&self) -> &[u8] {
-        &self.out
-    }
 
     fn reopen(&mut self) -> Result<(), EncoderError> {
         self.sess = None;
@@ -648,6 +663,10 @@ impl VideoEncoder for M2mEncoder {
         self.force_key = true;
     }
 
+    fn output(&self) -> &[u8] {
+        &self.out
+    }
+
     fn describe(&self) -> String {
         format!(
             "encoded to {} {} kbit/s, key frame every {} frames (V4L2 M2M encoder {}, {})",
@@ -686,6 +705,12 @@ pub fn select_h264(s: H264Settings) -> Result<Box<dyn VideoEncoder>, EncoderErro
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn s_selection_number() {
+        assert_eq!(mem::size_of::<v4l2_selection>(), 64);
+        assert_eq!(VIDIOC_S_SELECTION as u64, 0xC040_565F);
+    }
 
     #[test]
     fn key_frames_by_flag_nal_or_fwht_header() {
