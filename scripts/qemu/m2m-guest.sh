@@ -13,3 +13,14 @@ say "selftest rc=$?"
 BLACKBOX_M2M_STALL_AT=6 blackbox m2m-selftest --codec fwht --size 640x360 --frames 12 --gop 10 \
     --force-at 0 --stall-at 0 --deadline-ms 1000 2>&1
 say "negative rc=$?"
+# The recorder's encoder choice with vicodec present: a stateful encoder, but FWHT only, so
+# the raw vivid camera's H.264 must come from OpenH264, and the log must say why.
+mkdir -p /tmp/d
+printf '{"storage_cap_gb": 0.05, "min_free_mb": 1, "segment_length_s": 2, "video_codec": "h264", "video_res_width": 640, "video_res_height": 360, "video_fps": 10}\n' >/tmp/d/config.json
+blackbox run --data /tmp/d --source v4l2:/dev/video0 >/tmp/run.log 2>&1 &
+pid=$!
+sleep 8
+kill -TERM "$pid"; wait "$pid"; say "run rc=$?"
+grep -E "H.264 encoder|encoded to" /tmp/run.log
+blackbox verify /tmp/d >/tmp/verify.log 2>&1; say "verify rc=$?"
+tail -n 3 /tmp/verify.log
