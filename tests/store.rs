@@ -584,3 +584,41 @@ fn a_recycled_segment_much_bigger_than_needed_shrinks_instead_of_crowding_out_th
     assert_eq!(segs.last().unwrap().last_seq(), Some(599));
     assert!(verify(d.path()).unwrap().ok());
 }
+
+/// A camera that can't force a key frame (the Pi camera's encoder through bcm2835-v4l2): an
+/// H.264 segment past its length closes at the next IDR, at most one GOP late, never in the
+/// middle of a GOP; with no IDR at all it closes at twice its length.
+#[test]
+fn h264_segments_rotate_at_the_next_key_frame_at_most_one_gop_late() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path(), opts()).unwrap();
+    // A real avcC (libx264 320x240 Constrained Baseline 3.1).
+    let avcc = [
+        0x01, 0x42, 0xc0, 0x1f, 0xff, 0xe1, 0x00, 0x16, 0x67, 0x42, 0xc0, 0x1f, 0xda, 0x05, 0x07, 0xec, 0x04, 0x40, 0x00, 0x00, 0x03,
+        0x00, 0x40, 0x00, 0x00, 0x0f, 0x03, 0xc6, 0x0c, 0xa8, 0x01, 0x00, 0x04, 0x68, 0xce, 0x3c, 0x80,
+    ];
+    store.set_h264_params(&avcc);
+    // GOP of 45 frames (1.5 s at 30 fps) for frames 1..=300, then none for 200 frames (the
+    // segment is 2 s: 60 frames).
+    let gop = 45;
+    let mut refused = 0;
+    for seq in 1..=500u64 {
+        let key = seq <= 300 && (seq - 1) % gop == 0;
+        let m = FrameMeta { codec: Codec::H264, key, ..meta(seq) };
+        match store.append_frame(&m, &payload(seq)) {
+            Ok(()) => {}
+            // After the forced close, frames wait for an IDR that never comes.
+            Err(blackbox::store::StoreError::NeedsKeyFrame) if seq > 300 => refused += 1,
+            Err(e) => panic!("frame {seq}: {e}"),
+        }
+    }
+    drop(store);
+    let l = blackbox::store::catalog::list(&dir.path().join("segments")).unwrap();
+    let segs: Vec<(u64, u64)> = l.closed.iter().map(|s| (s.first_seq, s.frames)).collect();
+    // Keys at 1, 46, 91, 136, 181, 226, 271; a segment is due 60 frames after its start and
+    // closes at the first key at or after that (45 frames late at most). From 271: no key after
+    // 300, so it closes at twice the length (4 s: 121 frames, as 120 x 33.333333 ms falls 40 ns
+    // short of it) and the rest waits for an IDR.
+    assert_eq!(segs, vec![(1, 90), (91, 90), (181, 90), (271, 121)]);
+    assert_eq!(refused, 500 - 391);
+}

@@ -520,6 +520,8 @@ impl M2mEncoder {
     fn reopen(&mut self) -> Result<(), EncoderError> {
         self.sess = None;
         self.reopens += 1;
+        // A new stream starts with a key frame: a pending request is met by the reopen.
+        self.force_key = false;
         let sess = Session::open(&self.path, &self.s)?;
         if sess.cap.len > self.out.capacity() {
             // A reopen, not a frame: the buffer may grow here.

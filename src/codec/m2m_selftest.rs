@@ -171,6 +171,9 @@ pub fn run(o: &Opts) -> i32 {
                 println!("m2m-selftest: stall at frame {i} detected: {why}");
                 stalled = true;
                 gop_start = i + 1;
+                // As the recorder's cameras do after a lost frame: the reopen must meet it
+                // (no second reopen, no drain of an empty stream).
+                enc.request_key_frame();
             }
             Err(e) => fail(format!("frame {i}: {e}")),
         }
@@ -182,6 +185,10 @@ pub fn run(o: &Opts) -> i32 {
     }
     if o.stall_at > 0 && (enc.stalls != 1 || enc.reopens < 1) {
         fail(format!("stalls {} reopens {}: expected 1 stall and a reopen", enc.stalls, enc.reopens));
+    }
+    let want_reopens = u64::from(o.force_at > 0 && !enc.has_force_key()) + u64::from(stalled);
+    if enc.reopens != want_reopens {
+        fail(format!("{} reopens, expected {want_reopens}", enc.reopens));
     }
     if steady_allocs != 0 {
         fail(format!("{steady_allocs} allocations over the steady frames"));
