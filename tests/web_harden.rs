@@ -470,6 +470,77 @@ fn ambiguous_framing_foreign_hosts_and_missing_headers_are_refused() {
     bb.stop();
 }
 
+#[test]
+fn head_is_answered_like_get_without_the_body_on_every_route() {
+    let bb = Bb::start(Some(&|data: &Path| {
+        let tmp = tempfile::tempdir().unwrap();
+        make_store(data, &support::testsrc_jpegs(tmp.path(), 30), 60, 2);
+    }));
+    let a = bb.addr;
+    let routes = [
+        ("/health", String::new()),
+        ("/", bb.bearer()),
+        ("/", String::new()),
+        ("/login", String::new()),
+        ("/assets/app.js", String::new()),
+        ("/api/status", bb.bearer()),
+        ("/api/status", String::new()),
+        ("/api/segments", bb.bearer()),
+        ("/api/config", bb.bearer()),
+        ("/api/export.json?from=2026-11-21T12:00:00Z&to=2026-11-21T12:00:01Z", bb.bearer()),
+        ("/api/export.mp4?from=2026-11-21T12:00:00Z&to=2026-11-21T12:00:01Z", bb.bearer()),
+        ("/api/segments/1/export.mp4", bb.bearer()),
+        ("/api/export.mp4", bb.bearer()),
+        ("/no/such/page", bb.bearer()),
+    ];
+    // One keep-alive connection: HEAD then GET of each route. A HEAD that leaked its body
+    // would be read as the next response's status line and fail.
+    let mut s = connect_from(Ipv4Addr::LOCALHOST, a).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut r = BufReader::new(s.try_clone().unwrap());
+    let ignore = ["date", "set-cookie", "etag"];
+    for (path, cred) in &routes {
+        write!(s, "HEAD {path} HTTP/1.1\r\nHost: {a}\r\n{cred}\r\n").unwrap();
+        // A HEAD response has no body whatever its Content-Length: read the head only.
+        let mut head = String::new();
+        loop {
+            let mut l = String::new();
+            r.read_line(&mut l).unwrap();
+            if l.trim().is_empty() {
+                break;
+            }
+            head.push_str(&l);
+        }
+        let get_req = format!("GET {path} HTTP/1.1\r\nHost: {a}\r\n{cred}\r\n");
+        let get = match s.write_all(get_req.as_bytes()).and_then(|()| Resp::read(&mut r)) {
+            Ok(g) => g,
+            Err(e) => {
+                // The server closes after the head of a body it would not drop quietly (over
+                // 256 KiB: downloads, streams); only those may.
+                let len: u64 = head.lines().find_map(|l| l.strip_prefix("Content-Length: ")).unwrap().trim().parse().unwrap();
+                assert!(len > 256 * 1024, "HEAD {path}: connection lost after a {len}-byte body's head: {e}");
+                s = connect_from(Ipv4Addr::LOCALHOST, a).unwrap();
+                s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                r = BufReader::new(s.try_clone().unwrap());
+                s.write_all(get_req.as_bytes()).unwrap();
+                Resp::read(&mut r).unwrap()
+            }
+        };
+        let norm = |h: &str| -> Vec<String> {
+            let mut v: Vec<String> = h
+                .lines()
+                .filter(|l| !ignore.iter().any(|i| l.to_ascii_lowercase().starts_with(i)))
+                .map(str::to_string)
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(norm(&head), norm(&get.head), "HEAD {path} differs from GET");
+        assert_ne!(get.code, 405, "{path}");
+    }
+    bb.stop();
+}
+
 /// `frames` frames at 30 fps from T0, in segments of `seg_s` seconds.
 fn make_store(data: &Path, clip: &[Vec<u8>], frames: usize, seg_s: u64) {
     let opts = StoreOptions {

@@ -516,6 +516,8 @@ impl<'s> Layer<super::pool::ConnRef<'s>, ()> for AuthLayer<'_> {
     ) -> Result<ResponseSent, W::Error> {
         let response_writer = Secured(response_writer);
         let slot = conn.0;
+        // HEAD arrives here as GET (src/web/strict.rs); its answer goes out without a body.
+        slot.begin_request();
         let client = slot.peer.get().unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
         let now = crate::clock::now_mono_ns();
         let headers = parts.headers();

@@ -66,6 +66,41 @@ pub struct WriteHalf<'a> {
     stream: &'a Async<TcpStream>,
     buf: &'a mut [u8],
     len: usize,
+    slot: &'a Slot,
+}
+
+/// Body bytes of a `HEAD` answer that are dropped quietly; beyond this (a download, a live
+/// stream) the connection is closed once the head is out instead of producing the whole body
+/// for nothing.
+const HEAD_BODY_DROP: u32 = 256 * 1024;
+
+/// Of `data` about to be sent, how many bytes to send when the current request is a `HEAD`
+/// (the response's head up to its blank line), and whether to stop (too much body).
+fn head_only(slot: &Slot, data: &[u8]) -> (usize, bool) {
+    if !slot.head_only.get() {
+        return (data.len(), false);
+    }
+    let mut matched = slot.head_scan.get();
+    let mut keep = 0;
+    while matched < 4 && keep < data.len() {
+        let want = b"\r\n\r\n"[matched as usize];
+        matched = if data[keep] == want {
+            matched + 1
+        } else if data[keep] == b'\r' {
+            1
+        } else {
+            0
+        };
+        keep += 1;
+    }
+    slot.head_scan.set(matched);
+    let dropped = slot.head_dropped.get().saturating_add((data.len() - keep) as u32);
+    slot.head_dropped.set(dropped);
+    (keep, dropped > HEAD_BODY_DROP)
+}
+
+fn head_done() -> IoError {
+    IoError(std::io::Error::new(std::io::ErrorKind::BrokenPipe, "HEAD: head sent, body not produced"))
 }
 
 impl ErrorType for ReadHalf<'_> {
@@ -99,7 +134,7 @@ impl Read for ReadHalf<'_> {
         };
         slot.reading.set(false);
         let n = res.map_err(IoError)?;
-        let fed = slot.framing.borrow_mut().feed(&buf[..n]);
+        let fed = slot.framing.borrow_mut().feed(&mut buf[..n]);
         match fed {
             Ok(true) => {
                 slot.in_request.set(true);
@@ -139,6 +174,20 @@ impl Read for ReadHalf<'_> {
 }
 
 impl WriteHalf<'_> {
+    /// `data` into the buffer (sending it first when full), all of it.
+    async fn write_all_buffered(&mut self, mut data: &[u8]) -> Result<(), IoError> {
+        while !data.is_empty() {
+            if self.len == self.buf.len() {
+                self.send_buffered().await?;
+            }
+            let n = (self.buf.len() - self.len).min(data.len());
+            self.buf[self.len..self.len + n].copy_from_slice(&data[..n]);
+            self.len += n;
+            data = &data[n..];
+        }
+        Ok(())
+    }
+
     async fn send_buffered(&mut self) -> Result<(), IoError> {
         if self.len > 0 {
             let mut s = self.stream;
@@ -157,6 +206,18 @@ impl BaseWrite for WriteHalf<'_> {
     async fn write(&mut self, data: &[u8]) -> Result<usize, IoError> {
         if data.is_empty() {
             return Ok(0);
+        }
+        let (keep, stop) = head_only(self.slot, data);
+        if keep < data.len() {
+            // A HEAD answer's body: send the head, drop the rest.
+            if keep > 0 {
+                self.write_all_buffered(&data[..keep]).await?;
+            }
+            if stop {
+                self.send_buffered().await?;
+                return Err(head_done());
+            }
+            return Ok(data.len());
         }
         if self.len + data.len() <= self.buf.len() {
             self.buf[self.len..self.len + data.len()].copy_from_slice(data);
@@ -190,7 +251,13 @@ impl PicoWrite for WriteHalf<'_> {
         }
         let mut tail = BorrowedBuffer::new(&mut self.buf[self.len..]);
         let out = f(tail.unfilled());
-        self.len += tail.len();
+        let n = tail.len();
+        let (keep, stop) = head_only(self.slot, &self.buf[self.len..self.len + n]);
+        self.len += keep;
+        if stop {
+            self.send_buffered().await?;
+            return Err(head_done());
+        }
         Ok(out)
     }
 }
@@ -207,7 +274,7 @@ impl picoserve::io::Socket<SmolRuntime> for Conn<'_> {
         Self: 'a;
 
     fn split(&mut self) -> (ReadHalf<'_>, WriteHalf<'_>) {
-        (ReadHalf { stream: &self.stream, slot: self.slot }, WriteHalf { stream: &self.stream, buf: &mut *self.wbuf, len: 0 })
+        (ReadHalf { stream: &self.stream, slot: self.slot }, WriteHalf { stream: &self.stream, buf: &mut *self.wbuf, len: 0, slot: self.slot })
     }
 
     async fn abort<T: Timer<SmolRuntime>>(

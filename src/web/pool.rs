@@ -53,6 +53,12 @@ pub struct Slot {
     pub reading: Cell<bool>,
     /// Shed has been asked for.
     pub shed: Cell<bool>,
+    /// The request being answered is a `HEAD` (src/web/strict.rs): send the response's head
+    /// only. `head_scan` counts the bytes of the blank line seen so far (4: in the body),
+    /// `head_dropped` the body bytes dropped.
+    pub head_only: Cell<bool>,
+    pub head_scan: Cell<u8>,
+    pub head_dropped: Cell<u32>,
     pub framing: RefCell<Framing>,
     shed_tx: Sender<()>,
     shed_rx: Receiver<()>,
@@ -70,6 +76,9 @@ impl Slot {
             in_request: Cell::new(false),
             reading: Cell::new(false),
             shed: Cell::new(false),
+            head_only: Cell::new(false),
+            head_scan: Cell::new(0),
+            head_dropped: Cell::new(0),
             framing: RefCell::new(Framing::default()),
             shed_tx,
             shed_rx,
@@ -86,7 +95,16 @@ impl Slot {
         self.in_request.set(false);
         self.reading.set(false);
         self.shed.set(false);
+        self.head_only.set(false);
         *self.framing.borrow_mut() = Framing::default();
+    }
+
+    /// At the start of each routed request: whether it is a `HEAD` (answered without body).
+    pub fn begin_request(&self) {
+        let head = self.framing.borrow_mut().take_head();
+        self.head_only.set(head);
+        self.head_scan.set(0);
+        self.head_dropped.set(0);
     }
 
     fn end(&self) {

@@ -12,6 +12,12 @@
 //! - a request line that is not `METHOD SP target SP HTTP/1.x`, or an HTTP/1.1 request
 //!   without exactly one `Host`: 400.
 //!
+//! It also makes `HEAD` a `GET` for the router: the request line's `HEAD` is rewritten in
+//! place to ` GET` (same length; picoserve splits the line on whitespace; a method that only
+//! starts like `HEAD` comes out as some other unknown method, never `GET`) and the request is
+//! queued as head-only, so the connection sends the response's head without its body
+//! (src/web/conn.rs). Every route then answers `HEAD` exactly like `GET`.
+//!
 //! It needs no allocation: a short copy of the current line (enough for the names and values
 //! it checks) and a few counters.
 
@@ -66,6 +72,11 @@ pub struct Framing {
     transfer_encoding: bool,
     hosts: u32,
     http11: bool,
+    /// The current request line starts with `HEAD `.
+    head: bool,
+    /// One bit per complete request head not yet routed, oldest in bit 0: was it `HEAD`.
+    heads: u32,
+    heads_len: u8,
 }
 
 impl Default for Framing {
@@ -81,6 +92,9 @@ impl Default for Framing {
             transfer_encoding: false,
             hosts: 0,
             http11: false,
+            head: false,
+            heads: 0,
+            heads_len: 0,
         }
     }
 }
@@ -104,8 +118,21 @@ impl Framing {
         self.phase
     }
 
+    /// Whether the oldest request head not yet routed was a `HEAD` (rewritten to `GET`);
+    /// called once per request by the router's first layer.
+    pub fn take_head(&mut self) -> bool {
+        if self.heads_len == 0 {
+            return false;
+        }
+        let h = self.heads & 1 != 0;
+        self.heads >>= 1;
+        self.heads_len -= 1;
+        h
+    }
+
     /// Feeds bytes read from the client. `Ok(true)` when a request head ended inside them.
-    pub fn feed(&mut self, data: &[u8]) -> Result<bool, Refusal> {
+    /// The bytes of a request line's `HEAD` are rewritten to ` GET` (see the module doc).
+    pub fn feed(&mut self, data: &mut [u8]) -> Result<bool, Refusal> {
         let mut ended = false;
         let mut i = 0;
         while i < data.len() {
@@ -121,10 +148,16 @@ impl Framing {
                         i += 1;
                         continue;
                     }
-                    *self = Framing { phase: Phase::Head, ..Framing::default() };
+                    *self = Framing { phase: Phase::Head, heads: self.heads, heads_len: self.heads_len, ..Framing::default() };
                 }
                 Phase::Head => {
-                    if self.byte(data[i])? {
+                    let b = data[i];
+                    // `HEAD` -> ` GET`, byte by byte as it passes (a head may arrive in pieces).
+                    let k = self.line_len;
+                    if self.line_no == 0 && k < 4 && b == b"HEAD"[k] && self.line[..k] == b"HEAD"[..k] {
+                        data[i] = b" GET"[k];
+                    }
+                    if self.byte(b)? {
                         ended = true;
                     }
                     i += 1;
@@ -237,6 +270,7 @@ impl Framing {
         if line.get(sp + 1) == Some(&b' ') {
             return Err(Refusal::Bad("empty target"));
         }
+        self.head = &line[..sp] == b"HEAD";
         // Exactly three parts: no space inside the target (that we can see).
         let kept_target = &line[sp + 1..];
         let spaces = kept_target.iter().filter(|&&c| c == b' ').count();
@@ -253,6 +287,10 @@ impl Framing {
         if self.hosts > 1 || (self.http11 && self.hosts == 0) {
             return Err(Refusal::Bad("Host missing or repeated"));
         }
+        if self.heads_len < 32 {
+            self.heads |= u32::from(self.head) << self.heads_len;
+            self.heads_len += 1;
+        }
         self.phase = match self.content_length {
             Some(n) if n > 0 => Phase::Body(n),
             _ => Phase::Idle,
@@ -266,7 +304,7 @@ mod tests {
     use super::*;
 
     fn check(req: &[u8]) -> Result<bool, Refusal> {
-        Framing::default().feed(req)
+        Framing::default().feed(&mut req.to_vec())
     }
 
     #[test]
@@ -282,10 +320,37 @@ mod tests {
             let mut f = Framing::default();
             let mut ended = false;
             for b in r {
-                ended |= f.feed(std::slice::from_ref(b)).unwrap();
+                ended |= f.feed(&mut [*b]).unwrap();
             }
             assert!(ended);
             assert_eq!(f.phase(), Phase::Idle);
+        }
+    }
+
+    #[test]
+    fn head_becomes_get_for_the_router_and_is_queued_as_head_only() {
+        // Whole, byte by byte, and pipelined behind a GET.
+        let mut f = Framing::default();
+        let mut r = b"HEAD /api/status HTTP/1.1\r\nHost: a\r\n\r\n".to_vec();
+        assert_eq!(f.feed(&mut r), Ok(true));
+        assert!(r.starts_with(b" GET /api/status HTTP/1.1\r\n"), "{}", String::from_utf8_lossy(&r));
+        assert!(f.take_head());
+        assert!(!f.take_head());
+        let mut f = Framing::default();
+        let mut out = Vec::new();
+        for &b in b"GET /a HTTP/1.1\r\nHost: a\r\n\r\nHEAD /b HTTP/1.1\r\nHost: a\r\n\r\n" {
+            let mut one = [b];
+            f.feed(&mut one).unwrap();
+            out.push(one[0]);
+        }
+        assert_eq!(&out[..], &b"GET /a HTTP/1.1\r\nHost: a\r\n\r\n GET /b HTTP/1.1\r\nHost: a\r\n\r\n"[..]);
+        assert_eq!((f.take_head(), f.take_head()), (false, true));
+        // Other methods are left alone (a method starting like HEAD is garbled, never GET).
+        for m in [&b"POST"[..], b"HEADER", b"HEA", b"HE", b"H", b"HEADGET"] {
+            let mut r = [m, b" / HTTP/1.1\r\nHost: a\r\n\r\n"].concat();
+            let _ = Framing::default().feed(&mut r);
+            let words: Vec<&[u8]> = r.split(|c| c.is_ascii_whitespace()).filter(|w| !w.is_empty()).collect();
+            assert_ne!(words[0], b"GET", "{}", String::from_utf8_lossy(&r));
         }
     }
 
@@ -302,10 +367,10 @@ mod tests {
     #[test]
     fn a_body_is_skipped_by_its_length() {
         let mut f = Framing::default();
-        assert_eq!(f.feed(b"PUT /x HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n"), Ok(true));
+        assert_eq!(f.feed(&mut b"PUT /x HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n".to_vec()), Ok(true));
         assert_eq!(f.phase(), Phase::Body(10));
         // Body bytes are not checked as a head, whatever they hold.
-        assert_eq!(f.feed(b"\0\0\r\n\nTrans"), Ok(false));
+        assert_eq!(f.feed(&mut b"\0\0\r\n\nTrans".to_vec()), Ok(false));
         assert_eq!(f.phase(), Phase::Idle);
     }
 
