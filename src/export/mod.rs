@@ -30,6 +30,26 @@ pub fn from_reader(reader: &Reader, from: i64, to: i64) -> Result<Arc<Export>, P
     Ok(Arc::new(Export::new(p)))
 }
 
+/// At most how many frames [`from_reader`] would plan for `from..to` (the frames of the
+/// segments it would read; only the catalog is looked at): what the web side reserves memory
+/// for before planning.
+pub fn frames_at_most(reader: &Reader, from: i64, to: i64) -> u64 {
+    if from >= to {
+        return 0;
+    }
+    reader.segments().iter().filter(|s| s.frames > 0 && s.overlaps(from, to - 1)).map(|s| s.frames).sum()
+}
+
+/// Like [`frames_at_most`], for one segment by id.
+pub fn segment_frames_at_most(reader: &Reader, id: u64) -> u64 {
+    reader.segments().iter().filter(|s| s.first_seq == id).map(|s| s.frames).sum()
+}
+
+/// Like [`open_segment`], with a reader the caller already has.
+pub fn segment_from_reader(reader: &Reader, id: u64) -> Result<Arc<Export>, PlanError> {
+    Ok(Arc::new(Export::new(plan::plan_segment(reader, id)?)))
+}
+
 /// Plans the export of one whole segment, by id (its first frame's seq).
 pub fn open_segment(data_dir: &Path, id: u64) -> Result<Arc<Export>, PlanError> {
     let reader = Reader::open(data_dir)?;

@@ -271,6 +271,9 @@ fn select(
     if p.frames.is_empty() {
         return Err(None);
     }
+    // Growth by reserve() can leave up to twice the room needed; the plan lives as long as
+    // its export (the web side budgets ~160 bytes a frame, src/web/export.rs).
+    p.frames.shrink_to_fit();
     Ok(p)
 }
 

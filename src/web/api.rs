@@ -364,7 +364,7 @@ impl Api<'_> {
         let (reply, gop) = self.find_frame(q)?;
         let (Some(gop), Reply::Jpeg { seq, utc_ns, prev, next, .. }) = (gop, &reply) else { return Ok(reply) };
         let (seq, utc_ns, prev, next) = (*seq, *utc_ns, *prev, *next);
-        match smol::unblock(move || crate::codec::still::jpeg_of_last(&gop)).await {
+        match super::blocking::run(move || crate::codec::still::jpeg_of_last(&gop)).await.unwrap_or_else(|| Err("the decoder failed".to_string())) {
             Ok((data, _, _)) => Ok(Reply::Jpeg { data, seq, utc_ns, prev, next }),
             Err(e) => {
                 log::warn!("frame {seq}: {e}");

@@ -2,8 +2,13 @@
 //! `GET /api/segments/{id}/export.mp4`: an MP4 of stored footage, built on the fly
 //! (docs/EXPORT.md), with `Range` support (206 / 416) so players seek and downloads resume.
 //!
-//! The plan (index + record headers) runs on smol's blocking pool, and so does every frame
-//! read: the web thread only copies bytes that are already in memory to the socket.
+//! The plan (index + record headers) runs on a thread of its own, and every frame read on a
+//! thread the export's body keeps for its life (src/web/blocking.rs): the web thread only
+//! copies bytes that are already in memory to the socket.
+//!
+//! Memory stays bounded whatever the load ([`Limit`]): at most [`MAX_EXPORTS`] exports at
+//! once, the plans alive within [`EXPORT_MEMORY`] (reserved from the catalog's frame counts
+//! before planning), and a request for footage planned moments ago shares that plan.
 
 use crate::clock::Iso;
 use crate::export::{self, Export, ExportReader, PlanError};
@@ -128,20 +133,61 @@ pub fn parse_range(header: Option<&str>, len: u64) -> Ranged {
     }
 }
 
-/// Exports planned or streaming at once; more get 503 with `Retry-After` (each holds its plan,
-/// about 80 bytes per frame exported, and a blocking-pool thread while it reads).
+/// Exports planned or streaming at once; more get 503 with `Retry-After`. Each holds a worker
+/// mid-response (never shed, src/web/pool.rs) and, while it reads, a blocking-pool thread.
 pub const MAX_EXPORTS: usize = 6;
 /// `Retry-After` of that 503, seconds.
 pub const EXPORT_RETRY_S: u32 = 5;
+/// Memory a planned export takes per frame, at most: the plan (48 B), the layout (24 B), the
+/// sample tables of the `moov` (4-16 B) and, while it is laid out, its temporary tables
+/// (measured: about 90 B at the peak; docs/RELIABILITY.md).
+pub const BYTES_PER_FRAME: u64 = 160;
+/// Memory every export alive may take together (the Pi has 512 MB and the recorder must never
+/// be what the kernel kills): a new plan that would go beyond it waits (503), one that alone
+/// would is refused (422: a shorter range). 96 MiB is 629,145 frames: 5.8 h at 30 fps.
+pub const EXPORT_MEMORY: u64 = 96 << 20;
+/// An export planned this recently is shared by a request for the same footage (so does one
+/// whose range ended before it was planned, while it is alive).
+pub const SHARE_NS: u64 = 10_000_000_000;
 
-/// The count of exports in progress (web thread only).
+/// A plan alive (somewhere a download or a player holds it).
+struct Planned {
+    what: What,
+    made_mono_ns: u64,
+    made_utc_ns: i64,
+    frames: u64,
+    ex: std::sync::Weak<Export>,
+}
+
+/// Exports in progress and the memory of their plans (web thread only).
 #[derive(Default)]
 pub struct Limit {
     active: std::cell::Cell<usize>,
+    /// Frames reserved by plans being made.
+    planning: std::cell::Cell<u64>,
+    plans: std::cell::RefCell<Vec<Planned>>,
 }
 
 /// One export's place under [`Limit`]; freed on drop.
 struct Permit<'a>(&'a Limit);
+
+/// Frames reserved for a plan being made; freed on drop (the plan, once made, is counted by
+/// [`Limit::plans`] while it is alive).
+struct Reservation<'a>(&'a Limit, u64);
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        self.0.planning.set(self.0.planning.get() - self.1);
+    }
+}
+
+/// Why a plan can't be made now.
+enum NoRoom {
+    /// Other exports hold the memory: 503.
+    Busy,
+    /// This one alone is larger than the budget: 422.
+    TooLarge { frames: u64 },
+}
 
 impl Limit {
     fn take(&self) -> Option<Permit<'_>> {
@@ -156,11 +202,61 @@ impl Limit {
     pub fn active(&self) -> usize {
         self.active.get()
     }
+
+    /// Frames of the plans alive or being made.
+    pub fn frames_held(&self) -> u64 {
+        let mut plans = self.plans.borrow_mut();
+        plans.retain(|p| p.ex.strong_count() > 0);
+        self.planning.get() + plans.iter().map(|p| p.frames).sum::<u64>()
+    }
+
+    /// A plan of `what` alive that a new request may share.
+    fn shared(&self, what: What, now_mono: u64) -> Option<Arc<Export>> {
+        let plans = self.plans.borrow();
+        let p = plans.iter().rev().find(|p| {
+            p.what == what
+                && (now_mono.saturating_sub(p.made_mono_ns) < SHARE_NS
+                    || matches!(what, What::Range { to, .. } if to <= p.made_utc_ns))
+        })?;
+        p.ex.upgrade()
+    }
+
+    fn reserve(&self, frames: u64) -> Result<Reservation<'_>, NoRoom> {
+        let max = EXPORT_MEMORY / BYTES_PER_FRAME;
+        if frames > max {
+            return Err(NoRoom::TooLarge { frames });
+        }
+        if self.frames_held() + frames > max {
+            return Err(NoRoom::Busy);
+        }
+        self.planning.set(self.planning.get() + frames);
+        Ok(Reservation(self, frames))
+    }
+
+    fn planned(&self, what: What, frames: u64, ex: &Arc<Export>) {
+        self.plans.borrow_mut().push(Planned {
+            what,
+            made_mono_ns: crate::clock::now_mono_ns(),
+            made_utc_ns: crate::clock::now_utc_ns(),
+            frames,
+            ex: Arc::downgrade(ex),
+        });
+    }
 }
 
 impl Drop for Permit<'_> {
     fn drop(&mut self) {
-        self.0.active.set(self.0.active.get() - 1);
+        let n = self.0.active.get() - 1;
+        self.0.active.set(n);
+        if n == 0 {
+            // The last export is gone: give its plan's memory back to the system (glibc keeps
+            // freed memory in its arenas, one per blocking thread that planned).
+            #[cfg(target_env = "gnu")]
+            // SAFETY: malloc_trim only releases free memory of the allocator's arenas.
+            unsafe {
+                libc::malloc_trim(0);
+            }
+        }
     }
 }
 
@@ -169,7 +265,7 @@ fn etag(ex: &Export) -> String {
     format!("\"{:08x}-{:x}\"", crc32fast::hash(ex.head()), ex.len())
 }
 
-/// The body: a byte range of the export. Frame reads run on smol's blocking pool.
+/// The body: a byte range of the export. Frame reads run on a thread of its own.
 struct Body<'a> {
     reader: Option<ExportReader>,
     len: u64,
@@ -187,12 +283,13 @@ impl Content for Body<'_> {
 
     async fn write_content<W: Write>(mut self, mut w: W) -> Result<(), W::Error> {
         let Some(mut r) = self.reader.take() else { return Ok(()) };
+        // Frame reads on a thread of this export's own, which exits with it.
+        let reads = super::blocking::Worker::new(|mut r: ExportReader| {
+            let res = r.prefetch();
+            (r, res)
+        });
         loop {
-            let (back, res) = smol::unblock(move || {
-                let res = r.prefetch();
-                (r, res)
-            })
-            .await;
+            let Some((back, res)) = reads.call(r).await else { return Ok(()) };
             r = back;
             if res.is_err() {
                 // Logged by the reader. The body ends short of Content-Length: the client
@@ -211,13 +308,39 @@ impl Content for Body<'_> {
     }
 }
 
-async fn plan(data_dir: &Path, what: What) -> Result<Arc<Export>, PlanError> {
+/// The export of `what`: a plan alive shared, or a new one if its memory fits the budget.
+async fn plan(data_dir: &Path, limit: &Limit, what: What) -> Result<Arc<Export>, Refused> {
+    if let Some(ex) = limit.shared(what, crate::clock::now_mono_ns()) {
+        return Ok(ex);
+    }
     let dir: PathBuf = data_dir.to_path_buf();
-    smol::unblock(move || match what {
-        What::Range { from, to } => export::open(&dir, from, to),
-        What::Segment(id) => export::open_segment(&dir, id),
+    let (reader, frames) = super::blocking::run(move || {
+        let reader = crate::store::reader::Reader::open(&dir)?;
+        let frames = match what {
+            What::Range { from, to } => export::frames_at_most(&reader, from, to),
+            What::Segment(id) => export::segment_frames_at_most(&reader, id),
+        };
+        Ok::<_, std::io::Error>((reader, frames))
     })
     .await
+    .unwrap_or_else(|| Err(std::io::Error::other("reading the catalog failed")))
+    .map_err(|e| Refused::Plan(PlanError::Io(e)))?;
+    let reservation = limit.reserve(frames).map_err(Refused::NoRoom)?;
+    let ex = super::blocking::run(move || match what {
+        What::Range { from, to } => export::from_reader(&reader, from, to),
+        What::Segment(id) => export::segment_from_reader(&reader, id),
+    })
+    .await
+    .unwrap_or_else(|| Err(PlanError::Io(std::io::Error::other("planning failed"))))
+    .map_err(Refused::Plan)?;
+    limit.planned(what, ex.frames() as u64, &ex);
+    drop(reservation);
+    Ok(ex)
+}
+
+enum Refused {
+    Plan(PlanError),
+    NoRoom(NoRoom),
 }
 
 fn plan_error(e: &PlanError) -> (StatusCode, String) {
@@ -254,11 +377,25 @@ async fn answer<R: Read, W: ResponseWriter<Error = R::Error>>(
             .write_to(conn, response_writer)
             .await;
     };
-    let ex = match plan(data_dir, what).await {
+    let ex = match plan(data_dir, limit, what).await {
         Ok(ex) => ex,
-        Err(e) => {
+        Err(Refused::Plan(e)) => {
             let (status, msg) = plan_error(&e);
             return error(status, &msg).write_to(conn, response_writer).await;
+        }
+        Err(Refused::NoRoom(NoRoom::Busy)) => {
+            return error(StatusCode::SERVICE_UNAVAILABLE, "other exports hold the memory for exports; try again shortly")
+                .with_header("Retry-After", EXPORT_RETRY_S)
+                .write_to(conn, response_writer)
+                .await;
+        }
+        Err(Refused::NoRoom(NoRoom::TooLarge { frames })) => {
+            let max = EXPORT_MEMORY / BYTES_PER_FRAME;
+            let msg = format!(
+                "the range holds up to {frames} frames; one export holds at most {max} (about {:.1} h at 30 fps): choose a shorter range",
+                max as f64 / 30.0 / 3600.0
+            );
+            return error(StatusCode::UNPROCESSABLE_ENTITY, &msg).write_to(conn, response_writer).await;
         }
     };
     let (first, last) = ex.utc_span();
@@ -363,6 +500,19 @@ impl picoserve::routing::RequestHandlerService<(), (u64,)> for SegmentExportServ
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_memory_budget_refuses_what_cannot_fit() {
+        let l = Limit::default();
+        let max = EXPORT_MEMORY / BYTES_PER_FRAME;
+        assert!(matches!(l.reserve(max + 1), Err(NoRoom::TooLarge { .. })));
+        let a = l.reserve(max / 2).ok().unwrap();
+        assert!(matches!(l.reserve(max / 2 + 2), Err(NoRoom::Busy)));
+        assert_eq!(l.frames_held(), max / 2);
+        drop(a);
+        assert_eq!(l.frames_held(), 0);
+        assert!(l.reserve(max).is_ok());
+    }
 
     #[test]
     fn range_headers_resolve_like_rfc_9110() {

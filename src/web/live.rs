@@ -371,7 +371,7 @@ pub async fn snapshot_h264(slot: &LiveSlot, ring: &Ring, timeout: std::time::Dur
         smol::Timer::after(std::time::Duration::from_millis(20)).await;
     };
     let (seq, utc_ns, gop) = gop;
-    let (jpeg, _, _) = smol::unblock(move || crate::codec::still::jpeg_of_last(&gop)).await.map_err(SnapshotError::Decode)?;
+    let (jpeg, _, _) = super::blocking::run(move || crate::codec::still::jpeg_of_last(&gop)).await.unwrap_or_else(|| Err("the decoder failed".to_string())).map_err(SnapshotError::Decode)?;
     Ok((seq, utc_ns, jpeg))
 }
 

@@ -13,6 +13,7 @@
 pub mod api;
 pub mod assets;
 pub mod auth;
+pub mod blocking;
 pub mod conn;
 pub mod controls;
 pub mod export;
