@@ -276,10 +276,14 @@ fn cmd_run(args: &[String]) -> i32 {
         return usage_error(&format!("run takes no positional argument ({:?})", a.positional[0]));
     }
     let data = PathBuf::from(a.value("--data").unwrap_or("blackbox-data"));
+    // Footage, config and secret are the owner's only: everything created from here on is
+    // 0600 (dirs 0700), and what an older version left readable is fixed below.
+    crate::perms::private_umask();
     if let Err(e) = std::fs::create_dir_all(&data) {
         eprintln!("blackbox: cannot create data dir {}: {e}", data.display());
         return 1;
     }
+    crate::perms::tighten(&data);
     let default_cfg = data.join("config.json");
     let cfg_path = a.value("--config").map(PathBuf::from).or(default_cfg.exists().then_some(default_cfg));
     let mut config = match &cfg_path {
@@ -370,7 +374,15 @@ fn cmd_run(args: &[String]) -> i32 {
                     config.listen_addr().to_string()
                 }
             };
-            if let Some(s) = shown {
+            if shown.is_some() && crate::perms::under_systemd() {
+                // A service's stderr goes to the journal, which other users and log shipping
+                // may read: say where the secret is, not what it is.
+                eprintln!(
+                    "blackbox: first start: generated the dashboard secret; it is in {} (mode 0600, readable by root only); \
+                     sign in at http://{url}/login with it",
+                    data.join(web::auth::Secret::FILE).display(),
+                );
+            } else if let Some(s) = shown {
                 // Once, at first start only: straight to stderr, never through the log.
                 eprintln!(
                     "blackbox: first start: generated the dashboard secret (stored in {}, mode 0600; shown only now)\n\

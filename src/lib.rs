@@ -15,6 +15,7 @@ pub mod control;
 pub mod export;
 pub mod live;
 pub mod logger;
+pub mod perms;
 pub mod recorder;
 pub mod status;
 pub mod store;

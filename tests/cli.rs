@@ -171,7 +171,8 @@ fn verify_fails_on_damage_and_usage_errors_exit_2() {
 fn a_configured_camera_that_is_not_plugged_in_is_waited_for_not_fatal() {
     let d = tempfile::tempdir().unwrap();
     let data = d.path().join("data");
-    let missing = d.path().join("video9");
+    // Under /dev/ (camera_device takes V4L2 device nodes only), not plugged in.
+    let missing = Path::new("/dev/video-blackbox-test-not-plugged-in");
     let cfg = write_config(
         d.path(),
         &format!(r#"{{"camera_device": "{}", "video_res_width": 320, "video_res_height": 240, "listen": "127.0.0.1:0"}}"#, missing.display()),

@@ -203,6 +203,39 @@ fn cstr(bytes: &[u8]) -> String {
     String::from_utf8_lossy(&bytes[..n]).into_owned()
 }
 
+/// Major number of V4L2 device nodes (`/dev/video*`, `/dev/v4l-subdev*`).
+pub const V4L2_MAJOR: u32 = 81;
+
+/// Whether `device` may be opened as a camera: a character device with major 81, or a path
+/// under `/dev/` that does not exist yet (a USB camera plugged in later: waited for). Anything
+/// else gets the same error whether or not it exists, so the setting can't probe the file
+/// system (issue 15).
+pub fn check_device(device: &Path) -> Result<(), CameraError> {
+    let refused = || {
+        CameraError::Invalid(format!(
+            "{}: not a V4L2 video device (camera_device takes a character device with major {V4L2_MAJOR}, e.g. /dev/video0)",
+            device.display()
+        ))
+    };
+    if !device.is_absolute() || !device.starts_with("/dev/") || device.components().any(|c| c == std::path::Component::ParentDir) {
+        return Err(refused());
+    }
+    match std::fs::metadata(device) {
+        Ok(m) => {
+            use std::os::unix::fs::{FileTypeExt, MetadataExt};
+            if m.file_type().is_char_device() && rustix::fs::major(m.rdev()) == V4L2_MAJOR {
+                Ok(())
+            } else {
+                Err(refused())
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(CameraError::Disconnected(format!("{}: no such device (yet)", device.display())))
+        }
+        Err(_) => Err(refused()),
+    }
+}
+
 impl V4l2Camera {
     /// Opens `device`, negotiates a format near `width` x `height` at `fps` (MJPEG at that size
     /// first; else YUYV or NV12, encoded at `quality`), maps the buffers and starts streaming.
@@ -213,6 +246,7 @@ impl V4l2Camera {
     /// [`V4l2Camera::open`] with options. A device node that does not exist (yet) is
     /// [`CameraError::Disconnected`], like one that vanished.
     pub fn open_with(device: &Path, width: u32, height: u32, fps: u32, quality: u8, opts: V4l2Options) -> Result<Self, CameraError> {
+        check_device(device)?;
         let dev = Device::with_path(device).map_err(|e| match e.raw_os_error() {
             Some(libc::ENOENT | libc::ENXIO) => CameraError::Disconnected(format!("{}: {e}", device.display())),
             _ => err_from_io(e, "open", device),
@@ -817,6 +851,25 @@ pub fn first_usable(width: u32, height: u32, fps: u32, quality: u8, opts: V4l2Op
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_v4l2_character_devices_are_taken_and_the_error_says_nothing_of_other_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("video0");
+        std::fs::write(&file, b"x").unwrap();
+        let msg = |p: &str| match check_device(Path::new(p)) {
+            Err(CameraError::Invalid(m)) => m.replace(p, "PATH"),
+            other => panic!("{p}: {other:?}"),
+        };
+        // Existing or not, file, directory or another device: one answer.
+        let f = file.display().to_string();
+        let answers: Vec<String> =
+            [f.as_str(), "/etc/shadow", "/etc/no-such-file", "/dev/null", "/dev/shm", "/dev/../etc/passwd", "relative/v9"].iter().map(|p| msg(p)).collect();
+        assert!(answers.windows(2).all(|w| w[0] == w[1]), "{answers:?}");
+        assert!(answers[0].contains("major 81"), "{}", answers[0]);
+        // A camera not plugged in yet is waited for.
+        assert!(matches!(check_device(Path::new("/dev/video-not-plugged-in")), Err(CameraError::Disconnected(_))));
+    }
 
     #[test]
     fn a_missing_device_is_an_error_not_a_panic() {

@@ -623,6 +623,13 @@ pub fn merge_config(old: &Config, body: &json::Object) -> Result<Config, ApiErro
             return Err(ApiError::bad_key(key, format!("config key {key:?}: must be printable ASCII")));
         }
     }
+    // Only V4L2 device nodes, with one answer for every other path (issue 15).
+    if let Some(Value::Str(v)) = body.get("camera_device")
+        && !v.is_empty()
+        && let Err(crate::camera::CameraError::Invalid(msg)) = crate::camera::v4l2::check_device(std::path::Path::new(v.as_str()))
+    {
+        return Err(ApiError::bad_key("camera_device", format!("config key \"camera_device\": {msg}")));
+    }
     let current = json::parse_object(old.to_json().as_bytes()).map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))?;
     let mut merged = String::from("{");
     for (k, _, raw) in &body.members {
