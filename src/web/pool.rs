@@ -27,8 +27,11 @@ use std::net::{IpAddr, TcpListener, TcpStream};
 pub const PER_CLIENT: usize = 24;
 /// Workers kept free (or being freed) for new connections when there is something to shed.
 pub const SPARE: usize = 4;
-/// Connections accepted but not yet taken by a worker; beyond this new ones are closed.
+/// Connections accepted but not yet taken by a worker; beyond this the acceptor waits (up to
+/// [`QUEUE_WAIT_S`], then the connection is closed).
 pub const QUEUE: usize = 32;
+/// How long the acceptor waits for room in the queue.
+pub const QUEUE_WAIT_S: u64 = 2;
 /// A request head must be complete this long after the connection began waiting for it.
 pub const HEAD_DEADLINE_S: u64 = 10;
 /// A connection without valid credentials is closed at its next request once this old.
@@ -212,8 +215,19 @@ impl Pool {
             }
             let _ = stream.get_ref().set_nodelay(true);
             let _ = rustix::net::sockopt::set_socket_send_buffer_size(stream.get_ref(), super::SEND_BUFFER);
-            if self.queue_tx.try_send((stream, ip)).is_err() {
-                c.refused_queue_full.set(c.refused_queue_full.get() + 1);
+            if let Err(e) = self.queue_tx.try_send((stream, ip)) {
+                // Every worker is busy and the queue is full (a flood of connections): shed
+                // one more and wait for room (the next connections wait in the kernel's
+                // backlog meanwhile) instead of resetting this one, which may be the owner's.
+                let item = e.into_inner();
+                self.shed_one(None);
+                let room = smol::future::or(async { self.queue_tx.send(item).await.is_ok() }, async {
+                    smol::Timer::after(std::time::Duration::from_secs(QUEUE_WAIT_S)).await;
+                    false
+                });
+                if !room.await {
+                    c.refused_queue_full.set(c.refused_queue_full.get() + 1);
+                }
             }
         }
     }
