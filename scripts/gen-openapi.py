@@ -13,7 +13,11 @@ def resp(desc, schema=None, ct="application/json", headers=None):
 def e(desc): return resp(desc, err)
 RA = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer", "minimum": 0}}}
 def busy(desc): return resp(desc, err, headers=RA)
-common = {"401": e("no or wrong credentials"), "429": busy("too many wrong secrets: the device's secret checks are rate-limited")}
+common = {"401": e("no or wrong credentials"), "421": e("the Host is not one of this device's names or addresses"),
+          "429": busy("too many wrong secrets from this address: its secret checks are locked for a while")}
+# Exports (issue 15): at most 6 at once and 96 MiB for their plans together.
+export_limits = {"422": e("the range holds more frames than one export may (629,145: 5.8 h at 30 fps); export it in parts"),
+                 "503": busy("6 exports in progress, or their plans fill the 96 MiB budget")}
 mut = dict(common, **{"403": e("cross-site request refused (Origin/Sec-Fetch-Site)"), "413": e("request body too large"), "400": e("bad input: malformed JSON, a wrong type, a value out of range; `key` names the field")})
 time_s = {"type": "string", "format": "date-time", "description": "ISO 8601 UTC, e.g. 2026-11-21T12:00:00Z (fractional seconds allowed), 1970..2200", "example": "2026-11-21T12:00:00Z"}
 opt_time = {"type": "string", "format": "date-time", "nullable": True}
@@ -166,7 +170,7 @@ doc = {
       dict(common, **{"200": resp("the whole file", {"type": "string", "format": "binary"}, ct="video/mp4", headers=mp4_h),
                       "206": resp("the requested byte range", {"type": "string", "format": "binary"}, ct="video/mp4", headers=mp4_h),
                       "400": e("a bad time or an unknown parameter"), "404": e("no footage in the range (also when from is not before to)"),
-                      "416": resp("the range lies beyond the end"), "500": e("the footage could not be read")}),
+                      "416": resp("the range is not one satisfiable byte range (beyond the end, several ranges, malformed)"), "500": e("the footage could not be read"), **export_limits}),
       parameters=[time_q("from", "start, included (default: the first frame)"), time_q("to", "end, excluded (default: after the last frame)")], operationId="exportMp4")},
   "/api/export.json": {"get": op("What /api/export.mp4 would send for the same range: size, frames, duration, file name",
       dict(common, **{"200": resp("the export's figures", {"type": "object", "required": ["bytes", "frames", "duration_s", "start", "end", "file_name"], "properties": {
@@ -176,14 +180,14 @@ doc = {
                           "codecs": {"type": "string", "description": "RFC 6381 codec string of the video track, e.g. avc1.42C01F"},
                           "other_settings": {"type": "integer", "minimum": 0, "description": "frames in the range recorded with another codec or other H.264 parameters, left out"},
                           "clock": {"type": "array", "items": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2}, "description": "with clock=1: [presentation time s, UTC ms] at each UTC second"}}}),
-                      "400": e("a bad time or an unknown parameter"), "404": e("no footage in the range (also when from is not before to)"), "500": e("the footage could not be read")}),
+                      "400": e("a bad time or an unknown parameter"), "404": e("no footage in the range (also when from is not before to)"), "500": e("the footage could not be read"), **export_limits}),
       parameters=[time_q("from", "start, included"), time_q("to", "end, excluded"),
                   {"name": "clock", "in": "query", "required": False, "schema": {"type": "string", "enum": ["1"]}, "description": "1: add the clock points the player maps its time with"}], operationId="exportInfo")},
   "/api/segments/{id}/export.mp4": {"get": op("One segment as MP4 (same headers and Range rules as /api/export.mp4)",
       dict(common, **{"200": resp("the whole file", {"type": "string", "format": "binary"}, ct="video/mp4", headers=mp4_h),
                       "206": resp("the requested byte range", {"type": "string", "format": "binary"}, ct="video/mp4", headers=mp4_h),
-                      "400": e("the id is not a decimal number"), "404": e("no such segment"), "416": resp("the range lies beyond the end"),
-                      "500": e("the segment could not be read")}),
+                      "400": e("the id is not a decimal number"), "404": e("no such segment"), "416": resp("the range is not one satisfiable byte range (beyond the end, several ranges, malformed)"),
+                      "500": e("the segment could not be read"), **export_limits}),
       parameters=[{"name": "id", "in": "path", "required": True, "description": "the segment id (its first frame's seq)", "schema": {"type": "integer", "minimum": 0, "maximum": 9223372036854775807}}],
       operationId="exportSegmentMp4")},
   "/api/controls": {"get": op("The camera's V4L2 controls (empty for cameras without any: synthetic, file); cached for 1 s",
