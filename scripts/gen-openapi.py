@@ -54,7 +54,7 @@ config_props = {
   "video_res_width": {"type": "integer", "minimum": 16, "maximum": 7680, "description": "frame width (restart)"},
   "video_res_height": {"type": "integer", "minimum": 16, "maximum": 4320, "description": "frame height (restart)"},
   "segment_length_s": {"type": "integer", "minimum": 1, "maximum": 3600, "description": "segment length (restart)"},
-  "camera_device": {"type": "string", "maxLength": 128, "pattern": "^[ -~]*$", "description": "camera device path; empty = auto-detect (restart)"},
+  "camera_device": {"type": "string", "maxLength": 128, "pattern": "^(/dev/(video[0-9]{1,3}|v4l/by-(id|path)/[A-Za-z0-9_:-][A-Za-z0-9_.:-]{0,96}))?$", "description": "camera device: a V4L2 device node (character device, major 81) or its /dev/v4l link; a path not there yet is waited for; anything else is refused (400) with one message whatever the path; empty = auto-detect (restart)"},
   "video_codec": {"type": "string", "enum": ["h264", "mjpeg"], "description": "what is recorded: H.264 (default; plays in browsers and phones) or Motion JPEG (restart)"},
   "video_bitrate_kbps": {"type": "integer", "minimum": 100, "maximum": 50000, "description": "H.264 target bitrate of encoded frames, kbit/s (restart)"},
   "keyframe_interval_s": {"type": "integer", "minimum": 1, "maximum": 10, "description": "seconds between H.264 key frames (restart)"},
