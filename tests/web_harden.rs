@@ -608,6 +608,29 @@ fn footage_and_secrets_are_owner_only_and_the_journal_never_sees_the_secret() {
     assert!(err.contains(&format!("it is in {}", data.join("secret").display())), "{err}");
 }
 
+#[test]
+fn a_stream_outlives_the_request_head_deadline() {
+    // The 10 s head deadline and the 30 s life without credentials apply to connections
+    // waiting for a request, never to one in the middle of a response (the event stream, a
+    // live view). picoserve reads the connection during such a response.
+    let bb = Bb::start(None);
+    let mut s = connect_from(Ipv4Addr::LOCALHOST, bb.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(format!("GET /api/events HTTP/1.1\r\nHost: {}\r\n{}\r\n", bb.addr, bb.bearer()).as_bytes()).unwrap();
+    let t = Instant::now();
+    let mut last = Duration::ZERO;
+    let mut b = [0u8; 4096];
+    while t.elapsed() < Duration::from_secs(13) {
+        match s.read(&mut b) {
+            Ok(0) => panic!("the event stream was closed after {:?}", t.elapsed()),
+            Ok(_) => last = t.elapsed(),
+            Err(e) => panic!("{e} after {:?}", t.elapsed()),
+        }
+    }
+    assert!(last > Duration::from_secs(12), "{last:?}");
+    bb.stop();
+}
+
 /// `frames` frames at 30 fps from T0, in segments of `seg_s` seconds.
 fn make_store(data: &Path, clip: &[Vec<u8>], frames: usize, seg_s: u64) {
     let opts = StoreOptions {

@@ -557,7 +557,10 @@ impl<'s> Layer<super::pool::ConnRef<'s>, ()> for AuthLayer<'_> {
                 // For POST /login: the service reads this before its first await (so before
                 // any other connection's layer can run).
                 self.auth.current_client.set(client);
-                next.run(&(), path_parameters, response_writer).await
+                slot.responding.set(true);
+                let sent = next.run(&(), path_parameters, response_writer).await;
+                slot.responding.set(false);
+                sent
             }
             Some(reply) => {
                 let conn = next.into_connection().await?;

@@ -62,6 +62,10 @@ pub struct Slot {
     pub head_only: Cell<bool>,
     pub head_scan: Cell<u8>,
     pub head_dropped: Cell<u32>,
+    /// A routed request's response is being written (set by the first layer around the
+    /// route). picoserve may read the connection meanwhile (a live stream, the event stream):
+    /// such a read is not waiting for a request and gets no deadline.
+    pub responding: Cell<bool>,
     pub framing: RefCell<Framing>,
     shed_tx: Sender<()>,
     shed_rx: Receiver<()>,
@@ -82,6 +86,7 @@ impl Slot {
             head_only: Cell::new(false),
             head_scan: Cell::new(0),
             head_dropped: Cell::new(0),
+            responding: Cell::new(false),
             framing: RefCell::new(Framing::default()),
             shed_tx,
             shed_rx,
@@ -99,6 +104,7 @@ impl Slot {
         self.reading.set(false);
         self.shed.set(false);
         self.head_only.set(false);
+        self.responding.set(false);
         *self.framing.borrow_mut() = Framing::default();
     }
 
@@ -130,6 +136,9 @@ impl Slot {
     /// Called by the connection at each read: notes request boundaries. Returns the deadline
     /// for the read (mono ns), or `None` when the connection should be closed now.
     pub fn before_read(&self, now_ns: u64) -> Option<Option<u64>> {
+        if self.responding.get() {
+            return Some(None);
+        }
         let phase = self.framing.borrow().phase();
         match phase {
             Phase::Idle => {
