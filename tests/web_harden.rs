@@ -469,6 +469,9 @@ fn ambiguous_framing_foreign_hosts_and_missing_headers_are_refused() {
         let r = bb.get(path, &cred);
         assert_eq!(r.header("X-Content-Type-Options"), Some("nosniff"), "{path}: {r:?}");
         assert!(r.header("Content-Security-Policy").is_some_and(|v| v.contains("frame-ancestors 'none'")), "{path}: {r:?}");
+        // Not no-referrer: Chromium then posts forms with `Origin: null`, refused as cross-site
+        // (the browser test's sign-in).
+        assert_eq!(r.header("Referrer-Policy"), Some("same-origin"), "{path}: {r:?}");
     }
     // Still serving.
     assert_eq!(bb.get("/health", "").code, 200);
