@@ -229,9 +229,9 @@ pub fn check_device(device: &Path) -> Result<(), CameraError> {
                 Err(refused())
             }
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            Err(CameraError::Disconnected(format!("{}: no such device (yet)", device.display())))
-        }
+        // Under /dev/ only: a camera not plugged in (yet). Same text as the open's (the rig
+        // and the logs look for it).
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(CameraError::Disconnected(format!("{}: {e}", device.display()))),
         Err(_) => Err(refused()),
     }
 }
