@@ -113,7 +113,12 @@ pub extern "C" fn aligned_alloc(align: usize, size: usize) -> *mut c_void {
     unsafe { __libc_memalign(align, size) }
 }
 
+/// The counters are process-wide, so the two tests (run on parallel threads) take turns counting:
+/// otherwise one test's libjpeg-turbo mallocs land in the other's window.
+static COUNT_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn count<R>(f: impl FnOnce() -> R) -> (R, usize, usize) {
+    let _turn = COUNT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let (r0, c0) = (RUST_ALLOCS.load(Ordering::Relaxed), C_ALLOCS.load(Ordering::Relaxed));
     COUNTING.with(|c| c.set(true));
     let r = f();
