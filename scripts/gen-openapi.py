@@ -63,7 +63,7 @@ config_props = {
   "commit_interval_ms": {"type": "integer", "minimum": 10, "maximum": 60000, "description": "longest time between fdatasyncs (live)"},
   "commit_frames": {"type": "integer", "minimum": 1, "maximum": 100000, "description": "commit after this many frames at the latest (live)"},
   "max_live_clients": {"type": "integer", "minimum": 1, "maximum": 64, "description": "most simultaneous live viewers (live)"},
-  "gsensor_device": {"type": "string", "maxLength": 32, "pattern": "^(auto|off|/dev/i2c-[0-9]{1,4}(@(0[xX][0-9a-fA-F]{1,2}|[0-9]{1,3}))?)$", "description": "where the G-sensor is: auto (probe every /dev/i2c-*), off, /dev/i2c-N or /dev/i2c-N@0xADDR (next start)"},
+  "gsensor_device": {"type": "string", "maxLength": 32, "pattern": "^(|auto|off|/dev/i2c-[0-9]{1,4}(@(0[xX][0-9a-fA-F]{1,2}|[0-9]{1,3}))?)$", "description": "where the G-sensor is: auto or empty (probe every /dev/i2c-*), off, /dev/i2c-N or /dev/i2c-N@0xADDR (next start)"},
   "gsensor_threshold_g": {"type": "number", "minimum": 0.5, "maximum": 16, "description": "impact threshold while driving, g of dynamic acceleration (live)"},
   "gsensor_parked_threshold_g": {"type": "number", "minimum": 0.1, "maximum": 16, "description": "impact (bump) threshold while parked, g (live)"},
 }
@@ -171,7 +171,7 @@ doc = {
      "put": op("Change any subset of the configuration: validated (400 naming the key, nothing saved), saved atomically, applied live or by restarting the recorder",
         dict(mut, **{"200": resp("saved and applied", {"type": "object", "required": ["config", "applied", "next_start"], "properties": {
              "config": {"$ref": "#/components/schemas/Config"}, "applied": {"type": "string", "enum": ["live", "restarted"]},
-             "next_start": {"type": "array", "items": {"type": "string", "enum": ["listen", "port"]}, "description": "changed keys that apply at the next start"}}}),
+             "next_start": {"type": "array", "items": {"type": "string", "enum": ["listen", "port", "gsensor_device"]}, "description": "changed keys that apply at the next start"}}}),
              "500": e("the config could not be saved"), "503": busy("the recorder did not answer in time")}),
         requestBody=body({"$ref": "#/components/schemas/ConfigPatch"}), operationId="putConfig")},
   "/api/time": {

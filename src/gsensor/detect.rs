@@ -11,9 +11,10 @@
 //!   [`HOLD_OFF_MS`]; then one [`Impact`] with the hit's peak is reported. A 60 ms crash pulse,
 //!   its rebound and ringing are one impact; a hit that never settles is reported after
 //!   [`MAX_HIT_S`] and the next one needs a quiet spell first.
-//! - **Moving:** the RMS of `|a|` over windows of [`WINDOW_S`]: at least [`MOVING_RMS_G`] marks
-//!   the vehicle moving (road and engine vibration); [`STILL_WINDOWS`] windows in a row below
-//!   it mark it still. A parked car's sensor shows the chip's noise, a few mg RMS.
+//! - **Moving:** the RMS of `|a|` over windows of [`WINDOW_S`]: [`MOVING_WINDOWS`] windows in a
+//!   row at or above [`MOVING_RMS_G`] mark the vehicle moving (road and engine vibration go
+//!   on; a bump or a pothole is one window); [`STILL_WINDOWS`] windows in a row below it mark
+//!   it still. A parked car's sensor shows the chip's noise, a few mg RMS.
 //!
 //! Everything is fixed-size state: nothing is allocated per sample.
 
@@ -25,6 +26,7 @@ pub const HOLD_OFF_MS: u64 = 300;
 pub const MAX_HIT_S: u64 = 3;
 pub const WINDOW_S: f32 = 2.0;
 pub const MOVING_RMS_G: f32 = 0.03;
+pub const MOVING_WINDOWS: u32 = 3;
 pub const STILL_WINDOWS: u32 = 5;
 
 #[derive(Clone, Copy, Debug)]
@@ -49,6 +51,7 @@ pub struct Detector {
     win_n: u32,
     win_len: u32,
     quiet_windows: u32,
+    loud_windows: u32,
     moving: bool,
     /// The largest `|a|` of the last hit (for the status page).
     pub last_peak_g: f32,
@@ -68,6 +71,7 @@ impl Detector {
             win_n: 0,
             win_len: ((WINDOW_S / dt) as u32).max(1),
             quiet_windows: STILL_WINDOWS,
+            loud_windows: 0,
             moving: false,
             last_peak_g: 0.0,
         }
@@ -111,8 +115,12 @@ impl Detector {
             let rms = (self.win_sum / self.win_n as f32).sqrt();
             if rms >= MOVING_RMS_G {
                 self.quiet_windows = 0;
-                self.moving = true;
+                self.loud_windows = self.loud_windows.saturating_add(1);
+                if self.loud_windows >= MOVING_WINDOWS {
+                    self.moving = true;
+                }
             } else {
+                self.loud_windows = 0;
                 self.quiet_windows = self.quiet_windows.saturating_add(1);
                 if self.quiet_windows >= STILL_WINDOWS {
                     self.moving = false;
@@ -261,9 +269,17 @@ mod tests {
         }
         let at = |s: u64| states.iter().find(|x| x.0 == s).unwrap().1;
         assert!(!at(1), "still at rest");
-        assert!(at(5) && at(11), "moving while it vibrates");
+        assert!(!at(5), "4 s of vibration are not enough");
+        assert!(at(9) && at(11), "moving while it vibrates");
         assert!(at(13), "a stop of a few seconds is still moving");
         assert!(!at(24), "still after 10 s of quiet");
+        // Bumps, potholes, a braking are not driving.
+        let bumps = |t: f64| pulse(2000.0, 80.0, 1.3)(t) + pulse(10_100.0, 60.0, 6.0)(t) + pulse(16_000.0, 4000.0, -0.4)(t);
+        let mut d = Detector::new(P);
+        for i in 0..2500u64 {
+            d.push([0.0, 0.0, 1.0 + bumps(i as f64 * 10.0)], i * P, 2.5);
+            assert!(!d.moving(), "moving at {} ms", i * 10);
+        }
         // Chip noise (±10 mg) is not motion.
         let (_, d) = play(10, 2, 0.01, |_| 0.0, 2.5);
         assert!(!d.moving());

@@ -155,11 +155,12 @@ fn drain_loop(bus: &mut dyn Bus, chip: &Chip, tl: &mut Timeline, det: &mut Detec
         }
         let first = tl.place(d.n, d.t_before, d.t_after);
         let thr = threshold_now();
-        let mut hit = None;
+        let (mut hit, mut hits) = (None, 0);
         for (i, s) in buf[..d.n].iter().enumerate() {
             let t = first + i as f64 * p;
             if let Some(imp) = det.push(*s, t.max(0.0) as u64, thr) {
                 hit = Some(imp);
+                hits += 1;
                 on_impact(imp);
             }
         }
@@ -172,7 +173,7 @@ fn drain_loop(bus: &mut dyn Bus, chip: &Chip, tl: &mut Timeline, det: &mut Detec
             s.samples += d.n as u64;
             s.moving = m;
             if let Some(i) = hit {
-                s.impacts += 1;
+                s.impacts += hits;
                 s.last_peak_g = Some(i.peak_g);
                 s.last_impact_mono_ns = Some(i.mono_ns);
             }
