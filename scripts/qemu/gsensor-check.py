@@ -74,7 +74,9 @@ if (1, "detached") in plug and (2, "attached") in plug:
         seq = [s[1] for s in pre[-1:] + gap + post[:1] if s[1] is not None]
         check(all(b > a for a, b in zip(seq, seq[1:])), f"frames rose at every status read around the unplug: {seq}")
         check(all(s[2] == "recording" for s in pre[-1:] + gap + post[:1]), "state \"recording\" throughout")
-    last = status[-1][3] if status and status[-1][3] else {}
+    end2 = plug.get((2, "detached"), float("inf"))
+    before_end = [s for s in status if s[0] < end2 and s[3]]
+    last = before_end[-1][3] if before_end else {}
     check(last.get("chip") == "LIS3DH" and last.get("state") == "ok", f"status at the end: {last}")
     check(last.get("impacts") == 1 and last.get("samples", 0) > 300, "status counts the LIS3DH's impact and samples")
 else:
