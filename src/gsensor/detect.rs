@@ -103,8 +103,8 @@ impl Detector {
             if !loud {
                 self.frozen_samples = 0;
             }
-            for k in 0..3 {
-                self.gravity[k] += self.alpha * a[k];
+            for (g, ak) in self.gravity.iter_mut().zip(a) {
+                *g += self.alpha * ak;
             }
         }
 
