@@ -63,6 +63,9 @@ config_props = {
   "commit_interval_ms": {"type": "integer", "minimum": 10, "maximum": 60000, "description": "longest time between fdatasyncs (live)"},
   "commit_frames": {"type": "integer", "minimum": 1, "maximum": 100000, "description": "commit after this many frames at the latest (live)"},
   "max_live_clients": {"type": "integer", "minimum": 1, "maximum": 64, "description": "most simultaneous live viewers (live)"},
+  "gsensor_device": {"type": "string", "maxLength": 32, "pattern": "^(|auto|off|/dev/i2c-[0-9]{1,4}(@(0[xX][0-9a-fA-F]{1,2}|[0-9]{1,3}))?)$", "description": "where the G-sensor is: auto or empty (probe every /dev/i2c-*), off, /dev/i2c-N or /dev/i2c-N@0xADDR (next start)"},
+  "gsensor_threshold_g": {"type": "number", "minimum": 0.5, "maximum": 16, "description": "impact threshold while driving, g of dynamic acceleration (live)"},
+  "gsensor_parked_threshold_g": {"type": "number", "minimum": 0.1, "maximum": 16, "description": "impact (bump) threshold while parked, g (live)"},
 }
 Config = {"type": "object", "properties": config_props, "required": list(config_props), "additionalProperties": False}
 ConfigPatch = {"type": "object", "properties": config_props, "additionalProperties": False, "description": "any subset of the config keys"}
@@ -98,7 +101,17 @@ Status = {"type": "object", "required": ["recording", "state", "camera", "format
             "properties": {k: {"type": "boolean"} for k in ["under_voltage", "freq_capped", "throttled", "soft_temp_limit", "under_voltage_occurred", "throttled_occurred"]} | {"raw": {"type": "string", "pattern": "^0x[0-9a-f]+$"}}}}},
     "live_clients": nint(),
     "web_allocations": {"type": "integer", "minimum": 0, "description": "diagnostics: heap allocations the web thread made so far"},
-    "codec": {"type": "string", "enum": ["h264", "mjpeg"], "description": "the recording's codec: h264 plays /api/live.mp4, mjpeg /api/live.mjpeg"}}}
+    "codec": {"type": "string", "enum": ["h264", "mjpeg"], "description": "the recording's codec: h264 plays /api/live.mp4, mjpeg /api/live.mjpeg"},
+    "gsensor": {"type": "object", "required": ["state", "chip", "bus", "addr", "samples", "overflows", "lost_samples", "impacts", "last_peak_g", "last_impact_mono_ns", "moving"], "description": "the G-sensor (accelerometer)", "properties": {
+      "state": {"type": "string", "enum": ["off", "searching", "ok", "lost"], "description": "searching: none found yet (looked for every 30 s); lost: it vanished and is looked for again"},
+      "chip": {"type": "string", "nullable": True, "example": "MPU-6050"},
+      "bus": {"type": "string", "nullable": True, "example": "/dev/i2c-1"},
+      "addr": {"type": "integer", "nullable": True, "minimum": 8, "maximum": 119, "description": "7-bit I2C address"},
+      "samples": nint(), "overflows": dict(nint(), description="FIFO overflows (the reader was late)"),
+      "lost_samples": dict(nint(), description="samples the overflows cost (estimated from the time they spanned)"),
+      "impacts": nint(), "last_peak_g": {"type": "number", "nullable": True},
+      "last_impact_mono_ns": {"type": "integer", "nullable": True, "minimum": 0, "description": "sample time of the last impact's onset, CLOCK_MONOTONIC ns"},
+      "moving": {"type": "boolean", "description": "vibration above 0.03 g RMS within the last 10 s"}}}}}
 Range = {"type": "object", "required": ["from", "to"], "properties": {"from": time_s, "to": time_s}, "additionalProperties": False}
 RangeOut = {"type": "object", "required": ["from", "to"], "properties": {"from": {"type": "string", "format": "date-time"}, "to": {"type": "string", "format": "date-time"}}}
 Ranges = {"type": "object", "required": ["ranges"], "properties": {"ranges": {"type": "array", "items": {"$ref": "#/components/schemas/RangeOut"}}}}
@@ -158,7 +171,7 @@ doc = {
      "put": op("Change any subset of the configuration: validated (400 naming the key, nothing saved), saved atomically, applied live or by restarting the recorder",
         dict(mut, **{"200": resp("saved and applied", {"type": "object", "required": ["config", "applied", "next_start"], "properties": {
              "config": {"$ref": "#/components/schemas/Config"}, "applied": {"type": "string", "enum": ["live", "restarted"]},
-             "next_start": {"type": "array", "items": {"type": "string", "enum": ["listen", "port"]}, "description": "changed keys that apply at the next start"}}}),
+             "next_start": {"type": "array", "items": {"type": "string", "enum": ["listen", "port", "gsensor_device"]}, "description": "changed keys that apply at the next start"}}}),
              "500": e("the config could not be saved"), "503": busy("the recorder did not answer in time")}),
         requestBody=body({"$ref": "#/components/schemas/ConfigPatch"}), operationId="putConfig")},
   "/api/time": {

@@ -406,6 +406,10 @@ fn cmd_run(args: &[String]) -> i32 {
             .map_err(|e| log::error!("watchdog: cannot open {dev}: {e}; recording without it"))
             .ok()
     });
+    // The G-sensor (gsensor_device): its own thread; no sensor, or one that vanishes, never
+    // touches recording. `on_impact` is the seam where impacts become events.
+    let moving = Arc::new(AtomicBool::new(false));
+    let _gsensor = crate::gsensor::spawn(crate::gsensor::GSensorConfig::from(&config), Box::new(log_impact), Arc::clone(&moving));
     // Restarts from the web reopen the same source (or the auto-selected one) with the new
     // configuration.
     let source = a.value("--source").map(str::to_string);
@@ -459,6 +463,14 @@ fn cmd_run(args: &[String]) -> i32 {
         per_frame
     );
     code
+}
+
+/// An impact from the G-sensor, logged with its sample time (CLOCK_MONOTONIC, the store's
+/// `mono_ns`) and the UTC time that corresponds to it now.
+fn log_impact(i: crate::gsensor::Impact) {
+    let age = crate::clock::now_mono_ns().saturating_sub(i.mono_ns);
+    let utc = crate::clock::now_utc_ns().saturating_sub(i64::try_from(age).unwrap_or(i64::MAX));
+    log::warn!("gsensor: impact {:.1} g at {} (mono_ns {})", i.peak_g, Iso(utc), i.mono_ns);
 }
 
 fn cmd_cameras(args: &[String]) -> i32 {

@@ -13,6 +13,7 @@ pub mod config;
 pub mod json_str;
 pub mod control;
 pub mod export;
+pub mod gsensor;
 pub mod live;
 pub mod logger;
 pub mod perms;

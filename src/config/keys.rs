@@ -27,6 +27,9 @@ pub(super) enum Key {
     VideoCodec,
     VideoBitrateKbps,
     KeyframeIntervalS,
+    GsensorDevice,
+    GsensorThresholdG,
+    GsensorParkedThresholdG,
 }
 
 /// The type and allowed values of a key.
@@ -51,7 +54,7 @@ pub(super) enum Ty {
 
 impl Key {
     /// In file order (also the order of `to_json` and docs/CONFIG.md).
-    pub(super) const ALL: [Key; 18] = [
+    pub(super) const ALL: [Key; 21] = [
         Key::Listen,
         Key::Port,
         Key::StorageCapGb,
@@ -70,6 +73,9 @@ impl Key {
         Key::CommitIntervalMs,
         Key::CommitFrames,
         Key::MaxLiveClients,
+        Key::GsensorDevice,
+        Key::GsensorThresholdG,
+        Key::GsensorParkedThresholdG,
     ];
 
     pub(super) fn name(self) -> &'static str {
@@ -92,6 +98,9 @@ impl Key {
             Key::VideoCodec => "video_codec",
             Key::VideoBitrateKbps => "video_bitrate_kbps",
             Key::KeyframeIntervalS => "keyframe_interval_s",
+            Key::GsensorDevice => "gsensor_device",
+            Key::GsensorThresholdG => "gsensor_threshold_g",
+            Key::GsensorParkedThresholdG => "gsensor_parked_threshold_g",
         }
     }
 
@@ -119,6 +128,9 @@ impl Key {
             Key::VideoCodec => Ty::Str { max: 8 },
             Key::VideoBitrateKbps => u(100, 50_000),
             Key::KeyframeIntervalS => u(1, 10),
+            Key::GsensorDevice => Ty::Str { max: 32 },
+            Key::GsensorThresholdG => Ty::Float { min: 0.5, max: 16.0 },
+            Key::GsensorParkedThresholdG => Ty::Float { min: 0.1, max: 16.0 },
         }
     }
 
@@ -189,6 +201,9 @@ impl Config {
             Key::VideoCodec => Val::Str(self.video_codec.name()),
             Key::VideoBitrateKbps => Val::Uint(self.video_bitrate_kbps.into()),
             Key::KeyframeIntervalS => Val::Uint(self.keyframe_interval_s.into()),
+            Key::GsensorDevice => Val::Str(&self.gsensor_device),
+            Key::GsensorThresholdG => Val::Float(self.gsensor_threshold_g),
+            Key::GsensorParkedThresholdG => Val::Float(self.gsensor_parked_threshold_g),
         }
     }
 
@@ -224,6 +239,9 @@ impl Config {
             }
             (Key::VideoBitrateKbps, Val::Uint(v)) => self.video_bitrate_kbps = narrow(key, v)?,
             (Key::KeyframeIntervalS, Val::Uint(v)) => self.keyframe_interval_s = narrow(key, v)?,
+            (Key::GsensorDevice, Val::Str(s)) => self.gsensor_device = text(key, s)?,
+            (Key::GsensorThresholdG, Val::Float(v)) => self.gsensor_threshold_g = v,
+            (Key::GsensorParkedThresholdG, Val::Float(v)) => self.gsensor_parked_threshold_g = v,
             (key, _) => return Err(ConfigError::wrong_type(key, &"a value of another type")),
         }
         Ok(())
@@ -260,6 +278,14 @@ pub(super) fn check(key: Key, val: Val<'_>, shown: &dyn fmt::Display) -> Result<
                 Some(key),
                 format_args!("config key \"video_codec\": {shown} is not a codec blackbox records (\"h264\" or \"mjpeg\")"),
             )),
+            Key::GsensorDevice => match crate::gsensor::Device::parse(s) {
+                Ok(_) => Ok(()),
+                Err(e) => Err(ConfigError::new(
+                    ConfigErrorKind::InvalidValue,
+                    Some(key),
+                    format_args!("config key \"gsensor_device\": {e}"),
+                )),
+            },
             _ => Ok(()),
         },
         _ => Err(ConfigError::wrong_type(key, shown)),

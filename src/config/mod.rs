@@ -95,6 +95,12 @@ pub struct Config {
     pub video_bitrate_kbps: u32,
     /// Seconds from one H.264 key frame to the next (seek granularity, live start); 1..=10.
     pub keyframe_interval_s: u32,
+    /// Where the G-sensor is: `"auto"`, `"off"`, `"/dev/i2c-N"` or `"/dev/i2c-N@0xADDR"`.
+    pub gsensor_device: heapless::String<32>,
+    /// Impact threshold while driving, g; 0.5..=16.
+    pub gsensor_threshold_g: f64,
+    /// Impact ("bump") threshold while parked, g; 0.1..=16.
+    pub gsensor_parked_threshold_g: f64,
 }
 
 /// The `video_codec` setting.
@@ -145,6 +151,9 @@ impl Default for Config {
             video_codec: VideoCodec::H264,
             video_bitrate_kbps: 4000,
             keyframe_interval_s: 1,
+            gsensor_device: heapless::String::try_from("auto").unwrap_or_default(),
+            gsensor_threshold_g: 2.5,
+            gsensor_parked_threshold_g: 0.5,
         }
     }
 }

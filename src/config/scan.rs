@@ -9,9 +9,9 @@
 const MAX_DEPTH: u32 = 32;
 
 /// The raw text of each top-level member's value, in file order. Enough members to reach the
-/// first error: with 18 keys, the 19th member is a duplicate or unknown key, which is refused
+/// first error: with N keys, member N + 1 is a duplicate or unknown key, which is refused
 /// before its value is looked at.
-pub(super) type Values<'a> = heapless::Vec<&'a [u8], 19>;
+pub(super) type Values<'a> = heapless::Vec<&'a [u8], { super::keys::Key::ALL.len() + 1 }>;
 
 #[derive(Debug)]
 pub(super) enum ScanError {

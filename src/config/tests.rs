@@ -65,6 +65,9 @@ fn full() -> Config {
         video_codec: crate::config::VideoCodec::Mjpeg,
         video_bitrate_kbps: 2500,
         keyframe_interval_s: 2,
+        gsensor_device: heapless::String::try_from("/dev/i2c-1@0x68").unwrap(),
+        gsensor_threshold_g: 3.0,
+        gsensor_parked_threshold_g: 0.8,
     }
 }
 
@@ -102,7 +105,8 @@ fn every_key_parsed() {
         "video_res_width": 1920, "video_res_height": 1080, "segment_length_s": 120,
         "camera_device": "/dev/video2", "mjpeg_quality": 90, "embed_timestamp": false,
         "commit_interval_ms": 250, "commit_frames": 10, "max_live_clients": 4,
-        "video_codec": "mjpeg", "video_bitrate_kbps": 2500, "keyframe_interval_s": 2
+        "video_codec": "mjpeg", "video_bitrate_kbps": 2500, "keyframe_interval_s": 2,
+        "gsensor_device": "/dev/i2c-1@0x68", "gsensor_threshold_g": 3, "gsensor_parked_threshold_g": 0.8
     }"#);
     assert_eq!(c, full());
     assert_eq!(c.listen_addr(), "0.0.0.0:8443".parse().unwrap());
@@ -287,7 +291,7 @@ fn unknown_and_duplicate_keys() {
     }
     let msg = err(r#"{"frobnicate": 1}"#).to_string();
     assert!(msg.starts_with("unknown config key \"frobnicate\" (known keys: listen, port,"));
-    assert!(msg.ends_with("max_live_clients)"), "{msg}");
+    assert!(msg.ends_with(&format!("{})", Key::ALL[Key::ALL.len() - 1].name())), "{msg}");
     // Unknown key after valid ones, long keys, keys with odd characters.
     assert_eq!(
         err(r#"{"port": 1, "x": 1}"#).kind(),
@@ -452,7 +456,10 @@ fn to_json_round_trip() {
   "embed_timestamp": true,
   "commit_interval_ms": 500,
   "commit_frames": 30,
-  "max_live_clients": 8
+  "max_live_clients": 8,
+  "gsensor_device": "auto",
+  "gsensor_threshold_g": 2.5,
+  "gsensor_parked_threshold_g": 0.5
 }
 "#
     );

@@ -530,6 +530,10 @@ impl Api<'_> {
         if old.port != new.port {
             next_start.push("\"port\"");
         }
+        if old.gsensor_device != new.gsensor_device {
+            next_start.push("\"gsensor_device\"");
+        }
+        crate::gsensor::set_thresholds(new.gsensor_threshold_g as f32, new.gsensor_parked_threshold_g as f32);
         self.control.set_config(new.clone());
         log::info!("web: configuration saved to {}", self.config_path.display());
         let applied = if restart {

@@ -93,7 +93,7 @@ pub fn status_json(src: &StatusSource<'_>, extra: &Extra) -> JsonBuf {
          \"storage\":{{\"used_bytes\":{},\"cap_bytes\":{},\"free_bytes\":{}}},\"segments\":{},\
          \"oldest\":{},\"newest\":{},\"started\":{},\"uptime_s\":{},\
          \"system\":{{\"cpu_percent\":{},\"mem_used_bytes\":{},\"mem_total_bytes\":{},\"rss_bytes\":{},\
-         \"temp_c\":{},\"throttled\":{}}},\"live_clients\":{},\"web_allocations\":{},\"codec\":{}}}",
+         \"temp_c\":{},\"throttled\":{}}},\"live_clients\":{},\"web_allocations\":{},\"codec\":{},\"gsensor\":{}}}",
         s.recording,
         s.state.name(),
         JsonStr(&cam.describe),
@@ -130,7 +130,8 @@ pub fn status_json(src: &StatusSource<'_>, extra: &Extra) -> JsonBuf {
         Throttled(fig.throttled),
         extra.live_clients,
         extra.web_allocations,
-        JsonStr(if extra.codec.is_empty() { "mjpeg" } else { extra.codec })
+        JsonStr(if extra.codec.is_empty() { "mjpeg" } else { extra.codec }),
+        GSensor(&crate::gsensor::status())
     );
     if r.is_err() {
         // Only a very long camera description can overflow; say so rather than send half a JSON.
@@ -138,6 +139,31 @@ pub fn status_json(src: &StatusSource<'_>, extra: &Extra) -> JsonBuf {
         let _ = o.push_str("{\"error\":\"status too large\"}");
     }
     o
+}
+
+/// The G-sensor's part of `/api/status`.
+struct GSensor<'a>(&'a crate::gsensor::Status);
+
+impl fmt::Display for GSensor<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let g = self.0;
+        write!(
+            f,
+            "{{\"state\":\"{}\",\"chip\":{},\"bus\":{},\"addr\":{},\"samples\":{},\"overflows\":{},\
+             \"lost_samples\":{},\"impacts\":{},\"last_peak_g\":{},\"last_impact_mono_ns\":{},\"moving\":{}}}",
+            g.state,
+            OptStr(g.chip),
+            OptStr((!g.bus.is_empty()).then_some(g.bus.as_str())),
+            OptNum(g.addr.map(u64::from)),
+            g.samples,
+            g.overflows,
+            g.lost_samples,
+            g.impacts,
+            OptF(g.last_peak_g.map(|p| (f64::from(p) * 100.0).round() / 100.0)),
+            OptNum(g.last_impact_mono_ns),
+            g.moving
+        )
+    }
 }
 
 struct OptStr<'a>(Option<&'a str>);
