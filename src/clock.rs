@@ -155,6 +155,19 @@ impl fmt::Display for Iso {
     }
 }
 
+/// ISO 8601 UTC with all nine fraction digits: `2026-11-22T00:30:15.250000001Z`. Exact: it
+/// parses back to the same nanosecond for every `i64`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IsoNanos(pub i64);
+
+impl fmt::Display for IsoNanos {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = Civil::from_ns(self.0);
+        c.write_year(f)?;
+        write!(f, "-{:02}-{:02}T{:02}:{:02}:{:02}.{:09}Z", c.month, c.day, c.hour, c.min, c.sec, c.nanos)
+    }
+}
+
 impl fmt::Display for IsoSeconds {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let c = Civil::from_ns(self.0);

@@ -43,6 +43,9 @@ pub enum Reply {
     Saved(i64, i64),
     Done,
     Failed(String),
+    /// The request can't be honoured as asked (e.g. too many protected ranges): the client's
+    /// to fix, nothing failed.
+    Refused(String),
 }
 
 struct Pending {
@@ -166,6 +169,7 @@ fn run(store: &mut Store, cmd: Command) -> Reply {
                 log::info!("protected {} .. {}", crate::clock::Iso(from), crate::clock::Iso(to));
                 ranges(store)
             }
+            Err(e) if e.get_ref().is_some_and(|x| x.is::<crate::store::catalog::TooManyRanges>()) => Reply::Refused(e.to_string()),
             Err(e) => Reply::Failed(format!("cannot save the protected ranges: {e}")),
         },
         Command::Unprotect(from, to) => match store.unprotect(from, to) {
@@ -187,6 +191,7 @@ fn run(store: &mut Store, cmd: Command) -> Reply {
                     log::info!("saved the last {secs} s ({} .. {})", crate::clock::Iso(from), crate::clock::Iso(to));
                     Reply::Saved(from, to)
                 }
+                Err(e) if e.get_ref().is_some_and(|x| x.is::<crate::store::catalog::TooManyRanges>()) => Reply::Refused(e.to_string()),
                 Err(e) => Reply::Failed(format!("cannot save the protected ranges: {e}")),
             }
         }

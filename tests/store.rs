@@ -301,9 +301,10 @@ fn recycled_segments_never_validate_stale_records() {
     o.segment_length_ns = 1_000_000_000;
     o.expected_bytes_per_s = 1 << 20;
     // Cap: about three segments of 4 MiB, so retention recycles the oldest.
+    // The cap counts footage: 13 MiB is about 90 s of these frames.
     o.storage_cap_bytes = 13 << 20;
     let mut s = Store::open(d.path(), o.clone()).unwrap();
-    write(&mut s, 1, 400);
+    write(&mut s, 1, 4000);
     let st = s.stats();
     assert!(st.recycled > 0, "{st:?}");
     drop(s); // crash with a recycled file open: its old records are in the tail
@@ -311,7 +312,7 @@ fn recycled_segments_never_validate_stale_records() {
     assert!(rep.ok(), "{rep:?}");
     let got = all_frames(d.path());
     let first = got[0].0;
-    assert_eq!(got.iter().map(|f| f.0).collect::<Vec<_>>(), (first..400).collect::<Vec<_>>());
+    assert_eq!(got.iter().map(|f| f.0).collect::<Vec<_>>(), (first..4000).collect::<Vec<_>>());
     for (seq, data) in &got {
         assert_eq!(data, &payload(*seq));
     }
@@ -328,21 +329,30 @@ fn retention_deletes_oldest_unprotected_first_and_caps_protected() {
     o.storage_cap_bytes = 25 << 20; // about 6 segments of 4 MiB
     o.protected_cap_percent = 40; // at most 2 protected segments
     let mut s = Store::open(d.path(), o.clone()).unwrap();
-    // Protect the first 2 s and seconds 4..6.
+    // Protect the first 1.5 s and seconds 4..6: four 1 s segments of about 2.7 MB each.
     s.protect(meta(1).utc_ns, meta(45).utc_ns).unwrap();
     s.protect(meta(125).utc_ns, meta(170).utc_ns).unwrap();
-    write(&mut s, 1, 600);
+    let big = |seq: u64| (0..90_000).map(|i| (seq as usize * 31 + i * 7) as u8).collect::<Vec<u8>>();
+    for seq in 1..600 {
+        s.append_frame(&meta(seq), &big(seq)).unwrap();
+    }
+    let st = s.stats();
     s.close().unwrap();
     let r = Reader::open(d.path()).unwrap();
     let segs = r.segments();
     let prot: Vec<_> = segs.iter().filter(|x| s_protected(x, &r)).collect();
-    // Protected cap 40% of 25 MiB = 10 MiB: at most two 4 MiB segments survive protected.
-    assert!(!prot.is_empty() && prot.len() <= 2, "{} protected", prot.len());
+    // Protected cap 40% of 25 MiB = 10 MiB of footage: three of the four protected segments
+    // fit; the oldest went, by that rule alone.
+    let pbytes: u64 = prot.iter().map(|x| x.used_bytes).sum();
+    assert_eq!(prot.len(), 3, "{} protected segments kept", prot.len());
+    assert!(pbytes <= 10 << 20, "{pbytes}");
+    assert_eq!(st.protected_deleted, 1, "{st:?}");
+    assert!(prot[0].first_seq > 30, "the oldest protected segment should have gone first");
     // The newest footage is always there.
     assert_eq!(segs.last().unwrap().last_seq(), Some(599));
-    // Recordings stay under the cap.
-    let total: u64 = segs.iter().map(|x| x.alloc_bytes).sum();
-    assert!(total <= 25 << 20, "{total}");
+    // Footage stays under the cap, and fills it: not far less than it allows.
+    let total: u64 = segs.iter().map(|x| x.used_bytes).sum();
+    assert!(total <= 25 << 20 && total >= 15 << 20, "{total}");
     assert!(verify(d.path()).unwrap().ok());
 }
 

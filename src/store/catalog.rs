@@ -92,6 +92,22 @@ pub fn list(seg_dir: &Path) -> io::Result<Listing> {
     Ok(l)
 }
 
+/// At most this many disjoint protected ranges (a client adding tiny ranges forever would
+/// otherwise grow the file and the retention scan without bound).
+pub const MAX_PROTECTED_RANGES: usize = 4096;
+
+/// [`Protected::add`] refused: the list is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooManyRanges;
+
+impl std::fmt::Display for TooManyRanges {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "too many separate protected ranges (at most {MAX_PROTECTED_RANGES}); unprotect some first")
+    }
+}
+
+impl std::error::Error for TooManyRanges {}
+
 /// Protected time ranges (UTC ns, inclusive), from `DATA/protected`.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Protected {
@@ -118,19 +134,71 @@ impl Protected {
         for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
             let mut it = line.split_whitespace();
             match (it.next().map(clock::parse_iso8601), it.next().map(clock::parse_iso8601)) {
-                (Some(Ok(a)), Some(Ok(b))) if a <= b => p.ranges.push((a, b)),
+                (Some(Ok(a)), Some(Ok(b))) if a <= b => {
+                    // Older files may hold overlapping ranges; a list over the limit (never
+                    // written by this version) is kept whole rather than dropping protection.
+                    if p.add(a, b).is_err() {
+                        p.ranges.push((a, b));
+                    }
+                }
                 _ => log::warn!("ignoring bad line in protected ranges: {line:?}"),
             }
         }
         p
     }
 
+    /// The file's text. Times are written to the nanosecond, so the ranges read back at the
+    /// next start are exactly these (milliseconds used to cut up to 1 ms off a range's end, and
+    /// a range starting at the earliest representable time came back unparseable: the whole
+    /// range was dropped at the next restart — issue 15).
     pub fn to_text(&self) -> String {
         let mut s = String::from("# protected UTC ranges: FROM TO\n");
         for (a, b) in &self.ranges {
-            s.push_str(&format!("{} {}\n", clock::Iso(*a), clock::Iso(*b)));
+            s.push_str(&format!("{} {}\n", clock::IsoNanos(*a), clock::IsoNanos(*b)));
         }
         s
+    }
+
+    /// Adds `from..=to`, merging it with ranges it overlaps or touches (so the list stays
+    /// sorted, disjoint and as short as the protected time allows). Err when the list would
+    /// hold more than [`MAX_PROTECTED_RANGES`] ranges.
+    pub fn add(&mut self, from: i64, to: i64) -> Result<(), TooManyRanges> {
+        let (mut a, mut b) = (from.min(to), from.max(to));
+        let mut out = Vec::with_capacity(self.ranges.len() + 1);
+        for &(x, y) in &self.ranges {
+            if y < a.saturating_sub(1) || x > b.saturating_add(1) {
+                out.push((x, y));
+            } else {
+                a = a.min(x);
+                b = b.max(y);
+            }
+        }
+        out.push((a, b));
+        out.sort_unstable();
+        if out.len() > MAX_PROTECTED_RANGES {
+            return Err(TooManyRanges);
+        }
+        self.ranges = out;
+        Ok(())
+    }
+
+    /// Removes `from..=to`, trimming ranges that stick out.
+    pub fn remove(&mut self, from: i64, to: i64) {
+        let (from, to) = (from.min(to), from.max(to));
+        let mut out = Vec::with_capacity(self.ranges.len() + 1);
+        for &(a, b) in &self.ranges {
+            if b < from || a > to {
+                out.push((a, b));
+                continue;
+            }
+            if a < from {
+                out.push((a, from - 1));
+            }
+            if b > to {
+                out.push((to + 1, b));
+            }
+        }
+        self.ranges = out;
     }
 
     pub fn covers(&self, from_ns: i64, to_ns: i64) -> bool {

@@ -112,6 +112,8 @@ pub struct StoreStats {
     pub segments_closed: u64,
     pub recycled: u64,
     pub deleted: u64,
+    /// Protected segments deleted (by the protected cap, or as the last resort).
+    pub protected_deleted: u64,
 }
 
 pub struct Store {
@@ -173,7 +175,7 @@ impl Store {
         let max_frames = opts.max_frames();
         // Scratch paths for renames and unlinks, sized once so rotation never allocates.
         let (path_a, path_b) = (PathBuf::with_capacity(1024), PathBuf::with_capacity(1024));
-        let store = Store {
+        let mut store = Store {
             data_dir: data_dir.to_path_buf(),
             seg_dir_file: File::open(&seg_dir)?,
             seg_dir,
@@ -194,6 +196,7 @@ impl Store {
             path_a,
             path_b,
         };
+        store.trim_closed();
         log::info!(
             "store {}: {} segments, next seq {}, durable seq {} (recovery took {:.1} ms)",
             data_dir.display(),
@@ -433,7 +436,7 @@ impl Store {
     /// Seals the open segment and renames it to its closed name.
     pub fn close_segment(&mut self) -> Result<(), StoreError> {
         let Some(w) = self.writer.take() else { return Ok(()) };
-        let (sealed, _file, index) = match w.seal() {
+        let (sealed, file, index) = match w.seal() {
             Ok(s) => s,
             Err(e) => {
                 log::error!("closing {} failed: {e}; it will be recovered at the next start", self.writer_name);
@@ -464,6 +467,10 @@ impl Store {
         if self.closed.len() == self.closed.capacity() {
             self.closed.reserve(4096);
         }
+        // Give the preallocation the segment did not use back to the file system (after the
+        // rename: the closed name already says where the data ends, so a cut at any point of
+        // the trim leaves a file readable up to its used length).
+        let alloc = trim_to_used(&file, &name, sealed.header.capacity.max(sealed.used), sealed.used);
         self.closed.push(SegmentInfo {
             name,
             first_seq: sealed.header.first_seq,
@@ -471,11 +478,27 @@ impl Store {
             start_utc_ns: sealed.min_utc_ns,
             end_utc_ns: sealed.max_utc_ns,
             used_bytes: sealed.used,
-            alloc_bytes: sealed.header.capacity.max(sealed.used),
+            alloc_bytes: alloc,
             open_frames: None,
             open_commit_end: 0,
         });
         Ok(())
+    }
+
+    /// At open: trims closed segments that still hold much more than their used length (sealed
+    /// by recovery after a power cut, closed by an older version, or a trim the cut undid).
+    fn trim_closed(&mut self) {
+        for i in 0..self.closed.len() {
+            let (used, alloc) = (self.closed[i].used_bytes, self.closed[i].alloc_bytes);
+            if alloc < used.saturating_add(TRIM_SLACK) {
+                continue;
+            }
+            Self::set_path(&mut self.path_a, &self.seg_dir, &self.closed[i].name);
+            match OpenOptions::new().write(true).open(&self.path_a) {
+                Ok(f) => self.closed[i].alloc_bytes = trim_to_used(&f, &self.closed[i].name, alloc, used),
+                Err(e) => log::warn!("cannot open {} to trim it: {e}", self.closed[i].name),
+            }
+        }
     }
 
     /// Closes the open segment cleanly (for shutdown).
@@ -516,6 +539,15 @@ impl Store {
         self.opts.min_free_bytes.min(size / 8)
     }
 
+    /// Logs and counts taking a protected segment because no unprotected one is left (rule 2's
+    /// last resort: recording never stops).
+    fn note_last_resort(&mut self, seg: &SegmentInfo, why: &str) {
+        if self.is_protected(seg) {
+            log::warn!("retention: deleting protected {}: no unprotected footage is left and {why} needs room", seg.name);
+            self.stats.protected_deleted += 1;
+        }
+    }
+
     /// The oldest segment retention may take: unprotected first, else protected.
     fn oldest_deletable(&self) -> Option<usize> {
         (0..self.closed.len())
@@ -528,14 +560,25 @@ impl Store {
     fn make_room(&mut self, capacity: u64) -> Option<SegmentInfo> {
         let cap = self.opts.storage_cap_bytes;
         let pcap = cap / 100 * self.opts.protected_cap_percent as u64;
+        // Rule 1 (the only rule that deletes protected footage while unprotected footage is
+        // left): protected footage over its cap, oldest first. Footage is counted (used bytes),
+        // never preallocation.
         loop {
-            let pbytes: u64 = self.closed.iter().filter(|s| self.is_protected(s)).map(|s| s.alloc_bytes).sum();
+            let pbytes: u64 = self.closed.iter().filter(|s| self.is_protected(s)).map(|s| s.used_bytes).sum();
             if pbytes <= pcap {
                 break;
             }
             let Some(i) = (0..self.closed.len()).find(|&i| self.is_protected(&self.closed[i])) else { break };
             let seg = self.closed.remove(i);
-            log::info!("retention: protected footage over its cap ({pbytes} > {pcap} bytes)");
+            log::warn!(
+                "retention: deleting protected {} ({} KiB): protected footage {} MiB is over its cap of {} MiB ({}% of the storage cap)",
+                seg.name,
+                seg.used_bytes >> 10,
+                pbytes >> 20,
+                pcap >> 20,
+                self.opts.protected_cap_percent
+            );
+            self.stats.protected_deleted += 1;
             self.unlink(&seg);
         }
         let free0 = self.free_bytes();
@@ -543,7 +586,7 @@ impl Store {
         let mut freed = 0u64;
         let mut recycled: Option<SegmentInfo> = None;
         loop {
-            let closed: u64 = self.closed.iter().map(|s| s.alloc_bytes).sum();
+            let closed: u64 = self.closed.iter().map(|s| s.used_bytes).sum();
             let (new_alloc, need_new) = match &recycled {
                 Some(r) => (recycled_size(r.alloc_bytes, capacity), capacity.saturating_sub(r.alloc_bytes)),
                 None => (capacity, capacity),
@@ -554,6 +597,7 @@ impl Store {
             }
             let Some(i) = self.oldest_deletable() else { break };
             let seg = self.closed.remove(i);
+            self.note_last_resort(&seg, "the storage cap or the free-space reserve");
             if recycled.is_none() {
                 recycled = Some(seg);
             } else {
@@ -570,7 +614,10 @@ impl Store {
         {
             return Err(StoreError::NoSpace);
         }
-        let mut capacity = self.opts.capacity_for(self.bytes_per_s);
+        // A segment never takes more than a quarter of the cap: one bigger than the cap would
+        // hold it alone, and rotating out of one that big deletes most of the footage at once.
+        let quarter = (self.opts.storage_cap_bytes / 4 / (1 << 20) * (1 << 20)).max(MIN_SEGMENT_BYTES);
+        let mut capacity = self.opts.capacity_for(self.bytes_per_s).min(quarter);
         let victim = self.make_room(capacity);
         // A small or nearly full card: a smaller segment (it rotates early when full) rather
         // than none, down to MIN_SEGMENT_BYTES. A recycled file is only extended as far as the
@@ -644,6 +691,7 @@ impl Store {
                     if let Some(i) = self.oldest_deletable() {
                         let seg = self.closed.remove(i);
                         log::warn!("disk full: deleting {} to make room", seg.name);
+                        self.note_last_resort(&seg, "a full disk");
                         self.unlink(&seg);
                         continue;
                     }
@@ -683,10 +731,11 @@ impl Store {
         Ok(())
     }
 
-    /// Protects footage between `from` and `to` (UTC ns) from retention.
+    /// Protects footage between `from` and `to` (UTC ns) from retention. The ranges are kept
+    /// merged; the file is replaced atomically before the call returns.
     pub fn protect(&mut self, from: i64, to: i64) -> io::Result<()> {
         let mut p = self.protected.clone();
-        p.ranges.push((from.min(to), from.max(to)));
+        p.add(from, to).map_err(io::Error::other)?;
         crate::config::write_atomic(&self.data_dir.join("protected"), p.to_text().as_bytes())?;
         self.protected = p;
         Ok(())
@@ -694,29 +743,41 @@ impl Store {
 
     /// Removes protection from `from..=to` (UTC ns), trimming ranges that stick out.
     pub fn unprotect(&mut self, from: i64, to: i64) -> io::Result<()> {
-        let (from, to) = (from.min(to), from.max(to));
-        let mut p = Protected::default();
-        for &(a, b) in &self.protected.ranges {
-            if b < from || a > to {
-                p.ranges.push((a, b));
-                continue;
-            }
-            if a < from {
-                p.ranges.push((a, from - 1));
-            }
-            if b > to {
-                p.ranges.push((to + 1, b));
-            }
-        }
+        let mut p = self.protected.clone();
+        p.remove(from, to);
         crate::config::write_atomic(&self.data_dir.join("protected"), p.to_text().as_bytes())?;
         self.protected = p;
         Ok(())
     }
 
-    /// Total bytes allocated by closed segments plus the open one.
+    /// What counts against the storage cap: the closed segments' footage (used bytes) plus
+    /// the open segment's preallocation.
     pub fn used_bytes(&self) -> u64 {
-        self.closed.iter().map(|s| s.alloc_bytes).sum::<u64>()
+        self.closed.iter().map(|s| s.used_bytes).sum::<u64>()
             + self.writer.as_ref().map_or(0, |w| w.header().capacity)
+    }
+}
+
+/// A closed segment with at least this much allocated beyond its used length is trimmed.
+const TRIM_SLACK: u64 = 1 << 20;
+
+/// Truncates a closed segment's file to its used length when it holds at least `TRIM_SLACK`
+/// more; returns what stays allocated. Safe at any moment: nothing past the used length (the
+/// seal's end) is ever read, and a truncate either happened or not after a power cut
+/// (docs/FORMAT.md, "Trim").
+fn trim_to_used(file: &File, name: &str, alloc: u64, used: u64) -> u64 {
+    if alloc < used.saturating_add(TRIM_SLACK) {
+        return alloc;
+    }
+    match file.set_len(used) {
+        Ok(()) => {
+            log::debug!("{name}: trimmed to its {} KiB of footage ({} KiB preallocated)", used >> 10, alloc >> 10);
+            used
+        }
+        Err(e) => {
+            log::warn!("{name}: cannot trim its unused preallocation: {e}");
+            alloc
+        }
     }
 }
 

@@ -465,6 +465,7 @@ impl Api<'_> {
         };
         match smol::future::or(rx.recv(), timeout).await {
             Ok(CtlReply::Failed(m)) => Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, m)),
+            Ok(CtlReply::Refused(m)) => Err(ApiError::new(StatusCode::CONFLICT, m)),
             Ok(r) => Ok(r),
             Err(_) => Err(ApiError::busy("the recorder did not answer in time; try again", 2)),
         }
