@@ -160,11 +160,11 @@ doc = {
         dict(mut, **{"200": resp("the new state", {"$ref": "#/components/schemas/Recording"})}),
         requestBody=body({"type": "object", "required": ["recording"], "properties": {"recording": {"type": "boolean"}}, "additionalProperties": False}), operationId="putRecording")},
   "/api/protected": {"get": op("Protected UTC ranges (kept by retention)", dict(common, **{"200": resp("ranges", {"$ref": "#/components/schemas/Ranges"}), "400": e("unexpected query parameter")}), operationId="getProtected")},
-  "/api/protect": {"post": op("Protect a UTC range from retention (the order of from and to does not matter)", dict(mut, **{"200": resp("the protected ranges now", {"$ref": "#/components/schemas/Ranges"}), "500": e("the ranges could not be saved"), "503": busy("the recorder did not answer in time")}),
+  "/api/protect": {"post": op("Protect a UTC range from retention (the order of from and to does not matter)", dict(mut, **{"200": resp("the protected ranges now", {"$ref": "#/components/schemas/Ranges"}), "409": e("more than 4096 separate protected ranges: unprotect some first"), "500": e("the ranges could not be saved"), "503": busy("the recorder did not answer in time")}),
       requestBody=body({"$ref": "#/components/schemas/Range"}), operationId="protect")},
   "/api/unprotect": {"post": op("Remove protection from a UTC range (ranges sticking out are trimmed)", dict(mut, **{"200": resp("the protected ranges now", {"$ref": "#/components/schemas/Ranges"}), "500": e("the ranges could not be saved"), "503": busy("the recorder did not answer in time")}),
       requestBody=body({"$ref": "#/components/schemas/Range"}), operationId="unprotect")},
-  "/api/save-last": {"post": op("Protect the last N seconds (default 60)", dict(mut, **{"200": resp("the range protected", {"$ref": "#/components/schemas/RangeOut"}), "500": e("the ranges could not be saved"), "503": busy("the recorder did not answer in time")}),
+  "/api/save-last": {"post": op("Protect the last N seconds (default 60)", dict(mut, **{"200": resp("the range protected", {"$ref": "#/components/schemas/RangeOut"}), "409": e("more than 4096 separate protected ranges: unprotect some first"), "500": e("the ranges could not be saved"), "503": busy("the recorder did not answer in time")}),
       requestBody=body({"type": "object", "properties": {"seconds": {"type": "integer", "minimum": 1, "maximum": 3600}}, "additionalProperties": False}, required=True), operationId="saveLast")},
   "/api/config": {
      "get": op("The configuration as saved", dict(common, **{"200": resp("the config", {"$ref": "#/components/schemas/Config"}), "400": e("unexpected query parameter")}), operationId="getConfig"),

@@ -44,12 +44,13 @@ fn a_renamed_segment_is_never_written_before_the_directory_fsync_that_makes_its_
     let d = tempfile::tempdir().unwrap();
     let data = d.path().join("data");
     fs::create_dir_all(&data).unwrap();
-    // 1 s segments of 160x120 at 60 fps; a 0.03 GiB cap holds about seven 4 MiB segments, so
-    // retention recycles one at nearly every rotation after the first seven seconds.
+    // 1 s segments of 320x240 at 60 fps, quality 95; the cap counts footage, and 0.01 GiB
+    // holds about 6 MiB of it next to the 4 MiB segment being written, so retention recycles
+    // one at nearly every rotation after the first few seconds.
     fs::write(
         data.join("config.json"),
-        "{\"video_res_width\": 160, \"video_res_height\": 120, \"video_fps\": 60, \"segment_length_s\": 1, \
-         \"commit_interval_ms\": 50, \"storage_cap_gb\": 0.03, \"min_free_mb\": 0, \"listen\": \"127.0.0.1:0\"}",
+        "{\"video_res_width\": 320, \"video_res_height\": 240, \"video_fps\": 60, \"segment_length_s\": 1, \"mjpeg_quality\": 95, \"video_codec\": \"mjpeg\", \
+         \"commit_interval_ms\": 50, \"storage_cap_gb\": 0.01, \"min_free_mb\": 0, \"listen\": \"127.0.0.1:0\"}",
     )
     .unwrap();
     let trace = d.path().join("trace");

@@ -579,13 +579,16 @@ fn a_segment_recycled_during_an_export_stops_the_stream_instead_of_sending_wrong
     let mut o = opts();
     o.segment_length_ns = SEC as u64;
     o.expected_bytes_per_s = 1 << 20;
-    o.storage_cap_bytes = 13 << 20; // about three segments of 4 MiB: retention recycles
     let mut s = Store::open(&data, o.clone()).unwrap();
     append(&mut s, 0, 90, None); // 3 s
     s.commit().unwrap();
     let ex = blackbox::export::open(&data, T0, T0 + 3 * SEC).unwrap();
     let mut reference = Vec::new();
     ex.reader().read_to_end(&mut reference).unwrap();
+    // The cap (it counts footage) lowered to one 4 MiB segment's preallocation: every segment
+    // start now recycles the oldest closed one.
+    o.storage_cap_bytes = 4 << 20;
+    s.set_options(o.clone());
     // Keep recording: the oldest segments are recycled under the export.
     append(&mut s, 90, 300, None);
     assert!(s.stats().recycled > 0, "{:?}", s.stats());

@@ -747,8 +747,9 @@ fn frame_lookup_finds_the_nearest_stored_frame_and_its_neighbours() {
 
 #[test]
 fn protected_footage_survives_retention_and_unprotected_footage_goes() {
-    // A 10 MiB cap holds about two 4 MiB segments; protected footage may use half of it.
-    let bb = Bb::start(r#"{"video_res_width": 160, "video_res_height": 120, "storage_cap_gb": 0.01, "segment_length_s": 1, "protected_cap_percent": 50}"#);
+    // A 10 MiB cap (it counts footage) holds the 4 MiB segment being written and about 6 MiB
+    // of footage, a few seconds at this rate; protected footage may use half of it.
+    let bb = Bb::start(r#"{"video_codec": "mjpeg", "mjpeg_quality": 95, "video_res_width": 640, "video_res_height": 480, "storage_cap_gb": 0.01, "segment_length_s": 1, "protected_cap_percent": 50}"#);
     let segs = |bb: &Bb| bb.json("/api/segments")["segments"].as_array().unwrap().clone();
     // Protect the start of the segment being written: it can't be deleted before it closes.
     let mut open = None;

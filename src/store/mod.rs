@@ -616,7 +616,7 @@ impl Store {
         }
         // A segment never takes more than a quarter of the cap: one bigger than the cap would
         // hold it alone, and rotating out of one that big deletes most of the footage at once.
-        let quarter = (self.opts.storage_cap_bytes / 4 / (1 << 20) * (1 << 20)).max(MIN_SEGMENT_BYTES);
+        let quarter = (self.opts.storage_cap_bytes / 4 / (1 << 20) * (1 << 20)).max(4 << 20);
         let mut capacity = self.opts.capacity_for(self.bytes_per_s).min(quarter);
         let victim = self.make_room(capacity);
         // A small or nearly full card: a smaller segment (it rotates early when full) rather
