@@ -169,7 +169,7 @@ pub fn with_codec(cam: Box<dyn Camera>, c: &Config) -> Result<Box<dyn Camera>, S
         crate::config::VideoCodec::Mjpeg => Ok(cam),
         // A camera that delivers H.264 (an H.264 file, a V4L2 H264 device, a raw camera
         // encoding to H.264 itself) is recorded as it is.
-        crate::config::VideoCodec::H264 if cam.delivers() == crate::camera::Codec::H264 => Ok(cam),
+        crate::config::VideoCodec::H264 if cam.delivers().inter_coded() => Ok(cam),
         crate::config::VideoCodec::H264 => {
             let cam = crate::camera::transcode::H264Camera::new(cam, c.video_bitrate_kbps, c.keyframe_interval_s)
                 .map_err(|e| e.to_string())?;

@@ -95,9 +95,7 @@ impl LiveSlot {
     /// Codec of the frames the recorder offered last (`None` before the first).
     pub fn codec(&self) -> Option<Codec> {
         match self.codec.load(Ordering::Relaxed) {
-            1 => Some(Codec::Jpeg),
-            2 => Some(Codec::H264),
-            _ => None,
+            b => Codec::from_u8(b),
         }
     }
 
@@ -137,6 +135,10 @@ impl LiveSlot {
             self.codec.store(meta.codec as u8, Ordering::Relaxed);
         }
         let wanted = meta.mono_ns < self.wanted_until_ns.load(Ordering::Acquire);
+        if meta.codec == Codec::Fwht {
+            // The rig's test codec: no browser plays it; there is no live view of it.
+            return false;
+        }
         if meta.codec == Codec::H264 {
             let Some(ring) = self.h264.get() else { return false };
             if !wanted {

@@ -26,6 +26,27 @@ pub enum Codec {
     Jpeg = 1,
     /// An H.264 access unit: Annex-B from cameras and encoders, stored length-prefixed (AVCC).
     H264 = 2,
+    /// A FWHT picture as the kernel's virtual codec (vicodec) makes it: the test rig's stand-in
+    /// for a hardware encoder (`BLACKBOX_ENCODER=m2m-fwht`). Stored and verified like any
+    /// frame; P-pictures refer to the previous one, so segments start on an I-picture. Not
+    /// exportable or viewable live (no player knows it).
+    Fwht = 3,
+}
+
+impl Codec {
+    /// Pictures may refer to earlier ones: a stored run must start on a key frame.
+    pub fn inter_coded(self) -> bool {
+        self != Codec::Jpeg
+    }
+
+    pub fn from_u8(b: u8) -> Option<Codec> {
+        match b {
+            1 => Some(Codec::Jpeg),
+            2 => Some(Codec::H264),
+            3 => Some(Codec::Fwht),
+            _ => None,
+        }
+    }
 }
 
 /// What the recorder needs to know about a frame besides its bytes.

@@ -172,6 +172,10 @@ pub struct V4l2Camera {
     force_key: Option<bool>,
     /// The driver's sequence number of the last frame, to count the frames it dropped.
     last_seq: Option<u32>,
+    /// The driver's first sequence number and the buffers dequeued since (the closing log
+    /// line: what the driver produced, against what we counted).
+    first_seq: Option<u32>,
+    dequeued: u64,
     /// Frames the driver skipped (its sequence jumped): no free buffer in time.
     driver_drops: u64,
     /// Frames the encoder failed on.
@@ -274,6 +278,8 @@ impl V4l2Camera {
             joiner: None,
             force_key: None,
             last_seq: None,
+            first_seq: None,
+            dequeued: 0,
             driver_drops: 0,
             encoder_drops: 0,
         };
@@ -609,6 +615,8 @@ impl V4l2Camera {
             }
         }
         self.last_seq = Some(b.sequence);
+        self.first_seq.get_or_insert(b.sequence);
+        self.dequeued += 1;
         let now_mono = clock::now_mono_ns();
         let now_utc = clock::now_utc_ns();
         // timeval's fields are `long`: 32 bits on 32-bit ARM.
@@ -672,9 +680,10 @@ impl V4l2Camera {
                 Raw::Yuyv => RawFrame::Yuyv { data, stride },
                 Raw::Nv12 => RawFrame::Nv12 { data, stride },
             };
+            let codec = enc.codec();
             match enc.encode(frame) {
                 Ok(e) => {
-                    let meta = FrameMeta { codec: Codec::H264, key: e.key, ..meta };
+                    let meta = FrameMeta { codec, key: e.key, ..meta };
                     self.ready = Some(Ready { meta, src: Src::SoftH264 });
                     return Ok(());
                 }
@@ -776,7 +785,11 @@ impl Camera for V4l2Camera {
     }
 
     fn delivers(&self) -> Codec {
-        if self.pixel == Pixel::H264 || self.h264enc.is_some() { Codec::H264 } else { Codec::Jpeg }
+        match &self.h264enc {
+            _ if self.pixel == Pixel::H264 => Codec::H264,
+            Some(e) => e.codec(),
+            None => Codec::Jpeg,
+        }
     }
 
     fn request_key_frame(&mut self) {
@@ -797,6 +810,16 @@ impl Camera for V4l2Camera {
 
 impl Drop for V4l2Camera {
     fn drop(&mut self) {
+        if let (Some(first), Some(last)) = (self.first_seq, self.last_seq) {
+            log::info!(
+                "camera {}: closed; driver sequence #{first}..=#{last}: {} frames produced, {} dequeued, {} dropped by the driver, {} lost by the encoder",
+                self.path.display(),
+                u64::from(last.wrapping_sub(first)) + 1,
+                self.dequeued,
+                self.driver_drops,
+                self.encoder_drops
+            );
+        }
         if self.streaming {
             let mut typ = BufType::VideoCapture as u32;
             // SAFETY: our fd; errors (ENODEV after an unplug) are ignored.

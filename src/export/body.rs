@@ -213,6 +213,8 @@ impl Export {
                 .and_then(|p| p.parsed())
                 .map_or_else(|| "avc1".to_string(), |s| s.rfc6381().to_string()),
             Codec::Jpeg => "mp4v.6C".to_string(),
+            // Never planned (plan::select refuses FWHT segments).
+            Codec::Fwht => "fwht".to_string(),
         }
     }
 

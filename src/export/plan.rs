@@ -83,6 +83,8 @@ pub enum PlanError {
     NoSegment(u64),
     /// The range is empty or reversed.
     BadRange { from: i64, to: i64 },
+    /// The footage there is in a codec no MP4 can carry (FWHT, the test rig's codec): `frames`.
+    NotExportable { codec: u8, frames: u64 },
     Io(io::Error),
 }
 
@@ -96,6 +98,10 @@ impl fmt::Display for PlanError {
                 write!(f, "empty time range: from {} is not before to {}", Iso(*from), Iso(*to))
             }
             PlanError::Io(e) => write!(f, "reading the store: {e}"),
+            PlanError::NotExportable { codec, frames } => write!(
+                f,
+                "{frames} frames there are FWHT (codec {codec}: the test rig's stand-in for a hardware encoder), which no MP4 player knows; they can be checked with `blackbox verify`, not exported"
+            ),
         }
     }
 }
@@ -139,6 +145,7 @@ fn select(
     let mut p = Plan::empty();
     // The codec and parameters of the export: those of its first segment with a wanted frame.
     let mut setting: Option<(u8, Vec<u8>)> = None;
+    let mut unexportable: Option<(u8, u64)> = None;
     let wanted: Vec<&SegmentInfo> = reader.segments().into_iter().filter(|s| s.frames > 0 && seg_ok(s)).collect();
     let mut loaded = Vec::with_capacity(LOAD_BATCH);
     for batch in wanted.chunks(LOAD_BATCH) {
@@ -157,6 +164,11 @@ fn select(
             let h264 = seg_codec == Codec::H264 as u8;
             let wanted_here = sf.entries.iter().filter(|e| frame_ok(e.utc_ns)).count() as u64;
             if wanted_here == 0 {
+                continue;
+            }
+            if seg_codec != Codec::Jpeg as u8 && seg_codec != Codec::H264 as u8 {
+                log::warn!("export: segment {} is in codec {seg_codec} (not exportable); left out", seg.name);
+                unexportable = Some((seg_codec, unexportable.map_or(0, |(_, n)| n) + wanted_here));
                 continue;
             }
             match &setting {
@@ -269,7 +281,7 @@ fn select(
         }
     }
     if p.frames.is_empty() {
-        return Err(None);
+        return Err(unexportable.map(|(codec, frames)| PlanError::NotExportable { codec, frames }));
     }
     // Growth by reserve() can leave up to twice the room needed; the plan lives as long as
     // its export (the web side budgets ~160 bytes a frame, src/web/export.rs).

@@ -312,7 +312,8 @@ fn capture(
                     cap.cause = lost_cause;
                 }
                 let cause = if cap.trouble && cap.pending == 0 { Cause::Camera } else { cap.cause };
-                let h264 = meta.codec == crate::camera::Codec::H264;
+                // H.264 (or the rig's FWHT): pictures refer to earlier ones.
+                let h264 = meta.codec.inter_coded();
                 let from_store = h264 && key_wanted.swap(false, Ordering::Relaxed);
                 if h264 && (cap.pending > 0 || cap.trouble || from_store) && !need_key {
                     need_key = true;

@@ -149,12 +149,15 @@ impl<'s, 'a> StoreSide<'s, 'a> {
                     Err(StoreError::NeedsKeyFrame)
                 }
             }
+        } else if meta.codec.inter_coded() && self.need_key && !meta.key {
+            // FWHT (the rig's codec): a P-picture whose reference was not stored.
+            Err(StoreError::NeedsKeyFrame)
         } else if self.inline {
             self.store.append_frame(meta, data)
         } else {
             self.store.append_frame_deferred(meta, data)
         };
-        if meta.codec == Codec::H264 {
+        if meta.codec.inter_coded() {
             self.need_key = r.is_err();
             if r.is_err() {
                 self.key_wanted.store(true, Ordering::Relaxed);

@@ -325,11 +325,12 @@ impl Store {
     fn rotation_due(&self, meta: &FrameMeta) -> bool {
         let Some(w) = &self.writer else { return false };
         let age = meta.mono_ns.saturating_sub(w.header().start_mono_ns);
-        let h264 = meta.codec == Codec::H264;
+        // H.264, or the rig's FWHT: a segment starts on a key frame.
+        let h264 = meta.codec.inter_coded();
         if w.frames() > 0 && self.seg_codec != Some(meta.codec) {
             return true;
         }
-        if h264 && meta.key && w.frames() > 0 && w.header().params != self.h264_params {
+        if meta.codec == Codec::H264 && meta.key && w.frames() > 0 && w.header().params != self.h264_params {
             return true;
         }
         age >= self.opts.segment_length_ns && (!h264 || meta.key || age >= 2 * self.opts.segment_length_ns)
@@ -341,7 +342,7 @@ impl Store {
         }
         for attempt in 0..2 {
             if self.writer.is_none() {
-                if meta.codec == Codec::H264 && (!meta.key || self.h264_params.is_empty()) {
+                if meta.codec.inter_coded() && (!meta.key || (meta.codec == Codec::H264 && self.h264_params.is_empty())) {
                     return Err(StoreError::NeedsKeyFrame);
                 }
                 self.start_segment(meta)?;

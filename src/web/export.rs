@@ -348,6 +348,7 @@ fn plan_error(e: &PlanError) -> (StatusCode, String) {
         PlanError::NoFootage { .. } | PlanError::NoSegment(_) => (StatusCode::NOT_FOUND, e.to_string()),
         // An empty range (from not before to) holds no footage: schema-valid, so not a 400.
         PlanError::BadRange { .. } => (StatusCode::NOT_FOUND, e.to_string()),
+        PlanError::NotExportable { .. } => (StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
         PlanError::Io(_) => {
             log::error!("export: {e}");
             (StatusCode::INTERNAL_SERVER_ERROR, e.to_string())

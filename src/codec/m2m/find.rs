@@ -1,7 +1,7 @@
 //! Finding a stateful encoder node (`/dev/video*`: M2M_MPLANE, `YU12` in, the codec out) and
 //! choosing the recorder's H.264 encoder: the M2M one, or OpenH264.
 
-use super::{open_fd, xioctl, M2mEncoder, M2mSettings, BUF_CAPTURE_MPLANE, BUF_OUTPUT_MPLANE, CAP_DEVICE_CAPS, CAP_VIDEO_M2M_MPLANE, FOURCC_H264, FOURCC_YU12};
+use super::{open_fd, xioctl, M2mEncoder, M2mSettings, BUF_CAPTURE_MPLANE, BUF_OUTPUT_MPLANE, CAP_DEVICE_CAPS, CAP_VIDEO_M2M_MPLANE, FOURCC_FWHT, FOURCC_H264, FOURCC_YU12};
 use crate::codec::encoder::{EncoderError, H264Settings, VideoEncoder};
 use std::ffi::c_void;
 use std::mem;
@@ -70,7 +70,19 @@ pub fn find_encoder(codec: u32) -> Option<(PathBuf, String)> {
 /// The H.264 encoder for `s`: the stateful M2M encoder when a node offers one (unless
 /// `BLACKBOX_ENCODER=software`), else OpenH264. The log says which and why.
 pub fn select_h264(s: H264Settings) -> Result<Box<dyn VideoEncoder>, EncoderError> {
-    let forced_soft = std::env::var("BLACKBOX_ENCODER").is_ok_and(|v| v == "software");
+    let forced = std::env::var("BLACKBOX_ENCODER").unwrap_or_default();
+    let forced_soft = forced == "software";
+    if forced == "m2m-fwht" {
+        // The qemu rig: record through the M2M client on vicodec, whose only encoder is FWHT
+        // (stored as Codec::Fwht: verifiable, not exportable). Never chosen otherwise.
+        let Some((path, card)) = find_encoder(FOURCC_FWHT) else {
+            return Err(EncoderError::Gone("BLACKBOX_ENCODER=m2m-fwht: no V4L2 M2M FWHT encoder node".into()));
+        };
+        let deadline_ms = std::env::var("BLACKBOX_M2M_DEADLINE_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(2000);
+        let e = M2mEncoder::open(&path, &card, M2mSettings { h264: s, codec: FOURCC_FWHT, deadline_ms })?;
+        log::warn!("video encoder: V4L2 M2M {} ({card}) in FWHT, BLACKBOX_ENCODER=m2m-fwht (test codec: not exportable)", path.display());
+        return Ok(Box::new(e));
+    }
     if !forced_soft {
         match find_encoder(FOURCC_H264) {
             Some((path, card)) => {

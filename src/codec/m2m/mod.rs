@@ -597,8 +597,8 @@ impl M2mEncoder {
 
 impl VideoEncoder for M2mEncoder {
     fn codec(&self) -> Codec {
-        // Only H.264 instances are handed out as a `VideoEncoder` (`crate::codec::select`).
-        Codec::H264
+        // H.264, or FWHT on the test rig (`BLACKBOX_ENCODER=m2m-fwht`, `find::select_h264`).
+        if self.s.codec == FOURCC_FWHT { Codec::Fwht } else { Codec::H264 }
     }
 
     fn encode(&mut self, frame: RawFrame<'_>) -> Result<Encoded<'_>, EncoderError> {
