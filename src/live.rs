@@ -94,9 +94,7 @@ impl LiveSlot {
 
     /// Codec of the frames the recorder offered last (`None` before the first).
     pub fn codec(&self) -> Option<Codec> {
-        match self.codec.load(Ordering::Relaxed) {
-            b => Codec::from_u8(b),
-        }
+        Codec::from_u8(self.codec.load(Ordering::Relaxed))
     }
 
     /// Makes room for frames of `capacity` bytes (after a camera with larger frames was

@@ -352,7 +352,7 @@ fn retention_deletes_oldest_unprotected_first_and_caps_protected() {
     assert_eq!(segs.last().unwrap().last_seq(), Some(599));
     // Footage stays under the cap, and fills it: not far less than it allows.
     let total: u64 = segs.iter().map(|x| x.used_bytes).sum();
-    assert!(total <= 25 << 20 && total >= 15 << 20, "{total}");
+    assert!((15 << 20..=25 << 20).contains(&total), "{total}");
     assert!(verify(d.path()).unwrap().ok());
 }
 

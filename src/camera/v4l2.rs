@@ -690,7 +690,7 @@ impl V4l2Camera {
                 Err(e) => {
                     self.encoder_drops += 1;
                     if self.encoder_drops <= 3 || self.encoder_drops.is_multiple_of(1000) {
-                        log::warn!("camera {}: H.264 encoding of frame #{} failed: {e} ({} so far)", self.path.display(), b.sequence, self.encoder_drops);
+                        log::warn!("camera {}: video encoding of frame #{} failed: {e} ({} so far)", self.path.display(), b.sequence, self.encoder_drops);
                     }
                     // The next picture must not refer to the one that was lost.
                     enc.request_key_frame();

@@ -257,7 +257,7 @@ mod tests {
 
     #[test]
     fn moving_follows_vibration() {
-        let vib = |t: f64| if (2000.0..12000.0).contains(&t) { (0.15 * (t / 1000.0 * 2.0 * 3.14159 * 15.0).sin()) as f32 } else { 0.0 };
+        let vib = |t: f64| if (2000.0..12000.0).contains(&t) { (0.15 * (t / 1000.0 * 2.0 * std::f64::consts::PI * 15.0).sin()) as f32 } else { 0.0 };
         let mut d = Detector::new(P);
         let mut states = Vec::new();
         for i in 0..2500u64 {

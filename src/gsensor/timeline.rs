@@ -120,7 +120,7 @@ mod tests {
         let mut worst_late = 0f64;
         for i in 0..400 {
             x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            let late = if (x >> 20) % 4 == 0 { ((x >> 33) % 600) as f64 * MS } else { 0.0 };
+            let late = if (x >> 20).is_multiple_of(4) { ((x >> 33) % 600) as f64 * MS } else { 0.0 };
             worst_late = worst_late.max(late);
             t += 100.0 * MS + late;
             let produced = ((t - 3.0 * MS) / (10.0 * MS)).floor() as u64;

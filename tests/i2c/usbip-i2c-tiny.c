@@ -227,7 +227,7 @@ static uint64_t rate_period(void)
 	}
 	int dlpf = regs[0x1a] & 7;
 	uint64_t base = dlpf == 0 || dlpf == 7 ? 8000 : 1000;
-	return 1000000000u * (1u + regs[0x19]) / base;
+	return 1000000000ull * (1u + regs[0x19]) / base;   /* 64-bit: 1e9 x 10 overflows 32 bits */
 }
 
 static void fifo_start(void)
