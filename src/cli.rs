@@ -337,17 +337,37 @@ fn cmd_run(args: &[String]) -> i32 {
         config.storage_cap_gb
     );
     let live = Arc::new(LiveSlot::new(supervisor::live_capacity(camera.size().0, camera.size().1)));
-    let store = match Store::open(&data, store_options(&config)) {
+    let mut store = match Store::open(&data, store_options(&config)) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("blackbox: {e}");
             return 1;
         }
     };
+    // Events (DATA/events): a damaged or unreadable journal never stops recording. Every
+    // locked event's window is protected again (a power cut may have come between the
+    // event's fsync and the store's).
+    let events = match crate::events::Events::open(&data) {
+        Ok(ev) => {
+            for (a, b) in ev.locked_ranges() {
+                if !store.protected().contains(a, b)
+                    && let Err(e) = store.protect(a, b)
+                {
+                    log::error!("events: cannot protect {} .. {}: {e}", Iso(a), Iso(b));
+                }
+            }
+            Some(ev)
+        }
+        Err(e) => {
+            log::error!("events: cannot open {}: {e}; recording without events", data.join(crate::events::Events::FILE).display());
+            None
+        }
+    };
     let status = Arc::new(RecorderStatus::new());
     supervisor::announce_camera(&status, &live, camera.as_ref());
     status.refresh_store(&store, crate::clock::now_mono_ns());
     let control = Arc::new(RecorderControl::new(file_config));
+    let events = events.map(|ev| crate::events::EventSink::new(ev, Arc::clone(&control), &data, crate::events::Window::of(&config)));
     // The recorder must not die because of the web side: without a secret (or a port) it
     // records without the dashboard. Without a secret the dashboard stays off (fail closed).
     match web::auth::Secret::load_or_create(&data) {
@@ -363,6 +383,7 @@ fn cmd_run(args: &[String]) -> i32 {
                 control: Arc::clone(&control),
                 live: Arc::clone(&live),
                 config_path: cfg_path.clone().unwrap_or_else(|| data.join("config.json")),
+                events: events.clone(),
             };
             let url = match web::start(config.listen_addr(), web) {
                 Ok(addr) => {
@@ -409,7 +430,19 @@ fn cmd_run(args: &[String]) -> i32 {
     // The G-sensor (gsensor_device): its own thread; no sensor, or one that vanishes, never
     // touches recording. `on_impact` is the seam where impacts become events.
     let moving = Arc::new(AtomicBool::new(false));
-    let _gsensor = crate::gsensor::spawn(crate::gsensor::GSensorConfig::from(&config), Box::new(log_impact), Arc::clone(&moving));
+    let sink = events.clone();
+    let on_impact = move |i: crate::gsensor::Impact| {
+        log_impact(i);
+        // Off the sensor's thread: the event's fsync must not make its FIFO overflow.
+        if let Some(s) = sink.clone() {
+            let _ = std::thread::Builder::new().name("event".into()).spawn(move || {
+                if let Err(e) = s.trigger(crate::events::Kind::Impact, i.mono_ns, Some(i.peak_g)) {
+                    log::error!("event: cannot record the impact: {e}");
+                }
+            });
+        }
+    };
+    let _gsensor = crate::gsensor::spawn(crate::gsensor::GSensorConfig::from(&config), Box::new(on_impact), Arc::clone(&moving));
     // Restarts from the web reopen the same source (or the auto-selected one) with the new
     // configuration.
     let source = a.value("--source").map(str::to_string);

@@ -12,6 +12,7 @@ pub mod codec;
 pub mod config;
 pub mod json_str;
 pub mod control;
+pub mod events;
 pub mod export;
 pub mod gsensor;
 pub mod live;

@@ -30,6 +30,8 @@ pub(super) enum Key {
     GsensorDevice,
     GsensorThresholdG,
     GsensorParkedThresholdG,
+    EventPreS,
+    EventPostS,
 }
 
 /// The type and allowed values of a key.
@@ -54,7 +56,7 @@ pub(super) enum Ty {
 
 impl Key {
     /// In file order (also the order of `to_json` and docs/CONFIG.md).
-    pub(super) const ALL: [Key; 21] = [
+    pub(super) const ALL: [Key; 23] = [
         Key::Listen,
         Key::Port,
         Key::StorageCapGb,
@@ -76,6 +78,8 @@ impl Key {
         Key::GsensorDevice,
         Key::GsensorThresholdG,
         Key::GsensorParkedThresholdG,
+        Key::EventPreS,
+        Key::EventPostS,
     ];
 
     pub(super) fn name(self) -> &'static str {
@@ -101,6 +105,8 @@ impl Key {
             Key::GsensorDevice => "gsensor_device",
             Key::GsensorThresholdG => "gsensor_threshold_g",
             Key::GsensorParkedThresholdG => "gsensor_parked_threshold_g",
+            Key::EventPreS => "event_pre_s",
+            Key::EventPostS => "event_post_s",
         }
     }
 
@@ -131,6 +137,8 @@ impl Key {
             Key::GsensorDevice => Ty::Str { max: 32 },
             Key::GsensorThresholdG => Ty::Float { min: 0.5, max: 16.0 },
             Key::GsensorParkedThresholdG => Ty::Float { min: 0.1, max: 16.0 },
+            Key::EventPreS => u(0, 600),
+            Key::EventPostS => u(1, 600),
         }
     }
 
@@ -204,6 +212,8 @@ impl Config {
             Key::GsensorDevice => Val::Str(&self.gsensor_device),
             Key::GsensorThresholdG => Val::Float(self.gsensor_threshold_g),
             Key::GsensorParkedThresholdG => Val::Float(self.gsensor_parked_threshold_g),
+            Key::EventPreS => Val::Uint(self.event_pre_s.into()),
+            Key::EventPostS => Val::Uint(self.event_post_s.into()),
         }
     }
 
@@ -242,6 +252,8 @@ impl Config {
             (Key::GsensorDevice, Val::Str(s)) => self.gsensor_device = text(key, s)?,
             (Key::GsensorThresholdG, Val::Float(v)) => self.gsensor_threshold_g = v,
             (Key::GsensorParkedThresholdG, Val::Float(v)) => self.gsensor_parked_threshold_g = v,
+            (Key::EventPreS, Val::Uint(v)) => self.event_pre_s = narrow(key, v)?,
+            (Key::EventPostS, Val::Uint(v)) => self.event_post_s = narrow(key, v)?,
             (key, _) => return Err(ConfigError::wrong_type(key, &"a value of another type")),
         }
         Ok(())

@@ -101,6 +101,9 @@ pub struct Config {
     pub gsensor_threshold_g: f64,
     /// Impact ("bump") threshold while parked, g; 0.1..=16.
     pub gsensor_parked_threshold_g: f64,
+    /// Footage an event protects before its trigger (counted in footage) and after it, s.
+    pub event_pre_s: u16,
+    pub event_post_s: u16,
 }
 
 /// The `video_codec` setting.
@@ -154,6 +157,8 @@ impl Default for Config {
             gsensor_device: heapless::String::try_from("auto").unwrap_or_default(),
             gsensor_threshold_g: 2.5,
             gsensor_parked_threshold_g: 0.5,
+            event_pre_s: 20,
+            event_post_s: 40,
         }
     }
 }
@@ -210,7 +215,7 @@ impl Config {
     pub fn to_json(&self) -> heapless::String<2048> {
         let mut out = heapless::String::new();
         // Cannot fail: the longest possible output (every string byte escaped as \u00XX)
-        // is about 1600 bytes; see the `to_json_worst_case_fits` test.
+        // is about 1850 bytes; see the `to_json_worst_case_fits` test.
         let _ = self.write_json(&mut out);
         out
     }

@@ -68,6 +68,8 @@ fn full() -> Config {
         gsensor_device: heapless::String::try_from("/dev/i2c-1@0x68").unwrap(),
         gsensor_threshold_g: 3.0,
         gsensor_parked_threshold_g: 0.8,
+        event_pre_s: 30,
+        event_post_s: 90,
     }
 }
 
@@ -106,7 +108,8 @@ fn every_key_parsed() {
         "camera_device": "/dev/video2", "mjpeg_quality": 90, "embed_timestamp": false,
         "commit_interval_ms": 250, "commit_frames": 10, "max_live_clients": 4,
         "video_codec": "mjpeg", "video_bitrate_kbps": 2500, "keyframe_interval_s": 2,
-        "gsensor_device": "/dev/i2c-1@0x68", "gsensor_threshold_g": 3, "gsensor_parked_threshold_g": 0.8
+        "gsensor_device": "/dev/i2c-1@0x68", "gsensor_threshold_g": 3, "gsensor_parked_threshold_g": 0.8,
+        "event_pre_s": 30, "event_post_s": 90
     }"#);
     assert_eq!(c, full());
     assert_eq!(c.listen_addr(), "0.0.0.0:8443".parse().unwrap());
@@ -459,7 +462,9 @@ fn to_json_round_trip() {
   "max_live_clients": 8,
   "gsensor_device": "auto",
   "gsensor_threshold_g": 2.5,
-  "gsensor_parked_threshold_g": 0.5
+  "gsensor_parked_threshold_g": 0.5,
+  "event_pre_s": 20,
+  "event_post_s": 40
 }
 "#
     );
@@ -506,9 +511,11 @@ fn to_json_worst_case_fits() {
     c.protected_cap_percent = u8::MAX;
     c.mjpeg_quality = u8::MAX;
     c.embed_timestamp = false;
+    c.event_pre_s = u16::MAX;
+    c.event_post_s = u16::MAX;
     let mut unbounded = String::new();
     c.write_json(&mut unbounded).unwrap();
-    assert!(unbounded.len() < 1800, "{}", unbounded.len());
+    assert!(unbounded.len() < 2000, "{}", unbounded.len());
     assert_eq!(c.to_json().as_str(), unbounded);
 }
 

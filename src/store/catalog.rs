@@ -201,6 +201,11 @@ impl Protected {
         self.ranges = out;
     }
 
+    /// Whether one range holds all of `from..=to`.
+    pub fn contains(&self, from_ns: i64, to_ns: i64) -> bool {
+        self.ranges.iter().any(|&(a, b)| a <= from_ns && b >= to_ns)
+    }
+
     pub fn covers(&self, from_ns: i64, to_ns: i64) -> bool {
         self.ranges.iter().any(|&(a, b)| a <= to_ns && b >= from_ns)
     }

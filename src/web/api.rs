@@ -47,6 +47,8 @@ pub struct Api<'a> {
     pub footage: &'a Footage,
     pub config_path: &'a std::path::Path,
     pub event_clients: Cell<u32>,
+    /// Events (impacts, "Save incident"); `None` when `DATA/events` could not be opened.
+    pub events: Option<&'a crate::events::EventSink>,
 }
 
 /// An error answer: `{"error":"...","key":"..."}`.
@@ -144,7 +146,7 @@ impl IntoResponse for Reply {
     }
 }
 
-type ApiResult = Result<Reply, ApiError>;
+pub(super) type ApiResult = Result<Reply, ApiError>;
 
 fn json_ok(body: String) -> ApiResult {
     Ok(Reply::Json(StatusCode::OK, body))
@@ -181,7 +183,7 @@ fn url_decode(s: &str) -> Option<String> {
 }
 
 /// The query's parameters, decoded; only `allowed` names are accepted, each at most once.
-fn query(req: &picoserve::request::RequestParts<'_>, allowed: &[&str]) -> Result<Vec<(String, String)>, ApiError> {
+pub(super) fn query(req: &picoserve::request::RequestParts<'_>, allowed: &[&str]) -> Result<Vec<(String, String)>, ApiError> {
     let mut out: Vec<(String, String)> = Vec::new();
     let Some(q) = req.query() else { return Ok(out) };
     for pair in q.0.split('&').filter(|p| !p.is_empty()) {
@@ -199,13 +201,13 @@ fn query(req: &picoserve::request::RequestParts<'_>, allowed: &[&str]) -> Result
     Ok(out)
 }
 
-fn param<'q>(q: &'q [(String, String)], name: &str) -> Option<&'q str> {
+pub(super) fn param<'q>(q: &'q [(String, String)], name: &str) -> Option<&'q str> {
     q.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
 /// A time parameter: ISO 8601 / RFC 3339. Valid times outside 1970..2200 are clamped to
 /// those ends (no footage or protection can lie outside them).
-fn parse_time(key: &str, v: &str) -> Result<i64, ApiError> {
+pub(super) fn parse_time(key: &str, v: &str) -> Result<i64, ApiError> {
     parse_clamped_time(v).map_err(|e| ApiError::bad_key(key, format!("{key}: {v:?} is not an ISO 8601 UTC time ({e})")))
 }
 
@@ -223,7 +225,7 @@ pub fn parse_clamped_time(v: &str) -> Result<i64, clock::TimeParseError> {
 }
 
 /// A decimal number without sign or leading `+`, at most `max`.
-fn parse_u64(key: &str, v: &str, max: u64) -> Result<u64, ApiError> {
+pub(super) fn parse_u64(key: &str, v: &str, max: u64) -> Result<u64, ApiError> {
     if v.is_empty() || v.len() > 20 || !v.bytes().all(|b| b.is_ascii_digit()) {
         return Err(ApiError::bad_key(key, format!("{key}: {v:?} is not a decimal number")));
     }
@@ -241,7 +243,7 @@ fn body_time(o: &json::Object, key: &str) -> Result<i64, ApiError> {
     }
 }
 
-fn only_keys(o: &json::Object, allowed: &[&str]) -> Result<(), ApiError> {
+pub(super) fn only_keys(o: &json::Object, allowed: &[&str]) -> Result<(), ApiError> {
     match o.members.iter().find(|(k, _, _)| !allowed.contains(&k.as_str())) {
         Some((k, _, _)) => Err(ApiError::bad_key(k, format!("unknown key {k:?} (allowed: {})", allowed.join(", ")))),
         None => Ok(()),
@@ -360,7 +362,7 @@ impl Api<'_> {
 
     /// `GET /api/frame?at=T` or `?seq=N`: the stored JPEG, or an H.264 picture decoded from the
     /// IDR before it and coded as a JPEG (off the web thread).
-    async fn get_frame(&self, q: &[(String, String)]) -> ApiResult {
+    pub(super) async fn get_frame(&self, q: &[(String, String)]) -> ApiResult {
         let (reply, gop) = self.find_frame(q)?;
         let (Some(gop), Reply::Jpeg { seq, utc_ns, prev, next, .. }) = (gop, &reply) else { return Ok(reply) };
         let (seq, utc_ns, prev, next) = (*seq, *utc_ns, *prev, *next);
@@ -535,6 +537,9 @@ impl Api<'_> {
             next_start.push("\"gsensor_device\"");
         }
         crate::gsensor::set_thresholds(new.gsensor_threshold_g as f32, new.gsensor_parked_threshold_g as f32);
+        if let Some(ev) = self.events {
+            ev.set_window(crate::events::Window::of(&new));
+        }
         self.control.set_config(new.clone());
         log::info!("web: configuration saved to {}", self.config_path.display());
         let applied = if restart {
@@ -909,6 +914,18 @@ impl PathRouterService<(), ()> for Api<'_> {
                     .with_body(ev)
                     .write_to(conn, response_writer)
                     .await
+            }
+            "/incidents" => {
+                let body = if method == "POST" { Some(body!()) } else { None };
+                let q = match query(&parts, &["from", "to", "kind"]) {
+                    Ok(q) => q,
+                    Err(e) => answer!(Err(e)),
+                };
+                answer!(self.incidents(method, &q, body).await)
+            }
+            p if p.starts_with("/incidents/") => {
+                no_query!();
+                answer!(self.incident(method, p).await)
             }
             "/segments" => {
                 only_get!();

@@ -19,6 +19,7 @@ pub mod controls;
 pub mod export;
 pub mod footage;
 pub mod host;
+pub mod incidents;
 pub mod json;
 pub mod fmp4;
 pub mod live;
@@ -76,6 +77,8 @@ pub struct WebContext {
     pub live: Arc<crate::live::LiveSlot>,
     /// Where `PUT /api/config` saves the configuration.
     pub config_path: std::path::PathBuf,
+    /// Events (`/api/incidents`).
+    pub events: Option<crate::events::EventSink>,
 }
 
 /// Binds `addr` now (so the caller learns of a busy port at once) and starts the web thread.
@@ -113,6 +116,7 @@ fn serve(listener: TcpListener, ctx: WebContext) -> std::io::Result<()> {
         footage,
         config_path: &ctx.config_path,
         event_clients: std::cell::Cell::new(0),
+        events: ctx.events.as_ref(),
     };
     let app = portal::routes(Router::new())
         .route("/", get_service(assets::IndexService))
