@@ -1048,3 +1048,81 @@ fn camera_setting_changes_under_a_small_cap_keep_the_footage() {
     assert!(span >= 32_000_000_000, "only {:.1} s of footage kept", span as f64 / 1e9);
     assert!(recorded == 0 || stored + 16 >= recorded, "stored {stored} of {recorded} frames");
 }
+
+/// Issue 16: "Save incident" records an event that protects footage before (counted in
+/// footage) and after the press; a press inside its window extends it; it has a thumbnail and an
+/// MP4 of exactly its window; unlocking unprotects; and it survives a kill -9 right after the
+/// answer, its footage protected again at the next start.
+#[test]
+fn save_incident_protects_its_window_and_survives_a_kill() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::write(
+        dir.join("cfg.json"),
+        r#"{"video_codec": "mjpeg", "video_res_width": 160, "video_res_height": 120, "video_fps": 10, "storage_cap_gb": 1, "segment_length_s": 2, "event_pre_s": 3, "event_post_s": 2}"#,
+    )
+    .unwrap();
+    let mut bb = Bb::start_in(dir, &["--source", "synthetic"], &[]);
+    let frames = |bb: &Bb| -> u64 { bb.json("/api/segments")["segments"].as_array().unwrap().iter().map(|s| s["frames"].as_u64().unwrap()).sum() };
+    bb.wait(20, "5 s of footage", || frames(&bb) >= 50);
+    assert_eq!(bb.json("/api/incidents")["incidents"], serde_json::json!([]));
+    let r = bb.req("POST", "/api/incidents", "{}");
+    assert_eq!(r.status, 201, "{}", r.text());
+    let e = r.json();
+    let (t, from, to) = (iso_ns(&e["time"]), iso_ns(&e["from"]), iso_ns(&e["to"]));
+    assert_eq!(e["kind"], "button");
+    assert_eq!(e["locked"], true);
+    assert_eq!(to - t, 2_000_000_000, "{e}");
+    // 3 s of footage before the press: no gap here, so about 3 s of wall time too.
+    assert!((t - from - 3_000_000_000).abs() <= 1_000_000, "{e}");
+    let protected = |bb: &Bb| -> Vec<(i64, i64)> {
+        bb.json("/api/protected")["ranges"].as_array().unwrap().iter().map(|r| (iso_ns(&r["from"]), iso_ns(&r["to"]))).collect()
+    };
+    bb.wait(5, "the window protected", || protected(&bb).iter().any(|&(a, b)| a <= from && b >= to - 1_000_000));
+    // A second press inside the window extends the same event.
+    let r = bb.req("POST", "/api/incidents", r#"{"kind": "button"}"#);
+    assert_eq!(r.status, 201, "{}", r.text());
+    let e2 = r.json();
+    assert_eq!((e2["id"].clone(), e2["repeats"].as_u64()), (e["id"].clone(), Some(1)), "{e2}");
+    assert!(iso_ns(&e2["to"]) > to);
+    let id = e["id"].as_u64().unwrap();
+    // Bad requests.
+    assert_eq!(bb.req("POST", "/api/incidents", r#"{"kind": "impact"}"#).status, 400);
+    assert_eq!(bb.req("GET", "/api/incidents?kind=nope", "").status, 400);
+    assert_eq!(bb.req("GET", "/api/incidents/999/thumb.jpg", "").status, 404);
+    assert_eq!(bb.req("GET", "/api/incidents/x/unlock", "").status, 400);
+    // Its thumbnail is the picture at the press.
+    let r = bb.req("GET", &format!("/api/incidents/{id}/thumb.jpg"), "");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("image/jpeg"));
+    assert!(r.body.starts_with(&[0xff, 0xd8]));
+    assert!(dir.join("data/thumbs").join(format!("{id}.jpg")).exists());
+    // After the window: exactly its footage as MP4.
+    bb.wait(10, "the window to pass", || frames(&bb) >= 50 + 60);
+    let list = bb.json("/api/incidents");
+    let mp4 = list["incidents"][0]["mp4"].as_str().unwrap().to_string();
+    let r = bb.req("GET", &mp4, "");
+    assert_eq!(r.status, 200, "{mp4}: {}", r.text());
+    assert_eq!(&r.body[4..8], b"ftyp");
+    // kill -9 right after a new event's answer: it is there after the restart, protected.
+    let r = bb.req("POST", "/api/incidents", "{}");
+    assert_eq!(r.status, 201, "{}", r.text());
+    let e3 = r.json();
+    assert_ne!(e3["id"], e["id"]);
+    let (f3, t3) = (iso_ns(&e3["from"]), iso_ns(&e3["to"]));
+    let _ = bb.child.kill();
+    let _ = bb.child.wait();
+    drop(bb);
+    let bb = Bb::start_in(dir, &["--source", "synthetic"], &[]);
+    let list = bb.json("/api/incidents")["incidents"].as_array().unwrap().clone();
+    assert_eq!(list.len(), 2, "{list:?}");
+    assert_eq!(list[0]["id"], e3["id"], "newest first");
+    assert!(protected(&bb).iter().any(|&(a, b)| a <= f3 && b >= t3 - 1_000_000), "{:?}", protected(&bb));
+    // Unlock the first: its window is no longer protected (the other event does not cover it).
+    let r = bb.req("POST", &format!("/api/incidents/{id}/unlock"), "");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["locked"], false);
+    bb.wait(5, "the first window unprotected", || !protected(&bb).iter().any(|&(a, b)| a <= from + 1_000_000_000 && b >= from + 1_000_000_000));
+    let log = bb.stop();
+    assert!(!log.contains(" ERROR "), "{log}");
+}

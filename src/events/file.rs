@@ -6,8 +6,8 @@
 //! - `X id` — unlocked by the owner.
 //!
 //! Every append is `fdatasync`ed before the caller hears of it. At load a line whose CRC or
-//! syntax fails is skipped: a torn last line is what a power cut leaves (not logged as damage);
-//! one in the middle is logged. The journal is rewritten compactly (temp + fsync + rename) when
+//! syntax fails is skipped: a torn last line is what a power cut leaves (cut off, not logged
+//! as damage); one in the middle is logged. The journal is rewritten compactly (temp + fsync + rename) when
 //! it holds many more lines than events.
 
 use super::{Event, Kind};
@@ -43,13 +43,14 @@ impl Events {
         }
         let next_id = list.iter().map(|e| e.id).max().map_or(1, |m| m + 1);
         let file = OpenOptions::new().create(true).append(true).open(&path)?;
-        let mut ev = Events { path, file, list, lines, next_id };
         if !text.is_empty() && !text.ends_with('\n') {
-            // A torn last line: end it, so the next record starts on a line of its own.
-            ev.file.write_all(b"\n")?;
-            ev.file.sync_data()?;
+            // A torn last line (a power cut mid-append): cut it off, so the next record starts
+            // on a line of its own and the torn one is not read as damage later.
+            let keep = text.rfind('\n').map_or(0, |i| i + 1);
+            file.set_len(keep as u64)?;
+            file.sync_data()?;
         }
-        Ok(ev)
+        Ok(Events { path, file, list, lines, next_id })
     }
 
     pub fn all(&self) -> &[Event] {

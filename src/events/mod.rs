@@ -200,6 +200,9 @@ pub fn footage_before(seg_dir: &Path, t: i64, pre_ns: i64) -> i64 {
     spans_back(&mut spans, t, pre_ns).unwrap_or(plain)
 }
 
+/// Gaps up to this long between segments count as footage when measuring back.
+const SHORT_GAP_NS: i64 = 1_000_000_000;
+
 /// [`footage_before`] over `spans` (UTC start, end). `None`: no footage before `t`.
 fn spans_back(spans: &mut [(i64, i64)], t: i64, pre_ns: i64) -> Option<i64> {
     spans.sort_unstable_by_key(|s| std::cmp::Reverse(s.1));
@@ -207,9 +210,14 @@ fn spans_back(spans: &mut [(i64, i64)], t: i64, pre_ns: i64) -> Option<i64> {
     let mut from = t;
     let mut any = false;
     for &(s, e) in spans.iter() {
-        let e = e.min(from);
+        let mut e = e.min(from);
         if e <= s {
             continue;
+        }
+        // The frame interval between one segment's last frame and the next one's first (or a
+        // short hiccup) is footage time, not a gap.
+        if any && from - e <= SHORT_GAP_NS {
+            e = from;
         }
         any = true;
         let len = e - s;
@@ -239,6 +247,9 @@ mod tests {
         // No gap: plain.
         let mut spans = vec![(0, 200 * S)];
         assert_eq!(spans_back(&mut spans, 150 * S, 20 * S), Some(130 * S));
+        // Segments 0.1 s apart (one frame interval): continuous footage.
+        let mut spans = vec![(0, 9_900_000_000), (10 * S, 19_900_000_000), (20 * S, 25 * S)];
+        assert_eq!(spans_back(&mut spans, 25 * S, 12 * S), Some(13 * S));
         // Only 3 s of footage so far: from its start, or the wall window, whichever is earlier.
         let mut spans = vec![(50 * S, 60 * S)];
         assert_eq!(spans_back(&mut spans, 53 * S, 20 * S), Some(33 * S));
