@@ -35,6 +35,7 @@ def body(schema, required=True):
 
 mp4_h = {"Content-Disposition": {"description": "attachment; filename=\"blackbox_START_END.mp4\"", "schema": {"type": "string"}},
          "Accept-Ranges": {"description": "bytes", "schema": {"type": "string"}}, "ETag": {"description": "changes when the footage does", "schema": {"type": "string"}}}
+inc_id = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0, "maximum": 9223372036854775807}, "description": "the event's id"}
 ctl_id = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0, "maximum": 4294967295}, "description": "the control's V4L2 id"}
 CameraControl = {"type": "object", "required": ["id", "name", "category", "type", "min", "max", "step", "default", "value", "read_only", "inactive", "flags"],
   "properties": {"id": {"type": "integer", "minimum": 0}, "name": {"type": "string"}, "category": {"type": "string"},
@@ -65,6 +66,8 @@ config_props = {
   "max_live_clients": {"type": "integer", "minimum": 1, "maximum": 64, "description": "most simultaneous live viewers (live)"},
   "gsensor_device": {"type": "string", "maxLength": 32, "pattern": "^(|auto|off|/dev/i2c-[0-9]{1,4}(@(0[xX][0-9a-fA-F]{1,2}|[0-9]{1,3}))?)$", "description": "where the G-sensor is: auto or empty (probe every /dev/i2c-*), off, /dev/i2c-N or /dev/i2c-N@0xADDR (next start)"},
   "gsensor_threshold_g": {"type": "number", "minimum": 0.5, "maximum": 16, "description": "impact threshold while driving, g of dynamic acceleration (live)"},
+  "event_pre_s": {"type": "integer", "minimum": 0, "maximum": 600, "description": "footage an event protects before its trigger, s, counted in footage across gaps (live)"},
+  "event_post_s": {"type": "integer", "minimum": 1, "maximum": 600, "description": "footage an event protects after its trigger, s (live)"},
   "gsensor_parked_threshold_g": {"type": "number", "minimum": 0.1, "maximum": 16, "description": "impact (bump) threshold while parked, g (live)"},
 }
 Config = {"type": "object", "properties": config_props, "required": list(config_props), "additionalProperties": False}
@@ -166,6 +169,22 @@ doc = {
       requestBody=body({"$ref": "#/components/schemas/Range"}), operationId="unprotect")},
   "/api/save-last": {"post": op("Protect the last N seconds (default 60)", dict(mut, **{"200": resp("the range protected", {"$ref": "#/components/schemas/RangeOut"}), "409": e("more than 4096 separate protected ranges: unprotect some first"), "500": e("the ranges could not be saved"), "503": busy("the recorder did not answer in time")}),
       requestBody=body({"type": "object", "properties": {"seconds": {"type": "integer", "minimum": 1, "maximum": 3600}}, "additionalProperties": False}, required=True), operationId="saveLast")},
+  "/api/incidents": {
+     "get": op("Events (impacts, Save incident, motion and bumps while parked), newest first, whose trigger lies in a UTC range; each names the MP4 export of exactly its window",
+        dict(common, **{"200": resp("events", {"type": "object", "required": ["incidents"], "properties": {"incidents": {"type": "array", "items": {"$ref": "#/components/schemas/Incident"}}}}),
+                        "400": e("bad time, kind or unknown parameter"), "503": e("events are not available (DATA/events could not be opened)")}),
+        parameters=[time_q("from", "earliest trigger"), time_q("to", "trigger before this"), {"name": "kind", "in": "query", "required": False, "schema": {"type": "string", "enum": ["impact", "button", "motion", "bump"]}}], operationId="listIncidents"),
+     "post": op("Save incident: an event now that protects event_pre_s of footage before (counted in footage) and event_post_s after; a press inside the last event's window extends it. Answers once the event is on disk",
+        dict(mut, **{"201": resp("the event", {"$ref": "#/components/schemas/Incident"}), "500": e("the event could not be written"), "503": e("events are not available")}),
+        requestBody=body({"type": "object", "properties": {"kind": {"type": "string", "enum": ["button"]}}, "additionalProperties": False}, required=False), operationId="saveIncident")},
+  "/api/incidents/{id}": {"get": op("One event", dict(common, **{"200": resp("the event", {"$ref": "#/components/schemas/Incident"}), "400": e("the id is not a decimal number"), "404": e("no such event"), "503": e("events are not available")}),
+      parameters=[inc_id], operationId="getIncident")},
+  "/api/incidents/{id}/unlock": {"post": op("Unlock an event: its window is no longer protected (except where another locked event covers it)",
+      dict(mut, **{"200": resp("the event", {"$ref": "#/components/schemas/Incident"}), "404": e("no such event"), "500": e("the journal could not be written"), "503": e("events are not available")}),
+      parameters=[inc_id], operationId="unlockIncident")},
+  "/api/incidents/{id}/thumb.jpg": {"get": op("The picture at the event's trigger (kept once made, so it outlives the footage)",
+      dict(common, **{"200": jpeg("the picture"), "400": e("the id is not a decimal number"), "404": e("no such event, or no frame stored near its trigger"), "500": e("the footage could not be read or decoded"), "503": e("events are not available")}),
+      parameters=[inc_id], operationId="incidentThumb")},
   "/api/config": {
      "get": op("The configuration as saved", dict(common, **{"200": resp("the config", {"$ref": "#/components/schemas/Config"}), "400": e("unexpected query parameter")}), operationId="getConfig"),
      "put": op("Change any subset of the configuration: validated (400 naming the key, nothing saved), saved atomically, applied live or by restarting the recorder",
@@ -220,7 +239,12 @@ doc = {
  "components": {
   "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "the device secret (DATA/secret)"},
                       "session": {"type": "apiKey", "in": "cookie", "name": "bb_session", "description": "set by POST /login"}},
-  "schemas": {"Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}, "key": {"type": "string", "description": "the field or parameter at fault"}}},
+  "schemas": {"Incident": {"type": "object", "required": ["id", "kind", "time", "peak_g", "from", "to", "locked", "repeats", "thumb", "mp4"],
+     "properties": {"id": {"type": "integer", "minimum": 1}, "kind": {"type": "string", "enum": ["impact", "button", "motion", "bump"]}, "time": time_s,
+       "peak_g": {"type": "number", "nullable": True, "description": "highest acceleration (impacts and bumps)"}, "from": time_s, "to": time_s,
+       "locked": {"type": "boolean", "description": "its window is protected"}, "repeats": {"type": "integer", "minimum": 0, "description": "triggers folded into it"},
+       "thumb": {"type": "string", "description": "its thumbnail's path"}, "mp4": {"type": "string", "description": "the path of the MP4 export of exactly its window"}}},
+    "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}, "key": {"type": "string", "description": "the field or parameter at fault"}}},
               "Status": Status, "Health": Health, "Segment": Segment, "Range": Range, "RangeOut": RangeOut, "Ranges": Ranges,
               "Recording": Recording, "Time": Time, "Config": Config, "ConfigPatch": ConfigPatch, "CameraControl": CameraControl}}}
 open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src", "web", "openapi.json"), "w").write(json.dumps(doc, indent=1) + "\n")

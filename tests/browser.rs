@@ -472,11 +472,21 @@ fn a_phone_logs_in_watches_live_plays_a_recording_and_logs_out() {
     b.wait_until("return document.getElementById('rec-pill').textContent === 'REC';", "REC again");
     assert_eq!(bb.api("GET", "/api/recording", None).1["recording"], json!(true));
 
-    // "Save last 60 s" protects a range on the device.
+    // "Save incident" records an event and protects its window on the device; the live view
+    // shows it as the latest event, and the Events view lists it with its thumbnail.
     b.click("#save-last");
     b.wait_until("const t = document.getElementById('toast'); return !t.hidden && t.textContent.startsWith('Protected ');", "the protected toast");
     let (_, prot) = bb.api("GET", "/api/protected", None);
     assert_eq!(prot["ranges"].as_array().map(Vec::len), Some(1), "{prot}");
+    b.wait_until("const e = document.getElementById('latest-event'); return !e.hidden && e.textContent.includes('Saved incident');", "the latest event on the live view");
+    let (_, inc) = bb.api("GET", "/api/incidents", None);
+    let id = inc["incidents"][0]["id"].as_u64().expect("an event");
+    b.js("location.hash = '#events'; return true;");
+    b.wait_until(&format!("const c = document.querySelector('.card.event[data-id=\"{id}\"] img'); return !!c && c.complete && c.naturalWidth > 0;"), "the event with its thumbnail in the Events view");
+    b.shot("events");
+    let href = b.js(&format!("return document.querySelector('.card.event[data-id=\"{id}\"] a[download]').getAttribute('href');"));
+    assert!(href.as_str().unwrap_or("").starts_with("/api/export.mp4?from="), "{href}");
+    b.js("location.hash = '#live'; return true;");
 
     // Digital zoom: the slider zooms, the minimap appears and shows the window.
     b.js("const z = document.getElementById('zoom'); z.value = '2.5'; z.dispatchEvent(new Event('input')); return true;");

@@ -111,6 +111,14 @@ impl EventSink {
     /// or the last one extended when `mono_ns` falls inside its window. Returns it once it is
     /// on disk; its footage is protected right after (asynchronously).
     pub fn trigger(&self, kind: Kind, mono_ns: u64, peak_g: Option<f32>) -> io::Result<Event> {
+        let ev = self.record(kind, mono_ns, peak_g)?;
+        self.protect(ev.from_utc, ev.to_utc);
+        Ok(ev)
+    }
+
+    /// As [`EventSink::trigger`], without handing the window to the store: for a caller that
+    /// does that itself and waits for it (the web side's "Save incident").
+    pub fn record(&self, kind: Kind, mono_ns: u64, peak_g: Option<f32>) -> io::Result<Event> {
         let age = crate::clock::now_mono_ns().saturating_sub(mono_ns);
         let utc = crate::clock::now_utc_ns().saturating_sub(i64::try_from(age).unwrap_or(i64::MAX));
         let w = self.window.lock().map(|g| *g).unwrap_or(Window { pre_ns: 20_000_000_000, post_ns: 40_000_000_000 });
@@ -128,7 +136,6 @@ impl EventSink {
             crate::clock::Iso(ev.from_utc),
             crate::clock::Iso(ev.to_utc)
         );
-        self.protect(ev.from_utc, ev.to_utc);
         Ok(ev)
     }
 

@@ -459,7 +459,7 @@ impl Api<'_> {
     }
 
     /// Sends a command to the recorder and waits for its answer.
-    async fn command(&self, cmd: Command) -> Result<CtlReply, ApiError> {
+    pub(super) async fn command(&self, cmd: Command) -> Result<CtlReply, ApiError> {
         let rx = self.control.submit(cmd).map_err(|_| ApiError::busy("the recorder is busy; try again", 1))?;
         let timeout = async {
             smol::Timer::after(COMMAND_TIMEOUT).await;

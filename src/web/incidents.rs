@@ -58,8 +58,15 @@ impl Api<'_> {
                 }
                 let sink = sink.clone();
                 let now = crate::clock::now_mono_ns();
-                match super::blocking::run(move || sink.trigger(Kind::Button, now, None)).await {
-                    Some(Ok(e)) => Ok(Reply::Json(StatusCode::CREATED, event_json(&e))),
+                match super::blocking::run(move || sink.record(Kind::Button, now, None)).await {
+                    Some(Ok(e)) => {
+                        // Answer once the store protects the window (the next start would
+                        // protect it again anyway: the event is on disk).
+                        if let Err(err) = self.command(crate::control::Command::Protect(e.from_utc, e.to_utc)).await {
+                            log::warn!("event {}: the recorder did not take its protection now ({}); applied at the next start", e.id, err.msg);
+                        }
+                        Ok(Reply::Json(StatusCode::CREATED, event_json(&e)))
+                    }
                     Some(Err(e)) => {
                         log::error!("event: cannot record it: {e}");
                         Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot record the event: {e}")))

@@ -446,11 +446,24 @@ views.live = (() => {
       if (lastStatus) setStatus({ ...lastStatus, recording: r.recording, state: r.recording ? 'recording' : 'stopped' });
     } catch (e) { toast(e.message, true); } finally { recBtn.disabled = false; }
   }
-  async function saveLast() {
+  // "Save incident": an event protecting event_pre_s of footage before and event_post_s after.
+  async function saveIncident() {
     try {
-      const r = await api('/api/save-last', { method: 'POST', body: { seconds: 60 } });
-      toast(`Protected ${fmtTime(tms(r.from), { label: false })}–${fmtTime(tms(r.to))}`);
-    } catch (e) { toast(`Could not protect: ${e.message}`, true); }
+      const r = await api('/api/incidents', { method: 'POST', body: {} });
+      toast(`Protected ${fmtTime(tms(r.from), { label: false })}–${fmtTime(tms(r.to))}${r.repeats ? ' (incident extended)' : ''}`);
+      showLatest(r);
+    } catch (e) { toast(`Could not save the incident: ${e.message}`, true); }
+  }
+  let latestEl = null;
+  function showLatest(e) {
+    if (!latestEl) return;
+    if (!e) { latestEl.hidden = true; return; }
+    latestEl.hidden = false;
+    latestEl.replaceChildren(h('span', { text: 'Latest event: ' }),
+      h('a', { href: `#events`, text: `${eventKind(e)}${e.peak_g != null ? ` ${e.peak_g.toFixed(1)} g` : ''} at ${fmtTime(tms(e.time))}` }));
+  }
+  async function loadLatest() {
+    try { const r = await api('/api/incidents'); showLatest(r.incidents[0]); } catch { /* events unavailable: nothing shown */ }
   }
 
   function build() {
@@ -491,14 +504,16 @@ views.live = (() => {
     } }, icon('camera'), 'Snapshot');
     const actions = h('div', { class: 'live-actions' },
       recBtn,
-      h('button', { class: 'btn', type: 'button', id: 'save-last', onclick: saveLast }, icon('shield'), 'Save last 60 s'),
+      h('button', { class: 'btn', type: 'button', id: 'save-last', onclick: saveIncident }, icon('shield'), 'Save incident'),
       snap,
       h('button', { class: 'btn wide', type: 'button', id: 'open-controls', onclick: () => drawer.open() }, icon('sliders'), 'Camera controls'));
 
     facts = h('dl', { class: 'facts' });
+    latestEl = h('p', { class: 'latest-event', id: 'latest-event', hidden: true });
     root.append(h('div', { class: 'live-wrap' },
       h('div', {}, stage, h('div', { class: 'spacer' }), zoomRow),
-      h('div', {}, actions, h('div', { class: 'spacer' }), h('div', { class: 'card' }, h('h3', { text: 'Camera' }), facts))));
+      h('div', {}, actions, latestEl, h('div', { class: 'spacer' }), h('div', { class: 'card' }, h('h3', { text: 'Camera' }), facts))));
+    loadLatest();
     onStatus(update);
     document.addEventListener('visibilitychange', () => {
       if (current !== 'live') return;
@@ -1762,6 +1777,54 @@ const drawer = (() => {
 // Start
 
 $('#rec-pill').addEventListener('click', () => { location.hash = 'live'; });
+// ---------------------------------------------------------------------------------------------
+// Events: impacts, "Save incident", motion and bumps while parked (/api/incidents)
+
+function eventKind(e) {
+  return { impact: 'Impact', button: 'Saved incident', motion: 'Motion (parked)', bump: 'Bump (parked)' }[e.kind] || e.kind;
+}
+
+views.events = (() => {
+  const root = $('#view-events');
+  let list = null, filter = null;
+  async function load() {
+    const kind = filter.value;
+    try {
+      const r = await api(`/api/incidents${kind ? `?kind=${kind}` : ''}`);
+      list.replaceChildren(...(r.incidents.length ? r.incidents.map(row) : [h('p', { class: 'muted', text: 'No events yet. Impacts, "Save incident" and motion while parked appear here.' })]));
+    } catch (e) { list.replaceChildren(h('p', { class: 'bad', text: `Events could not be loaded: ${e.message}` })); }
+  }
+  function row(e) {
+    const from = tms(e.from), to = tms(e.to);
+    const unlock = h('button', { class: 'btn', type: 'button', 'data-unlock': String(e.id), disabled: !e.locked, onclick: async () => {
+      try { await api(`/api/incidents/${e.id}/unlock`, { method: 'POST' }); toast('Unlocked: retention may now delete its footage'); load(); } catch (err) { toast(err.message, true); }
+    } }, e.locked ? 'Unlock' : 'Unlocked');
+    return h('div', { class: 'card event', 'data-id': String(e.id) },
+      h('a', { href: `#player?t=${from}`, class: 'event-thumb', 'aria-label': `Play event ${e.id}` },
+        h('img', { src: e.thumb, alt: `${eventKind(e)} at ${fmtTime(tms(e.time))}`, loading: 'lazy', width: '160', height: '90' })),
+      h('div', { class: 'event-info' },
+        h('strong', { text: eventKind(e) + (e.peak_g != null ? ` · ${e.peak_g.toFixed(1)} g` : '') }),
+        h('span', { text: fmtTime(tms(e.time), { date: true }) }),
+        h('span', { class: 'muted', text: `${fmtDur((to - from) / 1000)} protected${e.repeats ? `, ${e.repeats + 1} triggers` : ''}${e.locked ? '' : ' (unlocked)'}` }),
+        h('div', { class: 'event-actions' },
+          h('a', { class: 'btn', href: `#player?t=${from}`, text: 'Play' }),
+          h('a', { class: 'btn', href: e.mp4, download: `blackbox_event_${e.id}.mp4`, text: 'Download MP4' }),
+          unlock)));
+  }
+  return {
+    enter() {
+      if (!list) {
+        filter = h('select', { id: 'events-kind', 'aria-label': 'Kind', onchange: load },
+          h('option', { value: '', text: 'All events' }), h('option', { value: 'impact', text: 'Impacts' }), h('option', { value: 'button', text: 'Saved incidents' }),
+          h('option', { value: 'motion', text: 'Motion (parked)' }), h('option', { value: 'bump', text: 'Bumps (parked)' }));
+        list = h('div', { class: 'events', id: 'events-list' });
+        root.append(h('div', { class: 'row' }, h('h2', { text: 'Events' }), filter), list);
+      }
+      load();
+    },
+  };
+})();
+
 window.addEventListener('hashchange', route);
 pollStatus();
 startEvents();
