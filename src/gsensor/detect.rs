@@ -300,7 +300,7 @@ mod tests {
             let start = 5000.0 + k as f64 * 250.0;
             let mut d = Detector::new(P);
             for i in 0..2000u64 {
-                let x = pulse(start, 4000.0, -0.4)(i as f64 * 10.0) as f32;
+                let x = pulse(start, 4000.0, -0.4)(i as f64 * 10.0);
                 d.push([x, 0.0, 1.0], i * P, 2.5);
                 assert!(!d.moving(), "braking from {start} ms: moving at {} ms", i * 10);
             }
