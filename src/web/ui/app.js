@@ -725,6 +725,7 @@ views.player = (() => {
     msg.hidden = true;
     timeChip.textContent = fmtTime(cur.ts, { date: true, frac: true });
     timeChip.dataset.ts = String(cur.ts);
+    checkExport();
     if (!scrubbing) {
       if (cur.ts > win.to || cur.ts < win.from) setWindow(cur.ts);
       range.value = String(Math.round((cur.ts - win.from) / 100));
@@ -779,6 +780,7 @@ views.player = (() => {
     msg.hidden = true;
     timeChip.textContent = fmtTime(ts, { date: true, frac: true });
     timeChip.dataset.ts = String(ts);
+    checkExport();
     if (!scrubbing) range.value = String(Math.round((ts - win.from) / 100));
     const seg = segs.find((sg) => ts >= sg.from && (ts <= sg.to || sg.seg.open));
     info.textContent = (seg ? `Segment ${fmtTime(seg.from)} – ${fmtTime(seg.to, { label: false })}` : 'Recording') + ' · H.264';
@@ -907,17 +909,30 @@ views.player = (() => {
     const anyProt = spans(prot, win.from, win.to).length > 0;
     protBtn.replaceChildren(icon('shield'), `Protect ${fmtTime(win.from, { label: false })}–${fmtTime(win.to)}`);
     unprotBtn.hidden = !anyProt;
-    checkExport();
+    loadEvents();
   }
 
-  /** "Export clip": the Export page with the footage of the visible window (size and duration first). */
+  /** "Export clip": the Export page on the event on screen, else ±30 s around the frame on
+   *  screen (never the whole window), cut to the footage there. */
+  let evWins = [];
+  async function loadEvents() {
+    try {
+      const r = await api(`/api/incidents?from=${encodeURIComponent(iso(win.from - 600000))}&to=${encodeURIComponent(iso(win.to))}`);
+      evWins = r.incidents.map((e) => ({ from: tms(e.from), to: tms(e.to) }));
+    } catch { evWins = []; }
+    checkExport();
+  }
   function checkExport() {
-    const here = segs.filter((r) => r.to >= win.from && r.from < win.to);
+    const t = cur && cur.ts !== null ? cur.ts : win.from + win.len / 2;
+    const ev = evWins.find((e) => e.from <= t && t <= e.to);
+    let [a, b] = ev ? [ev.from, ev.to + 1] : [t - 30000, t + 30000];
+    const here = segs.filter((r) => r.to >= a && r.from < b);
     exportBtn.hidden = !here.length;
     if (!here.length) return;
-    const a = Math.max(win.from, Math.min(...here.map((r) => r.from)));
-    const b = Math.min(win.to, Math.max(...here.map((r) => r.to)) + 1);
+    a = Math.max(a, Math.min(...here.map((r) => r.from)));
+    b = Math.min(b, Math.max(...here.map((r) => r.to)) + 1);
     exportBtn.href = `#export?from=${Math.floor(a)}&to=${Math.ceil(b)}`;
+    exportBtn.title = ev ? 'Export this event as MP4' : 'Export 30 s either side of this frame as MP4';
   }
 
   async function protect(un) {
@@ -985,7 +1000,7 @@ views.player = (() => {
     winSeg = { speed: speeds };
     info = h('p', { class: 'muted', id: 'player-info' });
     dlBtn = h('a', { class: 'btn', href: '#', download: '', id: 'download-seg', hidden: true }, icon('download'), 'Download segment');
-    exportBtn = h('a', { class: 'btn', href: '#export', id: 'export-clip', hidden: true, title: 'Export the footage of this timeline window as an MP4' }, icon('download'), 'Export clip (MP4)…');
+    exportBtn = h('a', { class: 'btn', href: '#export', id: 'export-clip', hidden: true, title: 'Export 30 s either side of this frame as MP4' }, icon('download'), 'Export clip (MP4)…');
     protBtn = h('button', { class: 'btn', type: 'button', id: 'protect', onclick: () => protect(false) }, icon('shield'), 'Protect');
     unprotBtn = h('button', { class: 'btn ghost', type: 'button', id: 'unprotect', hidden: true, onclick: () => protect(true) }, 'Unprotect');
     const back = h('a', { class: 'btn ghost', href: '#recordings', id: 'player-back', onclick: (e) => { e.preventDefault(); location.hash = cur ? `recordings?day=${dayKey(cur.ts)}` : 'recordings'; } }, '‹ Day');
@@ -1037,7 +1052,7 @@ function fieldsToMs(date, time) {
 views.export = (() => {
   const root = $('#view-export');
   const WINDOWS = [['day', 'Day'], [3600000, '1 h'], [600000, '10 min'], [120000, '2 min']];
-  const PRESETS = [[30, 'Last 30 s'], [60, 'Last 1 min'], [300, 'Last 5 min'], [900, 'Last 15 min'], [3600, 'Last hour']];
+  const PRESETS = [[30, 'Last 30 s'], [60, 'Last 1 min'], [120, 'Last 2 min'], [300, 'Last 5 min'], [900, 'Last 15 min'], [3600, 'Last hour']];
   let built = false, el = {};
   let sel = null;                 // {from, to}: Unix ms, `to` excluded (as the API)
   let pending = null;             // the first tap of "tap the start, then the end"
@@ -1177,7 +1192,9 @@ views.export = (() => {
 
   // --- the selection -------------------------------------------------------------------------
   /** Sets the range. `from`: what set it ('fields' leaves the fields alone; 'timeline' keeps the window). */
+  let lastPreset = 0;              // the quick pick that made `sel` (re-anchored to now on every visit)
   function setSel(a, b, { from = 'code' } = {}) {
+    if (from !== 'preset') lastPreset = 0;
     sel = { from: a, to: b };
     if (from !== 'fields') writeFields();
     el.fieldErr.hidden = true;
@@ -1212,7 +1229,8 @@ views.export = (() => {
     pending = null;
     // Whole seconds up to the newest stored frame: a range whose footage is all on the card.
     const to = Math.floor(n / 1000) * 1000;
-    setSel(to - seconds * 1000, to);
+    setSel(to - seconds * 1000, to, { from: 'preset' });
+    lastPreset = seconds;
   }
   async function wholeSegment() {
     pending = null;
@@ -1412,6 +1430,9 @@ views.export = (() => {
       if (params.has('from') && params.has('to') && Number.isFinite(a) && Number.isFinite(b) && b > a) {
         pending = null;
         setSel(a, b);
+      } else if (lastPreset) {
+        // "Last N" means the last N now, not when it was picked.
+        await preset(lastPreset);
       } else if (sel) {
         history.replaceState(null, '', `#export?from=${sel.from}&to=${sel.to}`);
         loadWindow();
