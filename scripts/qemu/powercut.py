@@ -58,6 +58,7 @@ CATEGORIES = [  # (name, weight)
     ("rotation", 22),    # aimed at a segment rotation (with retention deleting/recycling)
     ("config", 17),      # while PUT /api/config is in flight
     ("export", 17),      # while an export is streaming
+    ("event", 12),       # just after "Save incident" (an event) was answered
 ]
 
 
@@ -182,6 +183,7 @@ class Campaign:
         self.card_size = card_size
         self.config = None            # the config as last known saved (dict)
         self.watermark = None         # W: last durable seq seen before the last cut
+        self.event = None             # the event answered in this cycle (moment "event")
         self.pending = []             # checks of earlier cuts that need the next boot's API
         self.last_health = None
         self.vm = None
@@ -380,14 +382,34 @@ class Campaign:
             if st != 200 or body != want:
                 raise Fail(f"after reboot, the appliance's export of the last minute ({st}, {len(body)} bytes) "
                            f"differs from the host's export of the cut's disk ({len(want)} bytes)")
+        ev = pending.get("event")
+        if ev is not None:
+            # The event answered just before the cut is there, still locked, its window
+            # protected again, and the footage at its trigger kept.
+            st, _, b = self.api.request("GET", f"/api/incidents/{ev['id']}", timeout=10)
+            if st != 200:
+                raise Fail(f"after reboot, event {ev['id']} (answered before the cut) is gone: {st} {b[:200]!r}")
+            got_ev = json.loads(b)
+            if not got_ev["locked"] or got_ev["from"] != ev["from"] or got_ev["time"] != ev["time"]:
+                raise Fail(f"after reboot, event {ev['id']} changed: {got_ev} (was {ev})")
+            f, t = parse_iso_ns(ev["from"]), parse_iso_ns(ev["to"])
+            ranges = self.api.json("/api/protected")["ranges"]
+            if not any(parse_iso_ns(r["from"]) <= f and parse_iso_ns(r["to"]) >= t for r in ranges):
+                raise Fail(f"after reboot, event {ev['id']}'s window {ev['from']}..{ev['to']} is not protected: {ranges}")
+            st, _, _ = self.api.request("GET", f"/api/frame?at={ev['time']}", timeout=10)
+            if st != 200:
+                raise Fail(f"after reboot, no footage within 5 s of event {ev['id']}'s trigger {ev['time']}: {st}")
+            pending["row"]["event_checked"] = True
         got = self.api.json("/api/config")
         if got != cfg:
             raise Fail(f"after reboot, /api/config {got} is not the config found on the disk {cfg}")
 
     # --- the moments ---------------------------------------------------------------------------
     def choose(self):
-        names = [c for c, _ in CATEGORIES]
-        weights = [w for _, w in CATEGORIES]
+        # BLACKBOX_POWERCUT_MOMENTS=event,steady: only those moments (a focused run by hand).
+        only = [m for m in os.environ.get("BLACKBOX_POWERCUT_MOMENTS", "").split(",") if m]
+        names = [c for c, _ in CATEGORIES if not only or c in only]
+        weights = [w for c, w in CATEGORIES if not only or c in only]
         return self.rng.choices(names, weights)[0]
 
     def watch(self, until, stop=None):
@@ -430,6 +452,14 @@ class Campaign:
             threading.Thread(target=lambda: self._quiet(self.api.request, "PUT", "/api/config", {key: new[key]}, 10),
                              daemon=True).start()
             self.watch(time.time() + rng.uniform(0.0, 0.4))
+        elif cat == "event":
+            self.watch(time.time() + rng.uniform(0.5, 4.0))
+            st, _, b = self.api.request("POST", "/api/incidents", {}, timeout=10)
+            if st != 201:
+                raise Fail(f"POST /api/incidents: {st} {b[:300]!r}")
+            self.event = json.loads(b)
+            notes["event"] = self.event["id"]
+            self.watch(time.time() + rng.uniform(0.0, 1.5))
         elif cat == "export":
             self.watch(time.time() + rng.uniform(0.5, 4.0))
             now_guest = time.time_ns() + self.offset_ns
@@ -499,6 +529,7 @@ class Campaign:
             while booted and cat == "boot":   # only the first cycle finds the VM up already
                 cat = self.choose()
             notes = {}
+            self.event = None
             self.last_health = None
             if not booted:
                 vm = self.boot()
@@ -535,7 +566,7 @@ class Campaign:
                 row["lost_ms"] = None
             self.last_on_disk = found["last"]
             self.pending.append({"W": self.watermark, "export": found["export"], "config": self.config, "row": row,
-                                 "store": found["store"]})
+                                 "store": found["store"], "event": self.event})
             self.save_progress()
             self.config_candidates = [self.config]
             log(f"[{self.kind}] cycle {cycle} {cat}: W={self.watermark} on disk {found['first']}..{found['last']}"
