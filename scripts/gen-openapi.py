@@ -66,6 +66,7 @@ config_props = {
   "max_live_clients": {"type": "integer", "minimum": 1, "maximum": 64, "description": "most simultaneous live viewers (live)"},
   "gsensor_device": {"type": "string", "maxLength": 32, "pattern": "^(|auto|off|/dev/i2c-[0-9]{1,4}(@(0[xX][0-9a-fA-F]{1,2}|[0-9]{1,3}))?)$", "description": "where the G-sensor is: auto or empty (probe every /dev/i2c-*), off, /dev/i2c-N or /dev/i2c-N@0xADDR (next start)"},
   "gsensor_threshold_g": {"type": "number", "minimum": 0.5, "maximum": 16, "description": "impact threshold while driving, g of dynamic acceleration (live)"},
+  "parking_after_min": {"type": "integer", "minimum": 0, "maximum": 1440, "description": "minutes without vehicle motion (G-sensor) before parking mode starts by itself; 0 never; without a working G-sensor never (live)"},
   "event_pre_s": {"type": "integer", "minimum": 0, "maximum": 600, "description": "footage an event protects before its trigger, s, counted in footage across gaps (live)"},
   "event_post_s": {"type": "integer", "minimum": 1, "maximum": 600, "description": "footage an event protects after its trigger, s (live)"},
   "gsensor_parked_threshold_g": {"type": "number", "minimum": 0.1, "maximum": 16, "description": "impact (bump) threshold while parked, g (live)"},
@@ -169,6 +170,11 @@ doc = {
       requestBody=body({"$ref": "#/components/schemas/Range"}), operationId="unprotect")},
   "/api/save-last": {"post": op("Protect the last N seconds (default 60)", dict(mut, **{"200": resp("the range protected", {"$ref": "#/components/schemas/RangeOut"}), "409": e("more than 4096 separate protected ranges: unprotect some first"), "500": e("the ranges could not be saved"), "503": busy("the recorder did not answer in time")}),
       requestBody=body({"type": "object", "properties": {"seconds": {"type": "integer", "minimum": 1, "maximum": 3600}}, "additionalProperties": False}, required=True), operationId="saveLast")},
+  "/api/parking": {
+     "get": op("Parking mode: on or off, how it was entered, and the motion analysis's counters", dict(common, **{"200": resp("the state", {"$ref": "#/components/schemas/Parking"}), "400": e("unexpected query parameter")}), operationId="getParking"),
+     "post": op("Enter or leave parking mode (while parked, motion on the picture and bumps make events; driving again leaves it)",
+        dict(mut, **{"200": resp("the state", {"$ref": "#/components/schemas/Parking"})}),
+        requestBody=body({"type": "object", "required": ["on"], "properties": {"on": {"type": "boolean"}}, "additionalProperties": False}), operationId="setParking")},
   "/api/incidents": {
      "get": op("Events (impacts, Save incident, motion and bumps while parked), newest first, whose trigger lies in a UTC range; each names the MP4 export of exactly its window",
         dict(common, **{"200": resp("events", {"type": "object", "required": ["incidents"], "properties": {"incidents": {"type": "array", "items": {"$ref": "#/components/schemas/Incident"}}}}),
@@ -239,7 +245,12 @@ doc = {
  "components": {
   "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "the device secret (DATA/secret)"},
                       "session": {"type": "apiKey", "in": "cookie", "name": "bb_session", "description": "set by POST /login"}},
-  "schemas": {"Incident": {"type": "object", "required": ["id", "kind", "time", "peak_g", "from", "to", "locked", "repeats", "thumb", "mp4"],
+  "schemas": {"Parking": {"type": "object", "required": ["on", "auto", "since", "after_min", "analysed", "motions", "errors"],
+     "properties": {"on": {"type": "boolean"}, "auto": {"type": "boolean", "description": "the last change was automatic (not the owner)"},
+       "since": {"type": "string", "format": "date-time", "nullable": True, "description": "when it last changed"}, "after_min": {"type": "integer", "minimum": 0},
+       "analysed": {"type": "integer", "minimum": 0, "description": "pictures analysed for motion"}, "motions": {"type": "integer", "minimum": 0},
+       "errors": {"type": "integer", "minimum": 0, "description": "pictures that could not be analysed"}}},
+    "Incident": {"type": "object", "required": ["id", "kind", "time", "peak_g", "from", "to", "locked", "repeats", "thumb", "mp4"],
      "properties": {"id": {"type": "integer", "minimum": 1}, "kind": {"type": "string", "enum": ["impact", "button", "motion", "bump"]}, "time": time_s,
        "peak_g": {"type": "number", "nullable": True, "description": "highest acceleration (impacts and bumps)"}, "from": time_s, "to": time_s,
        "locked": {"type": "boolean", "description": "its window is protected"}, "repeats": {"type": "integer", "minimum": 0, "description": "triggers folded into it"},

@@ -368,6 +368,15 @@ fn cmd_run(args: &[String]) -> i32 {
     status.refresh_store(&store, crate::clock::now_mono_ns());
     let control = Arc::new(RecorderControl::new(file_config));
     let events = events.map(|ev| crate::events::EventSink::new(ev, Arc::clone(&control), &data, crate::events::Window::of(&config)));
+    // Parking mode (src/parking/): its own thread; `moving` comes from the G-sensor.
+    let moving = Arc::new(AtomicBool::new(false));
+    let parking = crate::parking::Parking::default();
+    parking.set_after_min(config.parking_after_min.into());
+    let ring = crate::parking::RingSize {
+        bytes: crate::live::ring_bytes(config.video_bitrate_kbps, config.keyframe_interval_s),
+        frames: crate::live::ring_frames(config.video_fps, config.keyframe_interval_s),
+    };
+    let parking = crate::parking::spawn(parking, Arc::clone(&live), ring, events.clone(), Arc::clone(&moving));
     // The recorder must not die because of the web side: without a secret (or a port) it
     // records without the dashboard. Without a secret the dashboard stays off (fail closed).
     match web::auth::Secret::load_or_create(&data) {
@@ -384,6 +393,7 @@ fn cmd_run(args: &[String]) -> i32 {
                 live: Arc::clone(&live),
                 config_path: cfg_path.clone().unwrap_or_else(|| data.join("config.json")),
                 events: events.clone(),
+                parking: parking.clone(),
             };
             let url = match web::start(config.listen_addr(), web) {
                 Ok(addr) => {
@@ -429,14 +439,16 @@ fn cmd_run(args: &[String]) -> i32 {
     });
     // The G-sensor (gsensor_device): its own thread; no sensor, or one that vanishes, never
     // touches recording. `on_impact` is the seam where impacts become events.
-    let moving = Arc::new(AtomicBool::new(false));
     let sink = events.clone();
+    let parked = parking.clone();
     let on_impact = move |i: crate::gsensor::Impact| {
         log_impact(i);
+        // Parked (a lower threshold): a bump against the car.
+        let kind = if parked.is_on() { crate::events::Kind::Bump } else { crate::events::Kind::Impact };
         // Off the sensor's thread: the event's fsync must not make its FIFO overflow.
         if let Some(s) = sink.clone() {
             let _ = std::thread::Builder::new().name("event".into()).spawn(move || {
-                if let Err(e) = s.trigger(crate::events::Kind::Impact, i.mono_ns, Some(i.peak_g)) {
+                if let Err(e) = s.trigger(kind, i.mono_ns, Some(i.peak_g)) {
                     log::error!("event: cannot record the impact: {e}");
                 }
             });

@@ -1126,3 +1126,54 @@ fn save_incident_protects_its_window_and_survives_a_kill() {
     let log = bb.stop();
     assert!(!log.contains(" ERROR "), "{log}");
 }
+
+/// Issue 16, parking mode: off by default; turned on through the API, the parking thread
+/// analyses the live pictures (JPEG: the 1/8-scale decode; H.264: key frames) and a moving test
+/// clip (ffmpeg's testsrc, 30 s, played as a camera) makes a `motion` event; turned off, it
+/// stops. (The built-in camera's 1 s loop shows the same picture at every key frame.)
+#[test]
+fn parking_mode_watches_the_picture_and_makes_motion_events() {
+    let tmp = tempfile::tempdir().unwrap();
+    let clip = tmp.path().join("clip.mjpeg");
+    let ok = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=size=320x180:rate=10", "-frames:v", "300", "-q:v", "5", "-f", "mjpeg"])
+        .arg(&clip)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "ffmpeg could not make the clip");
+    let src = format!("file:{}", clip.display());
+    for codec in ["mjpeg", "h264"] {
+        let run = tmp.path().join(codec);
+        std::fs::create_dir_all(&run).unwrap();
+        std::fs::write(
+            run.join("cfg.json"),
+            format!(r#"{{"video_codec": "{codec}", "video_res_width": 320, "video_res_height": 180, "video_fps": 10, "storage_cap_gb": 1, "event_pre_s": 2, "event_post_s": 2}}"#),
+        )
+        .unwrap();
+        let bb = Bb::start_in(&run, &["--source", &src, "--loop"], &[]);
+        let p = bb.json("/api/parking");
+        assert_eq!((p["on"].as_bool(), p["analysed"].as_u64()), (Some(false), Some(0)), "{p}");
+        std::thread::sleep(Duration::from_secs(2));
+        assert_eq!(bb.json("/api/parking")["analysed"], 0, "analysed while not parked");
+        assert_eq!(bb.req("POST", "/api/parking", r#"{"on": 1}"#).status, 400);
+        assert_eq!(bb.req("POST", "/api/parking", r#"{"on": true, "x": 1}"#).status, 400);
+        let r = bb.req("POST", "/api/parking", r#"{"on": true}"#);
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.json()["on"], true);
+        bb.wait(20, "a motion event while parked", || {
+            bb.json("/api/incidents?kind=motion")["incidents"].as_array().is_some_and(|a| !a.is_empty())
+        });
+        let p = bb.json("/api/parking");
+        assert!(p["analysed"].as_u64().unwrap() >= 2 && p["motions"].as_u64().unwrap() >= 1, "{codec}: {p}");
+        assert_eq!(p["errors"], 0, "{codec}: {p}");
+        let r = bb.req("POST", "/api/parking", r#"{"on": false}"#);
+        assert_eq!(r.json()["on"], false);
+        let n = bb.json("/api/parking")["analysed"].as_u64().unwrap();
+        std::thread::sleep(Duration::from_secs(2));
+        assert!(bb.json("/api/parking")["analysed"].as_u64().unwrap() <= n + 1, "analysing after parking ended");
+        let log = bb.stop();
+        assert!(log.contains("parking mode on") && log.contains("parking: motion"), "{log}");
+        assert_eq!(summary_field(&log, "dropped_backpressure") + summary_field(&log, "dropped_store"), 0, "the recorder lost frames: {log}");
+    }
+}

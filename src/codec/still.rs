@@ -18,26 +18,36 @@ pub const QUALITY: i32 = 85;
 
 /// Decodes `gop` and codes its last picture as a JPEG; the JPEG and the picture's size.
 pub fn jpeg_of_last(gop: &Gop) -> Result<(Vec<u8>, usize, usize), String> {
+    let mut dec = SoftH264Decoder::new().map_err(|e| e.to_string())?;
+    let (mut y, mut u, mut v) = (Vec::new(), Vec::new(), Vec::new());
+    let (w, h) = decode_last(&mut dec, gop, &mut y, &mut u, &mut v)?;
+    jpeg_of(&y, &u, &v, w, h)
+}
+
+/// Decodes `gop` with `dec` into I420 planes; the last picture's size.
+pub fn decode_last(dec: &mut SoftH264Decoder, gop: &Gop, y: &mut Vec<u8>, u: &mut Vec<u8>, v: &mut Vec<u8>) -> Result<(usize, usize), String> {
     if gop.samples.is_empty() {
         return Err("no picture to decode".into());
     }
-    let mut dec = SoftH264Decoder::new().map_err(|e| e.to_string())?;
-    let (mut y, mut u, mut v) = (Vec::new(), Vec::new(), Vec::new());
     let mut au = Vec::new();
     let mut size = None;
     for (i, s) in gop.samples.iter().enumerate() {
         avcc_to_annexb(s, (i == 0).then_some(&gop.params), &mut au);
-        match dec.decode_i420(&au, &mut y, &mut u, &mut v) {
+        match dec.decode_i420(&au, y, u, v) {
             Ok(Some(wh)) => size = Some(wh),
             Ok(None) => size = None,
             Err(e) => return Err(format!("H.264 decoding failed at picture {i} after the IDR: {e}")),
         }
     }
-    let (w, h) = size.ok_or("the decoder gave no picture")?;
+    size.ok_or_else(|| "the decoder gave no picture".to_string())
+}
+
+/// I420 planes of a `w` x `h` picture as a JPEG.
+fn jpeg_of(y: &[u8], u: &[u8], v: &[u8], w: usize, h: usize) -> Result<(Vec<u8>, usize, usize), String> {
     let img = turbojpeg::YuvPlanesImage {
-        y_plane: &y[..],
-        u_plane: &u[..],
-        v_plane: &v[..],
+        y_plane: y,
+        u_plane: u,
+        v_plane: v,
         width: w,
         height: h,
         y_stride: w,

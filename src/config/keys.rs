@@ -32,6 +32,7 @@ pub(super) enum Key {
     GsensorParkedThresholdG,
     EventPreS,
     EventPostS,
+    ParkingAfterMin,
 }
 
 /// The type and allowed values of a key.
@@ -56,7 +57,7 @@ pub(super) enum Ty {
 
 impl Key {
     /// In file order (also the order of `to_json` and docs/CONFIG.md).
-    pub(super) const ALL: [Key; 23] = [
+    pub(super) const ALL: [Key; 24] = [
         Key::Listen,
         Key::Port,
         Key::StorageCapGb,
@@ -80,6 +81,7 @@ impl Key {
         Key::GsensorParkedThresholdG,
         Key::EventPreS,
         Key::EventPostS,
+        Key::ParkingAfterMin,
     ];
 
     pub(super) fn name(self) -> &'static str {
@@ -107,6 +109,7 @@ impl Key {
             Key::GsensorParkedThresholdG => "gsensor_parked_threshold_g",
             Key::EventPreS => "event_pre_s",
             Key::EventPostS => "event_post_s",
+            Key::ParkingAfterMin => "parking_after_min",
         }
     }
 
@@ -139,6 +142,7 @@ impl Key {
             Key::GsensorParkedThresholdG => Ty::Float { min: 0.1, max: 16.0 },
             Key::EventPreS => u(0, 600),
             Key::EventPostS => u(1, 600),
+            Key::ParkingAfterMin => u(0, 1440),
         }
     }
 
@@ -214,6 +218,7 @@ impl Config {
             Key::GsensorParkedThresholdG => Val::Float(self.gsensor_parked_threshold_g),
             Key::EventPreS => Val::Uint(self.event_pre_s.into()),
             Key::EventPostS => Val::Uint(self.event_post_s.into()),
+            Key::ParkingAfterMin => Val::Uint(self.parking_after_min.into()),
         }
     }
 
@@ -254,6 +259,7 @@ impl Config {
             (Key::GsensorParkedThresholdG, Val::Float(v)) => self.gsensor_parked_threshold_g = v,
             (Key::EventPreS, Val::Uint(v)) => self.event_pre_s = narrow(key, v)?,
             (Key::EventPostS, Val::Uint(v)) => self.event_post_s = narrow(key, v)?,
+            (Key::ParkingAfterMin, Val::Uint(v)) => self.parking_after_min = narrow(key, v)?,
             (key, _) => return Err(ConfigError::wrong_type(key, &"a value of another type")),
         }
         Ok(())

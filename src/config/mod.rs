@@ -104,6 +104,8 @@ pub struct Config {
     /// Footage an event protects before its trigger (counted in footage) and after it, s.
     pub event_pre_s: u16,
     pub event_post_s: u16,
+    /// Minutes without vehicle motion (G-sensor) before parking mode starts by itself; 0 never.
+    pub parking_after_min: u16,
 }
 
 /// The `video_codec` setting.
@@ -159,6 +161,7 @@ impl Default for Config {
             gsensor_parked_threshold_g: 0.5,
             event_pre_s: 20,
             event_post_s: 40,
+            parking_after_min: 5,
         }
     }
 }

@@ -70,6 +70,7 @@ fn full() -> Config {
         gsensor_parked_threshold_g: 0.8,
         event_pre_s: 30,
         event_post_s: 90,
+        parking_after_min: 12,
     }
 }
 
@@ -109,7 +110,7 @@ fn every_key_parsed() {
         "commit_interval_ms": 250, "commit_frames": 10, "max_live_clients": 4,
         "video_codec": "mjpeg", "video_bitrate_kbps": 2500, "keyframe_interval_s": 2,
         "gsensor_device": "/dev/i2c-1@0x68", "gsensor_threshold_g": 3, "gsensor_parked_threshold_g": 0.8,
-        "event_pre_s": 30, "event_post_s": 90
+        "event_pre_s": 30, "event_post_s": 90, "parking_after_min": 12
     }"#);
     assert_eq!(c, full());
     assert_eq!(c.listen_addr(), "0.0.0.0:8443".parse().unwrap());
@@ -464,7 +465,8 @@ fn to_json_round_trip() {
   "gsensor_threshold_g": 2.5,
   "gsensor_parked_threshold_g": 0.5,
   "event_pre_s": 20,
-  "event_post_s": 40
+  "event_post_s": 40,
+  "parking_after_min": 5
 }
 "#
     );
@@ -513,6 +515,7 @@ fn to_json_worst_case_fits() {
     c.embed_timestamp = false;
     c.event_pre_s = u16::MAX;
     c.event_post_s = u16::MAX;
+    c.parking_after_min = u16::MAX;
     let mut unbounded = String::new();
     c.write_json(&mut unbounded).unwrap();
     assert!(unbounded.len() < 2000, "{}", unbounded.len());

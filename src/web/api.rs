@@ -49,6 +49,7 @@ pub struct Api<'a> {
     pub event_clients: Cell<u32>,
     /// Events (impacts, "Save incident"); `None` when `DATA/events` could not be opened.
     pub events: Option<&'a crate::events::EventSink>,
+    pub parking: &'a crate::parking::Parking,
 }
 
 /// An error answer: `{"error":"...","key":"..."}`.
@@ -540,6 +541,7 @@ impl Api<'_> {
         if let Some(ev) = self.events {
             ev.set_window(crate::events::Window::of(&new));
         }
+        self.parking.set_after_min(new.parking_after_min.into());
         self.control.set_config(new.clone());
         log::info!("web: configuration saved to {}", self.config_path.display());
         let applied = if restart {
@@ -914,6 +916,25 @@ impl PathRouterService<(), ()> for Api<'_> {
                     .with_body(ev)
                     .write_to(conn, response_writer)
                     .await
+            }
+            "/parking" => {
+                no_query!();
+                let r = match method {
+                    "GET" | "HEAD" => Ok(Reply::Json(StatusCode::OK, self.parking.json())),
+                    "POST" => {
+                        let o = body!();
+                        match (only_keys(&o, &["on"]), o.get("on")) {
+                            (Err(e), _) => Err(e),
+                            (Ok(()), Some(json::Value::Bool(on))) => {
+                                self.parking.set(*on, false);
+                                Ok(Reply::Json(StatusCode::OK, self.parking.json()))
+                            }
+                            _ => Err(ApiError::bad_key("on", "on must be true or false")),
+                        }
+                    }
+                    _ => Err(ApiError::method("GET, POST")),
+                };
+                answer!(r)
             }
             "/incidents" => {
                 let body = if method == "POST" { Some(body!()) } else { None };

@@ -79,6 +79,8 @@ pub struct WebContext {
     pub config_path: std::path::PathBuf,
     /// Events (`/api/incidents`).
     pub events: Option<crate::events::EventSink>,
+    /// Parking mode (`/api/parking`).
+    pub parking: crate::parking::Parking,
 }
 
 /// Binds `addr` now (so the caller learns of a busy port at once) and starts the web thread.
@@ -117,6 +119,7 @@ fn serve(listener: TcpListener, ctx: WebContext) -> std::io::Result<()> {
         config_path: &ctx.config_path,
         event_clients: std::cell::Cell::new(0),
         events: ctx.events.as_ref(),
+        parking: &ctx.parking,
     };
     let app = portal::routes(Router::new())
         .route("/", get_service(assets::IndexService))

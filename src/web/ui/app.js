@@ -462,6 +462,25 @@ views.live = (() => {
     latestEl.replaceChildren(h('span', { text: 'Latest event: ' }),
       h('a', { href: `#events`, text: `${eventKind(e)}${e.peak_g != null ? ` ${e.peak_g.toFixed(1)} g` : ''} at ${fmtTime(tms(e.time))}` }));
   }
+  // Parking mode: a toggle; while on, motion on the picture and bumps make events.
+  let parkBtn = null;
+  function showParking(p) {
+    if (!parkBtn || !p) return;
+    parkBtn.dataset.on = String(p.on);
+    parkBtn.classList.toggle('on', p.on);
+    parkBtn.replaceChildren(icon('shield'), p.on ? `Parked: watching (${p.motions} motion${p.motions === 1 ? '' : 's'})` : 'Parking mode');
+    parkBtn.title = p.on ? 'Leave parking mode' : 'Parked: motion on the picture and bumps make events';
+  }
+  async function toggleParking() {
+    try {
+      const on = parkBtn.dataset.on !== 'true';
+      showParking(await api('/api/parking', { method: 'POST', body: { on } }));
+      toast(on ? 'Parking mode on: motion and bumps make events' : 'Parking mode off');
+    } catch (e) { toast(`Parking mode: ${e.message}`, true); }
+  }
+  async function loadParking() {
+    try { showParking(await api('/api/parking')); } catch { /* not available */ }
+  }
   async function loadLatest() {
     try { const r = await api('/api/incidents'); showLatest(r.incidents[0]); } catch { /* events unavailable: nothing shown */ }
   }
@@ -506,6 +525,7 @@ views.live = (() => {
       recBtn,
       h('button', { class: 'btn', type: 'button', id: 'save-last', onclick: saveIncident }, icon('shield'), 'Save incident'),
       snap,
+      parkBtn = h('button', { class: 'btn', type: 'button', id: 'parking', onclick: toggleParking }, icon('shield'), 'Parking mode'),
       h('button', { class: 'btn wide', type: 'button', id: 'open-controls', onclick: () => drawer.open() }, icon('sliders'), 'Camera controls'));
 
     facts = h('dl', { class: 'facts' });
@@ -514,6 +534,8 @@ views.live = (() => {
       h('div', {}, stage, h('div', { class: 'spacer' }), zoomRow),
       h('div', {}, actions, latestEl, h('div', { class: 'spacer' }), h('div', { class: 'card' }, h('h3', { text: 'Camera' }), facts))));
     loadLatest();
+    loadParking();
+    setInterval(() => { if (current === 'live' && !document.hidden) { loadParking(); loadLatest(); } }, 10000);
     onStatus(update);
     document.addEventListener('visibilitychange', () => {
       if (current !== 'live') return;
