@@ -182,7 +182,7 @@ doc = {
         parameters=[time_q("from", "earliest trigger"), time_q("to", "trigger before this"), {"name": "kind", "in": "query", "required": False, "schema": {"type": "string", "enum": ["impact", "button", "motion", "bump"]}}], operationId="listIncidents"),
      "post": op("Save incident: an event now that protects event_pre_s of footage before (counted in footage) and event_post_s after; a press inside the last event's window extends it. Answers once the event is on disk",
         dict(mut, **{"201": resp("the event", {"$ref": "#/components/schemas/Incident"}), "500": e("the event could not be written"), "503": e("events are not available")}),
-        requestBody=body({"type": "object", "properties": {"kind": {"type": "string", "enum": ["button"]}}, "additionalProperties": False}, required=False), operationId="saveIncident")},
+        requestBody=body({"type": "object", "properties": {"kind": {"type": "string", "enum": ["button"]}}, "additionalProperties": False}, required=True), operationId="saveIncident")},
   "/api/incidents/{id}": {"get": op("One event", dict(common, **{"200": resp("the event", {"$ref": "#/components/schemas/Incident"}), "400": e("the id is not a decimal number"), "404": e("no such event"), "503": e("events are not available")}),
       parameters=[inc_id], operationId="getIncident")},
   "/api/incidents/{id}/unlock": {"post": op("Unlock an event: its window is no longer protected (except where another locked event covers it)",

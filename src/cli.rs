@@ -82,6 +82,8 @@ pub fn main() -> i32 {
         "cameras" => cmd_cameras(rest),
         // Hidden: for scripts/bench only (see src/camera/bench.rs).
         "bench-encode" => cmd_bench_encode(rest),
+        // Hidden: for scripts/bench's parking section (src/parking/bench.rs).
+        "bench-motion" => crate::parking::bench::run(rest),
         // Hidden: for scripts/qemu/m2m-test and a real Pi (src/codec/m2m_selftest.rs).
         "m2m-selftest" => cmd_m2m_selftest(rest),
         "controls" => cmd_controls(rest),

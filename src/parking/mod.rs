@@ -15,6 +15,7 @@
 //! - A motion makes a `motion` event at most every [`MOTION_COOLDOWN_S`] (a longer one extends
 //!   the event while it goes on: the sink does that).
 
+pub mod bench;
 pub mod motion;
 
 use crate::camera::Codec;
@@ -159,6 +160,17 @@ fn run(p: Parking, live: Arc<LiveSlot>, ring: RingSize, sink: Option<EventSink>,
     }
 }
 
+/// A JPEG's luma at 1/8 scale (libjpeg-turbo uses only the DC coefficients for it) into `out`
+/// (grown to fit, then reused); its width and height.
+pub fn jpeg_luma_eighth(dec: &mut turbojpeg::Decompressor, jpeg: &[u8], out: &mut Vec<u8>) -> Result<(usize, usize), String> {
+    dec.set_scaling_factor(turbojpeg::ScalingFactor::ONE_EIGHTH).map_err(|e| e.to_string())?;
+    let hd = dec.read_header(jpeg).map_err(|e| e.to_string())?.scaled(turbojpeg::ScalingFactor::ONE_EIGHTH);
+    out.resize(hd.width * hd.height, 0);
+    let img = turbojpeg::Image { pixels: &mut out[..], width: hd.width, pitch: hd.width, height: hd.height, format: turbojpeg::PixelFormat::GRAY };
+    dec.decompress(jpeg, img).map_err(|e| e.to_string())?;
+    Ok((hd.width, hd.height))
+}
+
 /// A picture's capture time (CLOCK_MONOTONIC), its luma plane, width and height.
 type Picture<'a> = (u64, &'a [u8], usize, usize);
 
@@ -190,12 +202,8 @@ impl Analyser {
                     Some(d) => d,
                     None => self.jpeg.insert(turbojpeg::Decompressor::new().map_err(|e| e.to_string())?),
                 };
-                dec.set_scaling_factor(turbojpeg::ScalingFactor::ONE_EIGHTH).map_err(|e| e.to_string())?;
-                let hd = dec.read_header(&self.buf).map_err(|e| e.to_string())?.scaled(turbojpeg::ScalingFactor::ONE_EIGHTH);
-                self.luma.resize(hd.width * hd.height, 0);
-                let img = turbojpeg::Image { pixels: &mut self.luma[..], width: hd.width, pitch: hd.width, height: hd.height, format: turbojpeg::PixelFormat::GRAY };
-                dec.decompress(&self.buf, img).map_err(|e| e.to_string())?;
-                Ok(Some((meta.mono_ns, &self.luma[..], hd.width, hd.height)))
+                let (w, h) = jpeg_luma_eighth(dec, &self.buf, &mut self.luma)?;
+                Ok(Some((meta.mono_ns, &self.luma[..], w, h)))
             }
             Some(Codec::H264) => {
                 let ring = live.h264_ring(ring.bytes, ring.frames);
