@@ -85,6 +85,17 @@ else:
 # Each impact became an event that protects its footage (src/events/).
 ev = re.findall(r"event (\d+) \(impact, ([\d.]+) g\): footage (\S+) \.\. (\S+) protected", con)
 check(len(ev) == 2, f"each impact is an event protecting its footage: {ev}")
+# Over HTTP: the event is listed with its peak and lock, and one MP4 of its window downloads.
+m = re.search(r"^BLACKBOX-RIG: incidents (\{.*\})\s*$", con, re.M)
+try:
+    inc = json.loads(m.group(1))["incidents"] if m else []
+except ValueError:
+    inc = []
+imp = [e for e in inc if e["kind"] == "impact"]
+check(len(imp) == 1 and imp[0]["locked"] and 5.0 <= (imp[0]["peak_g"] or 0) <= 7.0 and imp[0]["repeats"] == 1,
+      f"/api/incidents lists one locked impact event (both pulses, the second inside the first's window): {inc}")
+m = re.search(r"^BLACKBOX-RIG: event mp4 (\d+) bytes, box (\S*)", con, re.M)
+check(bool(m) and int(m.group(1)) > 10000 and m.group(2) == "ftyp", f"the event downloads as one MP4: {m.group(0) if m else 'no line'}")
 errors = re.findall(r"^\S+ ERROR .*$", con, re.M)
 check(not errors, f"no error line from blackbox: {errors[:3]}")
 for m in re.findall(r"^.*gsensor: FIFO overflow.*$", con, re.M)[:5]:

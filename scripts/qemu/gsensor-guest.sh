@@ -40,6 +40,12 @@ while kill -0 "$epid" 2>/dev/null && [ $n -lt 240 ] && kill -0 "$pid" 2>/dev/nul
 done
 wait "$epid"; emu_rc=$?
 sleep 1
+# The impacts' event over HTTP: listed, and downloadable as one MP4 of its window.
+inc=$(wget -q -O - --header "Authorization: Bearer $secret" http://127.0.0.1:8080/api/incidents 2>/dev/null | tr -d '\n')
+say "incidents $inc"
+mp4=$(echo "$inc" | grep -o '"mp4":"[^"]*"' | head -n 1 | cut -d'"' -f4)
+wget -q -O /tmp/ev.mp4 --header "Authorization: Bearer $secret" "http://127.0.0.1:8080$mp4" 2>/dev/null
+say "event mp4 $(wc -c </tmp/ev.mp4 2>/dev/null || echo 0) bytes, box $(dd if=/tmp/ev.mp4 bs=1 skip=4 count=4 2>/dev/null)"
 kill -TERM "$pid"
 wait "$pid"; run_rc=$?
 cat /tmp/emu.log

@@ -205,6 +205,26 @@ if a.trouble == "1":
     except Exception as e:  # noqa: BLE001
         check("trouble verify JSON", False, repr(e))
 
+# Parking mode on vivid (issue 16): a still picture for 20 s makes no motion event; vivid's
+# movement makes one, its frame time within 2 s (+1 s: the move time has whole seconds) of it.
+def incidents(line):
+    m = re.search(r"incidents (\{.*\})\s*$", line or "")
+    try:
+        return json.loads(m.group(1))["incidents"] if m else None
+    except ValueError:
+        return None
+still, moving, move_at = rig("park still "), rig("park moving "), rig("park move at ")
+check("park: parking mode on", (rig("park on ") or "").startswith('{"on":true'), rig("park on ") or "no line")
+si, mi = incidents(still), incidents(moving)
+check("park: vivid standing still for 20 s parked: no motion event", si == [] and '"analysed":0' not in (still or ""), still or "no line")
+ok_move = bool(mi) and move_at is not None
+if ok_move:
+    t_move = datetime.datetime.strptime(move_at.strip(), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc).timestamp()
+    t_ev = datetime.datetime.fromisoformat(mi[-1]["time"].replace("Z", "+00:00")).timestamp()
+    figures.append(f"parking: motion event {t_ev - t_move:.2f} s after vivid started moving (move time to the second)")
+    ok_move = -0.5 <= t_ev - t_move <= 3.0
+check("park: vivid's movement makes a motion event within 2 s of frame time", ok_move, moving or "no line")
+check("park: run exit 0", rig("park run exit ") == "0")
 check("no --source: picked /dev/video0 by itself", "first usable V4L2 capture device, /dev/video0" in con)
 check("no --source: recorded from it", re.search(r"^BLACKBOX-RIG: auto run exit 0; durable reports [1-9]", con, re.M) is not None)
 check("guest job exit 0 and the boot ended cleanly", a.boot_rc == 0 and rig("exit ") == "0", f"boot exit {a.boot_rc}")

@@ -127,6 +127,40 @@ trouble() {
 }
 [ "${TROUBLE:-1}" = 1 ] && trouble
 
+# --- parking mode: motion on vivid's picture (issue 16) ---------------------------------
+# vivid's test pattern standing still (no OSD text; blackbox burns its own clock in, which it
+# masks) for 20 s of parking: no motion event; then vivid's horizontal movement: a motion event
+# within about 2 s of frame time. Judged by the host (scripts/qemu/v4l2-check.py).
+park() {
+    mkdir -p /tmp/park
+    echo '{"video_codec": "mjpeg", "storage_cap_gb": 0.1, "min_free_mb": 16, "segment_length_s": 4, "video_res_width": 640, "video_res_height": 360, "video_fps": 10, "event_pre_s": 2, "event_post_s": 2}' >/tmp/park/config.json
+    vivid-ctl /dev/video0 'Horizontal Movement=3' 'OSD Text Mode=2'; say "park vivid still (exit $?)"
+    blackbox run --data /tmp/park --source v4l2:/dev/video0 --listen 127.0.0.1:8081 >/dev/null 2>/tmp/park.log &
+    ppid=$!
+    n=0
+    while [ ! -s /tmp/park/secret ] && [ $n -lt 300 ]; do sleep 0.1; n=$((n + 1)); done
+    sec=$(cat /tmp/park/secret)
+    api() { wget -q -O - --header "Authorization: Bearer $sec" "$@"; }
+    sleep 3
+    api --header 'Content-Type: application/json' --post-data '{"on": true}' http://127.0.0.1:8081/api/parking >/dev/null
+    say "park on $(api http://127.0.0.1:8081/api/parking)"
+    sleep 20
+    say "park still $(api http://127.0.0.1:8081/api/parking) incidents $(api 'http://127.0.0.1:8081/api/incidents?kind=motion' | tr -d '\n')"
+    say "park move at $(date -u +%Y-%m-%dT%H:%M:%S)Z"
+    vivid-ctl /dev/video0 'Horizontal Movement=5' >/dev/null
+    n=0
+    while [ $n -lt 30 ]; do
+        i=$(api 'http://127.0.0.1:8081/api/incidents?kind=motion')
+        case "$i" in *'"kind":"motion"'*) break ;; esac
+        sleep 0.5; n=$((n + 1))
+    done
+    say "park moving $(api http://127.0.0.1:8081/api/parking) incidents $(echo "$i" | tr -d '\n')"
+    vivid-ctl /dev/video0 'Horizontal Movement=3' 'OSD Text Mode=0' >/dev/null
+    kill -TERM "$ppid"; wait "$ppid"; say "park run exit $?"
+    grep -E 'parking|ERROR' /tmp/park.log | sed 's/^/[park] /'
+}
+park
+
 # --- no --source and no camera_device: blackbox must pick /dev/video0 by itself ---------
 mkdir -p /tmp/auto
 echo '{"video_codec": "mjpeg", "storage_cap_gb": 0.1, "min_free_mb": 16, "segment_length_s": 2, "video_res_width": 640, "video_res_height": 360, "video_fps": 30}' >/tmp/auto/config.json
