@@ -465,8 +465,13 @@ fn a_phone_logs_in_watches_live_plays_a_recording_and_logs_out() {
     b.shot("live");
 
     // Stop and start recording from the button; the state pill follows the recorder.
+    // Stopping asks first: the first tap arms the button, a second within 4 s stops.
+    b.click("#rec-btn");
+    b.wait_until("return document.getElementById('rec-btn').textContent === 'Tap again to stop recording';", "the stop confirmation");
+    assert_eq!(bb.api("GET", "/api/recording", None).1["recording"], json!(true), "one tap stopped the recording");
     b.click("#rec-btn");
     b.wait_until("return document.getElementById('rec-pill').textContent === 'Stopped';", "the Stopped state");
+    b.wait_until("return document.getElementById('live-rec').className.includes('alarm');", "NOT RECORDING as an alarm");
     assert_eq!(bb.api("GET", "/api/recording", None).1["recording"], json!(false));
     b.click("#rec-btn");
     b.wait_until("return document.getElementById('rec-pill').textContent === 'REC';", "REC again");
@@ -1259,4 +1264,30 @@ fn h264_footage_plays_and_seeks_in_a_plain_video_and_in_the_player_across_segmen
     let q = b.js("const p = document.getElementById('player-video').getVideoPlaybackQuality(); return [p.totalVideoFrames, p.droppedVideoFrames];");
     assert!(q[0].as_u64().unwrap() > 30, "frames shown by the player: {q}");
     b.shot("player-h264");
+}
+
+/// The device out of reach (the process frozen: no status, no frames): within 5 s (+ the 1 s
+/// check) the live view says "Disconnected — last frame …" and the REC pill goes grey; when it
+/// answers again, both clear by themselves, in the same session.
+#[test]
+fn the_live_view_says_disconnected_within_5_s_and_recovers_by_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let bb = start_blackbox(dir.path());
+    let driver = Driver::start();
+    let b = driver.session(true);
+    b.login(&bb);
+    b.wait_until("return document.getElementById('rec-pill').textContent === 'REC';", "REC");
+    let pid = rustix::process::Pid::from_raw(bb.child.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::STOP).unwrap();
+    let t = Instant::now();
+    b.wait_until(
+        "const c = document.getElementById('conn'); return !c.hidden && c.textContent === 'Disconnected' && document.getElementById('live-stage').dataset.disc.startsWith('Disconnected — last frame ') && document.getElementById('rec-pill').textContent === 'Offline' && document.body.classList.contains('disconnected');",
+        "the disconnected state",
+    );
+    let waited = t.elapsed();
+    b.shot("disconnected");
+    rustix::process::kill_process(pid, rustix::process::Signal::CONT).unwrap();
+    assert!(waited < Duration::from_secs(15), "said disconnected after {waited:?} (5 s by design)");
+    b.wait_until("return document.getElementById('conn').hidden && document.getElementById('rec-pill').textContent === 'REC' && !document.body.classList.contains('disconnected');", "reconnected by itself");
+    bb.stop();
 }

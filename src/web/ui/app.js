@@ -165,9 +165,12 @@ function zoneSwitch(id, onchange) {
 const statusListeners = new Set();
 let lastStatus = null;
 function onStatus(f) { statusListeners.add(f); if (lastStatus) f(lastStatus); return () => statusListeners.delete(f); }
+let lastStatusAt = 0;
 function setStatus(s) {
   lastStatus = s;
+  lastStatusAt = Date.now();
   $('#conn').hidden = true;
+  document.body.classList.remove('disconnected');
   const pill = $('#rec-pill');
   const state = s.state || (s.recording ? 'recording' : 'stopped');
   const label = { recording: 'REC', stopped: 'Stopped', camera_lost: 'Camera lost', card_full: 'Card full', starting: 'Starting' }[state] || state;
@@ -176,7 +179,29 @@ function setStatus(s) {
   pill.title = s.camera || '';
   for (const f of statusListeners) f(s);
 }
-function offline() { $('#conn').hidden = false; }
+function offline() { disconnected(); }
+/** No status for 5 s (events arrive at least every 2 s): the device is out of reach. Says so
+ *  on every page, greys the REC pill and, on the live view, covers the picture; it clears by
+ *  itself with the next status (the event stream and polling keep trying). */
+function disconnected() {
+  const conn = $('#conn');
+  const last = lastStatus && lastStatus.newest ? tms(lastStatus.newest) : null;
+  conn.textContent = 'Disconnected';
+  conn.title = last ? `Disconnected — last frame ${fmtTime(last)}` : 'Disconnected';
+  conn.hidden = false;
+  document.body.classList.add('disconnected');
+  const stage = $('#live-stage');
+  if (stage) stage.dataset.disc = conn.title;
+  const pill = $('#rec-pill');
+  pill.className = 'pill pill-off';
+  pill.textContent = 'Offline';
+}
+setInterval(() => {
+  if (lastStatusAt && Date.now() - lastStatusAt > 5000 && !document.body.classList.contains('disconnected')) {
+    disconnected();
+    pollStatus();
+  }
+}, 1000);
 
 let events = null;
 async function pollStatus() {
@@ -437,8 +462,19 @@ views.live = (() => {
     return out;
   }
 
+  let stopArmed = 0;
   async function toggleRecording() {
     const want = !(lastStatus && lastStatus.recording);
+    // Stopping a dash cam is rarely meant: the first tap asks, a second within 4 s stops.
+    if (!want && Date.now() - stopArmed > 4000) {
+      stopArmed = Date.now();
+      recBtn.textContent = 'Tap again to stop recording';
+      recBtn.classList.add('armed');
+      setTimeout(() => { if (stopArmed && Date.now() - stopArmed >= 4000) { stopArmed = 0; recBtn.classList.remove('armed'); if (lastStatus) update(lastStatus); } }, 4100);
+      return;
+    }
+    stopArmed = 0;
+    recBtn.classList.remove('armed');
     recBtn.disabled = true;
     try {
       const r = await api('/api/recording', { method: 'PUT', body: { recording: want } });
@@ -550,10 +586,12 @@ views.live = (() => {
     if (current === 'live' && !document.hidden && (player || img.getAttribute('src')) && !!player !== (h264() && canMse())) startStream();
     const state = s.state || (s.recording ? 'recording' : 'stopped');
     recChip.textContent = s.recording ? 'REC' : state === 'camera_lost' ? 'CAMERA LOST' : state === 'card_full' ? 'CARD FULL' : 'NOT RECORDING';
-    recChip.className = s.recording ? 'chip rec' : 'chip';
+    recChip.className = s.recording ? 'chip rec' : 'chip alarm';
     fpsChip.textContent = `${typeof s.fps === 'number' ? s.fps.toFixed(1) : '–'} fps`;
-    recBtn.replaceChildren(icon(s.recording ? 'stop' : 'rec'), s.recording ? 'Stop recording' : 'Start recording');
-    recBtn.className = s.recording ? 'btn wide' : 'btn wide danger';
+    if (!(stopArmed && Date.now() - stopArmed < 4000)) {
+      recBtn.replaceChildren(icon(s.recording ? 'stop' : 'rec'), s.recording ? 'Stop recording' : 'Start recording');
+      recBtn.className = s.recording ? 'btn wide' : 'btn wide danger';
+    }
     const f = s.format || {};
     const rows = [
       ['Camera', s.camera || '–'],
