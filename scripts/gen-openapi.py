@@ -74,7 +74,7 @@ config_props = {
 Config = {"type": "object", "properties": config_props, "required": list(config_props), "additionalProperties": False}
 ConfigPatch = {"type": "object", "properties": config_props, "additionalProperties": False, "description": "any subset of the config keys"}
 nint = lambda: {"type": "integer", "minimum": 0}
-Status = {"type": "object", "required": ["recording", "state", "camera", "format", "fps", "frames", "delivered", "camera_sequence", "dropped", "lost", "durable_seq", "storage", "segments", "oldest", "newest", "started", "uptime_s", "system", "live_clients"],
+Status = {"type": "object", "required": ["recording", "state", "camera", "format", "fps", "frames", "delivered", "camera_sequence", "dropped", "lost", "durable_seq", "storage", "segments", "oldest", "newest", "started", "uptime_s", "system", "live_clients", "version"],
   "properties": {
     "recording": {"type": "boolean"},
     "state": {"type": "string", "enum": ["starting", "recording", "stopped", "camera_lost", "card_full"]},
@@ -94,6 +94,7 @@ Status = {"type": "object", "required": ["recording", "state", "camera", "format
         "used_bytes": nint(), "cap_bytes": nint(), "free_bytes": {"type": "integer", "minimum": 0, "nullable": True}}},
     "segments": nint(), "oldest": opt_time, "newest": opt_time, "started": {"type": "string", "format": "date-time"},
     "uptime_s": nint(),
+    "version": {"type": "string", "description": "blackbox's version"},
     "system": {"type": "object", "required": ["cpu_percent", "mem_used_bytes", "mem_total_bytes", "rss_bytes", "temp_c", "throttled"], "properties": {
         "cpu_percent": {"type": "number", "minimum": 0, "maximum": 100, "nullable": True},
         "mem_used_bytes": {"type": "integer", "minimum": 0, "nullable": True},

@@ -291,6 +291,7 @@ fn status_reports_state_format_fps_system_and_viewers() {
     let bb = Bb::start(CFG);
     bb.wait(10, "a measured frame rate", || bb.json("/api/status")["fps"].as_f64().unwrap() > 20.0);
     let s = bb.json("/api/status");
+    assert_eq!(s["version"], env!("CARGO_PKG_VERSION"), "the version in /api/status");
     assert_eq!(s["state"], "recording");
     assert_eq!(s["format"]["width"], 160);
     assert_eq!(s["format"]["height"], 120);

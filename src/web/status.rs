@@ -93,7 +93,7 @@ pub fn status_json(src: &StatusSource<'_>, extra: &Extra) -> JsonBuf {
          \"storage\":{{\"used_bytes\":{},\"cap_bytes\":{},\"free_bytes\":{}}},\"segments\":{},\
          \"oldest\":{},\"newest\":{},\"started\":{},\"uptime_s\":{},\
          \"system\":{{\"cpu_percent\":{},\"mem_used_bytes\":{},\"mem_total_bytes\":{},\"rss_bytes\":{},\
-         \"temp_c\":{},\"throttled\":{}}},\"live_clients\":{},\"web_allocations\":{},\"codec\":{},\"gsensor\":{}}}",
+         \"temp_c\":{},\"throttled\":{}}},\"live_clients\":{},\"web_allocations\":{},\"codec\":{},\"gsensor\":{},\"version\":\"{}\"}}",
         s.recording,
         s.state.name(),
         JsonStr(&cam.describe),
@@ -131,7 +131,8 @@ pub fn status_json(src: &StatusSource<'_>, extra: &Extra) -> JsonBuf {
         extra.live_clients,
         extra.web_allocations,
         JsonStr(if extra.codec.is_empty() { "mjpeg" } else { extra.codec }),
-        GSensor(&crate::gsensor::status())
+        GSensor(&crate::gsensor::status()),
+        env!("CARGO_PKG_VERSION")
     );
     if r.is_err() {
         // Only a very long camera description can overflow; say so rather than send half a JSON.

@@ -1694,6 +1694,7 @@ views.system = (() => {
       else { thEl.textContent = `OK (${th.raw})`; thEl.className = 'flag-ok'; }
     }
     set('sys-uptime', typeof s.uptime_s === 'number' ? fmtDur(s.uptime_s) : '–');
+    set('sys-version', s.version ? `blackbox ${s.version}` : '–');
     set('sys-started', s.started ? fmtTime(tms(s.started), { date: true }) : '–');
   }
 
@@ -1737,7 +1738,7 @@ views.system = (() => {
       h('div', { class: 'card' }, h('h3', { text: 'Device' }),
         h('div', { class: 'inrow spread' }, h('span', { text: 'CPU', class: 'muted' }), h('strong', { id: 'sys-cpu', class: 'num' })), h('div', { class: 'meter' }, el.cpu),
         h('div', { class: 'inrow spread' }, h('span', { text: 'Memory', class: 'muted' }), h('strong', { id: 'sys-mem', class: 'num' })), h('div', { class: 'meter' }, el.mem),
-        dl([['blackbox memory', 'sys-rss'], ['Temperature', 'sys-temp'], ['Power / throttling', 'sys-throttle'], ['Uptime', 'sys-uptime'], ['Started', 'sys-started']])),
+        dl([['blackbox memory', 'sys-rss'], ['Temperature', 'sys-temp'], ['Power / throttling', 'sys-throttle'], ['Uptime', 'sys-uptime'], ['Started', 'sys-started'], ['Version', 'sys-version']])),
       h('div', { class: 'card' }, h('h3', { text: 'Clock' }),
         dl([['Device', 'clock-device'], ['This phone', 'clock-browser'], ['Difference', 'clock-diff']]),
         h('div', { class: 'spacer' }),
