@@ -678,13 +678,12 @@ fn a_setting_saved_in_the_browser_survives_a_restart() {
     b.wait_until("return !!document.querySelector('#drawer-body .ctl, #controls-empty');", "the controls drawer");
     b.shot("controls");
 
-    // Restart blackbox on the same data directory: the browser must log in again (sessions
-    // live in memory) and finds the saved value.
+    // Restart blackbox on the same data directory: the browser is still signed in (sessions
+    // are kept in DATA/sessions: issue 21) and finds the saved value.
     let port = bb.addr.port();
     let data = bb.data.clone();
     bb.stop();
     let bb = Bb::start(&data, port);
-    b.login(&bb);
     b.goto(&bb.url("/#settings"));
     let v = b.wait_until("const e = document.getElementById('cfg-mjpeg_quality'); return e ? e.value : null;", "the settings after restart");
     assert_eq!(v, json!("63"), "the saved setting did not survive the restart");

@@ -367,3 +367,59 @@ fn cross_site_mutations_are_refused() {
     assert_eq!(bb.post("/logout", &[], "").code, 303);
     bb.stop();
 }
+
+/// Issue 21: a signed-in phone stays signed in across a clean restart and a kill -9 (sessions are
+/// kept hashed in DATA/sessions, never the token); "sign out everywhere" ends them all; a damaged
+/// sessions file locks nobody out.
+#[test]
+fn sessions_survive_restarts_and_kill_9_and_sign_out_everywhere_ends_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let bb = Bb::start(dir.path(), "stderr1.log");
+    let secret = secret_of(dir.path());
+    let cookie = bb.post("/login", &[], &format!("secret={secret}")).cookie();
+    let cookie2 = bb.post("/login", &[], &format!("secret={secret}")).cookie();
+    assert_eq!(bb.get("/api/status", &[("Cookie", &cookie)]).code, 200);
+    let file = std::fs::read_to_string(dir.path().join("data/sessions")).expect("DATA/sessions");
+    assert_eq!(file.lines().count(), 2, "{file}");
+    let token = cookie.trim_start_matches("bb_session=");
+    assert!(!file.contains(token), "the token itself is stored: {file}");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("data/sessions")).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode & 0o077, 0, "DATA/sessions is readable by others: {mode:o}");
+    }
+    bb.stop();
+    // A clean restart.
+    let bb = Bb::start(dir.path(), "stderr2.log");
+    assert_eq!(bb.get("/api/status", &[("Cookie", &cookie)]).code, 200, "signed out by a restart");
+    // kill -9 (a power cut, as far as this process can tell).
+    let mut bb = bb;
+    let _ = bb.child.kill();
+    let _ = bb.child.wait();
+    drop(bb);
+    let bb = Bb::start(dir.path(), "stderr3.log");
+    assert_eq!(bb.get("/api/status", &[("Cookie", &cookie)]).code, 200, "signed out by a kill -9");
+    assert_eq!(bb.get("/api/status", &[("Cookie", &cookie2)]).code, 200);
+    // Logout of one survives a restart too; the other session stays.
+    assert_eq!(bb.post("/logout", &[("Cookie", &cookie2)], "").code, 303);
+    bb.stop();
+    let bb = Bb::start(dir.path(), "stderr4.log");
+    assert_eq!(bb.get("/api/status", &[("Cookie", &cookie2)]).code, 401, "a logged-out session came back");
+    assert_eq!(bb.get("/api/status", &[("Cookie", &cookie)]).code, 200);
+    // Sign out everywhere: needs a session or the secret, ends every session, for good.
+    assert_eq!(bb.post("/logout-everywhere", &[], "").code, 401);
+    let r = bb.post("/logout-everywhere", &[("Cookie", &cookie)], "");
+    assert_eq!(r.code, 303, "{r:?}");
+    assert_eq!(bb.get("/api/status", &[("Cookie", &cookie)]).code, 401);
+    bb.stop();
+    let bb = Bb::start(dir.path(), "stderr5.log");
+    assert_eq!(bb.get("/api/status", &[("Cookie", &cookie)]).code, 401, "a session outlived sign out everywhere");
+    bb.stop();
+    // A damaged sessions file: logged, ignored; the secret still signs in.
+    std::fs::write(dir.path().join("data/sessions"), "garbage\n\u{0}\u{1}zz 12\n").unwrap();
+    let bb = Bb::start(dir.path(), "stderr6.log");
+    let c = bb.post("/login", &[], &format!("secret={secret}")).cookie();
+    assert_eq!(bb.get("/api/status", &[("Cookie", &c)]).code, 200);
+    let err = bb.stop();
+    assert!(err.contains("damaged line"), "{err}");
+}

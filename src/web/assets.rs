@@ -19,6 +19,7 @@ const APP_JS: &str = include_str!("ui/app.js");
 const APP_CSS: &str = include_str!("ui/app.css");
 const ICON_SVG: &str = include_str!("ui/icon.svg");
 const MANIFEST: &str = include_str!("ui/manifest.webmanifest");
+const LOGIN_JS: &str = include_str!("ui/login.js");
 
 /// The files under `/assets/`.
 pub const ASSETS: Directory = Directory {
@@ -26,6 +27,7 @@ pub const ASSETS: Directory = Directory {
         ("app.js", File::with_content_type_and_headers(File::MIME_JS, APP_JS.as_bytes(), IMMUTABLE)),
         ("app.css", File::with_content_type_and_headers(File::MIME_CSS, APP_CSS.as_bytes(), IMMUTABLE)),
         ("icon.svg", File::with_content_type_and_headers("image/svg+xml", ICON_SVG.as_bytes(), IMMUTABLE)),
+        ("login.js", File::with_content_type_and_headers(File::MIME_JS, LOGIN_JS.as_bytes(), IMMUTABLE)),
         (
             "manifest.webmanifest",
             File::with_content_type_and_headers("application/manifest+json", MANIFEST.as_bytes(), IMMUTABLE),

@@ -7,7 +7,10 @@
 //! - **Browsers** log in at `/login` (a form posting `secret=...`) and get a session cookie
 //!   (`HttpOnly; SameSite=Strict; Path=/`) holding a 32-byte random token. Sessions live in a
 //!   fixed table of [`SESSIONS`] slots (the oldest is evicted when full); nothing grows per
-//!   request. `POST /logout` ends the session.
+//!   request. Only the token's SHA-256 is kept, in memory and in `DATA/sessions`
+//!   (`web::sessions`), so a phone stays signed in across restarts and power cuts; a session
+//!   lasts [`SESSION_TTL_S`] after its last use. `POST /logout` ends the session,
+//!   `POST /logout-everywhere` every session.
 //! - Secrets and tokens are compared in constant time.
 //! - **Guessing** is rate-limited per client address: an address that has failed needs a token
 //!   from its own bucket ([`BURST`], refilled at one per second) for each further check, each
@@ -40,8 +43,11 @@ pub const SECRET_BYTES: usize = 16;
 pub const TOKEN_BYTES: usize = 32;
 /// Sessions remembered at once; logging in beyond that ends the oldest session.
 pub const SESSIONS: usize = 16;
-/// How long a session lasts after login.
-pub const SESSION_TTL_S: u64 = 7 * 24 * 3600;
+/// How long a session lasts after its last use (sliding: a phone used every few weeks stays
+/// signed in).
+pub const SESSION_TTL_S: u64 = 30 * 24 * 3600;
+/// A session's expiry is pushed out (and the file rewritten) at most this often.
+const SLIDE_S: u64 = 24 * 3600;
 /// Secret checks allowed in a burst; the bucket refills at one per second.
 pub const BURST: u64 = 5;
 /// Consecutive failures that lock secret checks for [`LOCKOUT_S`].
@@ -195,7 +201,8 @@ impl Secret {
 
 #[derive(Clone, Copy)]
 struct Session {
-    token: [u8; TOKEN_BYTES],
+    /// SHA-256 of the token (`web::sessions`): the token itself is not kept.
+    hash: [u8; 32],
     expires_ns: u64,
 }
 
@@ -230,6 +237,8 @@ pub struct TooMany {
 pub struct Auth {
     secret: Secret,
     state: RefCell<State>,
+    /// Where sessions are kept across restarts (`None`: in memory only).
+    store: Option<super::sessions::Store>,
     /// The client of the request the layer just passed on (see [`AuthLayer`]).
     pub current_client: std::cell::Cell<IpAddr>,
 }
@@ -254,7 +263,53 @@ impl Auth {
                 global_at_ns: crate::clock::now_mono_ns(),
             }),
             current_client: std::cell::Cell::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+            store: None,
         }
+    }
+
+    /// As [`Auth::new`], with the sessions of `DATA/sessions` (`web::sessions`) restored and
+    /// every change written back.
+    pub fn with_store(secret: Secret, data_dir: &std::path::Path) -> Auth {
+        let mut a = Auth::new(secret);
+        let store = super::sessions::Store::new(data_dir);
+        let (now, now_utc) = (crate::clock::now_mono_ns(), crate::clock::now_utc_ns());
+        let mut loaded = store.load(now_utc);
+        loaded.sort_by_key(|s| std::cmp::Reverse(s.1));
+        {
+            let mut st = a.state.borrow_mut();
+            for (slot, (hash, exp_utc)) in st.sessions.iter_mut().zip(loaded.iter()) {
+                let left = u64::try_from(exp_utc.saturating_sub(now_utc)).unwrap_or(0).min(SESSION_TTL_S * NS);
+                *slot = Some(Session { hash: *hash, expires_ns: now + left });
+            }
+        }
+        if !loaded.is_empty() {
+            log::info!("dashboard: {} session(s) restored", loaded.len().min(SESSIONS));
+        }
+        a.store = Some(store);
+        a
+    }
+
+    /// Writes the live sessions to the store (expiry in UTC).
+    fn persist(&self, now_ns: u64) {
+        let Some(store) = &self.store else { return };
+        let now_utc = crate::clock::now_utc_ns();
+        let list: Vec<([u8; 32], i64)> = self
+            .state
+            .borrow()
+            .sessions
+            .iter()
+            .flatten()
+            .filter(|s| s.expires_ns > now_ns)
+            .map(|s| (s.hash, now_utc.saturating_add(i64::try_from(s.expires_ns - now_ns).unwrap_or(i64::MAX))))
+            .collect();
+        store.save(&list);
+    }
+
+    /// Ends every session ("sign out everywhere").
+    pub fn end_all_sessions(&self) {
+        self.state.borrow_mut().sessions = [None; SESSIONS];
+        self.persist(crate::clock::now_mono_ns());
+        log::warn!("dashboard: every session ended (sign out everywhere)");
     }
 
     /// Checks a candidate secret from `client` under the limiter: refused without looking when
@@ -345,7 +400,9 @@ impl Auth {
             })
             .map(|(i, _)| i)
             .unwrap_or(0);
-        st.sessions[slot] = Some(Session { token, expires_ns: now_ns + SESSION_TTL_S * NS });
+        st.sessions[slot] = Some(Session { hash: super::sessions::hash(&token), expires_ns: now_ns + SESSION_TTL_S * NS });
+        drop(st);
+        self.persist(now_ns);
         Ok(token)
     }
 
@@ -353,9 +410,10 @@ impl Auth {
     fn find_session(&self, token: &[u8; TOKEN_BYTES], now_ns: u64) -> Option<usize> {
         let st = self.state.borrow();
         let mut found = None;
+        let h = super::sessions::hash(token);
         for (i, s) in st.sessions.iter().enumerate() {
             if let Some(s) = s
-                && ct_eq(&s.token, token)
+                && ct_eq(&s.hash, &h)
                 && s.expires_ns > now_ns
             {
                 found = Some(i);
@@ -370,12 +428,28 @@ impl Auth {
             && let Some(i) = self.find_session(&token, crate::clock::now_mono_ns())
         {
             self.state.borrow_mut().sessions[i] = None;
+            self.persist(crate::clock::now_mono_ns());
         }
     }
 
     /// Whether the request carries a live session cookie.
     pub fn has_session(&self, headers: &Headers<'_>, now_ns: u64) -> bool {
-        session_cookie(headers).is_some_and(|token| self.find_session(&token, now_ns).is_some())
+        let Some(i) = session_cookie(headers).and_then(|token| self.find_session(&token, now_ns)) else { return false };
+        // Sliding expiry: used, it lasts SESSION_TTL_S from now (written at most once a day).
+        let slid = {
+            let mut st = self.state.borrow_mut();
+            match &mut st.sessions[i] {
+                Some(s) if s.expires_ns < now_ns + (SESSION_TTL_S - SLIDE_S) * NS => {
+                    s.expires_ns = now_ns + SESSION_TTL_S * NS;
+                    true
+                }
+                _ => false,
+            }
+        };
+        if slid {
+            self.persist(now_ns);
+        }
+        true
     }
 
     /// Checks a request's credentials: a live session cookie, else a Bearer secret.
@@ -622,6 +696,8 @@ input:focus{outline:3px solid #ffb020;outline-offset:2px}
 button{margin-top:1.1rem;width:100%;min-height:52px;border:0;border-radius:10px;background:#ffb020;
 color:#1a1200;font:700 1.05rem system-ui,sans-serif;cursor:pointer}
 button:focus-visible{outline:3px solid #eef0f2;outline-offset:2px}
+.show{display:flex;align-items:center;gap:.5rem;margin:.2rem 0 1rem;font-weight:400}
+.show input{width:auto;margin:0}
 .err{color:#ff6b6b;font-weight:600;margin:0 0 1rem;padding:.6rem .8rem;border-radius:10px;background:#2a1213;border:1px solid #6b1f22}
 </style></head><body>
 <div class="brand"><svg width="36" height="36" viewBox="0 0 64 64" aria-hidden="true"><rect width="64" height="64" rx="14" fill="#15181d"/><rect x="8" y="18" width="48" height="30" rx="7" fill="none" stroke="#ffb020" stroke-width="4"/><circle cx="32" cy="33" r="8" fill="none" stroke="#eef0f2" stroke-width="4"/><circle cx="48" cy="12" r="6" fill="#ff4d4f"/></svg>blackbox</div>
@@ -636,8 +712,9 @@ macro_rules! login_tail {
         r#"<label for="secret">Device secret</label>
 <input id="secret" name="secret" type="password" autocomplete="current-password" autocapitalize="off"
  spellcheck="false" required autofocus>
+<label class="show"><input type="checkbox" id="show"> Show</label>
 <button type="submit">Sign in</button>
-</form></body></html>
+</form><script src="/assets/login.js?v=1" defer></script></body></html>
 "#
     };
 }
@@ -823,6 +900,22 @@ impl picoserve::routing::RequestHandlerService<(), ()> for LoginService<'_> {
 }
 
 /// `POST /logout`: ends the cookie's session (if any) and clears the cookie.
+/// `POST /logout-everywhere`: ends every session (the System page's "Sign out everywhere").
+pub struct LogoutEverywhereService<'a>(pub &'a Auth);
+
+impl picoserve::routing::RequestHandlerService<(), ()> for LogoutEverywhereService<'_> {
+    async fn call_request_handler_service<R: Read, W: ResponseWriter<Error = R::Error>>(
+        &self,
+        _state: &(),
+        _path_parameters: (),
+        request: picoserve::request::Request<'_, R>,
+        response_writer: W,
+    ) -> Result<ResponseSent, W::Error> {
+        self.0.end_all_sessions();
+        Reply::LoggedOut.write_to(request.body_connection.finalize().await?, response_writer).await
+    }
+}
+
 pub struct LogoutService<'a>(pub &'a Auth);
 
 impl picoserve::routing::RequestHandlerService<(), ()> for LogoutService<'_> {

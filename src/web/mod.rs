@@ -24,6 +24,7 @@ pub mod json;
 pub mod fmp4;
 pub mod live;
 pub mod pool;
+pub mod sessions;
 pub mod portal;
 pub mod status;
 pub mod strict;
@@ -102,7 +103,7 @@ fn serve(listener: TcpListener, ctx: WebContext) -> std::io::Result<()> {
     let src = StatusSource { status: &ctx.status, data_dir: ctx.data_dir.clone(), cap_bytes: ctx.cap_bytes };
     let src = &src;
     let pool = &pool::Pool::new(WORKERS);
-    let auth = &auth::Auth::new(ctx.secret.clone());
+    let auth = &auth::Auth::with_store(ctx.secret.clone(), &ctx.data_dir);
     let exports = &export::Limit::default();
     let hosts = &host::Hosts::new(listener.get_ref().local_addr()?);
     let ctl: &controls::Shared =
@@ -130,6 +131,7 @@ fn serve(listener: TcpListener, ctx: WebContext) -> std::io::Result<()> {
             get(|| async { auth::Reply::LoginPage }).post_service(auth::LoginService(auth)),
         )
         .route("/logout", post_service(auth::LogoutService(auth)))
+        .route("/logout-everywhere", post_service(auth::LogoutEverywhereService(auth)))
         // Every other /api route; routes added after this line are matched before it.
         .nest_service("/api", api)
         .route_service("/api/controls", api::Only { method: "GET", service: controls::ListService(ctl) })

@@ -1738,7 +1738,11 @@ views.system = (() => {
       h('div', { class: 'card' }, h('h3', { text: 'Device' }),
         h('div', { class: 'inrow spread' }, h('span', { text: 'CPU', class: 'muted' }), h('strong', { id: 'sys-cpu', class: 'num' })), h('div', { class: 'meter' }, el.cpu),
         h('div', { class: 'inrow spread' }, h('span', { text: 'Memory', class: 'muted' }), h('strong', { id: 'sys-mem', class: 'num' })), h('div', { class: 'meter' }, el.mem),
-        dl([['blackbox memory', 'sys-rss'], ['Temperature', 'sys-temp'], ['Power / throttling', 'sys-throttle'], ['Uptime', 'sys-uptime'], ['Started', 'sys-started'], ['Version', 'sys-version']])),
+        dl([['blackbox memory', 'sys-rss'], ['Temperature', 'sys-temp'], ['Power / throttling', 'sys-throttle'], ['Uptime', 'sys-uptime'], ['Started', 'sys-started'], ['Version', 'sys-version']]),
+        h('button', { class: 'btn', type: 'button', id: 'logout-everywhere', onclick: async () => {
+          if (!window.confirm('Sign out every phone and browser, this one included?')) return;
+          try { await fetch('/logout-everywhere', { method: 'POST', credentials: 'same-origin' }); } finally { location.href = '/login'; }
+        } }, 'Sign out everywhere')),
       h('div', { class: 'card' }, h('h3', { text: 'Clock' }),
         dl([['Device', 'clock-device'], ['This phone', 'clock-browser'], ['Difference', 'clock-diff']]),
         h('div', { class: 'spacer' }),
