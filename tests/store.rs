@@ -632,3 +632,32 @@ fn h264_segments_rotate_at_the_next_key_frame_at_most_one_gop_late() {
     assert_eq!(segs, vec![(1, 90), (91, 90), (181, 90), (271, 121)]);
     assert_eq!(refused, 500 - 391);
 }
+
+/// A live export lists the open segment, then the writer seals and renames it: the reader
+/// follows it to its closed name and reads every frame it listed (CI once lost an export to
+/// this race: "reading the store: No such file or directory").
+#[test]
+fn a_reader_follows_an_open_segment_sealed_after_its_listing() {
+    let d = tempfile::tempdir().unwrap();
+    let mut s = Store::open(d.path(), opts()).unwrap();
+    write(&mut s, 1, 20);
+    let r = Reader::open(d.path()).unwrap();
+    assert_eq!(r.recovered.open.len(), 1, "one open segment listed");
+    let listed = r.recovered.open[0].frames;
+    assert!(listed >= 19, "{listed}");
+    write(&mut s, 20, 30);
+    s.close_segment().unwrap();
+    assert!(fs::read_dir(d.path().join("segments")).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().ends_with(".open")));
+    let mut buf = Vec::new();
+    let mut seqs = Vec::new();
+    let bad = r
+        .for_each_in_range(i64::MIN, i64::MAX, &mut buf, |info, data| {
+            assert_eq!(data, payload(info.seq));
+            seqs.push(info.seq);
+            true
+        })
+        .unwrap();
+    assert_eq!(bad, 0);
+    assert_eq!(seqs, (1..=listed).collect::<Vec<_>>());
+    drop(s);
+}

@@ -110,8 +110,23 @@ impl Reader {
     /// Opens the store in `data_dir` read-only.
     pub fn open(data_dir: &Path) -> io::Result<Reader> {
         let seg_dir = data_dir.join("segments");
-        let recovered = recover::recover(&seg_dir, false)?;
+        // A live writer may seal (rename) an open segment between the listing and its open:
+        // list again. Persistent NotFound after several tries is a real error.
+        let mut attempt = 0;
+        let recovered = loop {
+            match recover::recover(&seg_dir, false) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound && attempt < 8 && seg_dir.is_dir() => attempt += 1,
+                r => break r?,
+            }
+        };
         Ok(Reader { seg_dir, recovered })
+    }
+
+    /// The closed segment that an open one listed earlier became (sealed and renamed by the
+    /// live writer since), if any.
+    fn sealed_since(&self, seg: &SegmentInfo) -> io::Result<Option<SegmentInfo>> {
+        let listing = super::catalog::list(&self.seg_dir)?;
+        Ok(listing.closed.into_iter().find(|c| c.first_seq == seg.first_seq))
     }
 
     /// All segments, in sequence order.
@@ -123,6 +138,14 @@ impl Reader {
     pub fn load(&self, seg: &SegmentInfo) -> io::Result<Result<SegmentFrames, &'static str>> {
         let file = match File::open(self.seg_dir.join(seg.name.as_str())) {
             Ok(f) => f,
+            // Sealed by the live writer since the listing: read it under its closed name
+            // (its frames up to the listing are all in it, plus any written since).
+            Err(e) if e.kind() == io::ErrorKind::NotFound && seg.open_frames.is_some() => {
+                return match self.sealed_since(seg)? {
+                    Some(closed) => self.load_closed_as(&closed, seg),
+                    None => Ok(Err("segment was deleted")),
+                };
+            }
             // Deleted by retention since the listing: nothing to read.
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Err("segment was deleted")),
             Err(e) => return Err(e),
@@ -142,6 +165,21 @@ impl Reader {
             return Ok(Err("segment index does not match its name"));
         }
         Ok(Ok(SegmentFrames { file, uid: header.uid, first_seq: header.first_seq, entries, limit: limit.max(BLOCK), params: header.params }))
+    }
+
+    /// Loads the closed segment `closed` that the open `listed` became, keeping only the frames
+    /// the listing knew about (so callers that planned on `listed.frames` see the same count).
+    fn load_closed_as(&self, closed: &SegmentInfo, listed: &SegmentInfo) -> io::Result<Result<SegmentFrames, &'static str>> {
+        match self.load(closed)? {
+            Ok(mut sf) => {
+                if (sf.entries.len() as u64) < listed.frames {
+                    return Ok(Err("sealed segment holds fewer frames than it did open"));
+                }
+                sf.entries.truncate(listed.frames as usize);
+                Ok(Ok(sf))
+            }
+            Err(why) => Ok(Err(why)),
+        }
     }
 
     /// Reads the frame with sequence number `seq` into `buf`.
