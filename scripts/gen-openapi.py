@@ -241,6 +241,7 @@ doc = {
       dict(mut, **{"200": resp("the control after the reset", {"$ref": "#/components/schemas/CameraControl"}), "404": e("no control with that id"),
                    "409": e("the control is busy (grabbed by the driver)"), "503": busy("the camera is gone or not answering")}),
       parameters=[ctl_id], operationId="resetControl")},
+  "/api/docs": {"get": op("This document as a page (routes, parameters, schemas, responses, 'Try it' with the session); without a session, a redirect to /login", {"200": resp("the page", {"type": "string"}, ct="text/html"), "303": resp("no session: to /login", None, ct="text/html"), "421": common["421"], "429": common["429"]}, operationId="getDocs")},
   "/api/openapi.json": {"get": op("This document", dict(common, **{"200": resp("OpenAPI 3", {"type": "object"})}), operationId="getOpenapi")},
  },
  "components": {

@@ -719,25 +719,111 @@ fn dashboard_assets_are_public_versioned_and_cached() {
     assert!(shell.starts_with("HTTP/1.1 200"), "{shell}");
     assert!(header(&shell, "Content-Type").unwrap().starts_with("text/html"), "{shell}");
     assert_eq!(header(&shell, "Cache-Control"), Some("no-cache"));
-    let v = shell.split("/assets/app.js?v=").nth(1).expect("a versioned app.js").split('"').next().unwrap().to_string();
+    let v = shell.split("/assets/").nth(1).expect("a versioned asset").split('/').next().unwrap().to_string();
     assert_eq!(v.len(), 16, "{v}");
+    assert!(shell.contains(&format!("/assets/{v}/app.js")), "app.js under the version directory");
     assert!(!shell.contains("__V__"), "every marker is replaced");
     let etag = header(&shell, "ETag").unwrap().to_string();
     let again = raw(host, &format!("GET / HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {}\r\nIf-None-Match: {etag}\r\nConnection: close\r\n\r\n", bb.secret()));
     assert!(again.starts_with("HTTP/1.1 304"), "{again}");
 
-    for (name, ty) in [("app.js", "application/javascript"), ("app.css", "text/css"), ("icon.svg", "image/svg+xml")] {
-        // No credentials: assets are public.
-        let r = raw(host, &format!("GET /assets/{name}?v={v} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"));
+    for (name, ty) in [("app.js", "application/javascript"), ("app.css", "text/css"), ("icon.svg", "image/svg+xml"), ("docs.js", "application/javascript")] {
+        // No credentials: assets are public, under the version directory or not.
+        let r = raw(host, &format!("GET /assets/{v}/{name} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"));
         assert!(r.starts_with("HTTP/1.1 200"), "{name}: {r}");
         assert!(header(&r, "Content-Type").unwrap().starts_with(ty), "{name}: {r}");
         assert!(header(&r, "Cache-Control").unwrap().contains("immutable"), "{name}");
+        assert_eq!(header(&r, "Content-Encoding"), None, "no gzip unless asked for");
+        let plain_len: usize = header(&r, "Content-Length").unwrap().parse().unwrap();
         let etag = header(&r, "ETag").expect("ETag").to_string();
         let r = raw(host, &format!("GET /assets/{name} HTTP/1.1\r\nHost: {host}\r\nIf-None-Match: {etag}\r\nConnection: close\r\n\r\n"));
         assert!(r.starts_with("HTTP/1.1 304"), "{name}: {r}");
+        // gzip when the browser takes it: smaller, and it decompresses to the same bytes.
+        if name.ends_with(".js") || name.ends_with(".css") {
+            let (code, hdrs, gz) = get_raw_bytes(host, &format!("/assets/{v}/{name}"), "Accept-Encoding: gzip, deflate, br\r\n");
+            assert_eq!(code, 200);
+            assert_eq!(hdr(&hdrs, "content-encoding"), Some("gzip"), "{name}");
+            assert_eq!(hdr(&hdrs, "vary"), Some("Accept-Encoding"));
+            assert!(gz.len() * 2 < plain_len, "{name}: gzip {} of {plain_len} bytes", gz.len());
+            let (_, _, plain) = get_raw_bytes(host, &format!("/assets/{v}/{name}"), "");
+            assert_eq!(plain.len(), plain_len);
+            let mut out = Vec::new();
+            let mut child = Command::new("gzip").arg("-dc").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().expect("gzip");
+            child.stdin.take().unwrap().write_all(&gz).unwrap();
+            child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
+            assert!(child.wait().unwrap().success(), "{name}: gzip -d failed");
+            assert_eq!(out, plain, "{name}: gzip body decompresses to the file");
+            let (code, hdrs, _) = get_raw_bytes(host, &format!("/assets/{v}/{name}"), "Accept-Encoding: gzip;q=0, identity\r\n");
+            assert_eq!((code, hdr(&hdrs, "content-encoding")), (200, None), "q=0 refuses gzip");
+        }
+    }
+    let r = raw(host, &format!("GET /favicon.ico HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"));
+    assert!(r.starts_with("HTTP/1.1 200") && header(&r, "Content-Type") == Some("image/svg+xml"), "{r}");
+    for bad in ["/assets/0123456789abcdeg/app.js", "/assets/0123456789abcdef/../api/status", "/assets/x/app.js"] {
+        let r = raw(host, &format!("GET {bad} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"));
+        assert!(!r.starts_with("HTTP/1.1 200"), "{bad}: {r}");
     }
     let r = raw(host, &format!("GET /assets/secret HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"));
     assert!(r.starts_with("HTTP/1.1 404"), "{r}");
+    bb.stop();
+}
+
+/// A GET with extra request headers; the status, the lower-cased headers and the raw body.
+fn get_raw_bytes(host: SocketAddr, path: &str, extra: &str) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let mut s = TcpStream::connect(host).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {host}\r\n{extra}Connection: close\r\n\r\n").unwrap();
+    let mut all = Vec::new();
+    s.read_to_end(&mut all).unwrap();
+    let split = all.windows(4).position(|w| w == b"\r\n\r\n").expect("end of headers");
+    let head = String::from_utf8_lossy(&all[..split]).to_string();
+    let code = head[9..12].parse().unwrap();
+    let hdrs = head.lines().skip(1).filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string())).collect();
+    (code, hdrs, all[split + 4..].to_vec())
+}
+
+fn hdr<'a>(h: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    h.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+/// `/api/docs` renders every route and method of the OpenAPI document, and "Try it" answers
+/// with the signed-in session.
+#[test]
+fn the_api_docs_page_lists_every_route_and_tries_one_with_the_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let bb = start_blackbox(dir.path());
+    let driver = Driver::start();
+    let b = driver.session(false);
+    b.goto(&bb.url("/api/docs"));
+    b.wait_for("#secret", "the sign-in page first");
+    b.login(&bb);
+    b.goto(&bb.url("/api/docs"));
+    b.wait_until("return document.body.dataset.ready;", "the docs rendered");
+    let (_, doc) = bb.api("GET", "/api/openapi.json", None);
+    let mut want = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for m in ["get", "put", "post", "delete", "patch", "head"] {
+            if item.get(m).is_some() {
+                want.push(format!("{m} {path}"));
+            }
+        }
+    }
+    want.sort();
+    let got = b.js("return [...document.querySelectorAll('#ops .op')].map((e) => e.dataset.method + ' ' + e.dataset.path).sort();");
+    let got: Vec<String> = got.as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+    assert_eq!(got, want, "every route of the OpenAPI document, once");
+    assert!(want.iter().any(|w| w == "get /api/docs"), "the page documents itself");
+    b.shot("api-docs");
+    // Try GET /api/status with the session cookie.
+    b.js("const d = document.getElementById('get-/api/status'); d.open = true; d.querySelector('.try button').click();");
+    b.wait_until("const o = document.querySelector(\"[id='get-/api/status'] .out\"); return o && o.dataset.status;", "a reply");
+    let out = b.text("[id='get-/api/status'] .out");
+    assert!(out.starts_with("200"), "{out}");
+    assert!(out.contains("\"recording\""), "{out}");
+    // The filter narrows the list.
+    b.type_into("#filter", "incidents");
+    let shown = b.js("return [...document.querySelectorAll('#ops .op')].filter((e) => !e.hidden).length;");
+    assert!(shown.as_u64().unwrap() >= 4 && (shown.as_u64().unwrap() as usize) < want.len(), "{shown}");
+    drop(b);
     bb.stop();
 }
 

@@ -271,6 +271,9 @@ fn every_route_in_the_openapi_document_needs_credentials_except_the_public_ones(
             let r = bb.try_req(&method.to_ascii_uppercase(), &url, &[], b"{}").unwrap();
             if public {
                 assert_ne!(r.status, 401, "{method} {path} is public");
+            } else if op["responses"].get("303").is_some() {
+                // A page (/api/docs): a browser without a session is sent to sign in.
+                assert_eq!(r.status, 303, "{method} {path} without credentials: {}", r.text());
             } else {
                 assert_eq!(r.status, 401, "{method} {path} without credentials: {}", r.text());
                 assert!(r.json()["error"].is_string());

@@ -498,8 +498,14 @@ pub fn is_public(path: &str) -> bool {
     match path {
         "/health" | "/login" | "/logout" | "/favicon.ico" => true,
         p if super::portal::is_probe(p) => true,
-        // Dashboard assets: plain file names only, so nothing outside /assets/ can match.
-        p => p.strip_prefix("/assets/").is_some_and(|name| {
+        // Dashboard assets: plain file names only (optionally under a 16-hex-digit version
+        // directory), so nothing outside /assets/ can match.
+        p => p.strip_prefix("/assets/").is_some_and(|rest| {
+            let name = match rest.split_once('/') {
+                Some((v, name)) if v.len() == 16 && v.bytes().all(|b| b.is_ascii_hexdigit()) => name,
+                Some(_) => return false,
+                None => rest,
+            };
             !name.is_empty()
                 && !name.starts_with('.')
                 && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
@@ -599,7 +605,8 @@ impl<'s> Layer<super::pool::ConnRef<'s>, ()> for AuthLayer<'_> {
         let headers = parts.headers();
         let method = parts.method();
         let path = parts.path().encoded();
-        let api = path.starts_with("/api/") || path == "/api";
+        // /api/docs is a page: a browser without a session goes to the sign-in page.
+        let api = (path.starts_with("/api/") || path == "/api") && path != "/api/docs";
         let host_ok = super::portal::is_probe(path)
             || headers.get("Host").is_some_and(|h| self.hosts.allowed(h.as_raw(), now))
             // HTTP/1.0 without Host (strict.rs refuses HTTP/1.1 without one): the connection
@@ -1024,10 +1031,10 @@ mod tests {
 
     #[test]
     fn public_paths_are_few() {
-        for p in ["/health", "/login", "/logout", "/assets/app.js", "/assets/a-b_c.css"] {
+        for p in ["/health", "/login", "/logout", "/assets/app.js", "/assets/a-b_c.css", "/assets/0123456789abcdef/app.js"] {
             assert!(is_public(p), "{p}");
         }
-        for p in ["/", "/api/status", "/assets/", "/assets/../api", "/assets/.x", "/assets/a/b", "/assets/%2e%2e", "/health/x", "/loginx", "/static/app.js"] {
+        for p in ["/", "/api/status", "/assets/", "/assets/../api", "/assets/.x", "/assets/a/b", "/assets/%2e%2e", "/assets/0123456789abcdef/../x", "/assets/0123456789abcdeg/app.js", "/health/x", "/loginx", "/static/app.js"] {
             assert!(!is_public(p), "{p}");
         }
     }
