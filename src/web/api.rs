@@ -844,6 +844,15 @@ impl PathRouterService<(), ()> for Api<'_> {
             }
             "/openapi.json" => {
                 only_get!();
+                if super::assets::accepts_gzip(&parts.headers()) {
+                    let conn = request.body_connection.finalize().await?;
+                    return picoserve::response::Response::ok(super::assets::OPENAPI_GZ)
+                        .with_content_type("application/json")
+                        .with_header("Content-Encoding", "gzip")
+                        .with_header("Vary", "Accept-Encoding")
+                        .write_to(conn, response_writer)
+                        .await;
+                }
                 answer!(Ok(Reply::Static("application/json", OPENAPI)))
             }
             "/live.mjpeg" => {

@@ -1,0 +1,373 @@
+import { $, h, icon, clamp, toast, api, fmtTime, iso, tms, eventKind } from './util.js';
+import { lastStatus, onStatus, setStatus } from './status.js';
+import { views, current } from './nav.js';
+import { drawer } from './drawer.js';
+
+// ---------------------------------------------------------------------------------------------
+// Live
+
+views.live = (() => {
+  const root = $('#view-live');
+  let built = false, img, video, stage, minimap, mmCanvas, mmWin, zoomChip, fpsChip, recChip, msg, zoomRange, recBtn, facts, mmTimer = 0, retryTimer = 0;
+  let z = 1, cx = 0.5, cy = 0.5; // zoom and the centre of the visible window (0..1 of the frame)
+  const pointers = new Map();
+  let pinch = null;
+
+  function apply() {
+    z = clamp(z, 1, 4);
+    const half = 0.5 / z;
+    cx = clamp(cx, half, 1 - half); cy = clamp(cy, half, 1 - half);
+    const W = stage.clientWidth, H = stage.clientHeight;
+    img.style.transform = video.style.transform = `translate(${-(cx - half) * W * z}px, ${-(cy - half) * H * z}px) scale(${z})`;
+    zoomChip.textContent = `${z.toFixed(1)}×`;
+    zoomRange.value = String(z);
+    stage.classList.toggle('zoomed', z > 1.001);
+    const wasHidden = minimap.hidden;
+    minimap.hidden = z <= 1.001;
+    if (wasHidden && !minimap.hidden) drawMinimap();
+    mmWin.style.left = `${(cx - half) * 100}%`; mmWin.style.top = `${(cy - half) * 100}%`;
+    mmWin.style.width = mmWin.style.height = `${100 / z}%`;
+  }
+  /** Zoom to `nz` keeping the frame point under (px, py) (fractions of the stage) in place. */
+  function zoomAt(nz, px = 0.5, py = 0.5) {
+    nz = clamp(nz, 1, 4);
+    const ix = cx - 0.5 / z + px / z, iy = cy - 0.5 / z + py / z;
+    z = nz; cx = ix + 0.5 / z - px / z; cy = iy + 0.5 / z - py / z;
+    apply();
+  }
+  function drawMinimap() {
+    const p = pic();
+    if (minimap.hidden || !(p.naturalWidth || p.videoWidth)) return;
+    const c = mmCanvas.getContext('2d');
+    try { c.drawImage(p, 0, 0, mmCanvas.width, mmCanvas.height); } catch { /* no frame yet */ }
+  }
+  const frac = (e) => { const r = stage.getBoundingClientRect(); return [(e.clientX - r.left) / r.width, (e.clientY - r.top) / r.height]; };
+  function onDown(e) {
+    if (e.target.closest('button,a,input')) return;
+    stage.setPointerCapture(e.pointerId);
+    pointers.set(e.pointerId, { x: e.clientX, y: e.clientY });
+    if (pointers.size === 2) {
+      const [a, b] = [...pointers.values()];
+      pinch = { d: Math.hypot(a.x - b.x, a.y - b.y) || 1, z };
+    }
+  }
+  function onMove(e) {
+    const p = pointers.get(e.pointerId);
+    if (!p) return;
+    const W = stage.clientWidth, H = stage.clientHeight;
+    if (pointers.size === 1) {
+      cx -= (e.clientX - p.x) / (W * z); cy -= (e.clientY - p.y) / (H * z);
+      p.x = e.clientX; p.y = e.clientY;
+      apply();
+    } else if (pointers.size === 2 && pinch) {
+      p.x = e.clientX; p.y = e.clientY;
+      const [a, b] = [...pointers.values()];
+      const r = stage.getBoundingClientRect();
+      zoomAt(pinch.z * Math.hypot(a.x - b.x, a.y - b.y) / pinch.d, ((a.x + b.x) / 2 - r.left) / r.width, ((a.y + b.y) / 2 - r.top) / r.height);
+    }
+  }
+  function onUp(e) { pointers.delete(e.pointerId); if (pointers.size < 2) pinch = null; }
+
+  // H.264 recordings play /api/live.mp4 (fragmented MP4) through Media Source Extensions:
+  // ManagedMediaSource where it exists (Safari on iOS 17.1+), MediaSource elsewhere. Motion JPEG
+  // recordings, and browsers without either, show /api/live.mjpeg in the <img>.
+  const MS = window.ManagedMediaSource || window.MediaSource;
+  const KEEP_S = 5; // seconds kept buffered behind the live edge
+  const START_S = 1; // seconds buffered before playing starts: room for network and CPU hiccups
+  let player = null; // the running H.264 stream: { ctl: AbortController }
+  const h264 = () => !!(lastStatus && lastStatus.codec === 'h264');
+  const canMse = () => !!(MS && MS.isTypeSupported && MS.isTypeSupported('video/mp4; codecs="avc1.42E01F"'));
+  /** The element showing the picture now. */
+  const pic = () => (player ? video : img);
+
+  function startStream() {
+    clearTimeout(retryTimer);
+    stopStream();
+    msg.hidden = true;
+    if (!lastStatus) { retryTimer = setTimeout(startStream, 300); return; }
+    if (h264()) {
+      if (!canMse()) {
+        showMsg('This browser cannot play the H.264 live view (no Media Source Extensions).', 'Recordings play in the Recordings tab; snapshots still work.');
+        return;
+      }
+      img.hidden = true; video.hidden = false;
+      const ctl = new AbortController();
+      player = { ctl, codec: 'h264' };
+      playMp4(ctl).catch((e) => {
+        if (ctl.signal.aborted) return;
+        streamFailed(e && e.message);
+      });
+    } else {
+      video.hidden = true; img.hidden = false;
+      img.src = '/api/live.mjpeg';
+    }
+    apply();
+  }
+  function stopStream() {
+    clearTimeout(retryTimer);
+    if (player) {
+      player.ctl.abort();
+      player = null;
+      video.pause();
+      video.removeAttribute('src');
+      video.srcObject = null;
+      video.load();
+    }
+    // Replacing the source ends the multipart request, freeing a viewer slot on the device.
+    img.removeAttribute('src');
+  }
+  function showMsg(strong, detail) {
+    msg.replaceChildren(h('strong', { text: strong }), h('span', { text: detail }));
+    msg.hidden = false;
+  }
+  function streamFailed(why) {
+    if (!player && !img.getAttribute('src')) return;
+    const state = lastStatus && lastStatus.state;
+    showMsg(state === 'camera_lost' ? 'The camera is not delivering frames.' : 'The live view is not available right now.',
+      `${why ? why + '. ' : ''}The device may be restarting, busy with other viewers, or out of reach. Retrying…`);
+    stopStream();
+    retryTimer = setTimeout(startStream, 3000);
+  }
+  /** The avc1 codec string from the init segment's avcC (profile, constraints, level). */
+  function codecOf(b) {
+    for (let i = 4; i + 8 < b.length; i++) {
+      if (b[i] === 0x61 && b[i + 1] === 0x76 && b[i + 2] === 0x63 && b[i + 3] === 0x43) {
+        const x = (v) => v.toString(16).padStart(2, '0').toUpperCase();
+        return `avc1.${x(b[i + 5])}${x(b[i + 6])}${x(b[i + 7])}`;
+      }
+    }
+    return null;
+  }
+  async function playMp4(ctl) {
+    const ms = new MS();
+    const opened = new Promise((res) => ms.addEventListener('sourceopen', res, { once: true }));
+    if (window.ManagedMediaSource && ms instanceof window.ManagedMediaSource) {
+      video.disableRemotePlayback = true;
+      video.srcObject = ms;
+    } else {
+      video.src = URL.createObjectURL(ms);
+    }
+    await opened;
+    const r = await fetch('/api/live.mp4', { signal: ctl.signal, cache: 'no-store' });
+    if (r.status === 401) { location.assign('/login'); return; }
+    if (!r.ok) {
+      const j = await r.json().catch(() => null);
+      throw new Error((j && j.error) || `HTTP ${r.status}`);
+    }
+    const reader = r.body.getReader();
+    let head = new Uint8Array(0), sb = null, started = false;
+    const queue = [];
+    let queued = 0;
+    const pump = () => {
+      if (!sb || sb.updating || ms.readyState !== 'open') return;
+      const b = sb.buffered;
+      if (b.length) {
+        const start = b.start(0), end = b.end(b.length - 1);
+        // Drop what lies well behind the live edge (keeps memory bounded, as Safari requires).
+        if (video.currentTime - start > KEEP_S * 2) { sb.remove(start, video.currentTime - KEEP_S); return; }
+        const last = b.start(b.length - 1);
+        if (!started) {
+          // Start with a little in hand (network and decoder jitter), so the first pictures
+          // are not late for their time and dropped.
+          if (end - last >= START_S) {
+            started = true;
+            video.currentTime = last;
+            video.play().catch(() => { /* autoplay refused: the user taps play */ });
+          }
+        } else if (video.currentTime < last || end - video.currentTime > START_S + 3) {
+          // In a hole, or too far behind: jump to just before the live edge.
+          video.currentTime = Math.max(last, end - START_S);
+        }
+        // Chase the live edge gently: a little faster while well behind the planned delay.
+        video.playbackRate = end - video.currentTime > START_S + 1 ? 1.1 : 1;
+      }
+      if (!queue.length) return;
+      const chunk = queue.length === 1 ? queue[0] : concat(queue);
+      queue.length = 0; queued = 0;
+      sb.appendBuffer(chunk);
+    };
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      if (!sb) {
+        head = concat([head, value]);
+        const codec = codecOf(head);
+        if (!codec) { if (head.length > 65536) throw new Error('the stream has no H.264 track'); continue; }
+        if (!MS.isTypeSupported(`video/mp4; codecs="${codec}"`)) throw new Error(`this browser cannot decode ${codec}`);
+        sb = ms.addSourceBuffer(`video/mp4; codecs="${codec}"`);
+        sb.mode = 'segments';
+        sb.addEventListener('updateend', pump);
+        sb.addEventListener('error', () => streamFailed('the browser refused the stream'));
+        queue.push(head);
+        queued = head.length;
+      } else {
+        queue.push(value);
+        queued += value.length;
+        // The browser stopped taking data (tab in the background, decoder stalled): start over
+        // rather than hold more than a few seconds in memory.
+        if (queued > 8 << 20) throw new Error('the browser fell behind');
+      }
+      pump();
+    }
+    // The device ended the stream (the picture format changed): reconnect.
+    if (!ctl.signal.aborted) { stopStream(); retryTimer = setTimeout(startStream, 500); }
+  }
+  function concat(parts) {
+    const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    let at = 0;
+    for (const p of parts) { out.set(p, at); at += p.length; }
+    return out;
+  }
+
+  let stopArmed = 0;
+  async function toggleRecording() {
+    const want = !(lastStatus && lastStatus.recording);
+    // Stopping a dash cam is rarely meant: the first tap asks, a second within 4 s stops.
+    if (!want && Date.now() - stopArmed > 4000) {
+      stopArmed = Date.now();
+      recBtn.textContent = 'Tap again to stop recording';
+      recBtn.classList.add('armed');
+      setTimeout(() => { if (stopArmed && Date.now() - stopArmed >= 4000) { stopArmed = 0; recBtn.classList.remove('armed'); if (lastStatus) update(lastStatus); } }, 4100);
+      return;
+    }
+    stopArmed = 0;
+    recBtn.classList.remove('armed');
+    recBtn.disabled = true;
+    try {
+      const r = await api('/api/recording', { method: 'PUT', body: { recording: want } });
+      toast(r.recording ? 'Recording started' : 'Recording stopped');
+      if (lastStatus) setStatus({ ...lastStatus, recording: r.recording, state: r.recording ? 'recording' : 'stopped' });
+    } catch (e) { toast(e.message, true); } finally { recBtn.disabled = false; }
+  }
+  // "Save incident": an event protecting event_pre_s of footage before and event_post_s after.
+  async function saveIncident() {
+    try {
+      const r = await api('/api/incidents', { method: 'POST', body: {} });
+      toast(`Protected ${fmtTime(tms(r.from), { label: false })}–${fmtTime(tms(r.to))}${r.repeats ? ' (incident extended)' : ''}`);
+      showLatest(r);
+    } catch (e) { toast(`Could not save the incident: ${e.message}`, true); }
+  }
+  let latestEl = null;
+  function showLatest(e) {
+    if (!latestEl) return;
+    if (!e) { latestEl.hidden = true; return; }
+    latestEl.hidden = false;
+    latestEl.replaceChildren(h('span', { text: 'Latest event: ' }),
+      h('a', { href: `#events`, text: `${eventKind(e)}${e.peak_g != null ? ` ${e.peak_g.toFixed(1)} g` : ''} at ${fmtTime(tms(e.time))}` }));
+  }
+  // Parking mode: a toggle; while on, motion on the picture and bumps make events.
+  let parkBtn = null;
+  function showParking(p) {
+    if (!parkBtn || !p) return;
+    parkBtn.dataset.on = String(p.on);
+    parkBtn.classList.toggle('on', p.on);
+    parkBtn.replaceChildren(icon('shield'), p.on ? `Parked: watching (${p.motions} motion${p.motions === 1 ? '' : 's'})` : 'Parking mode');
+    parkBtn.title = p.on ? 'Leave parking mode' : 'Parked: motion on the picture and bumps make events';
+  }
+  async function toggleParking() {
+    try {
+      const on = parkBtn.dataset.on !== 'true';
+      showParking(await api('/api/parking', { method: 'POST', body: { on } }));
+      toast(on ? 'Parking mode on: motion and bumps make events' : 'Parking mode off');
+    } catch (e) { toast(`Parking mode: ${e.message}`, true); }
+  }
+  async function loadParking() {
+    try { showParking(await api('/api/parking')); } catch { /* not available */ }
+  }
+  async function loadLatest() {
+    try { const r = await api('/api/incidents'); showLatest(r.incidents[0]); } catch { /* events unavailable: nothing shown */ }
+  }
+
+  function build() {
+    img = h('img', { class: 'frame', alt: 'Live camera view', draggable: 'false', id: 'live-img', onerror: () => streamFailed() });
+    video = h('video', { class: 'frame', id: 'live-video', muted: '', playsinline: '', hidden: true, 'aria-label': 'Live camera view' });
+    video.muted = true;
+    video.addEventListener('error', () => { if (player) streamFailed(`the browser could not decode the stream (${(video.error && video.error.message) || 'error'})`); });
+    recChip = h('span', { class: 'chip', id: 'live-rec' });
+    fpsChip = h('span', { class: 'chip', id: 'live-fps', text: '– fps' });
+    zoomChip = h('span', { class: 'chip', id: 'live-zoom', text: '1.0×' });
+    mmCanvas = h('canvas', { width: '160', height: '90' });
+    mmWin = h('div', { class: 'win' });
+    minimap = h('div', { class: 'minimap', id: 'minimap', hidden: true }, mmCanvas, mmWin);
+    msg = h('div', { class: 'stage-msg', hidden: true });
+    const fsBtn = h('button', { class: 'btn icon', type: 'button', 'aria-label': 'Fullscreen', title: 'Fullscreen', onclick: () => {
+      if (document.fullscreenElement) document.exitFullscreen(); else stage.requestFullscreen?.().catch(() => toast('Fullscreen is not allowed here', true));
+    } }, icon('full'));
+    stage = h('div', { class: 'stage', id: 'live-stage' }, img, video,
+      h('div', { class: 'overlay tl' }, recChip, fpsChip), minimap,
+      h('div', { class: 'overlay bl' }, zoomChip), h('div', { class: 'overlay br' }, fsBtn), msg);
+    stage.addEventListener('pointerdown', onDown);
+    stage.addEventListener('pointermove', onMove);
+    stage.addEventListener('pointerup', onUp);
+    stage.addEventListener('pointercancel', onUp);
+    stage.addEventListener('wheel', (e) => { e.preventDefault(); const [px, py] = frac(e); zoomAt(z * (e.deltaY < 0 ? 1.15 : 1 / 1.15), px, py); }, { passive: false });
+    stage.addEventListener('dblclick', (e) => { const [px, py] = frac(e); zoomAt(z > 1.5 ? 1 : 2, px, py); });
+    new ResizeObserver(() => apply()).observe(stage);
+
+    zoomRange = h('input', { type: 'range', min: '1', max: '4', step: '0.1', value: '1', 'aria-label': 'Zoom', id: 'zoom', oninput: () => zoomAt(Number(zoomRange.value)) });
+    const zoomRow = h('div', { class: 'zoom-ctl' },
+      h('button', { class: 'btn icon', type: 'button', 'aria-label': 'Zoom out', text: '−', onclick: () => zoomAt(z - 0.5) }),
+      zoomRange,
+      h('button', { class: 'btn icon', type: 'button', 'aria-label': 'Zoom in', text: '+', onclick: () => zoomAt(z + 0.5) }));
+
+    recBtn = h('button', { class: 'btn wide', type: 'button', id: 'rec-btn', onclick: toggleRecording }, 'Recording…');
+    const snap = h('a', { class: 'btn', href: '/api/snapshot.jpg', download: 'snapshot.jpg', id: 'snapshot', onclick: () => {
+      snap.download = `blackbox_${iso(Date.now()).replace(/[-:]/g, '').replace(/\.\d+/, '')}.jpg`;
+    } }, icon('camera'), 'Snapshot');
+    const actions = h('div', { class: 'live-actions' },
+      recBtn,
+      h('button', { class: 'btn', type: 'button', id: 'save-last', onclick: saveIncident }, icon('shield'), 'Save incident'),
+      snap,
+      parkBtn = h('button', { class: 'btn', type: 'button', id: 'parking', onclick: toggleParking }, icon('shield'), 'Parking mode'),
+      h('button', { class: 'btn wide', type: 'button', id: 'open-controls', onclick: () => drawer.open() }, icon('sliders'), 'Camera controls'));
+
+    facts = h('dl', { class: 'facts' });
+    latestEl = h('p', { class: 'latest-event', id: 'latest-event', hidden: true });
+    root.append(h('div', { class: 'live-wrap' },
+      h('div', {}, stage, h('div', { class: 'spacer' }), zoomRow),
+      h('div', {}, actions, latestEl, h('div', { class: 'spacer' }), h('div', { class: 'card' }, h('h3', { text: 'Camera' }), facts))));
+    loadLatest();
+    loadParking();
+    setInterval(() => { if (current === 'live' && !document.hidden) { loadParking(); loadLatest(); } }, 10000);
+    onStatus(update);
+    document.addEventListener('visibilitychange', () => {
+      if (current !== 'live') return;
+      if (document.hidden) stopStream(); else startStream();
+    });
+    built = true;
+  }
+
+  function update(s) {
+    if (!built) return;
+    // The recording switched codec (settings changed): switch players.
+    if (current === 'live' && !document.hidden && (player || img.getAttribute('src')) && !!player !== (h264() && canMse())) startStream();
+    const state = s.state || (s.recording ? 'recording' : 'stopped');
+    recChip.textContent = s.recording ? 'REC' : state === 'camera_lost' ? 'CAMERA LOST' : state === 'card_full' ? 'CARD FULL' : 'NOT RECORDING';
+    recChip.className = s.recording ? 'chip rec' : 'chip alarm';
+    fpsChip.textContent = `${typeof s.fps === 'number' ? s.fps.toFixed(1) : '–'} fps`;
+    if (!(stopArmed && Date.now() - stopArmed < 4000)) {
+      recBtn.replaceChildren(icon(s.recording ? 'stop' : 'rec'), s.recording ? 'Stop recording' : 'Start recording');
+      recBtn.className = s.recording ? 'btn wide' : 'btn wide danger';
+    }
+    const f = s.format || {};
+    const rows = [
+      ['Camera', s.camera || '–'],
+      ['Format', f.width ? `${f.pixel_format || ''} ${f.width}×${f.height} @ ${f.fps} fps` : '–'],
+      ['Measured', `${typeof s.fps === 'number' ? s.fps.toFixed(1) : '–'} fps`],
+      ['Frames', `${s.frames ?? '–'} (${s.dropped ?? 0} dropped)`],
+      ['Viewers', `${s.live_clients ?? '–'}`],
+    ];
+    facts.replaceChildren(...rows.flatMap(([k, v]) => [h('dt', { text: k }), h('dd', { text: v, class: k === 'Camera' ? 'long' : undefined })]));
+  }
+
+  return {
+    enter() {
+      if (!built) build();
+      apply();
+      startStream();
+      clearInterval(mmTimer);
+      mmTimer = setInterval(drawMinimap, 500);
+    },
+    leave() { stopStream(); clearInterval(mmTimer); },
+  };
+})();
