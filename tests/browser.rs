@@ -354,6 +354,25 @@ impl Browser {
         self.cmd("POST", &format!("/element/{id}/value"), Some(json!({ "text": text }))).unwrap();
     }
 
+    /// Real key presses (W3C actions): each char of `text` down and up. "\u{E012}"/"\u{E014}"
+    /// are the left/right arrows.
+    fn keys(&self, text: &str) {
+        let acts: Vec<Value> = text.chars().flat_map(|c| [json!({"type": "keyDown", "value": c.to_string()}), json!({"type": "keyUp", "value": c.to_string()})]).collect();
+        self.cmd("POST", "/actions", Some(json!({"actions": [{"type": "key", "id": "kb", "actions": acts}]}))).unwrap_or_else(|e| panic!("keys {text:?}: {e}"));
+    }
+
+    /// A real mouse wheel turn over the middle of `css` (negative `dy`: zoom in).
+    fn wheel(&self, css: &str, dy: i64) {
+        let id = self.wait_for(css, css);
+        let origin = json!({ ELEMENT: id });
+        self.cmd(
+            "POST",
+            "/actions",
+            Some(json!({"actions": [{"type": "wheel", "id": "wh", "actions": [{"type": "scroll", "x": 0, "y": 0, "deltaX": 0, "deltaY": dy, "origin": origin}]}]})),
+        )
+        .unwrap_or_else(|e| panic!("wheel {css}: {e}"));
+    }
+
     fn text(&self, css: &str) -> String {
         let sel = serde_json::to_string(css).unwrap();
         self.js(&format!("const e = document.querySelector({sel}); return e ? e.textContent : null;")).as_str().unwrap_or("").to_string()
@@ -1349,6 +1368,78 @@ fn h264_footage_plays_and_seeks_in_a_plain_video_and_in_the_player_across_segmen
     let q = b.js("const p = document.getElementById('player-video').getVideoPlaybackQuality(); return [p.totalVideoFrames, p.droppedVideoFrames];");
     assert!(q[0].as_u64().unwrap() > 30, "frames shown by the player: {q}");
     b.shot("player-h264");
+    // Frame steps in the <video>: pause, then '.' moves one frame (1/15 s) on the capture clock.
+    b.click("#play");
+    b.wait_until("return document.getElementById('player-video').paused;", "paused");
+    std::thread::sleep(Duration::from_millis(300));
+    let c0 = chip(&b);
+    b.keys(".");
+    let c1 = b.wait_until(&format!("const t = Number(document.getElementById('player-time').dataset.ts); return t !== {c0} ? t : null;"), "a frame step");
+    let d = c1.as_f64().unwrap() as i64 - c0;
+    assert!((30..=140).contains(&d), "one frame at 15 fps is 67 ms on the capture clock: stepped {d} ms");
+    b.keys(",");
+    let c2 = b.wait_until(&format!("const t = Number(document.getElementById('player-time').dataset.ts); return t < {} ? t : null;", c0 + d), "a frame step back");
+    assert!((c2.as_f64().unwrap() as i64 - c0).abs() <= 40, "back where it was: {c2} vs {c0}");
+}
+
+/// The player is fit for evidence (Motion JPEG footage, desktop): its controls are inside the
+/// window, the time chip is off the burnt-in time and the lower middle, it shows every stored
+/// frame at 1x, steps one stored frame at a time (buttons and `,`/`.`), plays and pauses with
+/// Space, jumps with the arrows, zooms with the wheel (minimap) and goes fullscreen.
+#[test]
+fn the_player_zooms_steps_frames_goes_fullscreen_and_takes_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let bb = start_blackbox(dir.path());
+    let (t0, _) = wait_for_footage(&bb, 12);
+    let driver = Driver::start();
+    let b = driver.session(false);
+    b.login(&bb);
+    b.goto(&bb.url(&format!("/#player?t={}", t0 + 1000)));
+    b.wait_until("const s = document.getElementById('player-stage'); return s && Number(s.dataset.shown) > 3;", "the player playing");
+    // Every stored frame at 1x: the frames shown against the stored sequence numbers they span.
+    let shown0 = b.js("const s = document.getElementById('player-stage'); return [Number(s.dataset.shown), Number(s.dataset.seq)];");
+    std::thread::sleep(Duration::from_secs(4));
+    let shown1 = b.js("const s = document.getElementById('player-stage'); return [Number(s.dataset.shown), Number(s.dataset.seq)];");
+    let (n, span) = (shown1[0].as_i64().unwrap() - shown0[0].as_i64().unwrap(), shown1[1].as_i64().unwrap() - shown0[1].as_i64().unwrap());
+    assert!(span >= 30, "4 s at 15 fps: {span} frames played");
+    assert!(n * 10 >= span * 9, "frames shown at 1x: {n} of the {span} stored in that stretch");
+    // Layout: the transport inside the 800 px window; the time chip in the top half, right side.
+    let lay = b.js("const r = (id) => document.getElementById(id).getBoundingClientRect(); const t = r('player-time'), s = r('player-stage'), p = r('play');         return [p.bottom <= innerHeight, t.top < s.top + s.height / 2, t.right > s.left + 0.8 * s.width, JSON.stringify([t, s, p])];");
+    assert_eq!(lay.as_array().unwrap()[..3], [json!(true), json!(true), json!(true)], "play button inside the window, time chip top right: {lay}");
+    // Space pauses; '.' and ',' step one stored frame.
+    b.keys(" ");
+    b.wait_until("return document.getElementById('play').getAttribute('aria-label') === 'Play';", "paused by Space");
+    std::thread::sleep(Duration::from_millis(300));
+    let seq = |b: &Browser| b.js("return Number(document.getElementById('player-stage').dataset.seq);").as_i64().unwrap();
+    let s0 = seq(&b);
+    b.keys(".");
+    b.wait_until(&format!("return Number(document.getElementById('player-stage').dataset.seq) === {};", s0 + 1), "one frame forward with '.'");
+    b.click("#frame-fwd");
+    b.wait_until(&format!("return Number(document.getElementById('player-stage').dataset.seq) === {};", s0 + 2), "one frame forward with the button");
+    b.keys(",");
+    b.wait_until(&format!("return Number(document.getElementById('player-stage').dataset.seq) === {};", s0 + 1), "one frame back with ','");
+    assert!(b.text("#player-info").contains(&format!("Frame {}", s0 + 1)), "{}", b.text("#player-info"));
+    // Arrows jump 5 s (75 frames at 15 fps, give or take the frame nearest the time).
+    b.keys("\u{E014}");
+    b.wait_until(&format!("const q = Number(document.getElementById('player-stage').dataset.seq); return q > {} && q < {};", s0 + 60, s0 + 90), "5 s forward with →");
+    // Wheel zoom about the pointer, with the minimap; 0 resets.
+    b.wheel("#player-stage", -400);
+    b.wait_until("return Number(document.getElementById('player-stage').dataset.zoom) > 1.2;", "zoomed by the wheel");
+    assert_eq!(b.js("return document.getElementById('player-minimap').hidden;"), json!(false));
+    assert!(b.js("return getComputedStyle(document.getElementById('player-canvas')).transform;").as_str().unwrap().starts_with("matrix("));
+    b.shot("player-zoomed");
+    b.keys("0");
+    b.wait_until("return Number(document.getElementById('player-stage').dataset.zoom) === 1;", "zoom reset with 0");
+    // Fullscreen: the stage (picture and chips); out again.
+    b.click("#player-stage .fs");
+    b.wait_until("return document.fullscreenElement && document.fullscreenElement.id === 'player-stage';", "the player fullscreen");
+    b.js("document.exitFullscreen(); return true;");
+    b.wait_until("return !document.fullscreenElement;", "out of fullscreen");
+    // Space plays again.
+    b.keys(" ");
+    b.wait_until("return document.getElementById('play').getAttribute('aria-label') === 'Pause';", "playing again by Space");
+    drop(b);
+    bb.stop();
 }
 
 /// The device out of reach (the process frozen: no status, no frames): within 5 s (+ the 1 s

@@ -1,72 +1,18 @@
-import { $, h, icon, clamp, toast, api, fmtTime, iso, tms, eventKind } from './util.js';
+import { $, h, icon, toast, api, fmtTime, iso, tms, eventKind } from './util.js';
 import { lastStatus, onStatus, setStatus } from './status.js';
 import { views, current } from './nav.js';
 import { drawer } from './drawer.js';
+import { zoomable, fullscreenButton } from './zoom.js';
 
 // ---------------------------------------------------------------------------------------------
 // Live
 
 views.live = (() => {
   const root = $('#view-live');
-  let built = false, img, video, stage, minimap, mmCanvas, mmWin, zoomChip, fpsChip, recChip, msg, zoomRange, recBtn, facts, mmTimer = 0, retryTimer = 0;
-  let z = 1, cx = 0.5, cy = 0.5; // zoom and the centre of the visible window (0..1 of the frame)
-  const pointers = new Map();
-  let pinch = null;
-
-  function apply() {
-    z = clamp(z, 1, 4);
-    const half = 0.5 / z;
-    cx = clamp(cx, half, 1 - half); cy = clamp(cy, half, 1 - half);
-    const W = stage.clientWidth, H = stage.clientHeight;
-    img.style.transform = video.style.transform = `translate(${-(cx - half) * W * z}px, ${-(cy - half) * H * z}px) scale(${z})`;
-    zoomChip.textContent = `${z.toFixed(1)}×`;
-    zoomRange.value = String(z);
-    stage.classList.toggle('zoomed', z > 1.001);
-    const wasHidden = minimap.hidden;
-    minimap.hidden = z <= 1.001;
-    if (wasHidden && !minimap.hidden) drawMinimap();
-    mmWin.style.left = `${(cx - half) * 100}%`; mmWin.style.top = `${(cy - half) * 100}%`;
-    mmWin.style.width = mmWin.style.height = `${100 / z}%`;
-  }
-  /** Zoom to `nz` keeping the frame point under (px, py) (fractions of the stage) in place. */
-  function zoomAt(nz, px = 0.5, py = 0.5) {
-    nz = clamp(nz, 1, 4);
-    const ix = cx - 0.5 / z + px / z, iy = cy - 0.5 / z + py / z;
-    z = nz; cx = ix + 0.5 / z - px / z; cy = iy + 0.5 / z - py / z;
-    apply();
-  }
-  function drawMinimap() {
-    const p = pic();
-    if (minimap.hidden || !(p.naturalWidth || p.videoWidth)) return;
-    const c = mmCanvas.getContext('2d');
-    try { c.drawImage(p, 0, 0, mmCanvas.width, mmCanvas.height); } catch { /* no frame yet */ }
-  }
-  const frac = (e) => { const r = stage.getBoundingClientRect(); return [(e.clientX - r.left) / r.width, (e.clientY - r.top) / r.height]; };
-  function onDown(e) {
-    if (e.target.closest('button,a,input')) return;
-    stage.setPointerCapture(e.pointerId);
-    pointers.set(e.pointerId, { x: e.clientX, y: e.clientY });
-    if (pointers.size === 2) {
-      const [a, b] = [...pointers.values()];
-      pinch = { d: Math.hypot(a.x - b.x, a.y - b.y) || 1, z };
-    }
-  }
-  function onMove(e) {
-    const p = pointers.get(e.pointerId);
-    if (!p) return;
-    const W = stage.clientWidth, H = stage.clientHeight;
-    if (pointers.size === 1) {
-      cx -= (e.clientX - p.x) / (W * z); cy -= (e.clientY - p.y) / (H * z);
-      p.x = e.clientX; p.y = e.clientY;
-      apply();
-    } else if (pointers.size === 2 && pinch) {
-      p.x = e.clientX; p.y = e.clientY;
-      const [a, b] = [...pointers.values()];
-      const r = stage.getBoundingClientRect();
-      zoomAt(pinch.z * Math.hypot(a.x - b.x, a.y - b.y) / pinch.d, ((a.x + b.x) / 2 - r.left) / r.width, ((a.y + b.y) / 2 - r.top) / r.height);
-    }
-  }
-  function onUp(e) { pointers.delete(e.pointerId); if (pointers.size < 2) pinch = null; }
+  let built = false, img, video, stage, fpsChip, recChip, msg, recBtn, facts, mmTimer = 0, retryTimer = 0;
+  let zoom = null; // zoomable(): wheel/pinch zoom, pan, minimap
+  const apply = () => zoom && zoom.apply();
+  const drawMinimap = () => zoom && zoom.drawMinimap();
 
   // H.264 recordings play /api/live.mp4 (fragmented MP4) through Media Source Extensions:
   // ManagedMediaSource where it exists (Safari on iOS 17.1+), MediaSource elsewhere. Motion JPEG
@@ -285,30 +231,16 @@ views.live = (() => {
     video.addEventListener('error', () => { if (player) streamFailed(`the browser could not decode the stream (${(video.error && video.error.message) || 'error'})`); });
     recChip = h('span', { class: 'chip', id: 'live-rec' });
     fpsChip = h('span', { class: 'chip', id: 'live-fps', text: '– fps' });
-    zoomChip = h('span', { class: 'chip', id: 'live-zoom', text: '1.0×' });
-    mmCanvas = h('canvas', { width: '160', height: '90' });
-    mmWin = h('div', { class: 'win' });
-    minimap = h('div', { class: 'minimap', id: 'minimap', hidden: true }, mmCanvas, mmWin);
     msg = h('div', { class: 'stage-msg', hidden: true });
-    const fsBtn = h('button', { class: 'btn icon', type: 'button', 'aria-label': 'Fullscreen', title: 'Fullscreen', onclick: () => {
-      if (document.fullscreenElement) document.exitFullscreen(); else stage.requestFullscreen?.().catch(() => toast('Fullscreen is not allowed here', true));
-    } }, icon('full'));
-    stage = h('div', { class: 'stage', id: 'live-stage' }, img, video,
-      h('div', { class: 'overlay tl' }, recChip, fpsChip), minimap,
-      h('div', { class: 'overlay bl' }, zoomChip), h('div', { class: 'overlay br' }, fsBtn), msg);
-    stage.addEventListener('pointerdown', onDown);
-    stage.addEventListener('pointermove', onMove);
-    stage.addEventListener('pointerup', onUp);
-    stage.addEventListener('pointercancel', onUp);
-    stage.addEventListener('wheel', (e) => { e.preventDefault(); const [px, py] = frac(e); zoomAt(z * (e.deltaY < 0 ? 1.15 : 1 / 1.15), px, py); }, { passive: false });
-    stage.addEventListener('dblclick', (e) => { const [px, py] = frac(e); zoomAt(z > 1.5 ? 1 : 2, px, py); });
-    new ResizeObserver(() => apply()).observe(stage);
-
-    zoomRange = h('input', { type: 'range', min: '1', max: '4', step: '0.1', value: '1', 'aria-label': 'Zoom', id: 'zoom', oninput: () => zoomAt(Number(zoomRange.value)) });
-    const zoomRow = h('div', { class: 'zoom-ctl' },
-      h('button', { class: 'btn icon', type: 'button', 'aria-label': 'Zoom out', text: '−', onclick: () => zoomAt(z - 0.5) }),
-      zoomRange,
-      h('button', { class: 'btn icon', type: 'button', 'aria-label': 'Zoom in', text: '+', onclick: () => zoomAt(z + 0.5) }));
+    stage = h('div', { class: 'stage', id: 'live-stage' }, img, video, msg);
+    zoom = zoomable(stage, { targets: () => [img, video], source: pic, id: 'live' });
+    zoom.minimap.id = 'minimap';
+    zoom.chip.id = 'live-zoom';
+    zoom.row.querySelector('input').id = 'zoom';
+    // The chips stay off the top-left corner, where the time is burnt into the picture.
+    stage.append(h('div', { class: 'overlay tr' }, recChip, fpsChip), zoom.minimap,
+      h('div', { class: 'overlay br' }, zoom.chip, fullscreenButton(stage, toast)));
+    const zoomRow = zoom.row;
 
     recBtn = h('button', { class: 'btn wide', type: 'button', id: 'rec-btn', onclick: toggleRecording }, 'Recording…');
     const snap = h('a', { class: 'btn', href: '/api/snapshot.jpg', download: 'snapshot.jpg', id: 'snapshot', onclick: () => {

@@ -1,6 +1,7 @@
 import { $, h, icon, sleep, toast, ApiError, api, fmtTime, dayKey, iso, tms, fmtDur, zoneSwitch, spans, segRanges, barFill } from './util.js';
 import { lastStatus } from './status.js';
-import { views } from './nav.js';
+import { views, current } from './nav.js';
+import { zoomable, fullscreenButton, toggleFullscreen } from './zoom.js';
 
 // ---------------------------------------------------------------------------------------------
 // Player. H.264 footage plays in a plain <video> over the on-the-fly export of the timeline
@@ -10,7 +11,8 @@ import { views } from './nav.js';
 
 views.player = (() => {
   const root = $('#view-player');
-  let built = false, canvas, video, timeChip, speedChip, msg, range, trackEl, labels, playBtn, info, dlBtn, exportBtn, protBtn, unprotBtn, winSeg;
+  let built = false, canvas, video, stage, zoom, timeChip, speedChip, msg, range, trackEl, labels, playBtn, info, dlBtn, exportBtn, protBtn, unprotBtn, winSeg;
+  let ahead = null; // MJPEG: the next frame, fetched while the current one shows
   // The <video> source: the window it covers, its clock points [[s, utc_ms]...], or null (MJPEG).
   let vsrc = null, vlastTs = null;
   let cur = null;               // {ts, seq, next, prev}
@@ -36,6 +38,8 @@ views.player = (() => {
     f.bmp.close();
     if (cur && f.ts !== null && cur.ts !== null && f.seq === cur.next && f.ts > cur.ts) interval = 0.8 * interval + 0.2 * (f.ts - cur.ts);
     cur = { ts: f.ts, seq: f.seq, next: f.next, prev: f.prev };
+    stage.dataset.shown = String(Number(stage.dataset.shown || 0) + 1);
+    stage.dataset.seq = String(f.seq);
     msg.hidden = true;
     timeChip.textContent = fmtTime(cur.ts, { date: true, frac: true });
     timeChip.dataset.ts = String(cur.ts);
@@ -76,7 +80,7 @@ views.player = (() => {
     try { x = await api(`/api/export.json?${q}&clock=1`); } catch { x = null; }
     if (!x || x.codec !== 'h264' || !x.clock || !x.clock.length) { vsrc = null; video.hidden = true; canvas.hidden = false; return false; }
     if (vsrc && vsrc.q === q) return true;
-    vsrc = { q, from: win.from, to: win.to, clock: x.clock, end: tms(x.end) };
+    vsrc = { q, from: win.from, to: win.to, clock: x.clock, end: tms(x.end), fps: x.frames && x.duration_s > 0 ? x.frames / x.duration_s : 0 };
     video.hidden = false; canvas.hidden = true;
     video.src = `/api/export.mp4?${q}`;
     await new Promise((res) => { video.addEventListener('loadedmetadata', res, { once: true }); video.addEventListener('error', res, { once: true }); });
@@ -159,7 +163,10 @@ views.player = (() => {
         f = await fetchFrame(`at=${encodeURIComponent(iso(target))}`).catch(() => null);
         if (f && f.seq !== null && f.seq <= cur.seq) { f.bmp.close(); f = null; }
       }
-      if (!f && cur.next !== null) f = await fetchFrame(`seq=${cur.next}`).catch(() => null);
+      if (!f && cur.next !== null) {
+        const want = cur.next;
+        if (ahead && ahead.seq === want) { f = await ahead.p; ahead = null; } else f = await fetchFrame(`seq=${want}`).catch(() => null);
+      }
       if (my !== token) { if (f) f.bmp.close(); return; }
       if (!f) {
         if (cur.next === null) { pause(); toast('End of the recorded footage'); return; }
@@ -177,7 +184,52 @@ views.player = (() => {
         if (my !== token) { f.bmp.close(); return; }
       }
       show(f);
+      // Fetch the next frame while this one is on screen: every frame at 1x.
+      if (cur.next !== null && (!ahead || ahead.seq !== cur.next)) {
+        if (ahead) ahead.p.then((x) => x && x.bmp.close());
+        ahead = { seq: cur.next, p: fetchFrame(`seq=${cur.next}`).catch(() => null) };
+      }
     }
+  }
+
+  /** One frame forward (+1) or back (-1), paused. */
+  async function step(dir) {
+    if (!cur) return;
+    pause();
+    if (vsrc) {
+      const fps = vsrc.fps || (lastStatus && lastStatus.fps) || 30;
+      const t = Math.max(0, video.currentTime + dir / fps);
+      video.currentTime = t + (dir > 0 ? 0.001 : 0);
+      await new Promise((res) => video.addEventListener('seeked', res, { once: true }));
+      videoShown();
+      return;
+    }
+    const seq = dir > 0 ? cur.next : cur.prev;
+    if (seq === null || seq === undefined) { toast(dir > 0 ? 'Last frame' : 'First frame'); return; }
+    const f = await fetchFrame(`seq=${seq}`).catch((e) => { toast(e.message, true); return null; });
+    if (f) show(f);
+  }
+  /** Keyboard: Space play/pause, ←/→ 5 s, `,`/`.` one frame, f fullscreen, +/−/0 zoom. */
+  function onKey(e) {
+    if (current !== 'player' || e.ctrlKey || e.metaKey || e.altKey) return;
+    if (e.target.closest && e.target.closest('input:not([type=range]),select,textarea,[contenteditable]')) return;
+    const jumpBy = async (d) => { if (!cur) return; const was = playing; pause(); await seek(cur.ts + d); if (was) play(); };
+    const k = e.key;
+    if (k === ' ' || k === 'k') {
+      // Space on a focused button below the picture presses it; elsewhere it plays or pauses.
+      if (k === ' ' && e.target.tagName === 'BUTTON' && !stage.contains(e.target)) return;
+      if (playing) pause(); else play();
+    }
+    else if (k === 'ArrowLeft') jumpBy(-5000);
+    else if (k === 'ArrowRight') jumpBy(5000);
+    else if (k === ',') step(-1);
+    else if (k === '.') step(1);
+    else if (k === 'f') toggleFullscreen(stage, toast);
+    else if (k === '+' || k === '=') zoom.zoomAt(zoom.z + 0.5);
+    else if (k === '-') zoom.zoomAt(zoom.z - 0.5);
+    else if (k === '0') zoom.reset();
+    else return;
+    e.preventDefault();
   }
   function play() {
     if (!cur) return;
@@ -284,11 +336,26 @@ views.player = (() => {
     video.addEventListener('timeupdate', () => { if (!video.requestVideoFrameCallback) videoShown(); });
     video.addEventListener('ended', () => videoEnded());
     if (video.requestVideoFrameCallback) video.requestVideoFrameCallback(onVideoFrame);
+    canvas.style.transformOrigin = video.style.transformOrigin = '0 0';
     timeChip = h('span', { class: 'chip time', id: 'player-time', text: '–' });
     speedChip = h('span', { class: 'chip', text: '1×' });
     msg = h('div', { class: 'stage-msg', hidden: true });
-    const stage = h('div', { class: 'stage player-stage', id: 'player-stage' }, canvas, video, h('div', { class: 'overlay bl' }, timeChip), h('div', { class: 'overlay tr' }, speedChip), msg);
-    stage.addEventListener('click', () => (playing ? pause() : play()));
+    stage = h('div', { class: 'stage player-stage', id: 'player-stage' }, canvas, video, msg);
+    zoom = zoomable(stage, { targets: () => [canvas, video], source: () => (vsrc ? video : canvas), id: 'player' });
+    // The time chip sits top right: off the time burnt in at the top left and off the lower
+    // middle, where number plates are.
+    stage.append(h('div', { class: 'overlay tr' }, timeChip, speedChip), zoom.minimap,
+      h('div', { class: 'overlay br' }, zoom.chip, fullscreenButton(stage, toast)));
+    // A tap plays or pauses; a drag pans (zoomed) and a double tap zooms, so neither toggles.
+    let tapTimer = 0;
+    stage.addEventListener('click', (e) => {
+      if (e.target.closest('button,a,input') || zoom.dragged) return;
+      clearTimeout(tapTimer);
+      tapTimer = setTimeout(() => (playing ? pause() : play()), 250);
+    });
+    stage.addEventListener('dblclick', () => clearTimeout(tapTimer));
+    document.addEventListener('keydown', onKey);
+    setInterval(() => { if (current === 'player' && zoom.z > 1.001) zoom.drawMinimap(); }, 500);
 
     trackEl = h('div', { class: 'track' });
     range = h('input', { type: 'range', min: '0', max: '6000', step: '1', value: '0', 'aria-label': 'Position', id: 'scrub' });
@@ -324,9 +391,11 @@ views.player = (() => {
       h('div', { class: 'scrub' }, trackEl, range), labels,
       h('div', { class: 'transport' },
         h('button', { class: 'btn icon', type: 'button', 'aria-label': 'Back 10 seconds', onclick: jump(-10000) }, icon('back')),
+        h('button', { class: 'btn icon step', type: 'button', id: 'frame-back', 'aria-label': 'Previous frame', title: 'Previous frame (,)', onclick: () => step(-1), text: '‹|' }),
         playBtn,
+        h('button', { class: 'btn icon step', type: 'button', id: 'frame-fwd', 'aria-label': 'Next frame', title: 'Next frame (.)', onclick: () => step(1), text: '|›' }),
         h('button', { class: 'btn icon', type: 'button', 'aria-label': 'Forward 10 seconds', onclick: jump(10000) }, icon('fwd')),
-        speeds, lens),
+        speeds, lens, zoom.row),
       info,
       h('div', { class: 'btn-row' }, dlBtn, exportBtn, protBtn, unprotBtn));
     setSpeed(1);
@@ -338,7 +407,8 @@ views.player = (() => {
       if (!built) build();
       pause();
       const t = Number(params.get('t')) || (lastStatus && lastStatus.newest ? tms(lastStatus.newest) - 10000 : Date.now() - 60000);
-      cur = null; vsrc = null; video.removeAttribute('src');
+      cur = null; vsrc = null; ahead = null; video.removeAttribute('src');
+      zoom.reset();
       showMsg('Loading…');
       await setWindow(t);
       if (await seek(t)) play();
