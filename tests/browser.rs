@@ -558,7 +558,7 @@ fn a_phone_logs_in_watches_live_plays_a_recording_and_logs_out() {
     std::thread::sleep(Duration::from_secs(2));
     b.goto(&bb.url("/#recordings"));
     b.wait_for("#hours .bar:not(.none)", "a timeline bar with footage");
-    b.wait_until("return document.getElementById('day-sum').textContent.includes('UTC');", "the day summary saying UTC");
+    b.wait_until("return document.getElementById('day-sum').textContent.includes('local');", "the day summary in local time (the default)");
     b.shot("recordings");
     b.click("#hours .bar:not(.none)");
     b.wait_until("return location.hash.startsWith('#player?t=');", "the player");
@@ -574,10 +574,15 @@ fn a_phone_logs_in_watches_live_plays_a_recording_and_logs_out() {
     b.shot("player");
 
     // The UTC/local switch is remembered and every time says which it is.
-    b.click("#zone-player button:nth-child(2)");
-    b.wait_until("return document.getElementById('player-time').textContent.endsWith(' local');", "local times after the switch");
-    assert_eq!(b.js("return localStorage.getItem('bb.zone');"), json!("local"));
+    assert!(overlay.ends_with(" local"), "local time by default: {overlay:?}");
     b.click("#zone-player button:nth-child(1)");
+    b.wait_until("return document.getElementById('player-time').textContent.endsWith(' UTC');", "UTC times after the switch");
+    assert_eq!(b.js("return localStorage.getItem('bb.zone');"), json!("utc"));
+    b.goto(&bb.url("/#recordings"));
+    b.wait_until("const e = document.getElementById('day-sum'); return e && e.textContent.includes('UTC');", "UTC remembered on another page");
+    b.click("#zone-recordings button:nth-child(2)");
+    b.wait_until("const e = document.getElementById('day-sum'); return e && e.textContent.includes('local');", "back to local");
+    assert_eq!(b.js("return localStorage.getItem('bb.zone');"), json!("local"));
 
     // System page, then sign out: the session cookie no longer opens the API.
     b.goto(&bb.url("/#system"));
@@ -1084,6 +1089,14 @@ fn a_phone_exports_a_range_picked_with_the_fields_and_the_timeline_and_downloads
     b.wait_until("return !document.getElementById('export-ok').hidden;", "the summary of the default range");
     b.wait_until("return document.getElementById('export-window').textContent.length > 0;", "the timeline window label");
 
+    // Local time by default: the fields are in the browser's zone (UTC+05:30) and say so.
+    assert_eq!(b.text("label[for=export-from-date] .zone-name"), "local", "local time by default");
+    let shown = b.js("return [document.getElementById('export-from-date').value, document.getElementById('export-from-time').value];");
+    let shown_ms = civil_ms(shown[0].as_str().unwrap(), shown[1].as_str().unwrap()) - 330 * 60_000;
+    assert!((shown_ms - oldest).abs() < 3 * 3_600_000, "the From field in UTC+05:30 local time: {shown} (oldest footage {})", iso_ms(oldest));
+    b.click("#zone-export button:nth-child(1)");
+    b.wait_until("return document.querySelector('label[for=export-from-date] .zone-name').textContent === 'UTC';", "UTC one tap away");
+
     // From/To fields: 6 s of footage, in UTC.
     let from = (oldest / 1000 + 2) * 1000;
     let to = from + 6000;
@@ -1210,7 +1223,13 @@ fn a_phone_exports_a_range_picked_with_the_fields_and_the_timeline_and_downloads
     let msg = err["error"].as_str().unwrap();
     b.wait_until("return !document.getElementById('export-err').hidden;", "the error for an empty range");
     assert_eq!(b.text("#export-error-head"), "No footage in this range");
-    assert_eq!(b.text("#export-error"), format!("The dash cam says: {msg}."));
+    // The server's message, its ISO times written for people (the zone chosen: UTC here).
+    assert!(msg.starts_with("no footage between 20"), "{msg}");
+    let (fd, ft) = civil(ea, 0);
+    let (zd, zt) = civil(ez, 0);
+    let shown = b.text("#export-error");
+    assert!(shown.starts_with("The dash cam says: no footage between "), "{shown}");
+    assert!(!shown.contains(&fd) && shown.contains(&ft) && shown.contains(&zt) && shown.contains(" UTC"), "times for people, not ISO ({fd} {ft} .. {zd} {zt}): {shown}");
     assert_eq!(b.js("const a = document.getElementById('export-download'); return [a.hasAttribute('href'), a.getAttribute('aria-disabled')];"), json!([false, "true"]));
     b.js("document.getElementById('export-summary').scrollIntoView({block: 'start', behavior: 'instant'}); window.scrollBy(0, -70); return true;");
     b.shot("export-empty");

@@ -164,7 +164,7 @@ views.export = (() => {
   function readFields() {
     const a = fieldsToMs(el.fromDate.value, el.fromTime.value), b = fieldsToMs(el.toDate.value, el.toTime.value);
     const bad = (msg) => { el.fieldErr.textContent = msg; el.fieldErr.hidden = false; blocked(msg); };
-    if (a === null || b === null) return bad('Enter a date and a time for both the start and the end.');
+    if (a === null || b === null) return bad('Enter a date and a 24-hour time (like 14:05:30) for both the start and the end.');
     if (b <= a) return bad('The end must be after the start.');
     pending = null;
     setSel(a, b, { from: 'fields' });
@@ -312,7 +312,8 @@ views.export = (() => {
     el.hint = h('p', { class: 'xhint', id: 'export-hint' });
 
     const dateIn = (id, label) => h('input', { type: 'date', id, 'aria-label': label, oninput: readFields });
-    const timeIn = (id, label) => h('input', { type: 'time', id, step: '1', 'aria-label': label, oninput: readFields });
+    // 24 h everywhere: a text field (a time input follows the browser's 12 h/24 h locale).
+    const timeIn = (id, label) => h('input', { type: 'text', id, inputmode: 'numeric', autocomplete: 'off', pattern: '([01]?[0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?', placeholder: 'HH:MM:SS', maxlength: '8', 'aria-label': `${label} (24 h, HH:MM:SS)`, oninput: readFields });
     el.fromDate = dateIn('export-from-date', 'Start date'); el.fromTime = timeIn('export-from-time', 'Start time');
     el.toDate = dateIn('export-to-date', 'End date'); el.toTime = timeIn('export-to-time', 'End time');
     el.fieldErr = h('p', { class: 'xferr', id: 'export-field-err', role: 'alert', hidden: true });

@@ -68,6 +68,15 @@ export class ApiError extends Error {
   }
 }
 
+/** A server message for people: ISO 8601 times become "Sat 5 Dec 2026, 14:03:22 local" (in
+ *  the chosen zone), raw config keys their labels where the page knows them. */
+export function humane(msg) {
+  return String(msg).replace(/\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})/g, (m) => {
+    const ms = Date.parse(m);
+    return Number.isNaN(ms) ? m : fmtTime(ms, { date: true });
+  });
+}
+
 /** JSON API call. 401 sends the browser to the login page. Errors carry the server's message. */
 export async function api(path, { method = 'GET', body } = {}) {
   const init = { method, headers: { Accept: 'application/json' }, credentials: 'same-origin', cache: 'no-store' };
@@ -86,7 +95,7 @@ export async function api(path, { method = 'GET', body } = {}) {
     throw new ApiError(401, 'Signed out');
   }
   const data = (r.headers.get('Content-Type') || '').includes('json') ? await r.json().catch(() => null) : null;
-  if (!r.ok) throw new ApiError(r.status, (data && data.error) || `${r.status} ${r.statusText}`, data && data.key);
+  if (!r.ok) throw new ApiError(r.status, humane((data && data.error) || `${r.status} ${r.statusText}`), data && data.key);
   return data;
 }
 
@@ -94,7 +103,8 @@ export async function api(path, { method = 'GET', body } = {}) {
 // Time: every displayed time says UTC or local.
 
 export const zone = {
-  get utc() { return localStorage.getItem('bb.zone') !== 'local'; },
+  // Local time by default (drivers think in it); UTC one tap away, remembered.
+  get utc() { return localStorage.getItem('bb.zone') === 'utc'; },
   set(utc) { localStorage.setItem('bb.zone', utc ? 'utc' : 'local'); },
   get label() { return this.utc ? 'UTC' : 'local'; },
 };
@@ -199,8 +209,8 @@ export const fieldDate = (ms) => { const p = parts(ms); return `${p.y}-${pad(p.m
 export const fieldTime = (ms) => { const p = parts(ms); return `${pad(p.h)}:${pad(p.mi)}:${pad(p.s)}`; };
 /** The instant a date and a time input name, in the chosen zone; null when incomplete. */
 export function fieldsToMs(date, time) {
-  const d = /^(\d{4})-(\d{2})-(\d{2})$/.exec(date), t = /^(\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?$/.exec(time);
-  if (!d || !t) return null;
+  const d = /^(\d{4})-(\d{2})-(\d{2})$/.exec(date), t = /^(\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?$/.exec(time.trim());
+  if (!d || !t || Number(t[1]) > 23 || Number(t[2]) > 59 || Number(t[3] || 0) > 59) return null;
   const [y, mo, da, hh, mi, ss] = [d[1], d[2], d[3], t[1], t[2], t[3] || '0'].map(Number);
   return zone.utc ? Date.UTC(y, mo - 1, da, hh, mi, ss) : new Date(y, mo - 1, da, hh, mi, ss).getTime();
 }
