@@ -29,7 +29,7 @@ blackbox — a crash-safe dash-cam recorder
 usage:
   blackbox run [--config FILE] [--data DIR] [--source SRC] [--listen ADDR]
                [--as-fast-as-possible] [--loop] [--report-durable] [--inline-store]
-               [--watchdog DEV] [--portal-host HOST]
+               [--watchdog DEV] [--portal-host HOST] [--appliance]
       Records until SIGTERM/SIGINT (or the end of a file: source), then closes the open
       segment cleanly. SRC: synthetic | file:PATH (a concatenated-JPEG stream, or
       Annex-B H.264: .h264/.264 or starting with a start code, no B-frames) |
@@ -40,6 +40,8 @@ usage:
       DIR defaults to ./blackbox-data; FILE to DIR/config.json when that exists.
       --watchdog DEV: pet the hardware watchdog DEV (/dev/watchdog) while the recorder is
       healthy. --portal-host HOST: phones' captive-portal probes go to http://HOST/login.
+      --appliance: the Pi image: the dashboard's Wi-Fi/password settings go to
+      DATA/credentials.pending for blackbox.txt at the next start, and it may reboot.
       --inline-store: flush on the camera's thread (the camera waits for the card); only
       for benchmarks (scripts/bench capture) as the peer of the default capture ring.
   blackbox verify DIR [--json]
@@ -269,7 +271,7 @@ fn cmd_run(args: &[String]) -> i32 {
     let a = match Args::parse(
         args,
         &["--config", "--data", "--source", "--listen", "--watchdog", "--portal-host"],
-        &["--as-fast-as-possible", "--loop", "--report-durable", "--inline-store"],
+        &["--as-fast-as-possible", "--loop", "--report-durable", "--inline-store", "--appliance"],
     ) {
         Ok(a) => a,
         Err(e) => return usage_error(&e),
@@ -396,6 +398,7 @@ fn cmd_run(args: &[String]) -> i32 {
                 config_path: cfg_path.clone().unwrap_or_else(|| data.join("config.json")),
                 events: events.clone(),
                 parking: parking.clone(),
+                appliance: a.flag("--appliance"),
             };
             let url = match web::start(config.listen_addr(), web) {
                 Ok(addr) => {

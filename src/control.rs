@@ -62,6 +62,11 @@ pub struct Control {
     queue: Mutex<heapless::Deque<Pending, QUEUE>>,
     want_recording: AtomicBool,
     restart: AtomicBool,
+    /// Erase every recording at the next restart ("format the card" from the dashboard).
+    erase: AtomicBool,
+    /// Erases done so far (the web side waits for this to move) and the last one's outcome.
+    erased: AtomicU32,
+    erase_error: Mutex<Option<String>>,
     /// Live viewers allowed at once (`max_live_clients`, applied live).
     max_live_clients: AtomicU32,
     /// The configuration as saved (what `GET /api/config` shows).
@@ -84,6 +89,9 @@ impl Control {
             queue: Mutex::new(heapless::Deque::new()),
             want_recording: AtomicBool::new(true),
             restart: AtomicBool::new(false),
+            erase: AtomicBool::new(false),
+            erased: AtomicU32::new(0),
+            erase_error: Mutex::new(None),
             max_live_clients: AtomicU32::new(config.max_live_clients),
             config: Mutex::new(config),
         }
@@ -113,6 +121,21 @@ impl Control {
         self.restart.store(true, Relaxed);
     }
 
+    /// Asks the supervisor to erase every recording (between runs, with the store closed).
+    /// Returns the count [`Control::erases_done`] reaches once it is done.
+    pub fn request_erase(&self) -> u32 {
+        let target = self.erased.load(std::sync::atomic::Ordering::Acquire) + 1;
+        self.erase.store(true, Relaxed);
+        self.restart.store(true, Relaxed);
+        target
+    }
+
+    /// Erases done so far, and the last one's error (if it failed).
+    pub fn erases_done(&self) -> (u32, Option<String>) {
+        let n = self.erased.load(std::sync::atomic::Ordering::Acquire);
+        (n, self.erase_error.lock().unwrap_or_else(|p| p.into_inner()).clone())
+    }
+
     pub fn max_live_clients(&self) -> u32 {
         self.max_live_clients.load(Relaxed)
     }
@@ -138,6 +161,17 @@ impl Control {
 
     pub fn restart_pending(&self) -> bool {
         self.restart.load(Relaxed)
+    }
+
+    /// Takes a pending erase request (the supervisor, with the store closed).
+    pub fn take_erase(&self) -> bool {
+        self.erase.swap(false, Relaxed)
+    }
+
+    /// The supervisor finished an erase (`error`: what failed).
+    pub fn erase_done(&self, error: Option<String>) {
+        *self.erase_error.lock().unwrap_or_else(|p| p.into_inner()) = error;
+        self.erased.fetch_add(1, std::sync::atomic::Ordering::Release);
     }
 
     /// Takes a pending restart request.

@@ -135,6 +135,14 @@ impl Supervisor<'_> {
                         Err(e) => log::error!("restart: closing the store failed: {e}"),
                     }
                 }
+                if self.control.take_erase() {
+                    let r = crate::store::erase_all(self.data);
+                    match &r {
+                        Ok(n) => log::warn!("erase: every recording deleted on request from the dashboard ({n} files)"),
+                        Err(e) => log::error!("erase: {e}"),
+                    }
+                    self.control.erase_done(r.err().map(|e| e.to_string()));
+                }
                 log::info!("restart: applying the new configuration");
             }
             if store.is_none() {

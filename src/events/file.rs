@@ -106,6 +106,16 @@ impl Events {
         Ok(Some(self.list[i]))
     }
 
+    /// Forgets every event (the card was erased): the journal is replaced by an empty one,
+    /// atomically. Ids go on from where they were.
+    pub fn clear(&mut self) -> io::Result<()> {
+        crate::config::write_atomic(&self.path, b"")?;
+        self.file = OpenOptions::new().append(true).open(&self.path)?;
+        self.list.clear();
+        self.lines = 0;
+        Ok(())
+    }
+
     /// Beyond [`MAX_EVENTS`] the oldest unlocked events go; the journal is rewritten when it
     /// has twice as many lines as events.
     fn compact_if_needed(&mut self) {

@@ -101,6 +101,12 @@ impl EventSink {
         }
     }
 
+    /// Forgets every event and its thumbnail (the card was erased).
+    pub fn clear(&self) -> io::Result<()> {
+        let mut g = self.events.lock().unwrap_or_else(|p| p.into_inner());
+        g.clear()
+    }
+
     pub fn set_window(&self, w: Window) {
         if let Ok(mut g) = self.window.lock() {
             *g = w;

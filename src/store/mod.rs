@@ -5,6 +5,8 @@
 //! retention rules. `reader` and `verify` are the read-only side.
 
 pub mod catalog;
+mod erase;
+pub use erase::erase_all;
 pub mod names;
 pub mod reader;
 pub mod record;

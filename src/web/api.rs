@@ -50,6 +50,10 @@ pub struct Api<'a> {
     /// Events (impacts, "Save incident"); `None` when `DATA/events` could not be opened.
     pub events: Option<&'a crate::events::EventSink>,
     pub parking: &'a crate::parking::Parking,
+    /// The recorder's V4L2 device (`/api/camera/modes`); `None` for other sources.
+    pub camera_device: Option<&'a std::path::Path>,
+    /// `run --appliance`: the device settings, reboot (src/web/device.rs).
+    pub appliance: bool,
 }
 
 /// An error answer: `{"error":"...","key":"..."}`.
@@ -471,6 +475,31 @@ impl Api<'_> {
             Ok(CtlReply::Refused(m)) => Err(ApiError::new(StatusCode::CONFLICT, m)),
             Ok(r) => Ok(r),
             Err(_) => Err(ApiError::busy("the recorder did not answer in time; try again", 2)),
+        }
+    }
+
+    /// `POST /api/storage/erase`: events first (so none re-protects anything), then the
+    /// recorder closes the store, erases it and reopens it; waits up to 60 s for that.
+    async fn erase(&self) -> ApiResult {
+        if let Some(ev) = self.events
+            && let Err(e) = ev.clear()
+        {
+            return Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot clear the events: {e}")));
+        }
+        let target = self.control.request_erase();
+        let t0 = std::time::Instant::now();
+        loop {
+            let (done, err) = self.control.erases_done();
+            if done >= target {
+                return match err {
+                    None => json_ok("{\"erased\":true}".into()),
+                    Some(e) => Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("erase failed part way: {e}"))),
+                };
+            }
+            if t0.elapsed() > Duration::from_secs(60) {
+                return Err(ApiError::busy("the recorder has not erased yet; it will when it can", 5));
+            }
+            smol::Timer::after(Duration::from_millis(100)).await;
         }
     }
 
@@ -1012,6 +1041,45 @@ impl PathRouterService<(), ()> for Api<'_> {
                 }
                 _ => answer!(Err(ApiError::method("GET, PUT"))),
             },
+            "/camera/modes" => {
+                only_get!();
+                no_query!();
+                answer!(super::device::modes(self.camera_device))
+            }
+            "/device/credentials" => match method {
+                "GET" => {
+                    no_query!();
+                    answer!(super::device::credentials(&self.src.data_dir, self.appliance))
+                }
+                "PUT" => {
+                    no_query!();
+                    let o = body!();
+                    answer!(super::device::put_credentials(&self.src.data_dir, self.appliance, &o))
+                }
+                _ => answer!(Err(ApiError::method("GET, PUT"))),
+            },
+            "/device/reboot" => {
+                if method != "POST" {
+                    answer!(Err(ApiError::method("POST")));
+                }
+                no_query!();
+                let o = body!();
+                if let Err(e) = super::device::confirmed(&o, "reboot") {
+                    answer!(Err(e));
+                }
+                answer!(super::device::reboot(self.appliance))
+            }
+            "/storage/erase" => {
+                if method != "POST" {
+                    answer!(Err(ApiError::method("POST")));
+                }
+                no_query!();
+                let o = body!();
+                if let Err(e) = super::device::confirmed(&o, "erase") {
+                    answer!(Err(e));
+                }
+                answer!(self.erase().await)
+            }
             "/time" => match method {
                 "GET" => {
                     no_query!();

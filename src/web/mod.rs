@@ -16,6 +16,7 @@ pub mod auth;
 pub mod blocking;
 pub mod conn;
 pub mod controls;
+pub mod device;
 pub mod export;
 pub mod footage;
 pub mod host;
@@ -82,6 +83,8 @@ pub struct WebContext {
     pub events: Option<crate::events::EventSink>,
     /// Parking mode (`/api/parking`).
     pub parking: crate::parking::Parking,
+    /// `run --appliance`: the Pi image (device settings go to blackbox.txt, reboot via init).
+    pub appliance: bool,
 }
 
 /// Binds `addr` now (so the caller learns of a busy port at once) and starts the web thread.
@@ -121,6 +124,8 @@ fn serve(listener: TcpListener, ctx: WebContext) -> std::io::Result<()> {
         event_clients: std::cell::Cell::new(0),
         events: ctx.events.as_ref(),
         parking: &ctx.parking,
+        camera_device: ctx.camera_device.as_deref(),
+        appliance: ctx.appliance,
     };
     let app = portal::routes(Router::new())
         .route("/", get_service(assets::IndexService))
