@@ -205,6 +205,32 @@ doc = {
      "put": op("Set the system clock (the Pi has no RTC) to a time in 2020..2200 (400 otherwise); 409 when this process may not",
         dict(mut, **{"200": resp("the clock after setting", {"$ref": "#/components/schemas/Time"}), "409": e("the process may not set the clock (no CAP_SYS_TIME) or setting is disabled")}),
         requestBody=body({"type": "object", "properties": {"unix_ms": {"type": "integer", "minimum": 1577836800000, "maximum": 7258118400000}, "utc": time_s}, "additionalProperties": False, "description": "exactly one of unix_ms or utc"}), operationId="putTime")},
+  "/api/camera/modes": {"get": op("The recording camera's sizes and frame rates (what `blackbox cameras` lists for its node, usable formats only), largest first; sources that take any size (the test pattern, files) list common ones with any_size true",
+      dict(common, **{"200": resp("the modes", {"type": "object", "required": ["device", "card", "any_size", "modes"], "properties": {
+          "device": {"type": "string", "nullable": True}, "card": {"type": "string", "nullable": True}, "any_size": {"type": "boolean"},
+          "modes": {"type": "array", "items": {"type": "object", "required": ["width", "height", "fps", "formats"], "properties": {
+              "width": {"type": "integer", "minimum": 1}, "height": {"type": "integer", "minimum": 1},
+              "fps": {"type": "array", "items": {"type": "integer", "minimum": 1}, "description": "frame rates offered, highest first"},
+              "formats": {"type": "array", "items": {"type": "string"}, "description": "FOURCCs with this size"}}}}}}),
+          "400": e("unexpected query parameter"), "503": e("the camera could not be queried (gone, busy)")}), operationId="getCameraModes")},
+  "/api/device/credentials": {
+     "get": op("The device's Wi-Fi name and country as the access point runs them (appliance; null elsewhere) and which settings wait for the next start; never a password",
+        dict(common, **{"200": resp("the settings", {"type": "object", "required": ["appliance", "wifi_ssid", "wifi_country", "pending", "applies"], "properties": {
+            "appliance": {"type": "boolean"}, "wifi_ssid": {"type": "string", "nullable": True}, "wifi_country": {"type": "string", "nullable": True},
+            "pending": {"type": "array", "items": {"type": "string", "enum": ["wifi_ssid", "wifi_passphrase", "wifi_country", "dashboard_password"]}},
+            "applies": {"type": "string"}}}), "400": e("unexpected query parameter")}), operationId="getCredentials"),
+     "put": op("Change the Wi-Fi name (1-32), Wi-Fi password (8-63), country (two letters or empty) or dashboard password (8-64 printable ASCII): on the appliance saved for blackbox.txt at the next start; elsewhere only the dashboard password (DATA/secret, next start), 409 for the rest",
+        dict(mut, **{"200": resp("saved", {"type": "object", "required": ["saved", "applies"], "properties": {"saved": {"type": "array", "items": {"type": "string"}}, "applies": {"type": "string"}}}),
+            "409": e("not the appliance: its Wi-Fi is the computer's"), "500": e("could not be saved")}),
+        requestBody=body({"type": "object", "additionalProperties": False, "minProperties": 1, "properties": {
+            "wifi_ssid": {"type": "string", "minLength": 1, "maxLength": 32}, "wifi_passphrase": {"type": "string", "minLength": 8, "maxLength": 63},
+            "wifi_country": {"type": "string", "maxLength": 2}, "dashboard_password": {"type": "string", "minLength": 8, "maxLength": 64}}}), operationId="putCredentials")},
+  "/api/device/reboot": {"post": op("Reboot the appliance cleanly (init stops the recorder first), a second after answering; 409 elsewhere",
+      dict(mut, **{"202": resp("rebooting", {"type": "object", "required": ["rebooting"], "properties": {"rebooting": {"type": "boolean"}}}), "409": e("not the appliance"), "500": e("could not start the reboot")}),
+      requestBody=body({"type": "object", "required": ["confirm"], "additionalProperties": False, "properties": {"confirm": {"type": "string", "description": "must be \"reboot\""}}}), operationId="reboot")},
+  "/api/storage/erase": {"post": op("Erase every recording, protected range, event and thumbnail (\"format the card\"); recording goes on into the empty store. Sequence numbers go on from where they were",
+      dict(mut, **{"200": resp("erased", {"type": "object", "required": ["erased"], "properties": {"erased": {"type": "boolean"}}}), "500": e("the erase failed part way (what was deleted stays deleted)"), "503": busy("the recorder has not erased yet")}),
+      requestBody=body({"type": "object", "required": ["confirm"], "additionalProperties": False, "properties": {"confirm": {"type": "string", "description": "must be \"erase\""}}}), operationId="eraseStorage")},
   "/api/export.mp4": {"get": op("MP4 of the frames captured in from (included) .. to (excluded), built on the fly (docs/EXPORT.md); Range requests for seeking and resuming",
       dict(common, **{"200": resp("the whole file", {"type": "string", "format": "binary"}, ct="video/mp4", headers=mp4_h),
                       "206": resp("the requested byte range", {"type": "string", "format": "binary"}, ct="video/mp4", headers=mp4_h),

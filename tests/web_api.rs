@@ -1181,3 +1181,77 @@ fn parking_mode_watches_the_picture_and_makes_motion_events() {
         assert_eq!(summary_field(&log, "dropped_backpressure") + summary_field(&log, "dropped_store"), 0, "the recorder lost frames: {log}");
     }
 }
+
+/// The device settings a driver reaches from the Settings page (issue 21): the camera's modes,
+/// the dashboard password (a computer: DATA/secret for the next start; Wi-Fi refused with 409),
+/// reboot refused off the appliance, and "erase the card": footage, protected ranges and events
+/// gone, recording goes on, sequence numbers never reused, nothing erased without the word.
+#[test]
+fn device_settings_modes_password_reboot_and_erase() {
+    let bb = Bb::start(CFG);
+    // Modes: the test pattern takes any size; common sizes and rates are offered.
+    let m = bb.json("/api/camera/modes");
+    assert_eq!(m["any_size"], true, "{m}");
+    assert_eq!(m["device"], serde_json::Value::Null);
+    let modes = m["modes"].as_array().unwrap();
+    assert!(modes.iter().any(|x| x["width"] == 1280 && x["height"] == 720 && x["fps"].as_array().unwrap().contains(&serde_json::json!(30))), "{m}");
+    // Credentials on a computer.
+    let c = bb.json("/api/device/credentials");
+    assert_eq!((c["appliance"].clone(), c["pending"].clone()), (serde_json::json!(false), serde_json::json!([])), "{c}");
+    let r = bb.req("PUT", "/api/device/credentials", r#"{"wifi_ssid": "Car"}"#);
+    assert_eq!((r.status, r.json()["key"].clone()), (409, serde_json::json!("wifi_ssid")), "{}", r.text());
+    let r = bb.req("PUT", "/api/device/credentials", r#"{"dashboard_password": "short"}"#);
+    assert_eq!((r.status, r.json()["key"].clone()), (400, serde_json::json!("dashboard_password")), "{}", r.text());
+    assert!(r.json()["error"].as_str().unwrap().contains("8 to 64"), "{}", r.text());
+    let r = bb.req("PUT", "/api/device/credentials", r#"{"dashboard_password": " padded pw 1"}"#);
+    assert_eq!(r.status, 400, "{}", r.text());
+    let r = bb.req("PUT", "/api/device/credentials", r#"{"dashboard_password": "my car cam 42"}"#);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["applies"], "at the next start");
+    let secret_file = bb.data().join("secret");
+    assert_eq!(std::fs::read_to_string(&secret_file).unwrap().trim_end(), "my car cam 42");
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(std::fs::metadata(&secret_file).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(bb.get("/api/status").status, 200, "the running process keeps the old secret until it restarts");
+    // Reboot: the appliance's only.
+    assert_eq!(bb.req("POST", "/api/device/reboot", "{}").status, 400, "no confirm, no reboot");
+    let r = bb.req("POST", "/api/device/reboot", r#"{"confirm": "reboot"}"#);
+    assert_eq!(r.status, 409, "{}", r.text());
+
+    // Erase: footage, a protected range and an event first.
+    bb.wait(20, "footage", || bb.frames() > 60);
+    let before = bb.json("/api/segments");
+    let max_seq = before["segments"].as_array().unwrap().iter().map(|s| s["id"].as_u64().unwrap() + s["frames"].as_u64().unwrap()).max().unwrap();
+    let oldest = before["segments"][0]["start"].as_str().unwrap().to_string();
+    let r = bb.req("POST", "/api/incidents", r#"{"kind": "button"}"#);
+    assert!(r.status == 200 || r.status == 201, "{}", r.text());
+    assert!(!bb.json("/api/protected")["ranges"].as_array().unwrap().is_empty());
+    for bad in ["{}", r#"{"confirm": "yes"}"#, r#"{"confirm": "erase", "x": 1}"#] {
+        assert_eq!(bb.req("POST", "/api/storage/erase", bad).status, 400, "{bad}");
+    }
+    assert_eq!(bb.json("/api/segments")["segments"][0]["start"].as_str().unwrap(), oldest, "nothing erased without the word");
+    let t_erase = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let r = bb.req("POST", "/api/storage/erase", r#"{"confirm": "erase"}"#);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(bb.json("/api/incidents")["incidents"], serde_json::json!([]));
+    assert_eq!(bb.json("/api/protected")["ranges"], serde_json::json!([]));
+    // Recording goes on into the empty store, with new sequence numbers.
+    bb.wait(20, "footage after the erase", || bb.json("/api/segments")["segments"].as_array().is_some_and(|s| s.iter().any(|x| x["frames"].as_u64().unwrap_or(0) > 5)));
+    let after = bb.json("/api/segments");
+    for s in after["segments"].as_array().unwrap() {
+        assert!(s["id"].as_u64().unwrap() >= max_seq, "sequence numbers go on after the erase: {s} (before: up to {max_seq})");
+        assert!(s["start_ms"].as_i64().unwrap() >= t_erase - 2000, "only footage from after the erase: {s}");
+    }
+    let dir = bb.dir.clone();
+    let mut bb = bb;
+    let _keep = bb._tmp.take();
+    let log = bb.stop();
+    assert!(log.contains("every recording deleted on request"), "{log}");
+    // The next start signs in with the new password only.
+    let bb = Bb::start_in(&dir, &["--source", "synthetic"], &[]);
+    assert_eq!(bb.secret, "my car cam 42");
+    assert_eq!(bb.get("/api/status").status, 200);
+    let r = bb.try_req("GET", "/api/status", &[("Authorization", "Bearer 00000000000000000000000000000000")], b"").unwrap();
+    assert_eq!(r.status, 401);
+    bb.stop();
+}
