@@ -672,13 +672,37 @@ fn a_setting_saved_in_the_browser_survives_a_restart() {
     b.wait_for("#cfg-mjpeg_quality", "the settings form");
     b.shot("settings");
 
-    // Out of range: refused, the message sits next to the field, nothing is saved.
-    b.type_into("#cfg-video_fps", "500");
+    // Settings for drivers: resolution and frame rate are the camera's modes (the test pattern:
+    // common sizes, the saved 320x180 kept as "current"), the loop length is in minutes, the
+    // cap says how much footage fits, network and sync settings wait under "Advanced".
+    let res: Vec<String> = serde_json::from_value(b.js("return [...document.querySelectorAll('#cfg-resolution option')].map((o) => o.value);")).unwrap();
+    let (_, modes) = bb.api("GET", "/api/camera/modes", None);
+    for m in modes["modes"].as_array().unwrap() {
+        assert!(res.contains(&format!("{}x{}", m["width"], m["height"])), "{m} offered: {res:?}");
+    }
+    assert_eq!(b.js("return document.getElementById('cfg-resolution').value;"), json!("320x180"));
+    assert_eq!(b.js("return document.getElementById('cfg-video_fps').value;"), json!("15"));
+    assert_eq!(b.js("return document.getElementById('cfg-segment_length_s').selectedOptions[0].textContent;"), json!("5 s (current)"));
+    assert!(b.js("return [...document.getElementById('cfg-segment_length_s').options].map((o) => o.textContent).join(',');").as_str().unwrap().contains("1 min,2 min,3 min,5 min,10 min"));
+    let fits = b.wait_until("const e = document.getElementById('cap-hours'); return e && e.textContent.startsWith('About') ? e.textContent : null;", "how much footage fits");
+    assert!(fits.as_str().unwrap().contains("Mbit/s"), "{fits}");
+    assert_eq!(b.js("return document.getElementById('advanced').open;"), json!(false), "Advanced starts closed");
+    assert!(b.js("return document.getElementById('advanced').contains(document.getElementById('cfg-listen'));").as_bool().unwrap());
+
+    // Out of range: checked in the page, in words, next to the field; nothing is sent.
+    b.type_into("#cfg-storage_cap_gb", "0");
     b.click("#save-settings");
-    let err = b.wait_until("const e = document.getElementById('cfg-video_fps-err'); return e && !e.hidden ? e.textContent : null;", "the inline error");
-    assert!(err.as_str().unwrap().contains("video_fps") || err.as_str().unwrap().contains("120"), "{err}");
+    let err = b.wait_until("const e = document.getElementById('cfg-storage_cap_gb-err'); return e && !e.hidden ? e.textContent : null;", "the inline error");
+    assert_eq!(err, json!("Space for recordings must be between 0.01 and 65536 GiB."));
     b.shot("settings-error");
-    b.type_into("#cfg-video_fps", "15");
+    // A bad value under Advanced opens it.
+    b.type_into("#cfg-storage_cap_gb", "1");
+    b.js("const i = document.getElementById('cfg-commit_frames'); i.value = '0'; i.dispatchEvent(new Event('input')); return true;");
+    b.click("#save-settings");
+    b.wait_until("return document.getElementById('advanced').open && !document.getElementById('cfg-commit_frames-err').hidden;", "Advanced opened on its bad field");
+    b.type_into("#cfg-commit_frames", "30");
+    let (_, cfg0) = bb.api("GET", "/api/config", None);
+    assert_eq!(cfg0["storage_cap_gb"], json!(1), "nothing was sent");
 
     // A valid change is saved and applied.
     b.type_into("#cfg-mjpeg_quality", "63");
@@ -686,7 +710,44 @@ fn a_setting_saved_in_the_browser_survives_a_restart() {
     b.wait_until("return document.getElementById('settings-msg').textContent.startsWith('Saved');", "the saved message");
     let (_, cfg) = bb.api("GET", "/api/config", None);
     assert_eq!(cfg["mjpeg_quality"], json!(63));
-    assert_eq!(cfg["video_fps"], json!(15), "the refused value was not saved");
+    assert_eq!(cfg["video_fps"], json!(15), "the frame rate kept");
+    assert_eq!(cfg["commit_frames"], json!(30));
+    // A mode picked from the list: 640x360 at 10 fps, applied by a restart of the recorder.
+    b.js("const r = document.getElementById('cfg-resolution'); r.value = '640x360'; r.dispatchEvent(new Event('change')); \
+          const f = document.getElementById('cfg-video_fps'); f.value = '10'; f.dispatchEvent(new Event('change')); return true;");
+    b.click("#save-settings");
+    b.wait_until("return document.getElementById('settings-msg').textContent.startsWith('Saved');", "the saved mode");
+    let (_, cfg) = bb.api("GET", "/api/config", None);
+    assert_eq!((cfg["video_res_width"].clone(), cfg["video_res_height"].clone(), cfg["video_fps"].clone()), (json!(640), json!(360), json!(10)));
+    // The dashboard password (a computer: the Wi-Fi is not ours), checked in the page first.
+    assert!(b.find("#dev-wifi_ssid").is_none(), "no Wi-Fi settings off the appliance");
+    let old_secret = std::fs::read(bb.data.join("secret")).unwrap();
+    b.type_into("#dev-dashboard_password", "short");
+    b.click("#save-device");
+    let e = b.wait_until("const e = document.getElementById('dev-err'); return e && !e.hidden ? e.textContent : null;", "the password error");
+    assert_eq!(e, json!("The dashboard password must be 8 to 64 characters."));
+    b.click("#dev-dashboard_password + button");
+    assert_eq!(b.js("return document.getElementById('dev-dashboard_password').type;"), json!("text"), "Show shows it");
+    b.type_into("#dev-dashboard_password", "family car 2026");
+    b.click("#save-device");
+    b.wait_until("const e = document.getElementById('dev-msg'); return e && e.textContent.startsWith('Saved');", "the password saved");
+    assert_eq!(std::fs::read_to_string(bb.data.join("secret")).unwrap().trim_end(), "family car 2026");
+    b.shot("settings-device");
+    // (tests/web_api.rs checks the next start takes it; this harness goes on with the old one)
+    std::fs::write(bb.data.join("secret"), &old_secret).unwrap();
+    // Erase all recordings: asks first, then the store starts empty and recording goes on.
+    let (_, before) = bb.api("GET", "/api/status", None);
+    b.click("#erase");
+    b.click("#erase-go");
+    let t = Instant::now();
+    loop {
+        let (_, s) = bb.api("GET", "/api/status", None);
+        if s["oldest"].as_str().is_some_and(|o| before["oldest"].as_str().is_some_and(|b0| o > b0)) && s["recording"] == json!(true) {
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(20), "the erase did not happen: {s}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
 
     b.goto(&bb.url("/#recordings"));
     b.wait_for("#hours .bar:not(.none)", "the timeline");
