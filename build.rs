@@ -68,18 +68,26 @@ fn main() {
         all = fnv1a(fnv1a(all, name.as_bytes()), &data);
         let gz = gzip(&data);
         let gz_path = Path::new(&out).join(format!("{name}.gz"));
-        let gz_ref = if gz.len() + 64 < data.len() {
+        let smaller = gz.len() + 64 < data.len();
+        let gz_ref = if smaller {
             std::fs::write(&gz_path, &gz).expect("write gzip");
             format!("include_bytes!({:?})", gz_path.display().to_string())
         } else {
             "&[]".to_string()
         };
         let abs = std::fs::canonicalize(&path).expect("asset path");
+        // Only the gzip copy goes into the binary when it is smaller (the few clients that
+        // don't take gzip get it inflated); page shells stay plain (their markers are replaced).
+        let raw_ref = if smaller && !name.ends_with(".html") {
+            "&[]".to_string()
+        } else {
+            format!("include_bytes!({:?})", abs.display().to_string())
+        };
         writeln!(
             table,
-            "    Asset {{ name: {name:?}, mime: {:?}, bytes: include_bytes!({:?}), gzip: {gz_ref}, hash: 0x{:016x} }},",
+            "    Asset {{ name: {name:?}, mime: {:?}, bytes: {raw_ref}, len: {}, gzip: {gz_ref}, hash: 0x{:016x} }},",
             mime(name).unwrap_or("application/octet-stream"),
-            abs.display().to_string(),
+            data.len(),
             fnv1a(0xcbf2_9ce4_8422_2325, &data)
         )
         .expect("fmt");
@@ -90,7 +98,7 @@ fn main() {
     let api = std::fs::read("src/web/openapi.json").expect("openapi.json");
     let api_gz = Path::new(&out).join("openapi.json.gz");
     std::fs::write(&api_gz, gzip(&api)).expect("write gzip");
-    writeln!(table, "/// `openapi.json`, gzip-compressed.\npub const OPENAPI_GZ: &[u8] = include_bytes!({:?});", api_gz.display().to_string())
+    writeln!(table, "/// `openapi.json`, gzip-compressed (the only copy in the binary).\npub const OPENAPI_GZ: &[u8] = include_bytes!({:?});", api_gz.display().to_string())
         .expect("fmt");
     std::fs::write(Path::new(&out).join("assets_table.rs"), table).expect("write table");
 }

@@ -173,12 +173,23 @@ EOS
     echo "$fut" >/data/clock
     echo "$fut" >/data/test/future
     sync
-    say "rebooting (uptime $(up) s)"
+    # The host now reboots the device from the dashboard (POST /api/device/reboot): init's
+    # shutdown stops blackbox cleanly. Only if that never comes does this script reboot.
+    say "ready for the reboot (uptime $(up) s)"
+    sleep 90
+    fail reboot-from-dashboard "no reboot within 90 s of the request"
     reboot
     exit 0
 fi
 
 if [ "$n" = 2 ]; then
+    # The settings saved from the dashboard on boot 1 are in blackbox.txt and running now.
+    if grep -q '^ssid=Family Car$' /run/blackbox/hostapd.conf && grep -q '^country_code=FR$' /run/blackbox/hostapd.conf &&
+        [ ! -e "$DATA/credentials.pending" ] && [ "$(cat "$DATA/secret")" = "family car 2026" ]; then
+        ok dashboard-settings-applied "hostapd.conf: ssid Family Car, country FR; the pending file gone; the new dashboard password in use"
+    else
+        fail dashboard-settings-applied "$(grep -E '^(ssid|country_code)=' /run/blackbox/hostapd.conf | tr '\n' ' ') pending=$(ls "$DATA/credentials.pending" 2>&1)"
+    fi
     now=$(date +%s) fut=$(cat /data/test/future)
     if [ "$now" -ge "$fut" ]; then ok clock-not-backwards "$(date -u +%Y-%m-%dT%H:%M:%SZ) >= saved $fut"; else fail clock-not-backwards "now $now < saved $fut"; fi
     if h=$(wait_durable); then ok recording "$h"; else fail recording; fi

@@ -9,7 +9,6 @@
 
 use std::time::Duration;
 
-use jpeg_encoder::{ColorType, Encoder, SamplingFactor};
 use rustix::time::{ClockId, clock_gettime};
 
 use super::{Camera, CameraError, Codec, FrameMeta};
@@ -65,17 +64,19 @@ impl Synthetic {
         let mut offsets: Vec<usize> = Vec::with_capacity(want + 1);
         offsets.push(0);
         let caption2 = caption_line(width, height, fps);
+        // libjpeg-turbo, as for raw cameras (baseline, 4:2:0).
+        let jpeg_err = |e: turbojpeg::Error| CameraError::Invalid(format!("synthetic: JPEG encoding failed: {e}"));
+        let mut tj = turbojpeg::Compressor::new().map_err(jpeg_err)?;
+        tj.set_quality(i32::from(quality)).map_err(jpeg_err)?;
+        tj.set_subsamp(turbojpeg::Subsamp::Sub2x2).map_err(jpeg_err)?;
         let mut i = 0;
         while i < want {
             render(&mut rgb, width, height, i, want, &caption2);
             let before = jpegs.len();
-            let mut enc = Encoder::new(&mut jpegs, quality);
-            enc.set_sampling_factor(SamplingFactor::R_4_2_0);
-            // Sizes are checked above, so they fit u16.
-            enc.encode(&rgb, width as u16, height as u16, ColorType::Rgb)
-                .map_err(|e| {
-                    CameraError::Invalid(format!("synthetic: JPEG encoding failed: {e}"))
-                })?;
+            let (w, h) = (width as usize, height as usize);
+            let img = turbojpeg::Image { pixels: rgb.as_slice(), width: w, pitch: 3 * w, height: h, format: turbojpeg::PixelFormat::RGB };
+            let frame = tj.compress_to_vec(img).map_err(jpeg_err)?;
+            jpegs.extend_from_slice(&frame);
             let size = jpegs.len() - before;
             if i > 0 && jpegs.len() > MAX_LOOP_BYTES {
                 // Over the bound: drop this frame and end the loop here.

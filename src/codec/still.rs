@@ -42,6 +42,30 @@ pub fn decode_last(dec: &mut SoftH264Decoder, gop: &Gop, y: &mut Vec<u8>, u: &mu
     size.ok_or_else(|| "the decoder gave no picture".to_string())
 }
 
+/// A JPEG at most `max_w` pixels wide (and a quarter of its size or less when possible): the
+/// picture decoded at 1/2, 1/4 or 1/8 scale by libjpeg-turbo's DCT scaling (cheap: the
+/// discarded coefficients are never computed), then coded again at quality 70. A JPEG already
+/// narrow enough comes back as it is.
+pub fn thumbnail(jpeg: &[u8], max_w: usize) -> Result<Vec<u8>, String> {
+    let mut d = turbojpeg::Decompressor::new().map_err(|e| e.to_string())?;
+    let head = d.read_header(jpeg).map_err(|e| e.to_string())?;
+    if head.width <= max_w {
+        return Ok(jpeg.to_vec());
+    }
+    let f = [turbojpeg::ScalingFactor::ONE_HALF, turbojpeg::ScalingFactor::ONE_QUARTER, turbojpeg::ScalingFactor::ONE_EIGHTH]
+        .into_iter()
+        .find(|f| f.scale(head.width) <= max_w)
+        .unwrap_or(turbojpeg::ScalingFactor::ONE_EIGHTH);
+    d.set_scaling_factor(f).map_err(|e| e.to_string())?;
+    let (w, h) = (f.scale(head.width), f.scale(head.height));
+    let mut img = turbojpeg::Image { pixels: vec![0u8; 3 * w * h], width: w, pitch: 3 * w, height: h, format: turbojpeg::PixelFormat::RGB };
+    d.decompress(jpeg, img.as_deref_mut()).map_err(|e| e.to_string())?;
+    let mut c = turbojpeg::Compressor::new().map_err(|e| e.to_string())?;
+    c.set_quality(70).map_err(|e| e.to_string())?;
+    c.set_subsamp(turbojpeg::Subsamp::Sub2x2).map_err(|e| e.to_string())?;
+    c.compress_to_vec(img.as_deref()).map_err(|e| e.to_string())
+}
+
 /// I420 planes of a `w` x `h` picture as a JPEG.
 fn jpeg_of(y: &[u8], u: &[u8], v: &[u8], w: usize, h: usize) -> Result<(Vec<u8>, usize, usize), String> {
     let img = turbojpeg::YuvPlanesImage {
@@ -70,6 +94,24 @@ mod tests {
     use crate::codec::encoder::{H264Settings, SoftH264, VideoEncoder};
     use crate::codec::h264::to_avcc;
     use crate::codec::raw::RawFrame;
+
+    #[test]
+    fn thumbnails_are_a_scaled_down_picture_of_the_frame() {
+        let (w, h) = (1280usize, 720usize);
+        let y: Vec<u8> = (0..w * h).map(|i| ((i % w) * 255 / w) as u8).collect();
+        let (u, v) = (vec![128u8; w * h / 4], vec![90u8; w * h / 4]);
+        let (big, _, _) = jpeg_of(&y, &u, &v, w, h).unwrap();
+        let t = thumbnail(&big, 320).unwrap();
+        let head = turbojpeg::read_header(&t).unwrap();
+        assert_eq!((head.width, head.height), (320, 180));
+        assert!(t.len() * 4 < big.len(), "{} vs {}", t.len(), big.len());
+        // The picture survives: a left-to-right ramp stays one.
+        let img = turbojpeg::decompress(&t, turbojpeg::PixelFormat::GRAY).unwrap();
+        let row = &img.pixels[90 * img.pitch..90 * img.pitch + 320];
+        assert!(row[10] < 40 && row[310] > 210, "{} {}", row[10], row[310]);
+        assert_eq!(thumbnail(&t, 320).unwrap(), t, "narrow enough: as it is");
+        assert!(thumbnail(b"not a jpeg", 320).is_err());
+    }
 
     #[test]
     fn the_last_picture_of_a_gop_becomes_a_jpeg_of_its_size() {

@@ -25,8 +25,10 @@ use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;
 
-/// The OpenAPI 3 document served at `/api/openapi.json`.
-pub const OPENAPI: &str = include_str!("openapi.json");
+/// The OpenAPI 3 document served at `/api/openapi.json`, inflated from the binary's gzip copy.
+pub fn openapi() -> String {
+    super::assets::gunzip(super::assets::OPENAPI_GZ).and_then(|b| String::from_utf8(b).ok()).unwrap_or_default()
+}
 /// How long a request waits for the recorder to run a store command.
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
 /// Server-sent event streams open at once; more get 503.
@@ -117,6 +119,8 @@ pub enum Reply {
     Json(StatusCode, String),
     Static(&'static str, &'static str),
     Jpeg { data: Vec<u8>, seq: u64, utc_ns: i64, prev: Option<u64>, next: Option<u64> },
+    /// A thumbnail that never changes (a segment's first picture): browsers keep it a week.
+    Thumb(Vec<u8>),
 }
 
 impl IntoResponse for Reply {
@@ -144,6 +148,13 @@ impl IntoResponse for Reply {
                     .with_header("X-Seq", seq)
                     .with_headers(prev.map(|p| ("X-Prev-Seq", p)))
                     .with_headers(next.map(|n| ("X-Next-Seq", n)))
+                    .write_to(connection, response_writer)
+                    .await
+            }
+            Reply::Thumb(data) => {
+                Response::ok(data.as_slice())
+                    .with_content_type("image/jpeg")
+                    .with_header("Cache-Control", "private, max-age=604800, immutable")
                     .write_to(connection, response_writer)
                     .await
             }
@@ -377,6 +388,26 @@ impl Api<'_> {
                 log::warn!("frame {seq}: {e}");
                 Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot decode frame {seq}: {e}")))
             }
+        }
+    }
+
+    /// `GET /api/segments/{id}/thumb.jpg`: the segment's first picture, at most 320 px wide.
+    /// Never changes (sequence numbers are never reused), so browsers keep it.
+    async fn segment_thumb(&self, p: &str) -> ApiResult {
+        let id = p.strip_prefix("/segments/").and_then(|r| r.strip_suffix("/thumb.jpg")).unwrap_or("");
+        let id = parse_u64("id", &url_decode(id).unwrap_or_else(|| "\u{fffd}".into()), u64::MAX)?;
+        let segs = self.segments()?;
+        if !segs.iter().any(|s| s.first_seq == id && s.frames > 0) {
+            return Err(ApiError::not_found(format!("no segment {id}")));
+        }
+        let q = vec![("seq".to_string(), id.to_string())];
+        let Reply::Jpeg { data, .. } = self.get_frame(&q).await? else {
+            return Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "no picture"));
+        };
+        match super::blocking::run(move || crate::codec::still::thumbnail(&data, 320)).await {
+            Some(Ok(data)) => Ok(Reply::Thumb(data)),
+            Some(Err(e)) => Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("segment {id}: no thumbnail: {e}"))),
+            None => Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "the thumbnail failed")),
         }
     }
 
@@ -882,7 +913,7 @@ impl PathRouterService<(), ()> for Api<'_> {
                         .write_to(conn, response_writer)
                         .await;
                 }
-                answer!(Ok(Reply::Static("application/json", OPENAPI)))
+                answer!(Ok(Reply::Json(StatusCode::OK, openapi())))
             }
             "/live.mjpeg" => {
                 only_get!();
@@ -1092,6 +1123,11 @@ impl PathRouterService<(), ()> for Api<'_> {
                 }
                 _ => answer!(Err(ApiError::method("GET, PUT"))),
             },
+            p if p.starts_with("/segments/") && p.ends_with("/thumb.jpg") => {
+                only_get!();
+                no_query!();
+                answer!(self.segment_thumb(p).await)
+            }
             _ => {
                 let Some(id) = segment_id(p) else {
                     answer!(Err(ApiError::not_found(format!("no such API route: /api{}", p.chars().take(200).collect::<String>()))))

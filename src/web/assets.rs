@@ -20,7 +20,10 @@ use picoserve::ResponseSent;
 pub struct Asset {
     pub name: &'static str,
     pub mime: &'static str,
+    /// The file; empty when only the gzip copy is kept (see [`Asset::plain`]).
     pub bytes: &'static [u8],
+    /// The file's length.
+    pub len: usize,
     /// The same bytes gzip-compressed at build time; empty when that saves nothing.
     pub gzip: &'static [u8],
     /// FNV-1a of `bytes`: the ETag.
@@ -29,11 +32,29 @@ pub struct Asset {
 
 include!(concat!(env!("OUT_DIR"), "/assets_table.rs"));
 
+impl Asset {
+    /// The file's bytes: as kept, or inflated from the gzip copy (for the rare client that
+    /// doesn't take gzip; a copy per such request, never on the recorder's side).
+    pub fn plain(&self) -> std::borrow::Cow<'static, [u8]> {
+        if !self.bytes.is_empty() || self.len == 0 {
+            return std::borrow::Cow::Borrowed(self.bytes);
+        }
+        std::borrow::Cow::Owned(gunzip(self.gzip).unwrap_or_default())
+    }
+}
+
+/// The data of a gzip member made by build.rs (10-byte header, no optional fields).
+pub fn gunzip(gz: &[u8]) -> Option<Vec<u8>> {
+    let body = gz.get(10..gz.len().checked_sub(8)?)?;
+    miniz_oxide::inflate::decompress_to_vec(body).ok()
+}
+
 /// The file called `name`, from the fixed table (never a path on disk).
 pub fn find(name: &str) -> Option<&'static Asset> {
     FILES.iter().find(|a| a.name == name)
 }
 
+/// A page shell's text (kept plain in the binary: see build.rs).
 fn text(name: &str) -> &'static str {
     find(name).and_then(|a| core::str::from_utf8(a.bytes).ok()).unwrap_or("")
 }
@@ -96,7 +117,13 @@ pub async fn send<R: Read, W: ResponseWriter<Error = R::Error>>(
             .write_to(connection, response_writer)
             .await;
     }
-    let body = if gz { asset.gzip } else { asset.bytes };
+    let plain;
+    let body: &[u8] = if gz {
+        asset.gzip
+    } else {
+        plain = asset.plain();
+        &plain
+    };
     let r = Response::ok(body)
         .with_content_type(asset.mime)
         .with_header("ETag", tag.as_str())
@@ -304,9 +331,11 @@ mod tests {
         let mut some = 0;
         for a in FILES.iter().filter(|a| !a.gzip.is_empty()) {
             assert_eq!(&a.gzip[..3], &[0x1f, 0x8b, 8], "{}", a.name);
-            let raw = miniz_oxide::inflate::decompress_to_vec(&a.gzip[10..a.gzip.len() - 8]).expect("inflate");
-            assert_eq!(raw, a.bytes, "{}", a.name);
-            assert!(a.gzip.len() < a.bytes.len());
+            let file = std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/web/ui").join(a.name)).unwrap();
+            assert_eq!(gunzip(a.gzip).expect("inflate"), file, "{}", a.name);
+            assert_eq!(a.plain().as_ref(), file.as_slice(), "{}", a.name);
+            assert_eq!(a.len, file.len());
+            assert!(a.gzip.len() < a.len);
             some += 1;
         }
         assert!(some >= 3, "app.js, app.css and index.html compress");
