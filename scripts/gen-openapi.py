@@ -33,6 +33,8 @@ def op(summary, responses, **kw):
 def body(schema, required=True):
     return {"required": required, "content": {"application/json": {"schema": schema}}}
 
+# Printable ASCII with no space at either end (blackbox.txt trims values).
+PLAIN = "^[!-~]([ -~]*[!-~])?$"
 mp4_h = {"Content-Disposition": {"description": "attachment; filename=\"blackbox_START_END.mp4\"", "schema": {"type": "string"}},
          "Accept-Ranges": {"description": "bytes", "schema": {"type": "string"}}, "ETag": {"description": "changes when the footage does", "schema": {"type": "string"}}}
 inc_id = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0, "maximum": 9223372036854775807}, "description": "the event's id"}
@@ -223,14 +225,14 @@ doc = {
         dict(mut, **{"200": resp("saved", {"type": "object", "required": ["saved", "applies"], "properties": {"saved": {"type": "array", "items": {"type": "string"}}, "applies": {"type": "string"}}}),
             "409": e("not the appliance: its Wi-Fi is the computer's"), "500": e("could not be saved")}),
         requestBody=body({"type": "object", "additionalProperties": False, "minProperties": 1, "properties": {
-            "wifi_ssid": {"type": "string", "minLength": 1, "maxLength": 32}, "wifi_passphrase": {"type": "string", "minLength": 8, "maxLength": 63},
-            "wifi_country": {"type": "string", "maxLength": 2}, "dashboard_password": {"type": "string", "minLength": 8, "maxLength": 64}}}), operationId="putCredentials")},
+            "wifi_ssid": {"type": "string", "minLength": 1, "maxLength": 32, "pattern": PLAIN}, "wifi_passphrase": {"type": "string", "minLength": 8, "maxLength": 63, "pattern": PLAIN},
+            "wifi_country": {"type": "string", "pattern": "^([A-Za-z]{2})?$"}, "dashboard_password": {"type": "string", "minLength": 8, "maxLength": 64, "pattern": PLAIN}}}), operationId="putCredentials")},
   "/api/device/reboot": {"post": op("Reboot the appliance cleanly (init stops the recorder first), a second after answering; 409 elsewhere",
       dict(mut, **{"202": resp("rebooting", {"type": "object", "required": ["rebooting"], "properties": {"rebooting": {"type": "boolean"}}}), "409": e("not the appliance"), "500": e("could not start the reboot")}),
-      requestBody=body({"type": "object", "required": ["confirm"], "additionalProperties": False, "properties": {"confirm": {"type": "string", "description": "must be \"reboot\""}}}), operationId="reboot")},
+      requestBody=body({"type": "object", "required": ["confirm"], "additionalProperties": False, "properties": {"confirm": {"type": "string", "enum": ["reboot"]}}}), operationId="reboot")},
   "/api/storage/erase": {"post": op("Erase every recording, protected range, event and thumbnail (\"format the card\"); recording goes on into the empty store. Sequence numbers go on from where they were",
       dict(mut, **{"200": resp("erased", {"type": "object", "required": ["erased"], "properties": {"erased": {"type": "boolean"}}}), "500": e("the erase failed part way (what was deleted stays deleted)"), "503": busy("the recorder has not erased yet")}),
-      requestBody=body({"type": "object", "required": ["confirm"], "additionalProperties": False, "properties": {"confirm": {"type": "string", "description": "must be \"erase\""}}}), operationId="eraseStorage")},
+      requestBody=body({"type": "object", "required": ["confirm"], "additionalProperties": False, "properties": {"confirm": {"type": "string", "enum": ["erase"]}}}), operationId="eraseStorage")},
   "/api/export.mp4": {"get": op("MP4 of the frames captured in from (included) .. to (excluded), built on the fly (docs/EXPORT.md); Range requests for seeking and resuming",
       dict(common, **{"200": resp("the whole file", {"type": "string", "format": "binary"}, ct="video/mp4", headers=mp4_h),
                       "206": resp("the requested byte range", {"type": "string", "format": "binary"}, ct="video/mp4", headers=mp4_h),

@@ -1069,7 +1069,7 @@ fn export_fields(b: &Browser) -> (i64, i64) {
 fn assert_summary_matches_export_json(b: &Bb, br: &Browser, from: i64, to: i64) -> Value {
     br.wait_until(
         &format!(
-            "return location.hash === '#export?from={from}&to={to}' && !document.getElementById('export-summary').classList.contains('stale')
+            "const s = document.getElementById('export-summary'); return location.hash === '#export?from={from}&to={to}' && !!s && !s.classList.contains('stale')
              && (!document.getElementById('export-ok').hidden || !document.getElementById('export-err').hidden);"
         ),
         "the summary of the picked range",
@@ -1518,6 +1518,66 @@ fn the_player_zooms_steps_frames_goes_fullscreen_and_takes_keys() {
     // Space plays again.
     b.keys(" ");
     b.wait_until("return document.getElementById('play').getAttribute('aria-label') === 'Pause';", "playing again by Space");
+    drop(b);
+    bb.stop();
+}
+
+/// The Recordings page as a gallery (phone): thumbnails in the segment list, an hour opened to
+/// its minutes with its segments' thumbnails (tap to play), a "protected only" filter, and
+/// downloads that are MP4.
+#[test]
+fn the_recordings_page_has_thumbnails_a_zoomable_hour_a_protected_filter_and_mp4_downloads() {
+    let dir = tempfile::tempdir().unwrap();
+    let bb = start_blackbox(dir.path());
+    let (oldest, _) = wait_for_footage(&bb, 16);
+    // Protect 3 s inside the first segment (5 s segments): one protected segment of several.
+    let (code, _) = bb.api("POST", "/api/protect", Some(&json!({"from": iso_ms(oldest + 1000), "to": iso_ms(oldest + 4000)})));
+    assert_eq!(code, 200);
+    let driver = Driver::start();
+    let b = driver.session(true);
+    b.login(&bb);
+    b.goto(&bb.url("/#recordings"));
+    b.wait_for("#seglist li", "the segment list");
+    // Thumbnails: real JPEGs of the footage (320x180 frames: the thumbnail is the frame's size).
+    let t = b.wait_until("const i = document.querySelector('#seglist li .thumb img'); return i && i.complete && i.naturalWidth ? [i.naturalWidth, i.naturalHeight] : null;", "a thumbnail");
+    assert_eq!(t, json!([320, 180]));
+    let (_, segs) = bb.api("GET", "/api/segments", None);
+    let id = segs["segments"][0]["id"].as_u64().unwrap();
+    let (code, hdrs, jpg) = get_bytes(&bb, &format!("/api/segments/{id}/thumb.jpg"));
+    assert_eq!(code, 200);
+    assert!(jpg.starts_with(&[0xff, 0xd8]) && hdrs.iter().any(|(k, v)| k == "cache-control" && v.contains("immutable")), "{hdrs:?}");
+    // Downloads are MP4.
+    let href = b.js("return document.querySelector('#seglist li a[download]').getAttribute('href');");
+    assert!(href.as_str().unwrap().ends_with("/export.mp4"), "{href}");
+    let (code, hdrs, mp4) = get_bytes(&bb, href.as_str().unwrap());
+    assert_eq!(code, 200);
+    assert!(hdrs.iter().any(|(k, v)| k == "content-type" && v == "video/mp4") && &mp4[4..8] == b"ftyp", "{hdrs:?}");
+    b.shot("recordings-thumbs");
+    // An hour opened to its minutes: thumbnails of its segments, and a tap on the bar plays.
+    let all = b.js("return document.querySelectorAll('#seglist li').length;").as_u64().unwrap();
+    b.click(".hour .lbl.zoom");
+    b.wait_until("const m = document.querySelector('.minutes'); return m && m.querySelectorAll('.thumbs img').length > 0;", "the hour's minutes");
+    let n = b.js("return document.querySelectorAll('.minutes .thumbs img').length;").as_u64().unwrap();
+    assert!(n >= 3, "the hour's segments as thumbnails: {n}");
+    assert_eq!(b.js("return document.querySelector('.hour .lbl.zoom').getAttribute('aria-expanded');"), json!("true"));
+    b.shot("recordings-hour");
+    // Protected only: the protected segment alone; off again: all of them.
+    b.click("#prot-only");
+    b.wait_until(
+        &format!("const l = document.querySelectorAll('#seglist li'); return l.length > 0 && l.length < {all} && document.getElementById('prot-only').checked;"),
+        "the protected filter",
+    );
+    let (shown, prot) = (
+        b.js("return document.querySelectorAll('#seglist li').length;").as_u64().unwrap(),
+        b.js("return document.querySelectorAll('#seglist li .badge.prot').length;").as_u64().unwrap(),
+    );
+    assert!(shown >= 1 && shown == prot, "{shown} shown, {prot} protected");
+    b.click("#prot-only");
+    b.wait_until(&format!("return document.querySelectorAll('#seglist li').length >= {all} && !document.getElementById('prot-only').checked;"), "all segments again");
+    b.click(".hour .lbl.zoom");
+    b.wait_for(".minutes .bar.big", "the minutes again");
+    b.click(".minutes .bar.big");
+    b.wait_until("return location.hash.startsWith('#player?t=');", "the player from the minutes bar");
     drop(b);
     bb.stop();
 }

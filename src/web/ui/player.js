@@ -51,7 +51,7 @@ views.player = (() => {
     const seg = segs.find((s) => cur.ts >= s.from && (cur.ts <= s.to || s.seg.open));
     info.textContent = `Frame ${cur.seq}` + (seg ? ` · segment ${fmtTime(seg.from)} – ${fmtTime(seg.to, { label: false })}` : '');
     dlBtn.hidden = !seg;
-    if (seg) { dlBtn.href = `/api/segments/${seg.seg.id}/download`; }
+    if (seg) { dlBtn.href = `/api/segments/${seg.seg.id}/export.mp4`; }
   }
   function showMsg(text) { msg.replaceChildren(h('strong', { text })); msg.hidden = false; }
 
@@ -88,9 +88,11 @@ views.player = (() => {
     return true;
   }
   /** The <video>'s picture changed: the time chip, the scrub bar, the segment line. */
-  function videoShown() {
+  /** `mt`: the presentation time of the frame on screen (requestVideoFrameCallback's
+   *  mediaTime), so the chip shows that frame's own capture time, not a time between frames. */
+  function videoShown(mt) {
     if (!vsrc) return;
-    const ts = utcAt(video.currentTime);
+    const ts = utcAt(mt ?? video.currentTime);
     if (ts === null) return;
     if (playing && vlastTs !== null && ts - vlastTs > 2000 * Math.max(1, speed)) toast(`Skipped ${fmtDur((ts - vlastTs) / 1000)} without footage`);
     vlastTs = ts;
@@ -103,10 +105,12 @@ views.player = (() => {
     const seg = segs.find((sg) => ts >= sg.from && (ts <= sg.to || sg.seg.open));
     info.textContent = (seg ? `Segment ${fmtTime(seg.from)} – ${fmtTime(seg.to, { label: false })}` : 'Recording') + ' · H.264';
     dlBtn.hidden = !seg;
-    if (seg) dlBtn.href = `/api/segments/${seg.seg.id}/download`;
+    if (seg) dlBtn.href = `/api/segments/${seg.seg.id}/export.mp4`;
   }
-  function onVideoFrame() {
-    videoShown();
+  let frameMedia = null; // the mediaTime of the frame on screen
+  function onVideoFrame(_now, meta) {
+    frameMedia = meta && typeof meta.mediaTime === 'number' ? meta.mediaTime : null;
+    videoShown(frameMedia ?? undefined);
     if (video.requestVideoFrameCallback) video.requestVideoFrameCallback(onVideoFrame);
   }
   async function videoSeek(ms) {
@@ -197,11 +201,21 @@ views.player = (() => {
     if (!cur) return;
     pause();
     if (vsrc) {
+      // From the start of the frame on screen to a quarter into the next (or previous) one:
+      // inside that frame whatever the jitter of the capture times.
       const fps = vsrc.fps || (lastStatus && lastStatus.fps) || 30;
-      const t = Math.max(0, video.currentTime + dir / fps);
-      video.currentTime = t + (dir > 0 ? 0.001 : 0);
-      await new Promise((res) => video.addEventListener('seeked', res, { once: true }));
-      videoShown();
+      const base = frameMedia ?? video.currentTime;
+      const seeked = new Promise((res) => video.addEventListener('seeked', res, { once: true }));
+      video.currentTime = Math.max(0, base + (dir + 0.25) / fps);
+      await seeked;
+      // The new frame's own time, once it is on screen (a repaint of the old one doesn't count).
+      let mt = null;
+      for (let i = 0; i < 4 && video.requestVideoFrameCallback && mt === null; i++) {
+        const m = await new Promise((res) => { video.requestVideoFrameCallback((_n, meta) => res(meta.mediaTime)); setTimeout(() => res(null), 300); });
+        if (m !== null && Math.abs(m - base) > 0.5 / fps) mt = m;
+      }
+      if (mt !== null) frameMedia = mt;
+      videoShown(mt ?? undefined);
       return;
     }
     const seq = dir > 0 ? cur.next : cur.prev;
@@ -380,7 +394,7 @@ views.player = (() => {
     }));
     winSeg = { speed: speeds };
     info = h('p', { class: 'muted', id: 'player-info' });
-    dlBtn = h('a', { class: 'btn', href: '#', download: '', id: 'download-seg', hidden: true }, icon('download'), 'Download segment');
+    dlBtn = h('a', { class: 'btn', href: '#', download: '', id: 'download-seg', hidden: true }, icon('download'), 'Download segment (MP4)');
     exportBtn = h('a', { class: 'btn', href: '#export', id: 'export-clip', hidden: true, title: 'Export 30 s either side of this frame as MP4' }, icon('download'), 'Export clip (MP4)…');
     protBtn = h('button', { class: 'btn', type: 'button', id: 'protect', onclick: () => protect(false) }, icon('shield'), 'Protect');
     unprotBtn = h('button', { class: 'btn ghost', type: 'button', id: 'unprotect', hidden: true, onclick: () => protect(true) }, 'Unprotect');

@@ -4,7 +4,9 @@ import { views } from './nav.js';
 
 views.recordings = (() => {
   const root = $('#view-recordings');
-  let day = null, dateInput, body;
+  let shownSegs = [];
+  const segsIn = (a, b) => shownSegs.filter((x) => tms(x.end_ms ?? x.end) >= a && tms(x.start_ms ?? x.start) < b);
+  let day = null, dateInput, body, protOnly = localStorage.getItem('bb.protOnly') === '1';
 
   function go(key) { location.hash = `recordings?day=${key}`; }
   function shift(n) { const [a] = dayRange(day); go(dayKey(a + n * 86400000 + 3600000 * (n < 0 ? 0 : 2))); }
@@ -21,6 +23,9 @@ views.recordings = (() => {
       body.replaceChildren(h('p', { class: 'empty err', text: `Could not load recordings: ${e.message}` }));
       return;
     }
+    const allSegs = segs.length;
+    shownSegs = protOnly ? segs.filter((x) => x.protected) : segs;
+    if (protOnly) segs = segs.filter((s) => s.protected);
     const foot = segRanges(segs);
     const total = foot.reduce((n, r) => n + Math.max(0, Math.min(r.to, b) - Math.max(r.from, a)), 0) / 1000;
     const protHere = spans(prot, a, b).length;
@@ -60,26 +65,61 @@ views.recordings = (() => {
       };
       bar.addEventListener('click', (e) => { const r = bar.getBoundingClientRect(); pick((e.clientX - r.left) / r.width); });
       bar.addEventListener('keydown', (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); pick(0); } });
-      hours.append(h('div', { class: 'hour' }, h('span', { class: 'lbl', text: fmtTime(t, { secs: false, label: false }) }), bar));
+      // Tap the hour's label: its minutes, full width, with the thumbnails of its segments.
+      const row = h('div', { class: 'hour', 'data-hour': String(t) });
+      const lbl = h('button', { class: 'lbl zoom', type: 'button', 'aria-expanded': 'false', 'aria-label': `The minutes of ${fmtTime(t, { secs: false })}`, text: `${fmtTime(t, { secs: false, label: false })} ▸` });
+      lbl.addEventListener('click', () => toggleHour(row, lbl, t, t1, foot, prot, pick));
+      row.append(lbl, bar);
+      hours.append(row);
     }
     flush();
 
     const segItem = (s) => {
       const [s0, s1] = [tms(s.start_ms ?? s.start), tms(s.end_ms ?? s.end)];
       return h('li', {},
+        h('a', { class: 'thumb', href: `#player?t=${s0}`, 'aria-label': `Play from ${fmtTime(s0)}` },
+          h('img', { src: `/api/segments/${s.id}/thumb.jpg`, alt: '', loading: 'lazy', width: '96', height: '54', decoding: 'async' })),
         h('span', { class: 'when', text: `${fmtTime(s0)} – ${fmtTime(s1, { label: false })}` }),
         s.protected ? h('span', { class: 'badge prot', text: 'PROTECTED' }) : null,
         s.open ? h('span', { class: 'badge open', text: 'RECORDING' }) : null,
         h('span', { class: 'meta', text: `${fmtDur((s.footage_ms ?? (s1 - s0)) / 1000)} · ${s.frames} frames · ${fmtBytes(s.bytes)}${(s.gaps || []).length ? ` · ${s.gaps.length} gap${s.gaps.length > 1 ? 's' : ''}` : ''}` }),
         h('a', { class: 'btn small', href: `#player?t=${s0}` }, icon('play'), 'Play'),
-        h('a', { class: 'btn small ghost', href: `/api/segments/${s.id}/download`, download: '', 'aria-label': 'Download segment' }, icon('download')));
+        h('a', { class: 'btn small ghost', href: `/api/segments/${s.id}/export.mp4`, download: '', 'aria-label': 'Download segment (MP4)', title: 'Download (MP4)' }, icon('download')));
     };
     const newest = segs.slice().reverse();
     const SHOWN = 12;
     const list = h('ul', { class: 'seglist', id: 'seglist' }, newest.slice(0, SHOWN).map(segItem));
     const more = newest.length > SHOWN ? h('button', { class: 'btn small ghost', type: 'button', text: `Show all ${newest.length} segments`, onclick: () => { list.append(...newest.slice(SHOWN).map(segItem)); more.remove(); } }) : null;
-    body.replaceChildren(sum, legend, hours, h('div', { class: 'spacer' }),
-      segs.length ? h('div', { class: 'card' }, h('h3', { text: `Segments, newest first (${zone.label})` }), list, more) : h('p', { class: 'empty', text: 'Nothing was recorded on this day. Pick another day above.' }));
+    const filter = h('label', { class: 'check', for: 'prot-only' },
+      h('input', { type: 'checkbox', id: 'prot-only', onchange: (e) => { protOnly = e.target.checked; localStorage.setItem('bb.protOnly', protOnly ? '1' : '0'); load(); } }), ' Protected only');
+    filter.firstChild.checked = protOnly;
+    const none = protOnly && allSegs ? `No protected footage on this day (${allSegs} segment${allSegs > 1 ? 's' : ''} unprotected).` : 'Nothing was recorded on this day. Pick another day above.';
+    body.replaceChildren(sum, h('div', { class: 'row legend-row' }, legend, filter), hours, h('div', { class: 'spacer' }),
+      segs.length ? h('div', { class: 'card' }, h('h3', { text: `${protOnly ? 'Protected segments' : 'Segments'}, newest first (${zone.label})` }), list, more) : h('p', { class: 'empty', id: 'seg-none', text: none }));
+  }
+
+  /** An hour opened to its minutes: a full-width bar with a tick every 5 min, and a strip of
+   *  its segments' thumbnails; the same tap-to-play. */
+  function toggleHour(row, lbl, t, t1, foot, prot, pick) {
+    const open = row.nextElementSibling && row.nextElementSibling.classList.contains('minutes');
+    if (open) { row.nextElementSibling.remove(); lbl.setAttribute('aria-expanded', 'false'); lbl.textContent = `${fmtTime(t, { secs: false, label: false })} ▸`; return; }
+    const bar = h('div', { class: 'bar big', role: 'button', tabindex: '0', 'aria-label': `Minutes of ${fmtTime(t, { secs: false })}` });
+    for (let m = 5; m < 60; m += 5) {
+      const tk = h('div', { class: m % 15 ? 'tick' : 'tick major' }); tk.style.left = `${(m / 60) * 100}%`; bar.append(tk);
+    }
+    barFill(bar, foot, prot, t, t1);
+    bar.addEventListener('click', (e) => { const r = bar.getBoundingClientRect(); pick((e.clientX - r.left) / r.width); });
+    const marks = h('div', { class: 'minute-marks' }, [0, 15, 30, 45].map((m) => { const sp = h('span', { text: fmtTime(t + m * 60000, { secs: false, label: false }) }); sp.style.left = `${(m / 60) * 100}%`; return sp; }));
+    const inHour = foot.length ? segsIn(t, t1) : [];
+    const strip = h('div', { class: 'thumbs', id: `thumbs-${t}` }, inHour.map((s) => {
+      const s0 = tms(s.start_ms ?? s.start);
+      return h('a', { href: `#player?t=${Math.max(s0, t)}`, class: 'thumb', title: fmtTime(s0) },
+        h('img', { src: `/api/segments/${s.id}/thumb.jpg`, alt: `Footage at ${fmtTime(s0)}`, loading: 'lazy', width: '128', height: '72', decoding: 'async' }),
+        h('span', { text: fmtTime(Math.max(s0, t), { label: false }) }));
+    }));
+    row.after(h('div', { class: 'minutes', 'data-hour': String(t) }, bar, marks, strip));
+    lbl.setAttribute('aria-expanded', 'true');
+    lbl.textContent = `${fmtTime(t, { secs: false, label: false })} ▾`;
   }
 
   function build() {
