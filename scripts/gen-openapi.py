@@ -207,6 +207,10 @@ doc = {
      "put": op("Set the system clock (the Pi has no RTC) to a time in 2020..2200 (400 otherwise); 409 when this process may not",
         dict(mut, **{"200": resp("the clock after setting", {"$ref": "#/components/schemas/Time"}), "409": e("the process may not set the clock (no CAP_SYS_TIME) or setting is disabled")}),
         requestBody=body({"type": "object", "properties": {"unix_ms": {"type": "integer", "minimum": 1577836800000, "maximum": 7258118400000}, "utc": time_s}, "additionalProperties": False, "description": "exactly one of unix_ms or utc"}), operationId="putTime")},
+  "/api/pairing": {"post": op("A one-time pairing link for another phone (GET /pair?code=... signs it in once, within 10 minutes), with its QR code as SVG; the link uses the Host this request came by",
+      dict(mut, **{"200": resp("the link", {"type": "object", "required": ["url", "expires", "qr_svg"], "properties": {
+          "url": {"type": "string"}, "expires": time_s, "qr_svg": {"type": "string", "description": "the QR code of url, an SVG document"}}}),
+          "500": e("no random numbers")}), operationId="newPairing")},
   "/api/camera/modes": {"get": op("The recording camera's sizes and frame rates (what `blackbox cameras` lists for its node, usable formats only), largest first; sources that take any size (the test pattern, files) list common ones with any_size true",
       dict(common, **{"200": resp("the modes", {"type": "object", "required": ["device", "card", "any_size", "modes"], "properties": {
           "device": {"type": "string", "nullable": True}, "card": {"type": "string", "nullable": True}, "any_size": {"type": "boolean"},

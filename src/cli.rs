@@ -387,6 +387,12 @@ fn cmd_run(args: &[String]) -> i32 {
         Err(e) => log::error!("dashboard: no secret ({e}); recording without the dashboard"),
         Ok((secret, new)) => {
             let shown = new.then(|| secret.clone());
+            // First start: a one-time pairing link too (24 h), kept hashed in DATA/pairing.
+            let pair_code = if new && !crate::perms::under_systemd() {
+                web::pairing::Pairing::load(&data).create(web::pairing::FIRST_TTL_S).ok()
+            } else {
+                None
+            };
             let web = WebContext {
                 status: Arc::clone(&status),
                 data_dir: data.clone(),
@@ -427,6 +433,9 @@ fn cmd_run(args: &[String]) -> i32 {
                     data.join(web::auth::Secret::FILE).display(),
                     s.reveal()
                 );
+                if let Some(code) = &pair_code {
+                    eprintln!("blackbox:   or open this once on your phone (24 h): http://{url}/pair?code={code}");
+                }
             }
         }
     }

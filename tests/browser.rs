@@ -1582,6 +1582,52 @@ fn the_recordings_page_has_thumbnails_a_zoomable_hour_a_protected_filter_and_mp4
     bb.stop();
 }
 
+/// Pairing without typing: the System page of a signed-in browser shows a QR code and a link;
+/// another phone opening the link is signed in at once; the link works only once.
+#[test]
+fn a_pairing_link_from_the_system_page_signs_another_phone_in_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let bb = start_blackbox(dir.path());
+    let driver = Driver::start();
+    let owner = driver.session(false);
+    owner.login(&bb);
+    owner.goto(&bb.url("/#system"));
+    owner.click("#pair");
+    let qr = owner.wait_until("const i = document.getElementById('pair-qr'); return i && i.complete && i.naturalWidth ? i.naturalWidth : null;", "the QR code");
+    assert!(qr.as_u64().unwrap() > 100, "{qr}");
+    let url = owner.text("#pair-link");
+    assert!(url.starts_with(&format!("http://{}/pair?code=", bb.addr)), "{url}");
+    owner.shot("system-pairing");
+    // The QR code holds the link: Chromium's picture of it, read back by zbarimg.
+    match Command::new("zbarimg").arg("--version").output() {
+        Ok(o) if o.status.success() => {
+            let id = owner.wait_for("#pair-qr", "the QR code");
+            owner.js("document.getElementById('pair-qr').scrollIntoView({block: 'center', behavior: 'instant'}); return true;");
+            let png = owner.cmd("GET", &format!("/element/{id}/screenshot"), None).unwrap();
+            let path = screenshots_dir().join("pairing-qr.png");
+            std::fs::write(&path, base64_decode(png.as_str().unwrap())).unwrap();
+            let dec = Command::new("zbarimg").args(["--quiet", "--raw"]).arg(&path).output().unwrap();
+            assert_eq!(String::from_utf8_lossy(&dec.stdout).trim(), url, "the QR code reads back as the link");
+        }
+        _ => assert!(std::env::var_os("BLACKBOX_REQUIRE_ZBAR").is_none(), "zbarimg (zbar-tools) is needed: scripts/test installs it"),
+    }
+    drop(owner);
+    // Another phone, never signed in: the link signs it in.
+    let phone = driver.session(true);
+    phone.goto(&url);
+    phone.wait_for("#view-live", "the dashboard, signed in by the link");
+    let st = phone.js_async("const done = arguments[arguments.length - 1]; fetch('/api/status').then(r => done(r.status), e => done(String(e)));");
+    assert_eq!(st, json!(200));
+    drop(phone);
+    // Once only.
+    let third = driver.session(true);
+    third.goto(&url);
+    let page = third.wait_until("return document.body && document.body.textContent.includes('used or has expired') ? document.body.textContent : null;", "the refusal");
+    assert!(page.as_str().unwrap().contains("Device secret"), "the sign-in form is offered instead");
+    drop(third);
+    bb.stop();
+}
+
 /// The device out of reach (the process frozen: no status, no frames): within 5 s (+ the 1 s
 /// check) the live view says "Disconnected — last frame …" and the REC pill goes grey; when it
 /// answers again, both clear by themselves, in the same session.

@@ -56,6 +56,8 @@ pub struct Api<'a> {
     pub camera_device: Option<&'a std::path::Path>,
     /// `run --appliance`: the device settings, reboot (src/web/device.rs).
     pub appliance: bool,
+    /// One-time pairing links (`POST /api/pairing`).
+    pub pairing: &'a super::pairing::Pairing,
 }
 
 /// An error answer: `{"error":"...","key":"..."}`.
@@ -507,6 +509,22 @@ impl Api<'_> {
             Ok(r) => Ok(r),
             Err(_) => Err(ApiError::busy("the recorder did not answer in time; try again", 2)),
         }
+    }
+
+    /// `POST /api/pairing`: a one-time link for another phone, valid 10 minutes, with its QR
+    /// code. The link uses the Host this browser reached the device by.
+    fn new_pairing(&self, host: &str) -> ApiResult {
+        let code = self.pairing.create(super::pairing::SHORT_TTL_S).map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("no random numbers: {e}")))?;
+        // The Host header passed the layer's check (one of this device's names or addresses).
+        let host: String = host.chars().filter(|c| c.is_ascii_graphic()).take(255).collect();
+        let url = format!("http://{host}/pair?code={code}");
+        let svg = super::pairing::qr_svg(&url).unwrap_or_default();
+        let expires = clock::now_utc_ns() + super::pairing::SHORT_TTL_S * 1_000_000_000;
+        log::info!("web: a pairing link was made (valid 10 min)");
+        Ok(Reply::Json(
+            StatusCode::OK,
+            format!("{{\"url\":{},\"expires\":\"{}\",\"qr_svg\":{}}}", Str(&url), Iso(expires), Str(&svg)),
+        ))
     }
 
     /// `POST /api/storage/erase`: events first (so none re-protects anything), then the
@@ -1072,6 +1090,14 @@ impl PathRouterService<(), ()> for Api<'_> {
                 }
                 _ => answer!(Err(ApiError::method("GET, PUT"))),
             },
+            "/pairing" => {
+                if method != "POST" {
+                    answer!(Err(ApiError::method("POST")));
+                }
+                no_query!();
+                let host = parts.headers().get("Host").and_then(|h| core::str::from_utf8(h.as_raw()).ok().map(str::to_string)).unwrap_or_default();
+                answer!(self.new_pairing(&host))
+            }
             "/camera/modes" => {
                 only_get!();
                 no_query!();

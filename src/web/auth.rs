@@ -496,7 +496,7 @@ fn session_cookie(headers: &Headers<'_>) -> Option<[u8; TOKEN_BYTES]> {
 /// Routes that need no credentials: health, the login page, static assets.
 pub fn is_public(path: &str) -> bool {
     match path {
-        "/health" | "/login" | "/logout" | "/favicon.ico" => true,
+        "/health" | "/login" | "/logout" | "/favicon.ico" | "/pair" => true,
         p if super::portal::is_probe(p) => true,
         // Dashboard assets: plain file names only (optionally under a 16-hex-digit version
         // directory), so nothing outside /assets/ can match.
@@ -673,6 +673,7 @@ pub enum Reply {
     TooManyPage(TooMany),
     LoginPage,
     LoginFailed,
+    PairFailed,
     LoggedIn([u8; TOKEN_BYTES]),
     LoggedOut,
     Error,
@@ -728,6 +729,12 @@ macro_rules! login_tail {
 /// The login form (dark, phone-sized, no scripts, nothing external).
 pub const LOGIN_PAGE: &str = concat!(login_head!(), login_tail!());
 const LOGIN_FAILED_PAGE: &str = concat!(login_head!(), "<p class=\"err\">Wrong secret.</p>\n", login_tail!());
+/// A pairing link that was used, expired or never made.
+const PAIR_FAILED_PAGE: &str = concat!(
+    login_head!(),
+    "<p class=\"err\">This pairing link has been used or has expired. Make a new one on the System page of a signed-in phone, or sign in with the secret.</p>\n",
+    login_tail!()
+);
 
 /// The login page saying how long to wait (429 for browsers).
 struct TooManyPage(u64);
@@ -830,6 +837,13 @@ impl IntoResponse for Reply {
                     .write_to(connection, response_writer)
                     .await
             }
+            Reply::PairFailed => {
+                Response::new(StatusCode::NOT_FOUND, PAIR_FAILED_PAGE)
+                    .with_content_type(html)
+                    .with_header(NO_STORE.0, NO_STORE.1)
+                    .write_to(connection, response_writer)
+                    .await
+            }
             Reply::LoggedIn(token) => {
                 Response::new(StatusCode::SEE_OTHER, "")
                     .with_header("Location", "/")
@@ -882,6 +896,37 @@ impl Auth {
             Verdict::Limited(t) => Reply::TooManyPage(t),
             Verdict::Missing | Verdict::Wrong => Reply::LoginFailed,
         }
+    }
+}
+
+/// `GET /pair?code=...`: a pairing link (src/web/pairing.rs) signs this browser in, once.
+pub struct PairService<'a>(pub &'a Auth, pub &'a super::pairing::Pairing);
+
+impl picoserve::routing::RequestHandlerService<(), ()> for PairService<'_> {
+    async fn call_request_handler_service<R: Read, W: ResponseWriter<Error = R::Error>>(
+        &self,
+        _state: &(),
+        _path_parameters: (),
+        request: picoserve::request::Request<'_, R>,
+        response_writer: W,
+    ) -> Result<ResponseSent, W::Error> {
+        let code = request.parts.query().and_then(|q| {
+            q.0.split('&').find_map(|kv| kv.strip_prefix("code=")).map(|v| v.chars().take(64).collect::<heapless::String<64>>())
+        });
+        let reply = match code {
+            Some(c) if self.1.redeem(&c) => match self.0.create_session(crate::clock::now_mono_ns()) {
+                Ok(token) => {
+                    log::info!("web: a browser signed in with a pairing link");
+                    Reply::LoggedIn(token)
+                }
+                Err(e) => {
+                    log::error!("web: cannot create a session token: {e}");
+                    Reply::Error
+                }
+            },
+            _ => Reply::PairFailed,
+        };
+        reply.write_to(request.body_connection.finalize().await?, response_writer).await
     }
 }
 

@@ -24,6 +24,7 @@ pub mod incidents;
 pub mod json;
 pub mod fmp4;
 pub mod live;
+pub mod pairing;
 pub mod pool;
 pub mod sessions;
 pub mod portal;
@@ -107,6 +108,7 @@ fn serve(listener: TcpListener, ctx: WebContext) -> std::io::Result<()> {
     let src = &src;
     let pool = &pool::Pool::new(WORKERS);
     let auth = &auth::Auth::with_store(ctx.secret.clone(), &ctx.data_dir);
+    let pairing = &pairing::Pairing::load(&ctx.data_dir);
     let exports = &export::Limit::default();
     let hosts = &host::Hosts::new(listener.get_ref().local_addr()?);
     let ctl: &controls::Shared =
@@ -125,6 +127,7 @@ fn serve(listener: TcpListener, ctx: WebContext) -> std::io::Result<()> {
         events: ctx.events.as_ref(),
         parking: &ctx.parking,
         camera_device: ctx.camera_device.as_deref(),
+        pairing,
         appliance: ctx.appliance,
     };
     let app = portal::routes(Router::new())
@@ -137,6 +140,7 @@ fn serve(listener: TcpListener, ctx: WebContext) -> std::io::Result<()> {
             get(|| async { auth::Reply::LoginPage }).post_service(auth::LoginService(auth)),
         )
         .route("/logout", post_service(auth::LogoutService(auth)))
+        .route("/pair", get_service(auth::PairService(auth, pairing)))
         .route("/logout-everywhere", post_service(auth::LogoutEverywhereService(auth)))
         // Every other /api route; routes added after this line are matched before it.
         .nest_service("/api", api)

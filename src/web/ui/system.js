@@ -107,12 +107,27 @@ views.system = (() => {
         h('button', { class: 'btn primary', type: 'button', id: 'set-clock', onclick: setClock, text: "Set the device clock to this phone's time" }),
         el.clockNote,
         h('p', { class: 'muted', text: 'The Pi has no battery clock: after a power cut its time may be wrong until it is set.' })),
+      h('div', { class: 'card', id: 'card-pair' }, h('h3', { text: 'Pair another phone' }),
+        h('p', { class: 'muted', text: 'A link that signs one phone in without typing the secret: scan the code with its camera. It works once, for 10 minutes.' }),
+        h('button', { class: 'btn', type: 'button', id: 'pair', onclick: pair, text: 'Show a pairing code' }),
+        el.pair = h('div', { class: 'pair', id: 'pair-out', hidden: true })),
       h('div', { class: 'card' }, h('h3', { text: 'Session' }),
         h('p', { class: 'muted', text: 'Signing out ends this browser\u2019s session. You need the device secret to sign in again.' }),
         h('form', { method: 'post', action: '/logout', id: 'logout-form' }, h('button', { class: 'btn', type: 'submit', id: 'logout', text: 'Sign out' })))));
     root.querySelector('.grid').before(h('div', { class: 'toolbar' }, h('h2', { text: 'System', class: 'grow' }), zoneSwitch('zone-system', () => { if (lastStatus) update(lastStatus); tickClock(); })));
     onStatus(update);
     built = true;
+  }
+
+  async function pair() {
+    try {
+      const r = await api('/api/pairing', { method: 'POST' });
+      // The QR code as an image (data: URL, allowed by the page's CSP; no markup injected).
+      const img = h('img', { src: `data:image/svg+xml;base64,${btoa(r.qr_svg)}`, alt: 'Pairing QR code', width: '220', height: '220', id: 'pair-qr' });
+      el.pair.replaceChildren(img, h('p', {}, h('a', { href: r.url, id: 'pair-link', text: r.url })),
+        h('p', { class: 'muted', text: `Works once, until ${fmtTime(tms(r.expires))}.` }));
+      el.pair.hidden = false;
+    } catch (e) { el.pair.replaceChildren(h('p', { class: 'err', text: e.message })); el.pair.hidden = false; }
   }
 
   return {
