@@ -476,6 +476,7 @@ fn a_phone_logs_in_watches_live_plays_a_recording_and_logs_out() {
 
     // Not logged in: the dashboard sends the browser to the login form.
     b.login(&bb);
+    assert_tap_targets(&b, &bb);
 
     // Live: the picture changes, the recorder says it is recording, the fps counter runs.
     assert_live_image_changes(&b);
@@ -672,6 +673,9 @@ fn a_setting_saved_in_the_browser_survives_a_restart() {
     b.wait_for("#cfg-mjpeg_quality", "the settings form");
     b.shot("settings");
 
+    assert_tap_targets(&b, &bb);
+    b.goto(&bb.url("/#settings"));
+    b.wait_for("#cfg-resolution", "the settings form");
     // Settings for drivers: resolution and frame rate are the camera's modes (the test pattern:
     // common sizes, the saved 320x180 kept as "current"), the loop length is in minutes, the
     // cap says how much footage fits, network and sync settings wait under "Advanced".
@@ -772,7 +776,30 @@ fn a_setting_saved_in_the_browser_survives_a_restart() {
     b.goto(&bb.url("/#settings"));
     let v = b.wait_until("const e = document.getElementById('cfg-mjpeg_quality'); return e ? e.value : null;", "the settings after restart");
     assert_eq!(v, json!("63"), "the saved setting did not survive the restart");
+    // And across a kill -9 (what a power cut does to the process): still signed in.
+    drop(bb); // SIGKILL
+    let bb = Bb::start(&data, port);
+    b.goto(&bb.url("/#system"));
+    b.wait_until("return /%$/.test((document.getElementById('sys-storage-big') || {}).textContent || '');", "the System page after kill -9, no sign-in");
+    assert!(!b.js("return location.pathname;").as_str().unwrap().starts_with("/login"));
     bb.stop();
+}
+
+/// Tap targets: every visible button, button-like link, field and switch is at least 44 px
+/// tall, on every page.
+fn assert_tap_targets(b: &Browser, bb: &Bb) {
+    for page in ["settings", "live", "recordings", "events", "export", "system"] {
+        b.goto(&bb.url(&format!("/#{page}")));
+        std::thread::sleep(Duration::from_millis(700));
+        let small = b.js(
+            "return [...document.querySelectorAll('button, a.btn, input:not([type=checkbox]):not([type=radio]), select, .switch, .tabs a')]
+               .filter((e) => e.offsetParent !== null && !e.closest('[hidden], .stage, details:not([open]) > :not(summary)'))
+               .map((e) => [e.id || e.className || e.tagName, Math.round(e.getBoundingClientRect().height)])
+               .filter(([, hgt]) => hgt > 0 && hgt < 44);",
+        );
+        assert_eq!(small, json!([]), "tap targets under 44 px on #{page} ({})", if b.phone { "phone" } else { "desktop" });
+    }
+    b.goto(&bb.url("/#live"));
 }
 
 /// The whole response to one raw request (`Connection: close`).
