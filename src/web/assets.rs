@@ -239,11 +239,11 @@ fn shell_etag() -> [u8; 18] {
     e
 }
 
-/// `GET /`: the dashboard shell; `GET /api/docs`: the API's documentation page.
-pub struct IndexService;
-pub struct DocsService;
+/// A page shell by its file name: `GET /` is `index.html` (the dashboard), `GET /api/docs`
+/// is `docs.html` (the API's page).
+pub struct ShellService(pub &'static str);
 
-impl picoserve::routing::RequestHandlerService<(), ()> for DocsService {
+impl picoserve::routing::RequestHandlerService<(), ()> for ShellService {
     async fn call_request_handler_service<R: Read, W: ResponseWriter<Error = R::Error>>(
         &self,
         _state: &(),
@@ -251,19 +251,7 @@ impl picoserve::routing::RequestHandlerService<(), ()> for DocsService {
         request: picoserve::request::Request<'_, R>,
         response_writer: W,
     ) -> Result<ResponseSent, W::Error> {
-        shell(text("docs.html"), request, response_writer).await
-    }
-}
-
-impl picoserve::routing::RequestHandlerService<(), ()> for IndexService {
-    async fn call_request_handler_service<R: Read, W: ResponseWriter<Error = R::Error>>(
-        &self,
-        _state: &(),
-        _path_parameters: (),
-        request: picoserve::request::Request<'_, R>,
-        response_writer: W,
-    ) -> Result<ResponseSent, W::Error> {
-        shell(text("index.html"), request, response_writer).await
+        shell(text(self.0), request, response_writer).await
     }
 }
 

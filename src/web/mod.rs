@@ -131,7 +131,7 @@ fn serve(listener: TcpListener, ctx: WebContext) -> std::io::Result<()> {
         appliance: ctx.appliance,
     };
     let app = portal::routes(Router::new())
-        .route("/", get_service(assets::IndexService))
+        .route("/", get_service(assets::ShellService("index.html")))
         .nest_service("/assets", assets::AssetsService)
         .route_service("/favicon.ico", api::Only { method: "GET", service: assets::FaviconService })
         .route_service("/health", api::Health { status: &ctx.status })
@@ -144,7 +144,7 @@ fn serve(listener: TcpListener, ctx: WebContext) -> std::io::Result<()> {
         .route("/logout-everywhere", post_service(auth::LogoutEverywhereService(auth)))
         // Every other /api route; routes added after this line are matched before it.
         .nest_service("/api", api)
-        .route_service("/api/docs", api::Only { method: "GET", service: assets::DocsService })
+        .route_service("/api/docs", api::Only { method: "GET", service: assets::ShellService("docs.html") })
         .route_service("/api/controls", api::Only { method: "GET", service: controls::ListService(ctl) })
         .route_service(
             ("/api/controls", parse_path_segment::<u32>()),
