@@ -16,6 +16,7 @@ pub mod events;
 pub mod export;
 pub mod gsensor;
 pub mod live;
+pub mod offload;
 pub mod parking;
 pub mod logger;
 pub mod perms;

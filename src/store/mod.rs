@@ -7,6 +7,7 @@
 pub mod catalog;
 mod erase;
 pub use erase::erase_all;
+pub mod hints;
 pub mod names;
 pub mod reader;
 pub mod record;
@@ -17,6 +18,7 @@ pub mod writer;
 
 use crate::camera::{Codec, FrameMeta};
 use catalog::{Protected, SegmentInfo};
+use hints::RetentionHints;
 use names::{NameBuf, SegName};
 use record::{Params, SegHeader, INDEX_ENTRY};
 use std::fs::{self, File, OpenOptions};
@@ -116,6 +118,8 @@ pub struct StoreStats {
     pub deleted: u64,
     /// Protected segments deleted (by the protected cap, or as the last resort).
     pub protected_deleted: u64,
+    /// Of those, segments without a verified offloaded copy.
+    pub protected_deleted_unoffloaded: u64,
 }
 
 pub struct Store {
@@ -141,6 +145,8 @@ pub struct Store {
     stats: StoreStats,
     path_a: PathBuf,
     path_b: PathBuf,
+    /// What offload says about copies and the segment it reads (retention's order).
+    hints: std::sync::Arc<RetentionHints>,
 }
 
 /// The smallest segment the store starts when space is short; below it the card counts as
@@ -197,6 +203,7 @@ impl Store {
             stats: StoreStats::default(),
             path_a,
             path_b,
+            hints: RetentionHints::for_dir(data_dir),
         };
         store.trim_closed();
         log::info!(
@@ -544,18 +551,27 @@ impl Store {
 
     /// Logs and counts taking a protected segment because no unprotected one is left (rule 2's
     /// last resort: recording never stops).
-    fn note_last_resort(&mut self, seg: &SegmentInfo, why: &str) {
+    fn note_last_resort(&mut self, seg: &SegmentInfo, uncopied: bool, why: &str) {
         if self.is_protected(seg) {
-            log::warn!("retention: deleting protected {}: no unprotected footage is left and {why} needs room", seg.name);
+            log::warn!(
+                "retention: deleting protected {}{}: no unprotected footage is left and {why} needs room",
+                seg.name,
+                if uncopied { " (no verified offloaded copy)" } else { " (verified offloaded)" }
+            );
             self.stats.protected_deleted += 1;
+            if uncopied {
+                self.stats.protected_deleted_unoffloaded += 1;
+            }
         }
     }
 
-    /// The oldest segment retention may take: unprotected first, else protected.
-    fn oldest_deletable(&self) -> Option<usize> {
-        (0..self.closed.len())
-            .find(|&i| !self.is_protected(&self.closed[i]))
-            .or(if self.closed.is_empty() { None } else { Some(0) })
+    /// The segment retention takes next (docs/FORMAT.md, "Retention"): unprotected footage,
+    /// then protected footage with a verified offloaded copy, then the rest; the segment an
+    /// upload is reading only when nothing else is left. With it: whether it is protected
+    /// footage without a verified copy.
+    fn oldest_deletable(&self) -> Option<(usize, bool)> {
+        let c = &self.closed;
+        self.hints.choose(c.len(), |i| c[i].first_seq, |i| self.is_protected(&c[i]))
     }
 
     /// Applies retention before a segment of `capacity` bytes starts. Returns a segment to
@@ -571,11 +587,16 @@ impl Store {
             if pbytes <= pcap {
                 break;
             }
-            let Some(i) = (0..self.closed.len()).find(|&i| self.is_protected(&self.closed[i])) else { break };
+            let c = &self.closed;
+            let Some((i, uncopied)) = self.hints.choose_protected(c.len(), |i| c[i].first_seq, |i| self.is_protected(&c[i])) else { break };
             let seg = self.closed.remove(i);
+            if uncopied {
+                self.stats.protected_deleted_unoffloaded += 1;
+            }
             log::warn!(
-                "retention: deleting protected {} ({} KiB): protected footage {} MiB is over its cap of {} MiB ({}% of the storage cap)",
+                "retention: deleting protected {}{} ({} KiB): protected footage {} MiB is over its cap of {} MiB ({}% of the storage cap)",
                 seg.name,
+                if uncopied { "" } else { " (verified offloaded)" },
                 seg.used_bytes >> 10,
                 pbytes >> 20,
                 pcap >> 20,
@@ -598,9 +619,9 @@ impl Store {
             if closed + new_alloc <= cap && avail >= need_new.saturating_add(reserve) {
                 break;
             }
-            let Some(i) = self.oldest_deletable() else { break };
+            let Some((i, uncopied)) = self.oldest_deletable() else { break };
             let seg = self.closed.remove(i);
-            self.note_last_resort(&seg, "the storage cap or the free-space reserve");
+            self.note_last_resort(&seg, uncopied, "the storage cap or the free-space reserve");
             if recycled.is_none() {
                 recycled = Some(seg);
             } else {
@@ -691,10 +712,10 @@ impl Store {
             match rustix::fs::fallocate(&file, rustix::fs::FallocateFlags::empty(), 0, capacity) {
                 Ok(()) => break,
                 Err(rustix::io::Errno::NOSPC) => {
-                    if let Some(i) = self.oldest_deletable() {
+                    if let Some((i, uncopied)) = self.oldest_deletable() {
                         let seg = self.closed.remove(i);
                         log::warn!("disk full: deleting {} to make room", seg.name);
-                        self.note_last_resort(&seg, "a full disk");
+                        self.note_last_resort(&seg, uncopied, "a full disk");
                         self.unlink(&seg);
                         continue;
                     }
