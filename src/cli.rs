@@ -381,6 +381,8 @@ fn cmd_run(args: &[String]) -> i32 {
         frames: crate::live::ring_frames(config.video_fps, config.keyframe_interval_s),
     };
     let parking = crate::parking::spawn(parking, Arc::clone(&live), ring, events.clone(), Arc::clone(&moving));
+    // Offload (DATA/offload.conf): its own thread at the lowest priority; off by default.
+    let _offload = crate::offload::spawn(&data);
     // The recorder must not die because of the web side: without a secret (or a port) it
     // records without the dashboard. Without a secret the dashboard stays off (fail closed).
     match web::auth::Secret::load_or_create(&data) {

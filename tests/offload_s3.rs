@@ -380,3 +380,151 @@ fn a_part_damaged_in_transit_is_refused_by_the_server_and_sent_again() {
     assert_eq!(v.size, seg.used);
     assert!(curl_get(port, key) == used_bytes(&seg), "the stored object is the segment, not the damaged part");
 }
+
+/// A `blackbox run` child on the synthetic camera, data in `dir/data`.
+struct Run {
+    child: Child,
+    addr: String,
+    log: PathBuf,
+    secret: String,
+}
+
+impl Drop for Run {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Run {
+    fn start(dir: &Path) -> Run {
+        let addr = format!("127.0.0.1:{}", free_port());
+        let log = dir.join(format!("stderr-{}.log", free_port()));
+        std::fs::write(dir.join("cfg.json"), r#"{"video_res_width": 160, "video_res_height": 120, "video_fps": 10, "storage_cap_gb": 1, "segment_length_s": 60}"#).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_blackbox"))
+            .args(["run", "--source", "synthetic", "--data"])
+            .arg(dir.join("data"))
+            .arg("--config")
+            .arg(dir.join("cfg.json"))
+            .args(["--listen", &addr])
+            .env("BLACKBOX_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut r = Run { child, addr, log, secret: String::new() };
+        let t = Instant::now();
+        while r.http("GET", "/health", "").map(|(s, _)| s) .unwrap_or(0) != 200 {
+            assert!(t.elapsed() < Duration::from_secs(20), "blackbox did not come up: {}", r.stderr());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        r.secret = std::fs::read_to_string(dir.join("data/secret")).unwrap().trim().to_string();
+        r
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn http(&self, method: &str, path: &str, body: &str) -> std::io::Result<(u16, String)> {
+        let mut s = TcpStream::connect(&self.addr)?;
+        s.set_read_timeout(Some(Duration::from_secs(30)))?;
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            self.addr,
+            self.secret,
+            body.len()
+        )?;
+        let r = blackbox::offload::http::read_response(&mut s, method == "HEAD")?;
+        Ok((r.status, r.body_text()))
+    }
+
+    fn json(&self, path: &str) -> serde_json::Value {
+        let (st, body) = self.http("GET", path, "").unwrap();
+        assert_eq!(st, 200, "{path}: {body}");
+        serde_json::from_str(&body).unwrap()
+    }
+
+    fn wait(&self, secs: u64, what: &str, mut f: impl FnMut(&Run) -> bool) {
+        let t = Instant::now();
+        while !f(self) {
+            assert!(t.elapsed() < Duration::from_secs(secs), "timed out waiting for {what}\n{}", self.stderr());
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+/// End to end through `blackbox run`: protected footage offloads on the offload thread, a
+/// kill -9 mid-upload (a power cut) resumes with the parts on the server skipped, the copy
+/// verifies and is byte-identical; unprotected footage stays home with `offload=events`; the
+/// secret key never comes back from the API; "test" names a wrong key.
+#[test]
+fn blackbox_run_offloads_protected_footage_and_resumes_after_kill_9() {
+    let Some((_g, port)) = lock() else { return };
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    // Two recorded segments: a protected one of ~26 MB (4 parts) and an unprotected one.
+    let segs = make_store(&data, &[(260, 100_000), (30, 20_000)]);
+    {
+        let mut s = Store::open(&data, StoreOptions::default()).unwrap();
+        s.protect(segs[0].start_utc_ns, segs[0].end_utc_ns).unwrap();
+        s.close().unwrap();
+    }
+    let prefix = format!("e2e{}", std::process::id());
+    std::fs::write(
+        data.join("offload.conf"),
+        format!(
+            "offload=events\ns3_endpoint=http://127.0.0.1:{port}\ns3_bucket={BUCKET}\ns3_access_key={AK}\ns3_secret_key={SK}\ns3_allow_http=true\ns3_prefix={prefix}\ndevice_name=car1\noffload_kbps=16000\n"
+        ),
+    )
+    .unwrap();
+    let key = format!("{prefix}/car1/2026-12-05/{}", segs[0].name);
+    let bb = Run::start(d.path());
+    // Kill -9 once the server holds at least one part and the upload is not finished.
+    let mut s3 = client(port, SK);
+    let t = Instant::now();
+    loop {
+        if let Some(f) = Inflight::load(&data)
+            && let Ok(p) = s3.list_parts(&f.key, &f.upload_id)
+            && !p.is_empty()
+        {
+            assert!(p.len() < 4, "the upload finished before the cut; slow it down");
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(60), "no part arrived: {}", bb.stderr());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(bb); // SIGKILL
+    assert!(s3.head(&key).unwrap().is_none(), "not complete at the cut");
+    let bb = Run::start(d.path());
+    bb.wait(90, "the copy verified", |b| b.json("/api/status")["offload"]["verified"].as_u64().unwrap_or(0) >= 1);
+    let st = bb.json("/api/status")["offload"].clone();
+    assert!(st["parts_skipped"].as_u64().unwrap() >= 1, "resumed without skipping the parts sent before the cut: {st}");
+    assert_eq!(st["state"], "idle", "{st}");
+    assert_eq!(st["queued"], 0, "only protected footage with offload=events: {st}");
+    let seg = seg_of(&data, &segs[0]);
+    assert!(curl_get(port, &key) == used_bytes(&seg), "the copy is not the segment");
+    assert!(client(port, SK).head(&format!("{prefix}/car1/2026-12-05/{}", segs[1].name)).unwrap().is_none(), "unprotected footage was offloaded with offload=events");
+    let m = Manifest::open(&data).unwrap();
+    assert!(m.any(&segs[0].name) && !m.any(&segs[1].name));
+    // The API never returns the secret; an empty one keeps it.
+    let (code, body) = bb.http("GET", "/api/offload", "").unwrap();
+    assert_eq!(code, 200);
+    assert!(!body.contains(SK) && body.contains("\"s3_secret_key_set\":true"), "{body}");
+    let (code, body) = bb.http("PUT", "/api/offload", r#"{"s3_secret_key": "", "offload_kbps": 0}"#).unwrap();
+    assert_eq!(code, 200, "{body}");
+    assert!(std::fs::read_to_string(data.join("offload.conf")).unwrap().contains(SK));
+    let (_, body) = bb.http("POST", "/api/offload/test", "").unwrap();
+    assert!(body.contains("\"ok\":true"), "{body}");
+    // A bad setting changes nothing; a wrong key is named by the test.
+    let (code, body) = bb.http("PUT", "/api/offload", r#"{"s3_endpoint": "http://x/y"}"#).unwrap();
+    assert!(code == 400 && body.contains("s3_endpoint"), "{code} {body}");
+    let (code, _) = bb.http("PUT", "/api/offload", r#"{"s3_secret_key": "wrong-secret"}"#).unwrap();
+    assert_eq!(code, 200);
+    let (_, body) = bb.http("POST", "/api/offload/test", "").unwrap();
+    assert!(body.contains("\"ok\":false") && body.contains("403"), "{body}");
+    let log = bb.stderr();
+    eprintln!("{}", log.lines().filter(|l| l.contains("offload")).collect::<Vec<_>>().join("\n"));
+    assert!(!log.contains(SK) && !log.contains("wrong-secret"), "a secret in the log");
+}

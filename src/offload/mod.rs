@@ -347,3 +347,30 @@ fn run(sh: &Shared) {
         }
     }
 }
+
+/// Tries the target with `st` now: the bucket is reached with the key, and a small test
+/// object (`PREFIX/DEVICE/.blackbox-test`) is written with Content-MD5 and read back. Ok: what
+/// worked; Err: what failed, for the owner.
+pub fn test_target(st: &Settings) -> Result<String, String> {
+    st.validate()?;
+    if st.s3_endpoint.is_empty() || st.s3_bucket.is_empty() || st.s3_access_key.is_empty() || st.s3_secret_key.is_empty() {
+        return Err("set the endpoint, bucket, access key and secret key first".into());
+    }
+    let started = std::time::Instant::now();
+    let ep = http::Endpoint::parse(&st.s3_endpoint)?;
+    let creds = sigv4::Credentials { access_key: st.s3_access_key.clone(), secret_key: st.s3_secret_key.clone(), region: st.s3_region.clone() };
+    let mut c = s3::S3::new(ep, &st.s3_bucket, creds, 0);
+    c.timeout = Duration::from_secs(15);
+    c.check_bucket().map_err(|e| e.to_string())?;
+    let key = format!("{}/.blackbox-test", st.device_dir());
+    let body = format!("blackbox offload test {}\n", crate::clock::Iso(crate::clock::now_utc_ns()));
+    let md5: [u8; 16] = <md5::Md5 as md5::Digest>::digest(body.as_bytes()).into();
+    c.put(&key, body.as_bytes(), &md5).map_err(|e| format!("writing {key}: {e}"))?;
+    match c.head(&key).map_err(|e| format!("reading {key} back: {e}"))? {
+        Some(i) if i.size == body.len() as u64 => {}
+        Some(i) => return Err(format!("{key} reads back with {} bytes, {} were written", i.size, body.len())),
+        None => return Err(format!("{key} is not there after writing it")),
+    }
+    let skew = if c.clock_offset_s.abs() > 60 { format!("; this device's clock is {} s off the server's", c.clock_offset_s) } else { String::new() };
+    Ok(format!("bucket {} reached; {key} written and read back in {} ms{skew}", st.s3_bucket, started.elapsed().as_millis()))
+}

@@ -205,7 +205,12 @@ impl Settings {
     pub fn key_for(&self, name: &str, start_utc_ns: i64) -> String {
         let iso = crate::clock::Iso(start_utc_ns).to_string();
         let day = &iso[..10.min(iso.len())];
-        if self.s3_prefix.is_empty() { format!("{}/{day}/{name}", self.device_name) } else { format!("{}/{}/{day}/{name}", self.s3_prefix, self.device_name) }
+        format!("{}/{day}/{name}", self.device_dir())
+    }
+
+    /// `PREFIX/DEVICE` (or `DEVICE` without a prefix).
+    pub fn device_dir(&self) -> String {
+        if self.s3_prefix.is_empty() { self.device_name.clone() } else { format!("{}/{}", self.s3_prefix, self.device_name) }
     }
 }
 

@@ -1137,6 +1137,30 @@ impl PathRouterService<(), ()> for Api<'_> {
                 }
                 answer!(self.erase().await)
             }
+            "/offload" => match method {
+                "GET" => {
+                    no_query!();
+                    answer!(super::offload::get())
+                }
+                "PUT" => {
+                    no_query!();
+                    let o = body!();
+                    answer!(super::offload::put(&o))
+                }
+                _ => answer!(Err(ApiError::method("GET, PUT"))),
+            },
+            "/offload/run" | "/offload/test" => {
+                if method != "POST" {
+                    answer!(Err(ApiError::method("POST")));
+                }
+                no_query!();
+                let r = if p == "/offload/run" {
+                    super::offload::run_now()
+                } else {
+                    super::blocking::run(super::offload::test_target).await.unwrap_or_else(|| Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "the test failed unexpectedly")))
+                };
+                answer!(r)
+            }
             "/time" => match method {
                 "GET" => {
                     no_query!();

@@ -21,6 +21,7 @@ pub mod export;
 pub mod footage;
 pub mod host;
 pub mod incidents;
+pub mod offload;
 pub mod json;
 pub mod fmp4;
 pub mod live;

@@ -29,7 +29,7 @@ pub struct Extra {
 }
 
 /// A JSON body; 2 KiB holds the status with a camera description of a few hundred bytes.
-pub type JsonBuf = heapless::String<2048>;
+pub type JsonBuf = heapless::String<4096>;
 
 /// `{"status":"ok","uptime_s":N,"recording":B,"durable_seq":N|null}`
 pub fn health_json(s: &Snapshot) -> JsonBuf {
@@ -93,7 +93,7 @@ pub fn status_json(src: &StatusSource<'_>, extra: &Extra) -> JsonBuf {
          \"storage\":{{\"used_bytes\":{},\"cap_bytes\":{},\"free_bytes\":{}}},\"segments\":{},\
          \"oldest\":{},\"newest\":{},\"started\":{},\"uptime_s\":{},\
          \"system\":{{\"cpu_percent\":{},\"mem_used_bytes\":{},\"mem_total_bytes\":{},\"rss_bytes\":{},\
-         \"temp_c\":{},\"throttled\":{}}},\"live_clients\":{},\"web_allocations\":{},\"codec\":{},\"gsensor\":{},\"version\":\"{}\"}}",
+         \"temp_c\":{},\"throttled\":{}}},\"live_clients\":{},\"web_allocations\":{},\"codec\":{},\"gsensor\":{},\"offload\":{},\"version\":\"{}\"}}",
         s.recording,
         s.state.name(),
         JsonStr(&cam.describe),
@@ -132,6 +132,7 @@ pub fn status_json(src: &StatusSource<'_>, extra: &Extra) -> JsonBuf {
         extra.web_allocations,
         JsonStr(if extra.codec.is_empty() { "mjpeg" } else { extra.codec }),
         GSensor(&crate::gsensor::status()),
+        crate::offload::shared().map_or_else(|| "null".to_string(), |o| super::offload::status_json(&o.status())),
         env!("CARGO_PKG_VERSION")
     );
     if r.is_err() {
