@@ -47,6 +47,29 @@ CameraControl = {"type": "object", "required": ["id", "name", "category", "type"
     "value": {"nullable": True, "anyOf": [{"type": "integer", "nullable": True}, {"type": "boolean", "nullable": True}, {"type": "string", "nullable": True}]},
     "menu": {"type": "array", "items": {"type": "object", "required": ["index", "name"], "properties": {"index": {"type": "integer"}, "name": {"type": "string"}, "value": {"type": "integer"}}}},
     "read_only": {"type": "boolean"}, "inactive": {"type": "boolean"}, "flags": {"type": "array", "items": {"type": "string"}}}}
+offload_props = {
+  "offload": {"type": "string", "enum": ["off", "events", "all"], "description": "events: protected footage only (events, Save incident, protected ranges); all: everything, protected first"},
+  "s3_endpoint": {"type": "string", "maxLength": 300, "description": "https://host[:port], or http://host[:port] with s3_allow_http; empty: unset", "example": "https://s3.eu-central-1.amazonaws.com"},
+  "s3_bucket": {"type": "string", "maxLength": 63, "pattern": "^([a-z0-9.-]{3,63})?$"},
+  "s3_region": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[!-~]+$"},
+  "s3_prefix": {"type": "string", "maxLength": 200, "pattern": "^[A-Za-z0-9._/-]*$"},
+  "s3_access_key": {"type": "string", "maxLength": 256, "pattern": "^[!-~]*$"},
+  "s3_allow_http": {"type": "boolean", "description": "allow a plain http:// endpoint (a trusted home network)"},
+  "offload_kbps": {"type": "integer", "minimum": 0, "maximum": 10000000, "description": "upload limit, kbit/s; 0: none"},
+  "device_name": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[A-Za-z0-9_-][A-Za-z0-9._-]*$", "description": "this device's folder under the prefix"}}
+OffloadSettings = {"type": "object", "required": list(offload_props) + ["s3_secret_key_set"],
+  "properties": dict(offload_props, s3_secret_key_set={"type": "boolean", "description": "a secret key is saved (it is never returned)"})}
+OffloadPatch = {"type": "object", "additionalProperties": False, "properties": dict(offload_props,
+  s3_secret_key={"type": "string", "maxLength": 256, "pattern": "^[!-~]*$", "description": "write-only; empty keeps the saved one"})}
+nn = {"type": "integer", "minimum": 0}
+OffloadState = {"type": "object", "nullable": True, "description": "offload (README, Offload); null when not running",
+  "required": ["state", "mode", "target", "queued", "queued_bytes", "verified", "verified_since_start", "bytes_sent", "parts_skipped", "failed", "lost_before_offload", "current", "last_run", "last_success", "last_error"],
+  "properties": {"state": {"type": "string", "enum": ["off", "idle", "uploading", "waiting", "error"], "description": "idle: everything due is copied; waiting: retrying after a failure; error: needs the owner (wrong key, no such bucket)"},
+    "mode": {"type": "string", "enum": ["off", "events", "all"]}, "target": {"type": "string", "description": "s3://host/bucket/prefix; empty when off"},
+    "queued": dict(nn, description="segments still to copy"), "queued_bytes": nn, "verified": dict(nn, description="segments in the store with a verified copy"),
+    "verified_since_start": nn, "bytes_sent": nn, "parts_skipped": dict(nn, description="parts found on the server when resuming an interrupted upload"),
+    "failed": dict(nn, description="failed attempts since start"), "lost_before_offload": dict(nn, description="protected segments retention deleted before they were copied, since start"),
+    "current": {"type": "string", "nullable": True}, "last_run": opt_time, "last_success": opt_time, "last_error": {"type": "string", "nullable": True}}}
 config_props = {
   "listen": {"type": "string", "maxLength": 64, "pattern": "^(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])([.](25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}|0)$", "description": "dashboard address IP:PORT (applies at the next start)", "example": "127.0.0.1:8080"},
   "port": {"type": "integer", "minimum": 0, "maximum": 65535, "description": "nonzero replaces the port in listen (next start)"},
@@ -118,7 +141,8 @@ Status = {"type": "object", "required": ["recording", "state", "camera", "format
       "lost_samples": dict(nint(), description="samples the overflows cost (estimated from the time they spanned)"),
       "impacts": nint(), "last_peak_g": {"type": "number", "nullable": True},
       "last_impact_mono_ns": {"type": "integer", "nullable": True, "minimum": 0, "description": "sample time of the last impact's onset, CLOCK_MONOTONIC ns"},
-      "moving": {"type": "boolean", "description": "vibration above 0.03 g RMS within the last 10 s"}}}}}
+      "moving": {"type": "boolean", "description": "vibration above 0.03 g RMS within the last 10 s"}}},
+    "offload": {"$ref": "#/components/schemas/OffloadState"}}}
 Range = {"type": "object", "required": ["from", "to"], "properties": {"from": time_s, "to": time_s}, "additionalProperties": False}
 RangeOut = {"type": "object", "required": ["from", "to"], "properties": {"from": {"type": "string", "format": "date-time"}, "to": {"type": "string", "format": "date-time"}}}
 Ranges = {"type": "object", "required": ["ranges"], "properties": {"ranges": {"type": "array", "items": {"$ref": "#/components/schemas/RangeOut"}}}}
@@ -237,6 +261,22 @@ doc = {
   "/api/storage/erase": {"post": op("Erase every recording, protected range, event and thumbnail (\"format the card\"); recording goes on into the empty store. Sequence numbers go on from where they were",
       dict(mut, **{"200": resp("erased", {"type": "object", "required": ["erased"], "properties": {"erased": {"type": "boolean"}}}), "500": e("the erase failed part way (what was deleted stays deleted)"), "503": busy("the recorder has not erased yet")}),
       requestBody=body({"type": "object", "required": ["confirm"], "additionalProperties": False, "properties": {"confirm": {"type": "string", "enum": ["erase"]}}}), operationId="eraseStorage")},
+  "/api/offload": {
+     "get": op("Offload settings (never the secret key: only whether one is saved) and state",
+        dict(common, **{"200": resp("settings and state", {"type": "object", "required": ["settings", "status"], "properties": {
+            "settings": {"$ref": "#/components/schemas/OffloadSettings"}, "status": {"$ref": "#/components/schemas/OffloadState"}}}),
+            "400": e("unexpected query parameter"), "503": e("offload is not running in this process")}), operationId="getOffload"),
+     "put": op("Change offload settings (docs/CONFIG.md, Offload): checked as a whole, nothing saved unless all are good; an empty s3_secret_key keeps the saved one (write-only)",
+        dict(mut, **{"200": resp("saved and applied (the upload in progress stops and starts over)", {"$ref": "#/components/schemas/OffloadSettings"}),
+            "500": e("the settings could not be saved"), "503": e("offload is not running in this process")}),
+        requestBody=body(OffloadPatch), operationId="putOffload")},
+  "/api/offload/run": {"post": op("Offload now: the offload thread stops waiting (after a failure's pause too)",
+      dict(mut, **{"202": resp("started", {"type": "object", "required": ["started"], "properties": {"started": {"type": "boolean"}}}), "503": e("offload is not running in this process")}),
+      operationId="runOffload")},
+  "/api/offload/test": {"post": op("Try the target now: the bucket reached with the key, a small test object (PREFIX/DEVICE/.blackbox-test) written with Content-MD5 and read back",
+      dict(mut, **{"200": resp("what worked, or what failed", {"type": "object", "required": ["ok", "message"], "properties": {"ok": {"type": "boolean"}, "message": {"type": "string"}}}),
+                   "500": e("the test failed unexpectedly"), "503": e("offload is not running in this process")}),
+      operationId="testOffload")},
   "/api/export.mp4": {"get": op("MP4 of the frames captured in from (included) .. to (excluded), built on the fly (docs/EXPORT.md); Range requests for seeking and resuming",
       dict(common, **{"200": resp("the whole file", {"type": "string", "format": "binary"}, ct="video/mp4", headers=mp4_h),
                       "206": resp("the requested byte range", {"type": "string", "format": "binary"}, ct="video/mp4", headers=mp4_h),
@@ -291,5 +331,6 @@ doc = {
        "thumb": {"type": "string", "description": "its thumbnail's path"}, "mp4": {"type": "string", "description": "the path of the MP4 export of exactly its window"}}},
     "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}, "key": {"type": "string", "description": "the field or parameter at fault"}}},
               "Status": Status, "Health": Health, "Segment": Segment, "Range": Range, "RangeOut": RangeOut, "Ranges": Ranges,
-              "Recording": Recording, "Time": Time, "Config": Config, "ConfigPatch": ConfigPatch, "CameraControl": CameraControl}}}
+              "Recording": Recording, "Time": Time, "Config": Config, "ConfigPatch": ConfigPatch, "CameraControl": CameraControl,
+              "OffloadSettings": OffloadSettings, "OffloadState": OffloadState}}}
 open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src", "web", "openapi.json"), "w").write(json.dumps(doc, indent=1) + "\n")

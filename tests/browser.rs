@@ -1680,3 +1680,44 @@ fn the_live_view_says_disconnected_within_5_s_and_recovers_by_itself() {
     b.wait_until("return document.getElementById('conn').hidden && document.getElementById('rec-pill').textContent === 'REC' && !document.body.classList.contains('disconnected');", "reconnected by itself");
     bb.stop();
 }
+
+/// The System page's offload card: a plain http:// server without "allow" is refused with the
+/// field marked and nothing saved; good settings are saved (the secret never comes back, the
+/// field stays empty with "saved"), the target test says why it does not work (nothing listens
+/// on that port), and the state line follows /api/status.
+#[test]
+fn the_offload_card_saves_settings_keeps_the_secret_write_only_and_tests_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let bb = start_blackbox(dir.path());
+    let driver = Driver::start();
+    let b = driver.session(true);
+    b.login(&bb);
+    b.goto(&bb.url("/#system"));
+    b.wait_for("#card-offload #off-save", "the offload card");
+    b.wait_until("return document.getElementById('off-state').textContent === 'Off' || null;", "the state line");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    b.js(&format!(
+        "const s = (id, v) => {{ const i = document.getElementById(id); i.value = v; }}; s('off-offload', 'events'); s('off-s3_endpoint', 'http://127.0.0.1:{closed}'); \
+         s('off-s3_bucket', 'cam'); s('off-s3_access_key', 'AKID'); return true;"
+    ));
+    b.type_into("#off-s3_secret_key", "very-secret-key");
+    b.click("#off-save");
+    let msg = b.wait_until("const m = document.getElementById('off-msg').textContent; return m.startsWith('Not saved') ? m : null;", "the refusal");
+    assert!(msg.as_str().unwrap().contains("s3_allow_http"), "{msg}");
+    assert!(b.find(".field.bad[data-key='s3_endpoint']").is_some(), "the endpoint field is marked");
+    assert_eq!(bb.api("GET", "/api/offload", None).1["settings"]["offload"], "off", "nothing saved");
+    b.click("#off-s3_allow_http");
+    b.click("#off-save");
+    b.wait_until("return document.getElementById('off-msg').textContent === 'Saved.' || null;", "saved");
+    let (_, got) = bb.api("GET", "/api/offload", None);
+    assert_eq!(got["settings"]["offload"], "events");
+    assert_eq!(got["settings"]["s3_secret_key_set"], true);
+    assert!(!got.to_string().contains("very-secret-key"), "the API returned the secret: {got}");
+    b.wait_until("const i = document.getElementById('off-s3_secret_key'); return (i.value === '' && i.placeholder.startsWith('saved')) || null;", "the secret field empty, marked saved");
+    b.click("#off-test");
+    let msg = b.wait_until("const m = document.getElementById('off-msg').textContent; return m.startsWith('Does not work') ? m : null;", "the test's answer");
+    assert!(msg.as_str().unwrap().contains("cannot reach"), "{msg}");
+    b.shot("system-offload");
+    drop(b);
+    bb.stop();
+}

@@ -1,6 +1,7 @@
 import { $, h, clamp, api, fmtTime, tms, fmtDur, fmtBytes, zoneSwitch } from './util.js';
 import { lastStatus, onStatus } from './status.js';
 import { views } from './nav.js';
+import { offloadCard, updateOffload } from './offload.js';
 
 // ---------------------------------------------------------------------------------------------
 // System: storage, recorder, device health, clock, sign out.
@@ -54,6 +55,7 @@ views.system = (() => {
     set('sys-uptime', typeof s.uptime_s === 'number' ? fmtDur(s.uptime_s) : '–');
     set('sys-version', s.version ? `blackbox ${s.version}` : '–');
     set('sys-started', s.started ? fmtTime(tms(s.started), { date: true }) : '–');
+    updateOffload(s.offload);
   }
 
   function tickClock() {
@@ -107,6 +109,7 @@ views.system = (() => {
         h('button', { class: 'btn primary', type: 'button', id: 'set-clock', onclick: setClock, text: "Set the device clock to this phone's time" }),
         el.clockNote,
         h('p', { class: 'muted', text: 'The Pi has no battery clock: after a power cut its time may be wrong until it is set.' })),
+      offloadCard(),
       h('div', { class: 'card', id: 'card-pair' }, h('h3', { text: 'Pair another phone' }),
         h('p', { class: 'muted', text: 'A link that signs one phone in without typing the secret: scan the code with its camera. It works once, for 10 minutes.' }),
         h('button', { class: 'btn', type: 'button', id: 'pair', onclick: pair, text: 'Show a pairing code' }),
