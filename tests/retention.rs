@@ -330,3 +330,74 @@ fn odd_range(rng: &mut Rng, t0: i64, now: i64) -> (i64, i64) {
         _ => (at - rng.below(2_000_000_000) as i64, at - 1),
     }
 }
+
+/// Offload's part in retention (docs/FORMAT.md, "Retention"; issue 17): the segment an upload
+/// is reading (pinned) is not recycled while other footage can go; protected footage with a
+/// verified offloaded copy goes before older protected footage without one; and the copy-less
+/// one, when it must go, is counted as such.
+#[test]
+fn retention_spares_the_segment_being_uploaded_and_takes_verified_copies_first() {
+    use blackbox::store::catalog;
+    use blackbox::store::hints::RetentionHints;
+    let d = tempfile::tempdir().unwrap();
+    let hints = RetentionHints::for_dir(d.path());
+    let opts = |pct: u8| StoreOptions {
+        segment_length_ns: 1_000_000_000,
+        commit_interval_ns: 500_000_000,
+        commit_frames: 30,
+        storage_cap_bytes: 20 << 20,
+        min_free_bytes: 0,
+        protected_cap_percent: pct,
+        fps: 30,
+        expected_bytes_per_s: 3 << 20,
+    };
+    let mut seq = 1u64;
+    // One segment of 30 frames x 100 KB (3 MB, one second) per call.
+    let mut segment = |pct: u8| {
+        let mut s = Store::open(d.path(), opts(pct)).unwrap();
+        for _ in 0..30 {
+            s.append_frame(&meta(seq), &payload(seq, 100_000)).unwrap();
+            seq += 1;
+        }
+        s.close().unwrap()
+    };
+    let closed = || catalog::list(&d.path().join("segments")).unwrap().closed;
+    segment(50);
+    segment(50);
+    let first = closed();
+    assert_eq!(first.len(), 2);
+    {
+        let mut s = Store::open(d.path(), opts(50)).unwrap();
+        for c in &first {
+            s.protect(c.start_utc_ns, c.end_utc_ns).unwrap();
+        }
+        s.close().unwrap();
+    }
+    let (old_prot, new_prot) = (first[0].first_seq, first[1].first_seq);
+    hints.add_verified(new_prot);
+    segment(50);
+    let pinned = closed().iter().map(|c| c.first_seq).max().unwrap();
+    hints.pin(Some(pinned));
+    let mut deleted_unprotected: Vec<u64> = Vec::new();
+    for _ in 0..10 {
+        let before: Vec<u64> = closed().iter().map(|c| c.first_seq).collect();
+        segment(50);
+        let after: Vec<u64> = closed().iter().map(|c| c.first_seq).collect();
+        deleted_unprotected.extend(before.iter().filter(|s| !after.contains(s)));
+        assert!(after.contains(&pinned), "the segment being uploaded was recycled");
+        assert!(after.contains(&old_prot) && after.contains(&new_prot), "protected footage went while unprotected footage was left");
+    }
+    assert!(deleted_unprotected.len() >= 3, "the cap never made retention act: {deleted_unprotected:?}");
+    assert!(deleted_unprotected.windows(2).all(|w| w[0] < w[1]), "unprotected footage goes oldest first: {deleted_unprotected:?}");
+    // The protected cap shrinks to 20 % (4 MiB) of the cap: one of the two protected segments
+    // (3 MB each) must go. The newer one has a verified copy: it goes, not the older one.
+    let st = segment(20);
+    let after: Vec<u64> = closed().iter().map(|c| c.first_seq).collect();
+    assert!(!after.contains(&new_prot) && after.contains(&old_prot), "the verified copy goes first: {after:?}");
+    assert_eq!((st.protected_deleted, st.protected_deleted_unoffloaded), (1, 0));
+    // Down to 10 % (2 MiB): the copy-less one must go too, and is counted as such.
+    let st = segment(10);
+    assert!(!closed().iter().any(|c| c.first_seq == old_prot));
+    assert_eq!((st.protected_deleted, st.protected_deleted_unoffloaded), (1, 1));
+    hints.pin(None);
+}
