@@ -55,6 +55,7 @@ offload_props = {
   "s3_prefix": {"type": "string", "maxLength": 200, "pattern": "^[A-Za-z0-9._/-]*$"},
   "s3_access_key": {"type": "string", "maxLength": 256, "pattern": "^[!-~]*$"},
   "s3_allow_http": {"type": "boolean", "description": "allow a plain http:// endpoint (a trusted home network)"},
+  "s3_ca_file": {"type": "string", "maxLength": 256, "pattern": "^(/[!-~]*)?$", "description": "https: trust only this CA (a PEM file on the device), not the system's bundle; empty: the system's"},
   "offload_kbps": {"type": "integer", "minimum": 0, "maximum": 10000000, "description": "upload limit, kbit/s; 0: none"},
   "device_name": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[A-Za-z0-9_-][A-Za-z0-9._-]*$", "description": "this device's folder under the prefix"}}
 OffloadSettings = {"type": "object", "required": list(offload_props) + ["s3_secret_key_set"],

@@ -30,7 +30,23 @@ const BUCKET: &str = "cam";
 pub struct Weed {
     child: Child,
     pub s3_port: u16,
+    /// S3 over TLS, with a certificate from `ca` (a throwaway CA made with openssl).
+    pub https_port: u16,
+    pub ca: PathBuf,
     _dir: tempfile::TempDir,
+}
+
+/// A CA and a server certificate for 127.0.0.1 and localhost, made with openssl in `dir`.
+fn make_certs(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let run = |args: &[&str]| {
+        let o = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl");
+        assert!(o.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    };
+    run(&["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "30", "-subj", "/CN=blackbox test NAS CA"]);
+    run(&["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"]);
+    std::fs::write(dir.join("ext.cnf"), "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n").unwrap();
+    run(&["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.pem", "-days", "30", "-extfile", "ext.cnf"]);
+    (dir.join("ca.pem"), dir.join("server.pem"), dir.join("server.key"))
 }
 
 impl Drop for Weed {
@@ -72,13 +88,18 @@ fn weed() -> Option<&'static Mutex<Weed>> {
         .unwrap();
         std::fs::create_dir_all(dir.path().join("data")).unwrap();
         let s3_port = free_port();
+        let https_port = free_port();
+        let (ca, cert, key) = make_certs(dir.path());
         let mut cmd = Command::new(bin);
         cmd.arg("mini")
             .arg(format!("-dir={}", dir.path().join("data").display()))
             .args(["-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-admin.ui=false", "-webdav=false"])
             .arg(format!("-s3.config={}", conf.display()))
             .arg(format!("-bucket={BUCKET}"))
-            .arg(format!("-s3.port={s3_port}"));
+            .arg(format!("-s3.port={s3_port}"))
+            .arg(format!("-s3.port.https={https_port}"))
+            .arg(format!("-s3.cert.file={}", cert.display()))
+            .arg(format!("-s3.key.file={}", key.display()));
         for flag in [
             "master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port", "filer.port.grpc", "s3.port.grpc",
             "s3.port.iceberg", "s3.port.lance", "admin.port", "admin.port.grpc", "debug.port", "s3.debug.port", "webdav.port",
@@ -88,7 +109,7 @@ fn weed() -> Option<&'static Mutex<Weed>> {
         let log = std::fs::File::create(dir.path().join("weed.log")).unwrap();
         cmd.stdout(Stdio::from(log.try_clone().unwrap())).stderr(Stdio::from(log)).stdin(Stdio::null());
         let child = cmd.spawn().expect("weed starts");
-        let w = Weed { child, s3_port, _dir: dir };
+        let w = Weed { child, s3_port, https_port, ca, _dir: dir };
         // Ready when the S3 port answers and the bucket exists (HEAD bucket 200).
         let until = Instant::now() + Duration::from_secs(90);
         loop {
@@ -105,6 +126,13 @@ fn weed() -> Option<&'static Mutex<Weed>> {
         Some(Mutex::new(w))
     })
     .as_ref()
+}
+
+fn lock_tls() -> Option<(std::sync::MutexGuard<'static, Weed>, u16, PathBuf)> {
+    let w = weed()?;
+    let g = w.lock().unwrap_or_else(|p| p.into_inner());
+    let (port, ca) = (g.https_port, g.ca.clone());
+    Some((g, port, ca))
 }
 
 fn lock() -> Option<(std::sync::MutexGuard<'static, Weed>, u16)> {
@@ -299,11 +327,11 @@ fn a_clock_two_hours_off_is_corrected_from_the_servers_date() {
     for skew in [-7200i64, 7200] {
         let mut s3 = client(port, SK);
         // Our clock `skew` seconds off the server's: what a Pi without an RTC may have.
-        s3.clock_offset_s = skew;
+        s3.clock.set(skew);
         let key = format!("skew{skew}/x.seg");
         let (v, _) = upload::upload(&mut s3, d.path(), &seg, &key, "s3://t", &AtomicBool::new(false), &mut Vec::new()).unwrap();
         assert_eq!(v.size, seg.used);
-        assert!(s3.clock_offset_s.abs() < 120, "offset learnt from the server's Date: {}", s3.clock_offset_s);
+        assert!(s3.clock.get().abs() < 120, "offset learnt from the server's Date: {}", s3.clock.get());
     }
 }
 
@@ -527,4 +555,39 @@ fn blackbox_run_offloads_protected_footage_and_resumes_after_kill_9() {
     let log = bb.stderr();
     eprintln!("{}", log.lines().filter(|l| l.contains("offload")).collect::<Vec<_>>().join("\n"));
     assert!(!log.contains(SK) && !log.contains("wrong-secret"), "a secret in the log");
+}
+
+fn tls_client(port: u16, ca: Option<&Path>) -> S3 {
+    let ep = Endpoint::parse(&format!("https://127.0.0.1:{port}")).unwrap();
+    let mut c = S3::new(ep, BUCKET, Credentials { access_key: AK.into(), secret_key: SK.into(), region: "us-east-1".into() }, 0);
+    c.ca_file = ca.map(Path::to_path_buf);
+    c
+}
+
+/// S3 over TLS (issue 17: "a custom CA for a NAS"): with the NAS's CA the copy verifies; with
+/// the system's CAs only, the handshake is refused (UnknownIssuer) and nothing is sent; with
+/// this device's clock years off, the refusal says the clock is the problem.
+#[test]
+fn https_with_the_nas_ca_works_and_without_it_is_refused() {
+    let Some((_g, port, ca)) = lock_tls() else { return };
+    let d = tempfile::tempdir().unwrap();
+    let segs = make_store(d.path(), &[(100, 100_000)]); // ~10 MB: 2 parts over TLS
+    let seg = seg_of(d.path(), &segs[0]);
+    let key = "tls/x.seg";
+    let mut s3 = tls_client(port, Some(&ca));
+    let (v, sent) = upload::upload(&mut s3, d.path(), &seg, key, "s3://t", &AtomicBool::new(false), &mut Vec::new()).unwrap();
+    assert_eq!((sent.parts_sent, v.size), (2, seg.used));
+    assert!(curl_get(_g.s3_port, key) == used_bytes(&seg));
+    // The system's CAs only: refused before anything is sent.
+    let mut s3 = tls_client(port, None);
+    let e = upload::upload(&mut s3, d.path(), &seg, "tls/y.seg", "s3://t", &AtomicBool::new(false), &mut Vec::new()).unwrap_err();
+    let msg = e.to_string();
+    assert!(matches!(&e, UploadError::S3(s @ S3Error::Tls(_)) if !s.transient()), "{msg}");
+    assert!(msg.contains("not signed by a trusted CA") && msg.contains("s3_ca_file"), "{msg}");
+    // A clock ten years behind: the certificate is "not valid yet" at our time.
+    let mut s3 = tls_client(port, Some(&ca));
+    s3.clock.set(-10 * 365 * 86_400);
+    let e = upload::upload(&mut s3, d.path(), &seg, "tls/z.seg", "s3://t", &AtomicBool::new(false), &mut Vec::new()).unwrap_err();
+    assert!(e.to_string().contains("set the clock"), "{e}");
+    assert!(tls_client(port, Some(&ca)).head("tls/y.seg").unwrap().is_none() && tls_client(port, Some(&ca)).head("tls/z.seg").unwrap().is_none());
 }

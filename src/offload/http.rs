@@ -4,9 +4,45 @@
 
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Where requests go: `http://host[:port]` (the only scheme this build speaks).
+/// A connection, plain or TLS.
+enum Conn {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl Read for Conn {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Conn::Plain(s) => s.read(buf),
+            // A server that closes without close_notify: the end of the body (its length is
+            // checked by the caller when the response has one).
+            Conn::Tls(s) => match s.read(buf) {
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(0),
+                r => r,
+            },
+        }
+    }
+}
+
+impl Write for Conn {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Conn::Plain(s) => s.write(buf),
+            Conn::Tls(s) => s.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Conn::Plain(s) => s.flush(),
+            Conn::Tls(s) => s.flush(),
+        }
+    }
+}
+
+/// Where requests go: `https://host[:port]` or `http://host[:port]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Endpoint {
     /// `host` or `host:port` as it goes into the `Host` header.
@@ -107,8 +143,10 @@ const SLICE: usize = 64 << 10;
 
 /// Sends one request (`path` already encoded, with its query) and reads the answer.
 /// `headers` must not hold Host, Content-Length or Connection (added here).
+#[allow(clippy::too_many_arguments)]
 pub fn send(
     ep: &Endpoint,
+    tls: Option<&Arc<rustls::ClientConfig>>,
     method: &str,
     path: &str,
     headers: &[(&str, &str)],
@@ -116,17 +154,24 @@ pub fn send(
     rate: &mut RateLimit,
     timeout: Duration,
 ) -> io::Result<Response> {
-    if ep.tls {
-        return Err(io::Error::new(io::ErrorKind::Unsupported, "https:// endpoints need TLS, which this build does not have yet; use http:// on a trusted network"));
-    }
     let addr = (ep.hostname(), ep.port)
         .to_socket_addrs()?
         .next()
         .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("{}: no address", ep.hostname())))?;
-    let mut s = TcpStream::connect_timeout(&addr, timeout)?;
-    s.set_read_timeout(Some(timeout))?;
-    s.set_write_timeout(Some(timeout))?;
-    s.set_nodelay(true)?;
+    let tcp = TcpStream::connect_timeout(&addr, timeout)?;
+    tcp.set_read_timeout(Some(timeout))?;
+    tcp.set_write_timeout(Some(timeout))?;
+    tcp.set_nodelay(true)?;
+    let mut s = match (ep.tls, tls) {
+        (false, _) => Conn::Plain(tcp),
+        (true, Some(cfg)) => {
+            let name = rustls::pki_types::ServerName::try_from(ep.hostname().trim_start_matches('[').trim_end_matches(']').to_string())
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{}: {e}", ep.hostname())))?;
+            let c = rustls::ClientConnection::new(Arc::clone(cfg), name).map_err(io::Error::other)?;
+            Conn::Tls(Box::new(rustls::StreamOwned::new(c, tcp)))
+        }
+        (true, None) => return Err(io::Error::new(io::ErrorKind::InvalidInput, "https:// without a TLS configuration")),
+    };
     let mut head = String::with_capacity(1024);
     head.push_str(method);
     head.push(' ');

@@ -13,6 +13,7 @@ pub mod manifest;
 pub mod s3;
 pub mod settings;
 pub mod sigv4;
+pub mod tls;
 pub mod upload;
 
 use crate::store::catalog::{self, Protected};
@@ -273,6 +274,7 @@ fn run(sh: &Shared) {
             }
         };
         let mut client = s3::S3::new(ep, &st.s3_bucket, creds, st.offload_kbps);
+        client.ca_file = st.ca_file();
         sh.set_status(|s| s.last_run_utc_ns = Some(crate::clock::now_utc_ns()));
         let mut failed = false;
         let mut i = 0;
@@ -361,6 +363,7 @@ pub fn test_target(st: &Settings) -> Result<String, String> {
     let creds = sigv4::Credentials { access_key: st.s3_access_key.clone(), secret_key: st.s3_secret_key.clone(), region: st.s3_region.clone() };
     let mut c = s3::S3::new(ep, &st.s3_bucket, creds, 0);
     c.timeout = Duration::from_secs(15);
+    c.ca_file = st.ca_file();
     c.check_bucket().map_err(|e| e.to_string())?;
     let key = format!("{}/.blackbox-test", st.device_dir());
     let body = format!("blackbox offload test {}\n", crate::clock::Iso(crate::clock::now_utc_ns()));
@@ -371,6 +374,6 @@ pub fn test_target(st: &Settings) -> Result<String, String> {
         Some(i) => return Err(format!("{key} reads back with {} bytes, {} were written", i.size, body.len())),
         None => return Err(format!("{key} is not there after writing it")),
     }
-    let skew = if c.clock_offset_s.abs() > 60 { format!("; this device's clock is {} s off the server's", c.clock_offset_s) } else { String::new() };
+    let skew = if c.clock.get().abs() > 60 { format!("; this device's clock is {} s off the server's", c.clock.get()) } else { String::new() };
     Ok(format!("bucket {} reached; {key} written and read back in {} ms{skew}", st.s3_bucket, started.elapsed().as_millis()))
 }

@@ -5,7 +5,10 @@
 
 use super::http::{self, Endpoint, RateLimit, Response};
 use super::sigv4::{self, Credentials, ToSign};
+use super::tls::{self, ClockOffset};
 use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug)]
@@ -16,6 +19,9 @@ pub enum S3Error {
     Http { status: u16, code: String, message: String },
     /// An answer we can't use.
     Protocol(String),
+    /// TLS can't be set up (no CA bundle, a bad CA file) or the server's certificate was
+    /// refused (the explanation says why, e.g. this device's clock).
+    Tls(String),
 }
 
 impl fmt::Display for S3Error {
@@ -25,6 +31,7 @@ impl fmt::Display for S3Error {
             S3Error::Http { status, code, message } if code.is_empty() => write!(f, "S3 server answered {status}{}{message}", if message.is_empty() { "" } else { ": " }),
             S3Error::Http { status, code, message } => write!(f, "S3 server answered {status} {code}{}{message}", if message.is_empty() { "" } else { ": " }),
             S3Error::Protocol(m) => write!(f, "unexpected S3 answer: {m}"),
+            S3Error::Tls(m) => write!(f, "cannot connect securely: {m}"),
         }
     }
 }
@@ -43,6 +50,7 @@ impl S3Error {
     pub fn transient(&self) -> bool {
         match self {
             S3Error::Io(_) | S3Error::Protocol(_) => true,
+            S3Error::Tls(_) => false,
             S3Error::Http { status, code, .. } => *status >= 500 || *status == 408 || *status == 429 || code == "BadDigest" || code == "RequestTimeTooSkewed",
         }
     }
@@ -67,15 +75,40 @@ pub struct S3 {
     pub endpoint: Endpoint,
     pub bucket: String,
     creds: Credentials,
-    /// Seconds to add to our clock to get the server's (learnt from a skew refusal).
-    pub clock_offset_s: i64,
+    /// Seconds to add to our clock to get the server's (learnt from a skew refusal); also the
+    /// time TLS checks certificate dates with.
+    pub clock: Arc<ClockOffset>,
     pub rate: RateLimit,
     pub timeout: Duration,
+    /// Trust only this CA (PEM) for https, instead of the system's bundle.
+    pub ca_file: Option<PathBuf>,
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl S3 {
     pub fn new(endpoint: Endpoint, bucket: &str, creds: Credentials, kbps: u32) -> S3 {
-        S3 { endpoint, bucket: bucket.to_string(), creds, clock_offset_s: 0, rate: RateLimit::new(kbps), timeout: Duration::from_secs(60) }
+        S3 {
+            endpoint,
+            bucket: bucket.to_string(),
+            creds,
+            clock: Arc::new(ClockOffset::default()),
+            rate: RateLimit::new(kbps),
+            timeout: Duration::from_secs(60),
+            ca_file: None,
+            tls: None,
+        }
+    }
+
+    /// The TLS configuration, made at the first https request.
+    fn tls(&mut self) -> Result<Option<Arc<rustls::ClientConfig>>, S3Error> {
+        if !self.endpoint.tls {
+            return Ok(None);
+        }
+        if self.tls.is_none() {
+            let cfg = tls::client_config(self.ca_file.as_deref(), Arc::clone(&self.clock)).map_err(S3Error::Tls)?;
+            self.tls = Some(cfg);
+        }
+        Ok(self.tls.clone())
     }
 
     fn path(&self, key: Option<&str>) -> String {
@@ -86,7 +119,7 @@ impl S3 {
     }
 
     fn now_ns(&self) -> i64 {
-        crate::clock::now_utc_ns().saturating_add(self.clock_offset_s.saturating_mul(1_000_000_000))
+        self.clock.now_ns()
     }
 
     /// Signs and sends one request; an answer of 2xx (or 404 for HEAD) comes back, anything
@@ -103,9 +136,9 @@ impl S3 {
             if skewed && !retried {
                 if let Some(server) = resp.header("date").and_then(parse_http_date) {
                     let offset = (server - crate::clock::now_utc_ns()) / 1_000_000_000;
-                    if (offset - self.clock_offset_s).abs() > 60 {
+                    if (offset - self.clock.get()).abs() > 60 {
                         log::warn!("offload: our clock is {offset} s off the S3 server's; signing with the server's time");
-                        self.clock_offset_s = offset;
+                        self.clock.set(offset);
                         retried = true;
                         continue;
                     }
@@ -116,6 +149,7 @@ impl S3 {
     }
 
     fn request_once(&mut self, method: &str, key: Option<&str>, query: &[(&str, &str)], extra: &[(&str, &str)], body: &[u8]) -> Result<Response, S3Error> {
+        let tls = self.tls()?;
         let path = self.path(key);
         let amz_date = sigv4::amz_date(self.now_ns());
         let payload = if body.is_empty() { sigv4::EMPTY_SHA256.to_string() } else { sigv4::sha256_hex(body) };
@@ -127,7 +161,10 @@ impl S3 {
         let full = if q.is_empty() { path } else { format!("{path}?{q}") };
         let mut send_headers: Vec<(&str, &str)> = headers.iter().filter(|(k, _)| *k != "host").copied().collect();
         send_headers.push(("authorization", &auth));
-        Ok(http::send(&self.endpoint, method, &full, &send_headers, body, &mut self.rate, self.timeout)?)
+        http::send(&self.endpoint, tls.as_ref(), method, &full, &send_headers, body, &mut self.rate, self.timeout).map_err(|e| match tls::explain(&e) {
+            Some(m) => S3Error::Tls(m),
+            None => S3Error::Io(e),
+        })
     }
 
     /// The object's size and ETag, or `None` when it doesn't exist.

@@ -44,6 +44,8 @@ pub struct Settings {
     pub s3_secret_key: String,
     /// Plain `http://` endpoints are refused unless this is set (a trusted home network).
     pub s3_allow_http: bool,
+    /// For https: trust only this CA (PEM file), not the system's bundle (a NAS's own CA).
+    pub s3_ca_file: String,
     /// Upload bandwidth limit in kbit/s; 0: none.
     pub offload_kbps: u32,
     /// The device's folder under the prefix.
@@ -62,6 +64,7 @@ pub const KEYS: &[&str] = &[
     "s3_access_key",
     "s3_secret_key",
     "s3_allow_http",
+    "s3_ca_file",
     "offload_kbps",
     "device_name",
 ];
@@ -102,6 +105,7 @@ impl Settings {
                     _ => return Err("s3_allow_http: true or false".into()),
                 }
             }
+            "s3_ca_file" => self.s3_ca_file = v.to_string(),
             "offload_kbps" => self.offload_kbps = v.parse().ok().filter(|&k: &u32| k <= 10_000_000).ok_or("offload_kbps: a whole number of kbit/s, 0 for no limit")?,
             "device_name" => self.device_name = v.to_string(),
             _ => return Err(format!("{key}: not an offload setting (known: {})", KEYS.join(", "))),
@@ -156,6 +160,9 @@ impl Settings {
                 return Err(format!("{k}: up to 256 printable characters without spaces"));
             }
         }
+        if !self.s3_ca_file.is_empty() && (!self.s3_ca_file.starts_with('/') || self.s3_ca_file.len() > 256 || !printable(&self.s3_ca_file)) {
+            return Err("s3_ca_file: an absolute path to a PEM file, at most 256 characters without spaces".into());
+        }
         if !self.s3_endpoint.is_empty() {
             let ep = super::http::Endpoint::parse(&self.s3_endpoint).map_err(|e| format!("s3_endpoint: {e}"))?;
             if !ep.tls && !self.s3_allow_http {
@@ -185,8 +192,13 @@ impl Settings {
         ] {
             let _ = writeln!(t, "{k}={v}");
         }
-        let _ = writeln!(t, "s3_allow_http={}\noffload_kbps={}\ndevice_name={}", self.s3_allow_http, self.offload_kbps, self.device_name);
+        let _ = writeln!(t, "s3_allow_http={}\ns3_ca_file={}\noffload_kbps={}\ndevice_name={}", self.s3_allow_http, self.s3_ca_file, self.offload_kbps, self.device_name);
         t
+    }
+
+    /// The CA file for https, when one is set.
+    pub fn ca_file(&self) -> Option<std::path::PathBuf> {
+        (!self.s3_ca_file.is_empty()).then(|| std::path::PathBuf::from(&self.s3_ca_file))
     }
 
     pub fn save(&self, data: &Path) -> std::io::Result<()> {

@@ -52,7 +52,7 @@ fn settings_json(st: &Settings) -> String {
     let _ = write!(
         o,
         "\"offload\":\"{}\",\"s3_endpoint\":{},\"s3_bucket\":{},\"s3_region\":{},\"s3_prefix\":{},\"s3_access_key\":{},\
-         \"s3_secret_key_set\":{},\"s3_allow_http\":{},\"offload_kbps\":{},\"device_name\":{}}}",
+         \"s3_secret_key_set\":{},\"s3_allow_http\":{},\"s3_ca_file\":{},\"offload_kbps\":{},\"device_name\":{}}}",
         st.mode.name(),
         JsonStr(&st.s3_endpoint),
         JsonStr(&st.s3_bucket),
@@ -61,6 +61,7 @@ fn settings_json(st: &Settings) -> String {
         JsonStr(&st.s3_access_key),
         !st.s3_secret_key.is_empty(),
         st.s3_allow_http,
+        JsonStr(&st.s3_ca_file),
         st.offload_kbps,
         JsonStr(&st.device_name),
     );

@@ -14,6 +14,7 @@ const FIELDS = [
   ['s3_access_key', 'Access key', 'text', ''],
   ['s3_secret_key', 'Secret key', 'password', ''],
   ['offload_kbps', 'Upload limit, kbit/s (0: none)', 'number', '0'],
+  ['s3_ca_file', 'Own CA file for https (a NAS; empty: the usual CAs)', 'text', '/boot/nas-ca.pem'],
   ['s3_allow_http', 'Allow plain http:// (a trusted home network only)', 'checkbox'],
 ];
 
