@@ -383,6 +383,8 @@ fn cmd_run(args: &[String]) -> i32 {
     let parking = crate::parking::spawn(parking, Arc::clone(&live), ring, events.clone(), Arc::clone(&moving));
     // Offload (DATA/offload.conf): its own thread at the lowest priority; off by default.
     let _offload = crate::offload::spawn(&data);
+    // Alerts (DATA/alerts.conf): the outbox, its sender and the watcher; no channel, no sending.
+    let _alerts = crate::alerts::spawn(&data, Arc::clone(&status), events.clone());
     // The recorder must not die because of the web side: without a secret (or a port) it
     // records without the dashboard. Without a secret the dashboard stays off (fail closed).
     match web::auth::Secret::load_or_create(&data) {
@@ -496,6 +498,7 @@ fn cmd_run(args: &[String]) -> i32 {
         mode: a.flag("--inline-store").then_some(crate::recorder::Mode::Inline),
     };
     let outcome = sup.run(camera, store);
+    crate::alerts::clean_stop(&data);
     let (sum, stats, code) = (outcome.summary, outcome.stats, outcome.code);
     if let Some(w) = watchdog {
         // Disarm only on a deliberate stop (a signal, the end of a file: source).

@@ -4,6 +4,7 @@
 //! Data flows one way: `camera` → `recorder` → `store` (and `live` for viewers).
 //! `config`, `clock` and `logger` serve everyone; `cli` is the command line on top.
 
+pub mod alerts;
 pub mod alloc_count;
 pub mod camera;
 pub mod cli;

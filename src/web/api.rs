@@ -1137,6 +1137,31 @@ impl PathRouterService<(), ()> for Api<'_> {
                 }
                 answer!(self.erase().await)
             }
+            "/alerts" => match method {
+                "GET" => {
+                    no_query!();
+                    answer!(super::alerts::get())
+                }
+                "PUT" => {
+                    no_query!();
+                    let o = body!();
+                    answer!(super::alerts::put(&o))
+                }
+                _ => answer!(Err(ApiError::method("GET, PUT"))),
+            },
+            "/alerts/test" => {
+                if method != "POST" {
+                    answer!(Err(ApiError::method("POST")));
+                }
+                no_query!();
+                let o = body!();
+                let ch = match super::alerts::test_channel_of(&o) {
+                    Ok(c) => c,
+                    Err(e) => answer!(Err(e)),
+                };
+                let r = super::blocking::run(move || super::alerts::test(ch)).await;
+                answer!(r.unwrap_or_else(|| Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "the test failed unexpectedly"))))
+            }
             "/offload" => match method {
                 "GET" => {
                     no_query!();

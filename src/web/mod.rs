@@ -10,6 +10,7 @@
 //! The recorder never waits on this thread: the web side only reads the recorder's atomics
 //! ([`crate::status::RecorderStatus`]) and, later, the live slot and the store's files.
 
+pub mod alerts;
 pub mod api;
 pub mod assets;
 pub mod auth;

@@ -93,7 +93,7 @@ pub fn status_json(src: &StatusSource<'_>, extra: &Extra) -> JsonBuf {
          \"storage\":{{\"used_bytes\":{},\"cap_bytes\":{},\"free_bytes\":{}}},\"segments\":{},\
          \"oldest\":{},\"newest\":{},\"started\":{},\"uptime_s\":{},\
          \"system\":{{\"cpu_percent\":{},\"mem_used_bytes\":{},\"mem_total_bytes\":{},\"rss_bytes\":{},\
-         \"temp_c\":{},\"throttled\":{}}},\"live_clients\":{},\"web_allocations\":{},\"codec\":{},\"gsensor\":{},\"offload\":{},\"version\":\"{}\"}}",
+         \"temp_c\":{},\"throttled\":{}}},\"live_clients\":{},\"web_allocations\":{},\"codec\":{},\"gsensor\":{},\"offload\":{},\"alerts\":{},\"version\":\"{}\"}}",
         s.recording,
         s.state.name(),
         JsonStr(&cam.describe),
@@ -133,6 +133,7 @@ pub fn status_json(src: &StatusSource<'_>, extra: &Extra) -> JsonBuf {
         JsonStr(if extra.codec.is_empty() { "mjpeg" } else { extra.codec }),
         GSensor(&crate::gsensor::status()),
         crate::offload::shared().map_or_else(|| "null".to_string(), |o| super::offload::status_json(&o.status())),
+        crate::alerts::shared().map_or_else(|| "null".to_string(), |a| super::alerts::status_json(&a.status())),
         env!("CARGO_PKG_VERSION")
     );
     if r.is_err() {
