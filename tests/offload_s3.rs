@@ -15,6 +15,9 @@ use blackbox::offload::http::Endpoint;
 use blackbox::store::catalog;
 use blackbox::store::reader::Reader;
 use blackbox::store::{Store, StoreOptions};
+
+mod support;
+use support::run::Run;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -407,80 +410,6 @@ fn a_part_damaged_in_transit_is_refused_by_the_server_and_sent_again() {
     assert_eq!(sent.parts_sent, 3);
     assert_eq!(v.size, seg.used);
     assert!(curl_get(port, key) == used_bytes(&seg), "the stored object is the segment, not the damaged part");
-}
-
-/// A `blackbox run` child on the synthetic camera, data in `dir/data`.
-struct Run {
-    child: Child,
-    addr: String,
-    log: PathBuf,
-    secret: String,
-}
-
-impl Drop for Run {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Run {
-    fn start(dir: &Path) -> Run {
-        let addr = format!("127.0.0.1:{}", free_port());
-        let log = dir.join(format!("stderr-{}.log", free_port()));
-        std::fs::write(dir.join("cfg.json"), r#"{"video_res_width": 160, "video_res_height": 120, "video_fps": 10, "storage_cap_gb": 1, "segment_length_s": 60}"#).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_blackbox"))
-            .args(["run", "--source", "synthetic", "--data"])
-            .arg(dir.join("data"))
-            .arg("--config")
-            .arg(dir.join("cfg.json"))
-            .args(["--listen", &addr])
-            .env("BLACKBOX_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let mut r = Run { child, addr, log, secret: String::new() };
-        let t = Instant::now();
-        while r.http("GET", "/health", "").map(|(s, _)| s) .unwrap_or(0) != 200 {
-            assert!(t.elapsed() < Duration::from_secs(20), "blackbox did not come up: {}", r.stderr());
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        r.secret = std::fs::read_to_string(dir.join("data/secret")).unwrap().trim().to_string();
-        r
-    }
-
-    fn stderr(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn http(&self, method: &str, path: &str, body: &str) -> std::io::Result<(u16, String)> {
-        let mut s = TcpStream::connect(&self.addr)?;
-        s.set_read_timeout(Some(Duration::from_secs(30)))?;
-        write!(
-            s,
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            self.addr,
-            self.secret,
-            body.len()
-        )?;
-        let r = blackbox::offload::http::read_response(&mut s, method == "HEAD")?;
-        Ok((r.status, r.body_text()))
-    }
-
-    fn json(&self, path: &str) -> serde_json::Value {
-        let (st, body) = self.http("GET", path, "").unwrap();
-        assert_eq!(st, 200, "{path}: {body}");
-        serde_json::from_str(&body).unwrap()
-    }
-
-    fn wait(&self, secs: u64, what: &str, mut f: impl FnMut(&Run) -> bool) {
-        let t = Instant::now();
-        while !f(self) {
-            assert!(t.elapsed() < Duration::from_secs(secs), "timed out waiting for {what}\n{}", self.stderr());
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
 }
 
 /// End to end through `blackbox run`: protected footage offloads on the offload thread, a

@@ -195,12 +195,10 @@ fn sender(sh: &Shared) {
             sh.sleep(Duration::from_secs(60));
             continue;
         }
+        // Channel by channel: one that fails (no network to the webhook) doesn't hold up another.
         let mut failed = false;
-        'alerts: for a in &waiting {
-            for ch in &channels {
-                if a.sent.iter().any(|s| s == ch) {
-                    continue;
-                }
+        for ch in &channels {
+            for a in waiting.iter().filter(|a| !a.sent.iter().any(|s| s == ch)) {
                 match deliver(&st, a, ch, &sh.device) {
                     Ok(()) => {
                         if let Some(o) = lock(&sh.outbox).as_mut()
@@ -212,7 +210,6 @@ fn sender(sh: &Shared) {
                         s.sent += 1;
                         s.last_sent_utc_ns = Some(crate::clock::now_utc_ns());
                         s.last_error = None;
-                        backoff = Duration::from_secs(10);
                     }
                     Err(e) => {
                         log::warn!("alerts: alert {} by {ch}: {e}", a.id);
@@ -220,10 +217,13 @@ fn sender(sh: &Shared) {
                         s.failed += 1;
                         s.last_error = Some(format!("{ch}: {e}"));
                         failed = true;
-                        break 'alerts;
+                        break;
                     }
                 }
             }
+        }
+        if !failed {
+            backoff = Duration::from_secs(10);
         }
         if failed {
             sh.sleep(backoff);

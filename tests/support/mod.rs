@@ -2,6 +2,8 @@
 
 #![allow(dead_code)] // each test file uses some of these
 
+pub mod run;
+
 use blackbox::camera::file::FileCamera;
 use blackbox::camera::{Camera, CameraError, FrameMeta, Losses};
 use std::path::Path;
