@@ -71,6 +71,25 @@ OffloadState = {"type": "object", "nullable": True, "description": "offload (REA
     "verified_since_start": nn, "bytes_sent": nn, "parts_skipped": dict(nn, description="parts found on the server when resuming an interrupted upload"),
     "failed": dict(nn, description="failed attempts since start"), "lost_before_offload": dict(nn, description="protected segments retention deleted before they were copied, since start"),
     "current": {"type": "string", "nullable": True}, "last_run": opt_time, "last_success": opt_time, "last_error": {"type": "string", "nullable": True}}}
+alert_props = {
+  "webhook_url": {"type": "string", "maxLength": 500, "description": "http(s)://host[:port]/path?query; empty: no webhook", "example": "https://ntfy.sh/my-dashcam"},
+  "webhook_format": {"type": "string", "enum": ["json", "ntfy", "discord", "slack"]},
+  "smtp_server": {"type": "string", "maxLength": 260, "description": "host:port; empty: no e-mail", "example": "smtp.example.com:587"},
+  "smtp_security": {"type": "string", "enum": ["starttls", "tls", "none"]},
+  "smtp_user": {"type": "string", "maxLength": 256},
+  "smtp_from": {"type": "string", "maxLength": 254},
+  "smtp_to": {"type": "string", "maxLength": 1000, "description": "addresses separated by commas"},
+  "alerts_ca_file": {"type": "string", "maxLength": 256, "pattern": "^(/[!-~]*)?$", "description": "trust only this CA (PEM file on the device) for the webhook's and mail server's TLS"},
+  "alert_camera_lost_s": {"type": "integer", "minimum": 5, "maximum": 86400, "description": "the camera lost longer than this raises an alert"}}
+AlertSettings = {"type": "object", "required": list(alert_props) + ["smtp_password_set"],
+  "properties": dict(alert_props, smtp_password_set={"type": "boolean", "description": "a mail password is saved (it is never returned)"})}
+AlertPatch = {"type": "object", "additionalProperties": False, "properties": dict(alert_props,
+  smtp_password={"type": "string", "maxLength": 256, "description": "write-only; empty keeps the saved one"})}
+AlertState = {"type": "object", "nullable": True, "description": "alerts (README, Alerts); null when not running",
+  "required": ["queued", "sent", "failed", "dropped", "last_sent", "last_error"],
+  "properties": {"queued": dict(nn, description="alerts waiting for delivery"), "sent": dict(nn, description="deliveries since start (alert x channel)"),
+    "failed": dict(nn, description="failed delivery attempts since start"), "dropped": dict(nn, description="alerts dropped undelivered (more than 64 waiting)"),
+    "last_sent": opt_time, "last_error": {"type": "string", "nullable": True}}}
 config_props = {
   "listen": {"type": "string", "maxLength": 64, "pattern": "^(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])([.](25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}|0)$", "description": "dashboard address IP:PORT (applies at the next start)", "example": "127.0.0.1:8080"},
   "port": {"type": "integer", "minimum": 0, "maximum": 65535, "description": "nonzero replaces the port in listen (next start)"},
@@ -143,7 +162,8 @@ Status = {"type": "object", "required": ["recording", "state", "camera", "format
       "impacts": nint(), "last_peak_g": {"type": "number", "nullable": True},
       "last_impact_mono_ns": {"type": "integer", "nullable": True, "minimum": 0, "description": "sample time of the last impact's onset, CLOCK_MONOTONIC ns"},
       "moving": {"type": "boolean", "description": "vibration above 0.03 g RMS within the last 10 s"}}},
-    "offload": {"$ref": "#/components/schemas/OffloadState"}}}
+    "offload": {"$ref": "#/components/schemas/OffloadState"},
+    "alerts": {"$ref": "#/components/schemas/AlertState"}}}
 Range = {"type": "object", "required": ["from", "to"], "properties": {"from": time_s, "to": time_s}, "additionalProperties": False}
 RangeOut = {"type": "object", "required": ["from", "to"], "properties": {"from": {"type": "string", "format": "date-time"}, "to": {"type": "string", "format": "date-time"}}}
 Ranges = {"type": "object", "required": ["ranges"], "properties": {"ranges": {"type": "array", "items": {"$ref": "#/components/schemas/RangeOut"}}}}
@@ -262,6 +282,20 @@ doc = {
   "/api/storage/erase": {"post": op("Erase every recording, protected range, event and thumbnail (\"format the card\"); recording goes on into the empty store. Sequence numbers go on from where they were",
       dict(mut, **{"200": resp("erased", {"type": "object", "required": ["erased"], "properties": {"erased": {"type": "boolean"}}}), "500": e("the erase failed part way (what was deleted stays deleted)"), "503": busy("the recorder has not erased yet")}),
       requestBody=body({"type": "object", "required": ["confirm"], "additionalProperties": False, "properties": {"confirm": {"type": "string", "enum": ["erase"]}}}), operationId="eraseStorage")},
+  "/api/alerts": {
+     "get": op("Alert channels (never the mail password: only whether one is saved) and the outbox's state",
+        dict(common, **{"200": resp("channels and state", {"type": "object", "required": ["settings", "status"], "properties": {
+            "settings": {"$ref": "#/components/schemas/AlertSettings"}, "status": {"$ref": "#/components/schemas/AlertState"}}}),
+            "400": e("unexpected query parameter"), "503": e("alerts are not running in this process")}), operationId="getAlerts"),
+     "put": op("Change alert channels (docs/CONFIG.md, Alerts): checked as a whole, nothing saved unless all are good; an empty smtp_password keeps the saved one (write-only)",
+        dict(mut, **{"200": resp("saved and applied", {"$ref": "#/components/schemas/AlertSettings"}),
+            "500": e("the settings could not be saved"), "503": e("alerts are not running in this process")}),
+        requestBody=body(AlertPatch), operationId="putAlerts")},
+  "/api/alerts/test": {"post": op("Send a test alert now on one channel (not through the outbox) and say what happened",
+      dict(mut, **{"200": resp("what worked, or what failed", {"type": "object", "required": ["ok", "message"], "properties": {"ok": {"type": "boolean"}, "message": {"type": "string"}}}),
+                   "500": e("the test failed unexpectedly"), "503": e("alerts are not running in this process")}),
+      requestBody=body({"type": "object", "required": ["channel"], "additionalProperties": False, "properties": {"channel": {"type": "string", "enum": ["webhook", "email"]}}}),
+      operationId="testAlert")},
   "/api/offload": {
      "get": op("Offload settings (never the secret key: only whether one is saved) and state",
         dict(common, **{"200": resp("settings and state", {"type": "object", "required": ["settings", "status"], "properties": {
@@ -333,5 +367,6 @@ doc = {
     "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}, "key": {"type": "string", "description": "the field or parameter at fault"}}},
               "Status": Status, "Health": Health, "Segment": Segment, "Range": Range, "RangeOut": RangeOut, "Ranges": Ranges,
               "Recording": Recording, "Time": Time, "Config": Config, "ConfigPatch": ConfigPatch, "CameraControl": CameraControl,
-              "OffloadSettings": OffloadSettings, "OffloadState": OffloadState}}}
+              "OffloadSettings": OffloadSettings, "OffloadState": OffloadState,
+              "AlertSettings": AlertSettings, "AlertState": AlertState}}}
 open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src", "web", "openapi.json"), "w").write(json.dumps(doc, indent=1) + "\n")

@@ -1718,6 +1718,15 @@ fn the_offload_card_saves_settings_keeps_the_secret_write_only_and_tests_the_ser
     let msg = b.wait_until("const m = document.getElementById('off-msg').textContent; return m.startsWith('Does not work') ? m : null;", "the test's answer");
     assert!(msg.as_str().unwrap().contains("cannot reach"), "{msg}");
     b.shot("system-offload");
+    // The alerts card beside it: a bad address is named and marked, nothing saved.
+    b.type_into("#alerts-smtp_server", "127.0.0.1:25");
+    b.type_into("#alerts-smtp_from", "cam@example.org");
+    b.type_into("#alerts-smtp_to", "nobody");
+    b.click("#alerts-save");
+    let msg = b.wait_until("const m = document.getElementById('alerts-msg').textContent; return m.startsWith('Not saved') ? m : null;", "the refusal");
+    assert!(msg.as_str().unwrap().contains("smtp_to"), "{msg}");
+    assert!(b.find(".field.bad[data-key='smtp_to']").is_some());
+    assert_eq!(bb.api("GET", "/api/alerts", None).1["settings"]["smtp_server"], "", "nothing saved");
     drop(b);
     bb.stop();
 }

@@ -1008,9 +1008,10 @@ fn schemathesis_finds_no_server_error_and_no_response_that_breaks_the_document()
         .args(["--exclude-path", "/api/events", "--exclude-path", "/api/live.mjpeg", "--exclude-path", "/api/live.mp4"])
         // Setting the clock is tested above (409 path); a fuzzer must never move it.
         .args(["--exclude-operation-id", "putTime"])
-        // Offload settings and the target test would make the device reach whatever host a
-        // fuzzer writes (tests/offload_s3.rs covers them against a server on 127.0.0.1).
+        // Offload and alert settings and their tests would make the device reach whatever host
+        // a fuzzer writes (tests/offload_s3.rs and tests/alerts.rs cover them on 127.0.0.1).
         .args(["--exclude-operation-id", "putOffload", "--exclude-operation-id", "testOffload"])
+        .args(["--exclude-operation-id", "putAlerts", "--exclude-operation-id", "testAlert"])
         .args(["--max-examples", "20", "--seed", "7", "--no-color", "--request-timeout", "15"])
         .current_dir(dir)
         .output()

@@ -2,6 +2,7 @@ import { $, h, clamp, api, fmtTime, tms, fmtDur, fmtBytes, zoneSwitch } from './
 import { lastStatus, onStatus } from './status.js';
 import { views } from './nav.js';
 import { offloadCard, updateOffload } from './offload.js';
+import { alertsCard, updateAlerts } from './alerts.js';
 
 // ---------------------------------------------------------------------------------------------
 // System: storage, recorder, device health, clock, sign out.
@@ -56,6 +57,7 @@ views.system = (() => {
     set('sys-version', s.version ? `blackbox ${s.version}` : '–');
     set('sys-started', s.started ? fmtTime(tms(s.started), { date: true }) : '–');
     updateOffload(s.offload);
+    updateAlerts(s.alerts);
   }
 
   function tickClock() {
@@ -110,6 +112,7 @@ views.system = (() => {
         el.clockNote,
         h('p', { class: 'muted', text: 'The Pi has no battery clock: after a power cut its time may be wrong until it is set.' })),
       offloadCard(),
+      alertsCard(),
       h('div', { class: 'card', id: 'card-pair' }, h('h3', { text: 'Pair another phone' }),
         h('p', { class: 'muted', text: 'A link that signs one phone in without typing the secret: scan the code with its camera. It works once, for 10 minutes.' }),
         h('button', { class: 'btn', type: 'button', id: 'pair', onclick: pair, text: 'Show a pairing code' }),
