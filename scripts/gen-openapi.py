@@ -57,11 +57,17 @@ offload_props = {
   "s3_allow_http": {"type": "boolean", "description": "allow a plain http:// endpoint (a trusted home network)"},
   "s3_ca_file": {"type": "string", "maxLength": 256, "pattern": "^(/[!-~]*)?$", "description": "https: trust only this CA (a PEM file on the device), not the system's bundle; empty: the system's"},
   "offload_kbps": {"type": "integer", "minimum": 0, "maximum": 10000000, "description": "upload limit, kbit/s; 0: none"},
-  "device_name": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[A-Za-z0-9_-][A-Za-z0-9._-]*$", "description": "this device's folder under the prefix"}}
-OffloadSettings = {"type": "object", "required": list(offload_props) + ["s3_secret_key_set"],
-  "properties": dict(offload_props, s3_secret_key_set={"type": "boolean", "description": "a secret key is saved (it is never returned)"})}
+  "device_name": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[A-Za-z0-9_-][A-Za-z0-9._-]*$", "description": "this device's folder under the prefix"},
+  "offload_target": {"type": "string", "enum": ["s3", "rsync"], "description": "S3-compatible storage, or a NAS by rsync"},
+  "rsync_dest": {"type": "string", "maxLength": 300, "description": "rsync://[user@]host[:port]/module[/path] (a daemon) or [user@]host:path (SSH); empty: unset"},
+  "rsync_ssh_key": {"type": "string", "maxLength": 256, "pattern": "^(/[!-~]*)?$", "description": "SSH: the private key file on the device"},
+  "rsync_ssh_port": {"type": "integer", "minimum": 1, "maximum": 65535}}
+OffloadSettings = {"type": "object", "required": list(offload_props) + ["s3_secret_key_set", "rsync_password_set"],
+  "properties": dict(offload_props, s3_secret_key_set={"type": "boolean", "description": "a secret key is saved (it is never returned)"},
+                     rsync_password_set={"type": "boolean", "description": "an rsync password is saved (it is never returned)"})}
 OffloadPatch = {"type": "object", "additionalProperties": False, "properties": dict(offload_props,
-  s3_secret_key={"type": "string", "maxLength": 256, "pattern": "^[!-~]*$", "description": "write-only; empty keeps the saved one"})}
+  s3_secret_key={"type": "string", "maxLength": 256, "pattern": "^[!-~]*$", "description": "write-only; empty keeps the saved one"},
+  rsync_password={"type": "string", "maxLength": 256, "description": "rsync daemon password; write-only; empty keeps the saved one"})}
 nn = {"type": "integer", "minimum": 0}
 OffloadState = {"type": "object", "nullable": True, "description": "offload (README, Offload); null when not running",
   "required": ["state", "mode", "target", "queued", "queued_bytes", "verified", "verified_since_start", "bytes_sent", "parts_skipped", "failed", "lost_before_offload", "current", "last_run", "last_success", "last_error"],

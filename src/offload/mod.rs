@@ -10,6 +10,7 @@
 
 pub mod http;
 pub mod manifest;
+pub mod rsync;
 pub mod s3;
 pub mod settings;
 pub mod sigv4;
@@ -19,7 +20,7 @@ pub mod upload;
 use crate::store::catalog::{self, Protected};
 use crate::store::hints::RetentionHints;
 use manifest::{Inflight, Manifest};
-use settings::{Mode, Settings};
+use settings::{Mode, Settings, Target};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -262,9 +263,10 @@ fn run(sh: &Shared) {
             continue;
         }
         let creds = sigv4::Credentials { access_key: st.s3_access_key.clone(), secret_key: st.s3_secret_key.clone(), region: st.s3_region.clone() };
-        let ep = match http::Endpoint::parse(&st.s3_endpoint) {
-            Ok(e) => e,
-            Err(e) => {
+        let ep = match (st.target, http::Endpoint::parse(&st.s3_endpoint)) {
+            (Target::Rsync, _) => http::Endpoint { host: String::new(), port: 0, tls: false },
+            (Target::S3, Ok(e)) => e,
+            (Target::S3, Err(e)) => {
                 sh.set_status(|s| {
                     s.state = "error";
                     s.last_error = Some(e);
@@ -273,6 +275,8 @@ fn run(sh: &Shared) {
                 continue;
             }
         };
+        let mut st = st;
+        st.rsync_known_hosts = sh.data.join("offload/known_hosts").display().to_string();
         let mut client = s3::S3::new(ep, &st.s3_bucket, creds, st.offload_kbps);
         client.ca_file = st.ca_file();
         sh.set_status(|s| s.last_run_utc_ns = Some(crate::clock::now_utc_ns()));
@@ -290,7 +294,10 @@ fn run(sh: &Shared) {
                 s.state = "uploading";
                 s.current = Some(c.name.clone());
             });
-            let r = upload::upload(&mut client, &sh.data, &seg, &key, &target, &sh.abort, &mut buf);
+            let r = match st.target {
+                Target::S3 => upload::upload(&mut client, &sh.data, &seg, &key, &target, &sh.abort, &mut buf),
+                Target::Rsync => rsync::copy(&st, &seg, &st.rsync_rel(&c.name, c.start_utc_ns), &target, &sh.abort),
+            };
             hints.pin(None);
             match r {
                 Ok((v, sent)) => {
@@ -355,6 +362,9 @@ fn run(sh: &Shared) {
 /// worked; Err: what failed, for the owner.
 pub fn test_target(st: &Settings) -> Result<String, String> {
     st.validate()?;
+    if st.target == Target::Rsync {
+        return test_rsync(st);
+    }
     if st.s3_endpoint.is_empty() || st.s3_bucket.is_empty() || st.s3_access_key.is_empty() || st.s3_secret_key.is_empty() {
         return Err("set the endpoint, bucket, access key and secret key first".into());
     }
@@ -376,4 +386,23 @@ pub fn test_target(st: &Settings) -> Result<String, String> {
     }
     let skew = if c.clock.get().abs() > 60 { format!("; this device's clock is {} s off the server's", c.clock.get()) } else { String::new() };
     Ok(format!("bucket {} reached; {key} written and read back in {} ms{skew}", st.s3_bucket, started.elapsed().as_millis()))
+}
+
+/// The rsync target's test: a small file copied to `DEST/DEVICE/.blackbox-test` and checked.
+fn test_rsync(st: &Settings) -> Result<String, String> {
+    if st.rsync_dest.is_empty() {
+        return Err("set rsync_dest first".into());
+    }
+    let started = std::time::Instant::now();
+    let dir = std::env::temp_dir().join(format!("blackbox-rsync-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let body = format!("blackbox offload test {}\n", crate::clock::Iso(crate::clock::now_utc_ns()));
+    let path = dir.join(".blackbox-test");
+    std::fs::write(&path, &body).map_err(|e| e.to_string())?;
+    let seg = upload::Segment { name: ".blackbox-test".into(), path: path.clone(), used: body.len() as u64 };
+    let rel = format!("{}/.blackbox-test", st.device_name);
+    let r = rsync::copy(st, &seg, &rel, "test", &AtomicBool::new(false));
+    let _ = std::fs::remove_dir_all(&dir);
+    r.map_err(|e| e.to_string())?;
+    Ok(format!("{}/{rel} written and checked in {} ms", st.rsync_dest.trim_end_matches('/'), started.elapsed().as_millis()))
 }

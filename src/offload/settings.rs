@@ -33,9 +33,19 @@ impl Mode {
     }
 }
 
+/// Where copies go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Target {
+    #[default]
+    S3,
+    /// A NAS by the rsync program (daemon or SSH).
+    Rsync,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Settings {
     pub mode: Mode,
+    pub target: Target,
     pub s3_endpoint: String,
     pub s3_bucket: String,
     pub s3_region: String,
@@ -50,6 +60,15 @@ pub struct Settings {
     pub offload_kbps: u32,
     /// The device's folder under the prefix.
     pub device_name: String,
+    /// rsync: `rsync://[user@]host[:port]/module[/path]` or `[user@]host:path`.
+    pub rsync_dest: String,
+    /// rsync daemon: the module user's password (RSYNC_PASSWORD).
+    pub rsync_password: String,
+    /// rsync over SSH: the private key file and the port.
+    pub rsync_ssh_key: String,
+    pub rsync_ssh_port: u16,
+    /// Where SSH keeps the NAS's host key (set at run time: DATA/offload/known_hosts).
+    pub rsync_known_hosts: String,
 }
 
 pub const FILE: &str = "offload.conf";
@@ -57,6 +76,7 @@ pub const FILE: &str = "offload.conf";
 /// Every key, in file order.
 pub const KEYS: &[&str] = &[
     "offload",
+    "offload_target",
     "s3_endpoint",
     "s3_bucket",
     "s3_region",
@@ -67,6 +87,10 @@ pub const KEYS: &[&str] = &[
     "s3_ca_file",
     "offload_kbps",
     "device_name",
+    "rsync_dest",
+    "rsync_password",
+    "rsync_ssh_key",
+    "rsync_ssh_port",
 ];
 
 fn default_device() -> String {
@@ -84,7 +108,7 @@ fn check_device(s: &str) -> Result<(), String> {
 
 impl Settings {
     pub fn defaults() -> Settings {
-        Settings { s3_region: "us-east-1".into(), s3_prefix: "blackbox".into(), device_name: default_device(), ..Settings::default() }
+        Settings { s3_region: "us-east-1".into(), s3_prefix: "blackbox".into(), device_name: default_device(), rsync_ssh_port: 22, ..Settings::default() }
     }
 
     /// Sets one key from its text; the error names the key and what it takes.
@@ -108,6 +132,17 @@ impl Settings {
             "s3_ca_file" => self.s3_ca_file = v.to_string(),
             "offload_kbps" => self.offload_kbps = v.parse().ok().filter(|&k: &u32| k <= 10_000_000).ok_or("offload_kbps: a whole number of kbit/s, 0 for no limit")?,
             "device_name" => self.device_name = v.to_string(),
+            "offload_target" => {
+                self.target = match v {
+                    "s3" => Target::S3,
+                    "rsync" => Target::Rsync,
+                    _ => return Err("offload_target: s3 or rsync".into()),
+                }
+            }
+            "rsync_dest" => self.rsync_dest = v.to_string(),
+            "rsync_password" => self.rsync_password = v.to_string(),
+            "rsync_ssh_key" => self.rsync_ssh_key = v.to_string(),
+            "rsync_ssh_port" => self.rsync_ssh_port = v.parse().ok().filter(|&p: &u16| p > 0).ok_or("rsync_ssh_port: 1 to 65535")?,
             _ => return Err(format!("{key}: not an offload setting (known: {})", KEYS.join(", "))),
         }
         Ok(())
@@ -169,6 +204,21 @@ impl Settings {
                 return Err("s3_endpoint: plain http:// sends footage and signed requests unencrypted; set s3_allow_http to true to allow it on a trusted network".into());
             }
         }
+        if !self.rsync_dest.is_empty() {
+            super::rsync::check_dest(&self.rsync_dest)?;
+        }
+        if !self.rsync_ssh_key.is_empty() && (!self.rsync_ssh_key.starts_with('/') || !printable(&self.rsync_ssh_key) || self.rsync_ssh_key.len() > 256) {
+            return Err("rsync_ssh_key: an absolute path to the private key file".into());
+        }
+        if self.rsync_password.len() > 256 || self.rsync_password.chars().any(char::is_control) {
+            return Err("rsync_password: up to 256 characters".into());
+        }
+        if self.mode != Mode::Off && self.target == Target::Rsync {
+            if self.rsync_dest.is_empty() {
+                return Err(format!("rsync_dest: needed to offload by rsync (offload is {})", self.mode.name()));
+            }
+            return Ok(());
+        }
         if self.mode != Mode::Off {
             for (k, v) in [("s3_endpoint", &self.s3_endpoint), ("s3_bucket", &self.s3_bucket), ("s3_access_key", &self.s3_access_key), ("s3_secret_key", &self.s3_secret_key)] {
                 if v.is_empty() {
@@ -182,6 +232,7 @@ impl Settings {
     pub fn to_text(&self) -> String {
         let mut t = String::from("# blackbox offload settings (docs/CONFIG.md, \"Offload\"); mode 0600: holds the secret key\n");
         let _ = writeln!(t, "offload={}", self.mode.name());
+        let _ = writeln!(t, "offload_target={}", self.target_name());
         for (k, v) in [
             ("s3_endpoint", &self.s3_endpoint),
             ("s3_bucket", &self.s3_bucket),
@@ -193,6 +244,7 @@ impl Settings {
             let _ = writeln!(t, "{k}={v}");
         }
         let _ = writeln!(t, "s3_allow_http={}\ns3_ca_file={}\noffload_kbps={}\ndevice_name={}", self.s3_allow_http, self.s3_ca_file, self.offload_kbps, self.device_name);
+        let _ = writeln!(t, "rsync_dest={}\nrsync_password={}\nrsync_ssh_key={}\nrsync_ssh_port={}", self.rsync_dest, self.rsync_password, self.rsync_ssh_key, self.rsync_ssh_port);
         t
     }
 
@@ -208,6 +260,9 @@ impl Settings {
     /// Where copies go, as the manifest names it: `s3://host/bucket/prefix` (a changed target
     /// means copies are made again there).
     pub fn target_id(&self) -> String {
+        if self.target == Target::Rsync {
+            return format!("rsync:{}", self.rsync_dest.trim_end_matches('/'));
+        }
         let host = super::http::Endpoint::parse(&self.s3_endpoint).map(|e| e.host).unwrap_or_default();
         let t = format!("s3://{host}/{}/{}", self.s3_bucket, self.s3_prefix);
         t.trim_end_matches('/').replace(' ', "_")
@@ -218,6 +273,19 @@ impl Settings {
         let iso = crate::clock::Iso(start_utc_ns).to_string();
         let day = &iso[..10.min(iso.len())];
         format!("{}/{day}/{name}", self.device_dir())
+    }
+
+    pub fn target_name(&self) -> &'static str {
+        match self.target {
+            Target::S3 => "s3",
+            Target::Rsync => "rsync",
+        }
+    }
+
+    /// `DEVICE/YYYY-MM-DD/NAME`: where rsync puts a segment under `rsync_dest`.
+    pub fn rsync_rel(&self, name: &str, start_utc_ns: i64) -> String {
+        let iso = crate::clock::Iso(start_utc_ns).to_string();
+        format!("{}/{}/{name}", self.device_name, &iso[..10.min(iso.len())])
     }
 
     /// `PREFIX/DEVICE` (or `DEVICE` without a prefix).

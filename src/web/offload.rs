@@ -52,7 +52,8 @@ fn settings_json(st: &Settings) -> String {
     let _ = write!(
         o,
         "\"offload\":\"{}\",\"s3_endpoint\":{},\"s3_bucket\":{},\"s3_region\":{},\"s3_prefix\":{},\"s3_access_key\":{},\
-         \"s3_secret_key_set\":{},\"s3_allow_http\":{},\"s3_ca_file\":{},\"offload_kbps\":{},\"device_name\":{}}}",
+         \"s3_secret_key_set\":{},\"s3_allow_http\":{},\"s3_ca_file\":{},\"offload_kbps\":{},\"device_name\":{},\
+         \"offload_target\":\"{}\",\"rsync_dest\":{},\"rsync_password_set\":{},\"rsync_ssh_key\":{},\"rsync_ssh_port\":{}}}",
         st.mode.name(),
         JsonStr(&st.s3_endpoint),
         JsonStr(&st.s3_bucket),
@@ -64,6 +65,11 @@ fn settings_json(st: &Settings) -> String {
         JsonStr(&st.s3_ca_file),
         st.offload_kbps,
         JsonStr(&st.device_name),
+        st.target_name(),
+        JsonStr(&st.rsync_dest),
+        !st.rsync_password.is_empty(),
+        JsonStr(&st.rsync_ssh_key),
+        st.rsync_ssh_port,
     );
     o
 }
@@ -87,7 +93,7 @@ pub fn put(o: &json::Object) -> ApiResult {
             _ => return Err(ApiError::bad_key(k, format!("{k} must be a string, number or boolean"))),
         };
         // Write-only: an empty secret keeps the saved one (the page never has it).
-        if k == "s3_secret_key" && text.is_empty() {
+        if (k == "s3_secret_key" || k == "rsync_password") && text.is_empty() {
             continue;
         }
         st.set(k, &text).map_err(|m| ApiError::bad_key(k, m))?;
@@ -113,7 +119,8 @@ pub fn run_now() -> ApiResult {
 /// `POST /api/offload/test` (blocking: run it off the web thread).
 pub fn test_target() -> ApiResult {
     let sh = offload::shared().ok_or_else(unavailable)?;
-    let st = sh.settings();
+    let mut st = sh.settings();
+    st.rsync_known_hosts = sh.data_dir().join("offload/known_hosts").display().to_string();
     let r = offload::test_target(&st);
     Ok(Reply::Json(
         StatusCode::OK,
