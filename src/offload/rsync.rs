@@ -44,8 +44,9 @@ fn is_daemon(d: &str) -> bool {
 /// The rsync command with what every run shares: SSH or the daemon's password, the timeout.
 fn base(st: &Settings) -> Command {
     let mut c = Command::new("rsync");
-    c.arg(format!("--timeout={IO_TIMEOUT_S}")).arg("--contimeout=20");
+    c.arg(format!("--timeout={IO_TIMEOUT_S}"));
     if is_daemon(&st.rsync_dest) {
+        c.arg("--contimeout=20");
         if !st.rsync_password.is_empty() {
             c.env("RSYNC_PASSWORD", &st.rsync_password);
         }
@@ -92,7 +93,9 @@ fn run(mut c: Command, stop: &AtomicBool) -> Result<String, UploadError> {
     let out = child.wait_with_output().map_err(UploadError::Io)?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
-        let msg = err.lines().filter(|l| !l.trim().is_empty()).last().unwrap_or("").trim().to_string();
+        // The daemon's own words (`@ERROR: auth failed on module ...`) before rsync's summary.
+        let lines: Vec<&str> = err.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+        let msg = lines.iter().find(|l| l.starts_with("@ERROR")).or(lines.last()).copied().unwrap_or("").to_string();
         return Err(UploadError::Mismatch(format!("rsync exited with {}: {msg}", out.status.code().unwrap_or(-1))));
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
