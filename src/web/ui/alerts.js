@@ -33,7 +33,7 @@ export function alertsCard() {
   el.facts = h('p', { class: 'muted', id: 'alerts-facts' });
   el.err = h('p', { class: 'err', id: 'alerts-error', hidden: true });
   return formCard({
-    id: 'alerts', title: 'Alerts', route: '/api/alerts', fields: FIELDS, secret: ['smtp_password', 'smtp_password_set'],
+    id: 'alerts', title: 'Alerts', route: '/api/alerts', fields: FIELDS, secrets: [['smtp_password', 'smtp_password_set']],
     intro: 'Events, the camera lost, restarts, card and storage trouble, offload results. Alerts wait on the card while there is no network and go out when there is.',
     head: [el.facts, el.err],
     buttons: [['alerts-test-webhook', 'Test the webhook', test('webhook')], ['alerts-test-email', 'Test e-mail', test('email')]],

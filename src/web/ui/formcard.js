@@ -5,11 +5,11 @@ import { h, api } from './util.js';
 // from a list, one write-only secret (an empty field keeps the saved one), Save with the failing
 // field marked, and buttons of the caller's. Used by the offload and alert cards.
 
-/** spec: {id, title, intro, route, fields: [[key, label, type, extra]], secret: [key, setKey],
+/** spec: {id, title, intro, route, fields: [[key, label, type, extra]], secrets: [[key, setKey]],
  *  buttons: [[id, label, onclick(card)]], onStatus(status)}. Returns {el, msg(text, cls)}. */
 export function formCard(spec) {
   const inputs = {};
-  const [secretKey, secretSet] = spec.secret;
+  const secrets = new Map(spec.secrets);
   const msgEl = h('p', { class: 'msg', id: `${spec.id}-msg`, role: 'status' });
   const card = { inputs, msg(text, cls = '') { msgEl.textContent = text; msgEl.className = `msg ${cls}`; } };
 
@@ -29,7 +29,7 @@ export function formCard(spec) {
       const r = await api(spec.route);
       for (const [key, , type] of spec.fields) {
         const i = inputs[key];
-        if (key === secretKey) i.placeholder = r.settings[secretSet] ? 'saved (leave empty to keep it)' : 'not set';
+        if (secrets.has(key)) i.placeholder = r.settings[secrets.get(key)] ? 'saved (leave empty to keep it)' : 'not set';
         else if (type === 'checkbox') i.checked = !!r.settings[key];
         else i.value = String(r.settings[key] ?? '');
       }
@@ -43,12 +43,12 @@ export function formCard(spec) {
       const i = inputs[key];
       if (type === 'checkbox') body[key] = i.checked;
       else if (type === 'number') body[key] = Number(i.value || 0);
-      else if (key !== secretKey || i.value) body[key] = i.value.trim();
+      else if (!secrets.has(key) || i.value) body[key] = i.value.trim();
     }
     for (const f of card.el.querySelectorAll('.field.bad')) f.classList.remove('bad');
     try {
       await api(spec.route, { method: 'PUT', body });
-      inputs[secretKey].value = '';
+      for (const k of secrets.keys()) inputs[k].value = '';
       card.msg('Saved.', 'ok');
       load();
     } catch (e) {

@@ -7,6 +7,7 @@ import { formCard } from './formcard.js';
 
 const FIELDS = [
   ['offload', 'What to copy', 'select', [['off', 'Nothing (off)'], ['events', 'Events and protected footage'], ['all', 'Everything (needs constant power)']]],
+  ['offload_target', 'Copy to', 'select', [['s3', 'S3-compatible storage'], ['rsync', 'A NAS by rsync']]],
   ['s3_endpoint', 'S3 server', 'text', 'https://s3.eu-central-1.amazonaws.com'],
   ['s3_bucket', 'Bucket', 'text', 'my-dashcam'],
   ['s3_region', 'Region', 'text', 'us-east-1'],
@@ -17,6 +18,10 @@ const FIELDS = [
   ['offload_kbps', 'Upload limit, kbit/s (0: none)', 'number', '0'],
   ['s3_ca_file', 'Own CA file for https (a NAS; empty: the usual CAs)', 'text', '/boot/nas-ca.pem'],
   ['s3_allow_http', 'Allow plain http:// (a trusted home network only)', 'checkbox'],
+  ['rsync_dest', 'rsync: where (rsync://user@nas/module or user@nas:/path)', 'text', 'rsync://cam@nas.local/dashcam'],
+  ['rsync_password', 'rsync: daemon password', 'password', ''],
+  ['rsync_ssh_key', 'rsync over SSH: key file on the device', 'text', '/boot/nas_key'],
+  ['rsync_ssh_port', 'rsync over SSH: port', 'number', '22'],
 ];
 
 const STATES = {
@@ -35,8 +40,8 @@ export function offloadCard() {
   el.facts = h('p', { class: 'muted', id: 'off-facts' });
   el.err = h('p', { class: 'err', id: 'off-error', hidden: true });
   const card = formCard({
-    id: 'off', title: 'Offload at home', route: '/api/offload', fields: FIELDS, secret: ['s3_secret_key', 's3_secret_key_set'],
-    intro: 'Copies footage to S3-compatible storage (AWS, Backblaze B2, Wasabi, a NAS app) when a network is there. A copy counts once it is read back and verified; only then may the card reuse that footage first.',
+    id: 'off', title: 'Offload at home', route: '/api/offload', fields: FIELDS, secrets: [['s3_secret_key', 's3_secret_key_set'], ['rsync_password', 'rsync_password_set']],
+    intro: 'Copies footage to S3-compatible storage (AWS, Backblaze B2, Wasabi, a NAS app) or to a NAS by rsync when a network is there. A copy counts once it is read back and verified; only then may the card reuse that footage first.',
     head: [h('div', { class: 'inrow spread' }, h('span', { class: 'muted', text: 'State' }), el.state), el.facts, el.err],
     buttons: [
       ['off-test', 'Test the server', async (c) => {
