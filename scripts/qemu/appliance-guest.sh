@@ -81,6 +81,14 @@ if [ "$n" = 1 ]; then
     fi
     # --- recording ----------------------------------------------------------------------------
     if h=$(wait_durable); then ok recording "$h"; else fail recording; fi
+    # --- offload's tools: rsync and ssh run (their libraries are there), and the CA bundle ------
+    rv=$(rsync --version 2>&1 | head -n 1)
+    sv=$(ssh -V 2>&1)
+    ncert=$(grep -c 'BEGIN CERTIFICATE' /etc/ssl/certs/ca-certificates.crt 2>/dev/null)
+    case "$rv|$sv" in
+        "rsync  version"*"|OpenSSH"*) if [ "${ncert:-0}" -ge 100 ]; then ok offload-tools "$rv; $sv; $ncert CA certificates"; else fail offload-tools "$ncert CA certificates"; fi ;;
+        *) fail offload-tools "rsync: $rv; ssh: $sv" ;;
+    esac
 
     # --- Wi-Fi access point, with a client on the second radio in its own network namespace ---
     i=0
