@@ -257,7 +257,9 @@ fn watch(sh: &Shared, status: &RecorderStatus, events: Option<crate::events::Eve
     loop {
         std::thread::sleep(Duration::from_secs(2));
         let st = sh.settings();
-        if let Some(ev) = &events {
+        if let Some(ev) = &events
+            && ev.latest().is_some_and(|e| e.id > last_event)
+        {
             let seen = last_event;
             let mut new: Vec<_> = ev.list(i64::MIN, i64::MAX, None).into_iter().filter(|e| e.id > seen).collect();
             new.sort_by_key(|e| e.id);

@@ -158,7 +158,7 @@ fn message(st: &AlertSettings, a: &Alert, device: &str) -> String {
         m.push_str(line);
         m.push_str("\r\n");
     }
-    m.push_str(".");
+    m.push('.');
     m
 }
 

@@ -133,15 +133,16 @@ impl S3 {
             }
             let (code, message) = error_of(&resp);
             let skewed = code == "RequestTimeTooSkewed" || code == "RequestExpired" || message.contains("expired") || (method == "HEAD" && resp.status == 403);
-            if skewed && !retried {
-                if let Some(server) = resp.header("date").and_then(parse_http_date) {
-                    let offset = (server - crate::clock::now_utc_ns()) / 1_000_000_000;
-                    if (offset - self.clock.get()).abs() > 60 {
-                        log::warn!("offload: our clock is {offset} s off the S3 server's; signing with the server's time");
-                        self.clock.set(offset);
-                        retried = true;
-                        continue;
-                    }
+            if skewed
+                && !retried
+                && let Some(server) = resp.header("date").and_then(parse_http_date)
+            {
+                let offset = (server - crate::clock::now_utc_ns()) / 1_000_000_000;
+                if (offset - self.clock.get()).abs() > 60 {
+                    log::warn!("offload: our clock is {offset} s off the S3 server's; signing with the server's time");
+                    self.clock.set(offset);
+                    retried = true;
+                    continue;
                 }
             }
             return Err(S3Error::Http { status: resp.status, code, message });

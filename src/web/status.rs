@@ -238,7 +238,7 @@ mod tests {
     #[test]
     fn an_overlong_camera_description_gives_an_error_object_not_half_a_json() {
         let st = RecorderStatus::new();
-        st.set_camera(CameraInfo::new("x".repeat(2100), (1, 1), 1));
+        st.set_camera(CameraInfo::new("x".repeat(JsonBuf::new().capacity() + 100), (1, 1), 1));
         let src = StatusSource { status: &st, data_dir: std::env::temp_dir(), cap_bytes: 1 };
         let j: serde_json::Value = serde_json::from_str(&status_json(&src, &Extra::default())).unwrap();
         assert_eq!(j["error"], "status too large");
