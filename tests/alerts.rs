@@ -161,8 +161,14 @@ fn an_event_alert_waits_in_the_outbox_across_a_kill_and_reaches_webhook_and_mail
     // Mail gets it; the webhook refuses (503) and the alert waits for it.
     bb.wait(30, "the mail", |_| smtp.mails().iter().any(|m| m.contains("Incident saved")));
     bb.wait(30, "a refused webhook attempt", |_| !hook.got().is_empty());
+    // The mail's delivery recorded (sent) and the webhook's refusal counted (failed): only then
+    // is the cut below a cut between known states.
+    bb.wait(30, "the delivery and the refusal counted", |b| {
+        let st = &b.json("/api/status")["alerts"];
+        st["failed"].as_u64().unwrap_or(0) >= 1 && st["sent"].as_u64().unwrap_or(0) >= 1
+    });
     let st = bb.json("/api/status")["alerts"].clone();
-    assert!(st["failed"].as_u64().unwrap() >= 1 && st["queued"].as_u64().unwrap() >= 1, "{st}");
+    assert!(st["queued"].as_u64().unwrap() >= 1, "the alert waits for the webhook: {st}");
     bb.kill();
     hook.status.store(200, Ordering::SeqCst);
     let bb = Run::start(d.path());

@@ -152,8 +152,16 @@ fn rsync_daemon_copy_verifies_resumes_and_the_checksum_pass_catches_damage() {
     st.offload_kbps = 1000;
     let stop = Arc::new(AtomicBool::new(false));
     let s2 = stop.clone();
+    let dest_dir = remote.parent().unwrap().to_path_buf();
     let cutter = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(1500));
+        // Cut once the transfer is under way (rsync's temporary file is on the NAS), however
+        // slow the machine is to start it.
+        let t = Instant::now();
+        let started = || std::fs::read_dir(&dest_dir).map(|d| d.flatten().any(|e| e.file_name().to_string_lossy().starts_with('.'))).unwrap_or(false);
+        while !started() && t.elapsed() < Duration::from_secs(30) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::thread::sleep(Duration::from_millis(1000));
         s2.store(true, Ordering::SeqCst);
     });
     let r = rsync::copy(&st, &seg, &rel, "t", &stop);

@@ -455,7 +455,10 @@ fn blackbox_run_offloads_protected_footage_and_resumes_after_kill_9() {
     drop(bb); // SIGKILL
     assert!(s3.head(&key).unwrap().is_none(), "not complete at the cut");
     let bb = Run::start(d.path());
-    bb.wait(90, "the copy verified", |b| b.json("/api/status")["offload"]["verified"].as_u64().unwrap_or(0) >= 1);
+    bb.wait(90, "the copy verified and offload idle", |b| {
+        let o = &b.json("/api/status")["offload"];
+        o["verified"].as_u64().unwrap_or(0) >= 1 && o["state"] == "idle"
+    });
     let st = bb.json("/api/status")["offload"].clone();
     assert!(st["parts_skipped"].as_u64().unwrap() >= 1, "resumed without skipping the parts sent before the cut: {st}");
     assert_eq!(st["state"], "idle", "{st}");
