@@ -153,7 +153,16 @@ impl S3 {
         let tls = self.tls()?;
         let path = self.path(key);
         let amz_date = sigv4::amz_date(self.now_ns());
-        let payload = if body.is_empty() { sigv4::EMPTY_SHA256.to_string() } else { sigv4::sha256_hex(body) };
+        // Over TLS the body is not hashed for the signature (UNSIGNED-PAYLOAD): TLS protects it
+        // in transit and Content-MD5 end to end, and a Pi without SHA instructions saves a
+        // SHA-256 pass over every byte. Plain http signs the body's hash.
+        let payload = if body.is_empty() {
+            sigv4::EMPTY_SHA256.to_string()
+        } else if self.endpoint.tls {
+            sigv4::UNSIGNED_PAYLOAD.to_string()
+        } else {
+            sigv4::sha256_hex(body)
+        };
         let lower: Vec<(String, &str)> = extra.iter().map(|(k, v)| (k.to_ascii_lowercase(), *v)).collect();
         let mut headers: Vec<(&str, &str)> = vec![("host", &self.endpoint.host), ("x-amz-content-sha256", &payload), ("x-amz-date", &amz_date)];
         headers.extend(lower.iter().map(|(k, v)| (k.as_str(), *v)));
