@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 mod support;
+use support::make_certs;
 use support::run::Run;
 
 fn python() -> Option<PathBuf> {
@@ -197,17 +198,6 @@ fn an_event_alert_waits_in_the_outbox_across_a_kill_and_reaches_webhook_and_mail
     drop(bb);
 }
 
-fn make_certs(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
-    let run = |args: &[&str]| {
-        let o = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl");
-        assert!(o.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&o.stderr));
-    };
-    run(&["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "30", "-subj", "/CN=blackbox test mail CA"]);
-    run(&["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"]);
-    std::fs::write(dir.join("ext.cnf"), "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n").unwrap();
-    run(&["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.pem", "-days", "30", "-extfile", "ext.cnf"]);
-    (dir.join("ca.pem"), dir.join("server.pem"), dir.join("server.key"))
-}
 
 /// The dashboard's test buttons: e-mail over STARTTLS with AUTH (the mail server's own CA),
 /// a wrong password named, a server without STARTTLS refused when STARTTLS is asked for; the

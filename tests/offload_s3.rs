@@ -17,6 +17,7 @@ use blackbox::store::reader::Reader;
 use blackbox::store::{Store, StoreOptions};
 
 mod support;
+use support::make_certs;
 use support::run::Run;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -39,18 +40,6 @@ pub struct Weed {
     _dir: tempfile::TempDir,
 }
 
-/// A CA and a server certificate for 127.0.0.1 and localhost, made with openssl in `dir`.
-fn make_certs(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
-    let run = |args: &[&str]| {
-        let o = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl");
-        assert!(o.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&o.stderr));
-    };
-    run(&["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "30", "-subj", "/CN=blackbox test NAS CA"]);
-    run(&["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"]);
-    std::fs::write(dir.join("ext.cnf"), "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n").unwrap();
-    run(&["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.pem", "-days", "30", "-extfile", "ext.cnf"]);
-    (dir.join("ca.pem"), dir.join("server.pem"), dir.join("server.key"))
-}
 
 impl Drop for Weed {
     fn drop(&mut self) {

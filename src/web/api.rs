@@ -166,6 +166,13 @@ impl IntoResponse for Reply {
 
 pub(super) type ApiResult = Result<Reply, ApiError>;
 
+/// A settings file's whole-object check failed with "key: message": 400 naming the key when
+/// it is one of `keys` (the offload and alert settings).
+pub fn settings_error(keys: &[&str], m: String) -> ApiError {
+    let key = m.split(':').next().unwrap_or("").to_string();
+    if keys.contains(&key.as_str()) { ApiError::bad_key(&key, m) } else { ApiError::bad(m) }
+}
+
 fn json_ok(body: String) -> ApiResult {
     Ok(Reply::Json(StatusCode::OK, body))
 }

@@ -98,10 +98,7 @@ pub fn put(o: &json::Object) -> ApiResult {
         }
         st.set(k, &text).map_err(|m| ApiError::bad_key(k, m))?;
     }
-    st.validate().map_err(|m| {
-        let key = m.split(':').next().unwrap_or("").to_string();
-        if KEYS.contains(&key.as_str()) { ApiError::bad_key(&key, m) } else { ApiError::bad(m) }
-    })?;
+    st.validate().map_err(|m| super::api::settings_error(KEYS, m))?;
     st.save(sh.data_dir()).map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot save the offload settings: {e}")))?;
     log::info!("offload: settings changed from the dashboard (offload={}, target {})", st.mode.name(), st.target_id());
     let body = settings_json(&st);

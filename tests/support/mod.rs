@@ -6,7 +6,7 @@ pub mod run;
 
 use blackbox::camera::file::FileCamera;
 use blackbox::camera::{Camera, CameraError, FrameMeta, Losses};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// `frames` 320x240 JPEG frames of ffmpeg's `testsrc2` at 30 fps, made in `dir` and read back
@@ -78,4 +78,18 @@ pub fn picture_hashes(file: &Path, fmt: Option<&str>) -> Vec<String> {
         .filter(|l| !l.starts_with('#'))
         .map(|l| l.rsplit(',').next().unwrap().trim().to_string())
         .collect()
+}
+
+/// A throwaway CA and a server certificate for 127.0.0.1 and localhost, made with openssl in
+/// `dir`: (CA, certificate, key). For the TLS servers of the offload and alert tests.
+pub fn make_certs(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let run = |args: &[&str]| {
+        let o = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl");
+        assert!(o.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    };
+    run(&["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "30", "-subj", "/CN=blackbox test CA"]);
+    run(&["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"]);
+    std::fs::write(dir.join("ext.cnf"), "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n").unwrap();
+    run(&["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.pem", "-days", "30", "-extfile", "ext.cnf"]);
+    (dir.join("ca.pem"), dir.join("server.pem"), dir.join("server.key"))
 }
