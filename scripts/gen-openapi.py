@@ -271,17 +271,20 @@ doc = {
               "formats": {"type": "array", "items": {"type": "string"}, "description": "FOURCCs with this size"}}}}}}),
           "400": e("unexpected query parameter"), "503": e("the camera could not be queried (gone, busy)")}), operationId="getCameraModes")},
   "/api/device/credentials": {
-     "get": op("The device's Wi-Fi name and country as the access point runs them (appliance; null elsewhere) and which settings wait for the next start; never a password",
-        dict(common, **{"200": resp("the settings", {"type": "object", "required": ["appliance", "wifi_ssid", "wifi_country", "pending", "applies"], "properties": {
+     "get": op("The device's Wi-Fi name and country as the access point runs them, the home Wi-Fi's name and state (appliance; null elsewhere) and which settings wait for the next start; never a password",
+        dict(common, **{"200": resp("the settings", {"type": "object", "required": ["appliance", "wifi_ssid", "wifi_country", "home_wifi_ssid", "home_wifi", "pending", "applies"], "properties": {
             "appliance": {"type": "boolean"}, "wifi_ssid": {"type": "string", "nullable": True}, "wifi_country": {"type": "string", "nullable": True},
-            "pending": {"type": "array", "items": {"type": "string", "enum": ["wifi_ssid", "wifi_passphrase", "wifi_country", "dashboard_password"]}},
+            "home_wifi_ssid": {"type": "string", "nullable": True, "description": "the home Wi-Fi joined when in range (null: none set)"},
+            "home_wifi": {"type": "string", "nullable": True, "description": "\"away\", \"joining\" or \"home FREQ_MHZ ADDRESS\""},
+            "pending": {"type": "array", "items": {"type": "string", "enum": ["wifi_ssid", "wifi_passphrase", "wifi_country", "dashboard_password", "home_wifi_ssid", "home_wifi_passphrase"]}},
             "applies": {"type": "string"}}}), "400": e("unexpected query parameter")}), operationId="getCredentials"),
-     "put": op("Change the Wi-Fi name (1-32), Wi-Fi password (8-63), country (two letters or empty) or dashboard password (8-64 printable ASCII): on the appliance saved for blackbox.txt at the next start; elsewhere only the dashboard password (DATA/secret, next start), 409 for the rest",
+     "put": op("Change the Wi-Fi name (1-32), Wi-Fi password (8-63), country (two letters or empty), dashboard password (8-64 printable ASCII), home Wi-Fi name (0-32; empty: none) or password (8-63): on the appliance saved for blackbox.txt at the next start; elsewhere only the dashboard password (DATA/secret, next start), 409 for the rest",
         dict(mut, **{"200": resp("saved", {"type": "object", "required": ["saved", "applies"], "properties": {"saved": {"type": "array", "items": {"type": "string"}}, "applies": {"type": "string"}}}),
             "409": e("not the appliance: its Wi-Fi is the computer's"), "500": e("could not be saved")}),
         requestBody=body({"type": "object", "additionalProperties": False, "minProperties": 1, "properties": {
             "wifi_ssid": {"type": "string", "minLength": 1, "maxLength": 32, "pattern": PLAIN}, "wifi_passphrase": {"type": "string", "minLength": 8, "maxLength": 63, "pattern": PLAIN},
-            "wifi_country": {"type": "string", "pattern": "^([A-Za-z]{2})?$"}, "dashboard_password": {"type": "string", "minLength": 8, "maxLength": 64, "pattern": PLAIN}}}), operationId="putCredentials")},
+            "wifi_country": {"type": "string", "pattern": "^([A-Za-z]{2})?$"}, "dashboard_password": {"type": "string", "minLength": 8, "maxLength": 64, "pattern": PLAIN},
+            "home_wifi_ssid": {"type": "string", "maxLength": 32, "pattern": "^([!-~]([ -~]*[!-~])?)?$"}, "home_wifi_passphrase": {"type": "string", "minLength": 8, "maxLength": 63, "pattern": PLAIN}}}), operationId="putCredentials")},
   "/api/device/reboot": {"post": op("Reboot the appliance cleanly (init stops the recorder first), a second after answering; 409 elsewhere",
       dict(mut, **{"202": resp("rebooting", {"type": "object", "required": ["rebooting"], "properties": {"rebooting": {"type": "boolean"}}}), "409": e("not the appliance"), "500": e("could not start the reboot")}),
       requestBody=body({"type": "object", "required": ["confirm"], "additionalProperties": False, "properties": {"confirm": {"type": "string", "enum": ["reboot"]}}}), operationId="reboot")},

@@ -279,6 +279,13 @@ fn cmd_run(args: &[String]) -> i32 {
     if !a.positional.is_empty() {
         return usage_error(&format!("run takes no positional argument ({:?})", a.positional[0]));
     }
+    // SIGUSR1 means "a network just came up" (the appliance's wifi-home sends it after joining
+    // the home Wi-Fi): offload and alerts try at once instead of waiting out their back-off.
+    // Installed first: the signal's default action would end the process.
+    let network_up = Arc::new(AtomicBool::new(false));
+    if let Err(e) = signal_hook::flag::register(signal_hook::consts::SIGUSR1, Arc::clone(&network_up)) {
+        log::error!("cannot install a handler for SIGUSR1: {e}");
+    }
     let data = PathBuf::from(a.value("--data").unwrap_or("blackbox-data"));
     // Footage, config and secret are the owner's only: everything created from here on is
     // 0600 (dirs 0700), and what an older version left readable is fixed below.
@@ -385,6 +392,18 @@ fn cmd_run(args: &[String]) -> i32 {
     let _offload = crate::offload::spawn(&data);
     // Alerts (DATA/alerts.conf): the outbox, its sender and the watcher; no channel, no sending.
     let _alerts = crate::alerts::spawn(&data, Arc::clone(&status), events.clone());
+    let _ = std::thread::Builder::new().name("network-up".into()).spawn(move || loop {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        if network_up.swap(false, std::sync::atomic::Ordering::Relaxed) {
+            log::info!("a network came up (SIGUSR1): offload and alerts try now");
+            if let Some(o) = crate::offload::shared() {
+                o.poke();
+            }
+            if let Some(a) = crate::alerts::shared() {
+                a.poke();
+            }
+        }
+    });
     // The recorder must not die because of the web side: without a secret (or a port) it
     // records without the dashboard. Without a secret the dashboard stays off (fail closed).
     match web::auth::Secret::load_or_create(&data) {

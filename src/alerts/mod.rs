@@ -76,7 +76,8 @@ impl Shared {
         }
         s
     }
-    fn poke(&self) {
+    /// The sender stops waiting (a network came up, or an alert was raised).
+    pub fn poke(&self) {
         *lock(&self.wake) = true;
         self.cv.notify_all();
     }
@@ -306,7 +307,8 @@ fn watch(sh: &Shared, status: &RecorderStatus, events: Option<crate::events::Eve
             }
             off_lost = os.lost_before_offload;
             match (&os.last_error, os.state) {
-                (Some(e), "error" | "waiting") if off_error.as_deref() != Some(e.as_str()) => {
+                // Not reaching the server is the normal state on the road: no alert for that.
+                (Some(e), "error" | "waiting") if !os.unreachable && off_error.as_deref() != Some(e.as_str()) => {
                     sh.raise("offload_failed", "Offload failed", e);
                     off_error = Some(e.clone());
                 }

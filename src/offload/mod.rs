@@ -53,6 +53,9 @@ pub struct Status {
     pub last_run_utc_ns: Option<i64>,
     pub last_success_utc_ns: Option<i64>,
     pub last_error: Option<String>,
+    /// The last failure was reaching the server at all (no network: the normal state on the
+    /// road), not something the server said. Alerts leave those out.
+    pub unreachable: bool,
 }
 
 pub struct Shared {
@@ -336,9 +339,11 @@ fn run(sh: &Shared) {
                 Err(upload::UploadError::Stopped) => break,
                 Err(e) => {
                     let needs_owner = matches!(&e, upload::UploadError::S3(s) if !s.transient());
+                    let unreachable = matches!(&e, upload::UploadError::S3(s3::S3Error::Io(_)));
                     log::warn!("offload: {key}: {e}");
                     sh.set_status(|s| {
                         s.failed += 1;
+                        s.unreachable = unreachable;
                         s.state = if needs_owner { "error" } else { "waiting" };
                         s.last_error = Some(e.to_string());
                     });

@@ -111,7 +111,7 @@ fn push_common(out: &mut String) {
 
 // --- credentials ------------------------------------------------------------------------------
 
-const KEYS: &[&str] = &["wifi_ssid", "wifi_passphrase", "wifi_country", "dashboard_password"];
+const KEYS: &[&str] = &["wifi_ssid", "wifi_passphrase", "wifi_country", "dashboard_password", "home_wifi_ssid", "home_wifi_passphrase"];
 
 /// Plain characters only (what `blackbox.txt` and hostapd take): printable ASCII.
 fn printable(s: &str) -> bool {
@@ -129,7 +129,9 @@ pub fn check(key: &str, value: &str) -> Result<(), String> {
             Err("The country must be two letters, like US or DE (empty: channels allowed everywhere).".into())
         }
         "dashboard_password" if !(8..=64).contains(&n) || !plain => Err("The dashboard password must be 8 to 64 plain characters.".into()),
-        "wifi_ssid" | "wifi_passphrase" | "wifi_country" | "dashboard_password" => {
+        "home_wifi_ssid" if n > 32 || !plain => Err("The home Wi-Fi name must be up to 32 plain characters (empty: no home Wi-Fi).".into()),
+        "home_wifi_passphrase" if !(8..=63).contains(&n) || !plain => Err("The home Wi-Fi password must be 8 to 63 plain characters.".into()),
+        "wifi_ssid" | "wifi_passphrase" | "wifi_country" | "dashboard_password" | "home_wifi_ssid" | "home_wifi_passphrase" => {
             // A value that starts or ends with a space would be trimmed by blackbox.txt's reader.
             if value.trim() != value { Err("No spaces at the start or the end, please.".into()) } else { Ok(()) }
         }
@@ -168,13 +170,19 @@ pub fn credentials(data_dir: &Path, appliance: bool) -> ApiResult {
             }
         }
     }
+    // The home Wi-Fi (wifi-home): its name and state ("away", "joining", "home FREQ ADDRESS").
+    let run_file = |f: &str| if appliance { std::fs::read_to_string(Path::new("/run/blackbox").join(f)).ok().map(|s| s.trim().to_string()) } else { None };
+    let home_ssid = run_file("home_ssid");
+    let home_state = run_file("home.state");
     let opt = |v: &Option<String>| v.as_deref().map_or("null".to_string(), |s| JsonStr(s).to_string());
     Ok(Reply::Json(
         StatusCode::OK,
         format!(
-            "{{\"appliance\":{appliance},\"wifi_ssid\":{},\"wifi_country\":{},\"pending\":[{}],\"applies\":\"at the next start\"}}",
+            "{{\"appliance\":{appliance},\"wifi_ssid\":{},\"wifi_country\":{},\"home_wifi_ssid\":{},\"home_wifi\":{},\"pending\":[{}],\"applies\":\"at the next start\"}}",
             opt(&ssid),
             opt(&country),
+            opt(&home_ssid),
+            opt(&home_state),
             names.join(",")
         ),
     ))
@@ -194,7 +202,7 @@ pub fn put_credentials(data_dir: &Path, appliance: bool, o: &json::Object) -> Ap
         new.push((k.clone(), v));
     }
     if new.is_empty() {
-        return Err(ApiError::bad("nothing to change: give wifi_ssid, wifi_passphrase, wifi_country or dashboard_password"));
+        return Err(ApiError::bad("nothing to change: give wifi_ssid, wifi_passphrase, wifi_country, dashboard_password, home_wifi_ssid or home_wifi_passphrase"));
     }
     if !appliance {
         if let Some((k, _)) = new.iter().find(|(k, _)| k != "dashboard_password") {

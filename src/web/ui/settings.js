@@ -277,15 +277,23 @@ views.settings = (() => {
       ins.wifi_passphrase = p; parts.push(pw);
       const [cc, cw] = input('dev-wifi_country', 'Country (two letters)', 'text', c.wifi_country || '', 'Like US or DE: the Wi-Fi then uses the channels allowed there.');
       ins.wifi_country = cc; parts.push(cw);
+      const hs = c.home_wifi || '';
+      const state = !c.home_wifi_ssid ? 'No home Wi-Fi set.' : hs.startsWith('home') ? `Connected to ${c.home_wifi_ssid} (address ${hs.split(' ')[2] || 'none yet'}).` : hs === 'joining' ? `Joining ${c.home_wifi_ssid}…` : `${c.home_wifi_ssid} is not in range.`;
+      const [hn, hnw] = input('dev-home_wifi_ssid', 'Home Wi-Fi name', 'text', c.home_wifi_ssid, `For copying footage and sending alerts when the car is home. ${state}`);
+      ins.home_wifi_ssid = hn; parts.push(hnw);
+      const [hp, hpw] = input('dev-home_wifi_passphrase', 'Home Wi-Fi password', 'password', '', '8 to 63 characters. Empty: unchanged.');
+      ins.home_wifi_passphrase = hp; parts.push(hpw);
     }
     const [dp, dw] = input('dev-dashboard_password', 'Dashboard password', 'password', '', '8 to 64 characters. Empty: unchanged.');
     ins.dashboard_password = dp; parts.push(dw);
-    const pending = (c.pending || []).length ? h('p', { class: 'muted', id: 'dev-pending', text: `Waiting for the next start: ${c.pending.map((k) => ({ wifi_ssid: 'Wi-Fi name', wifi_passphrase: 'Wi-Fi password', wifi_country: 'country', dashboard_password: 'dashboard password' }[k] || k)).join(', ')}.` }) : null;
+    const pending = (c.pending || []).length ? h('p', { class: 'muted', id: 'dev-pending', text: `Waiting for the next start: ${c.pending.map((k) => ({ wifi_ssid: 'Wi-Fi name', wifi_passphrase: 'Wi-Fi password', wifi_country: 'country', dashboard_password: 'dashboard password', home_wifi_ssid: 'home Wi-Fi name', home_wifi_passphrase: 'home Wi-Fi password' }[k] || k)).join(', ')}.` }) : null;
     const checks = {
       wifi_ssid: (v) => (v.length >= 1 && v.length <= 32 ? null : 'The Wi-Fi name must be 1 to 32 characters.'),
       wifi_passphrase: (v) => (v.length >= 8 && v.length <= 63 ? null : 'The Wi-Fi password must be 8 to 63 characters.'),
       wifi_country: (v) => (v === '' || /^[A-Za-z]{2}$/.test(v) ? null : 'The country must be two letters, like US or DE.'),
       dashboard_password: (v) => (v.length >= 8 && v.length <= 64 ? null : 'The dashboard password must be 8 to 64 characters.'),
+      home_wifi_ssid: (v) => (v.length <= 32 ? null : 'The home Wi-Fi name must be up to 32 characters.'),
+      home_wifi_passphrase: (v) => (v.length >= 8 && v.length <= 63 ? null : 'The home Wi-Fi password must be 8 to 63 characters.'),
     };
     const saveDev = async (ev) => {
       ev.preventDefault();
@@ -293,7 +301,7 @@ views.settings = (() => {
       const body = {};
       for (const [k, i] of Object.entries(ins)) {
         const v = i.value;
-        if (k === 'wifi_ssid' ? v === (c.wifi_ssid || '') : k === 'wifi_country' ? v.toUpperCase() === (c.wifi_country || '') : v === '') continue;
+        if (k === 'wifi_ssid' ? v === (c.wifi_ssid || '') : k === 'home_wifi_ssid' ? v === (c.home_wifi_ssid || '') : k === 'wifi_country' ? v.toUpperCase() === (c.wifi_country || '') : v === '') continue;
         if (/[^\x20-\x7e]/.test(v)) { err.textContent = 'Use plain characters only (letters, digits, spaces, punctuation).'; err.hidden = false; i.focus(); return; }
         if (v.trim() !== v) { err.textContent = 'No spaces at the start or the end, please.'; err.hidden = false; i.focus(); return; }
         const bad = checks[k](v);
