@@ -1202,8 +1202,13 @@ fn device_settings_modes_password_reboot_and_erase() {
     // Credentials on a computer.
     let c = bb.json("/api/device/credentials");
     assert_eq!((c["appliance"].clone(), c["pending"].clone()), (serde_json::json!(false), serde_json::json!([])), "{c}");
+    assert_eq!((c["home_wifi_ssid"].clone(), c["home_wifi"].clone()), (serde_json::Value::Null, serde_json::Value::Null), "{c}");
     let r = bb.req("PUT", "/api/device/credentials", r#"{"wifi_ssid": "Car"}"#);
     assert_eq!((r.status, r.json()["key"].clone()), (409, serde_json::json!("wifi_ssid")), "{}", r.text());
+    let r = bb.req("PUT", "/api/device/credentials", r#"{"home_wifi_ssid": "Home"}"#);
+    assert_eq!((r.status, r.json()["key"].clone()), (409, serde_json::json!("home_wifi_ssid")), "{}", r.text());
+    let r = bb.req("PUT", "/api/device/credentials", r#"{"home_wifi_passphrase": "short"}"#);
+    assert_eq!((r.status, r.json()["key"].clone()), (400, serde_json::json!("home_wifi_passphrase")), "{}", r.text());
     let r = bb.req("PUT", "/api/device/credentials", r#"{"dashboard_password": "short"}"#);
     assert_eq!((r.status, r.json()["key"].clone()), (400, serde_json::json!("dashboard_password")), "{}", r.text());
     assert!(r.json()["error"].as_str().unwrap().contains("8 to 64"), "{}", r.text());

@@ -198,6 +198,17 @@ if [ "$n" = 2 ]; then
     else
         fail dashboard-settings-applied "$(grep -E '^(ssid|country_code)=' /run/blackbox/hostapd.conf | tr '\n' ' ') pending=$(ls "$DATA/credentials.pending" 2>&1)"
     fi
+    # The home Wi-Fi from the dashboard: wpa_supplicant's station config (the SSID in hex,
+    # quotes and all), and wifi-home looking for it (none in range here).
+    hex=$(printf '%s' 'Home "Net"' | od -An -tx1 | tr -d ' \n')
+    i=0
+    while [ ! -f /run/blackbox/home.state ] && [ $i -lt 60 ]; do sleep 1; i=$((i + 1)); done
+    if grep -q "^    ssid=$hex\$" /run/blackbox/wpa_home.conf && grep -q '^    psk="home pass 2026"$' /run/blackbox/wpa_home.conf &&
+        [ "$(cat /run/blackbox/home.state)" = away ] && [ -e /sys/class/net/sta0 ]; then
+        ok home-wifi-applied "wpa_home.conf: ssid $hex; sta0 added; home.state away"
+    else
+        fail home-wifi-applied "$(grep -v psk /run/blackbox/wpa_home.conf 2>&1 | tr '\n' ' ') state=$(cat /run/blackbox/home.state 2>&1)"
+    fi
     now=$(date +%s) fut=$(cat /data/test/future)
     if [ "$now" -ge "$fut" ]; then ok clock-not-backwards "$(date -u +%Y-%m-%dT%H:%M:%SZ) >= saved $fut"; else fail clock-not-backwards "now $now < saved $fut"; fi
     if h=$(wait_durable); then ok recording "$h"; else fail recording; fi

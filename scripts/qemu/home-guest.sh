@@ -5,10 +5,11 @@
 #   wlan1           a phone, in its own network namespace, joined to the dash cam's Wi-Fi
 #   wlan2           the home router, in its own network namespace: hostapd "HomeNet" on
 #                   channel 11 (the dash cam's AP starts on 6), DHCP (dnsmasq), and an uplink
-#                   to the host's S3 server: a TCP relay (busybox nc) on 10.77.0.1:8333 whose far leg leaves
-#                   through the wired interface to qemu's guestfwd (10.0.2.100:8333)
-# Phase 1 (first boot): the AP on channel 6 with the home network absent; the phone joins;
-# the home network appears on channel 11; wifi-home moves the AP there and joins; the phone
+#                   to the host's S3 server and webhook receiver: TCP relays (busybox nc) on
+#                   10.77.0.1:8333 and :8080 whose far legs leave through the wired interface
+#                   to qemu's guestfwd (10.0.2.100:8333, :8080)
+# Phase 1 (first boot): the AP on channel 6 with the home network absent; the phone joins; a
+# Save incident, whose alert waits in the outbox (no network); the home network appears on channel 11; wifi-home moves the AP there and joins; the phone
 # rejoins by itself; then "home ready" and the host watches the offload (and cuts the power).
 # Phase 2 (after the power cut): the home network is there from the start; "home ready"; the
 # host waits for the resumed upload to verify, then sends the names of the objects it holds on
@@ -50,11 +51,14 @@ home_up() {
     hn dnsmasq --conf-file=/dev/null --port=0 --interface=wlan2 --bind-interfaces \
         --dhcp-range=10.77.0.100,10.77.0.150,255.255.255.0,1h --dhcp-option=option:router,10.77.0.1 \
         --dhcp-leasefile=/run/home.leases --pid-file=/run/home-dnsmasq.pid || fail home-router "dnsmasq"
-    # The uplink: each connection to 10.77.0.1:8333 is relayed by nc, run in the dash cam's
-    # namespace (the only one with the wired interface), to the host's S3 server.
-    printf '#!/bin/sh\nexec nsenter -t 1 -n nc 10.0.2.100 8333\n' >/run/home-relay
-    chmod +x /run/home-relay
-    hn nc -ll -p 8333 -e /run/home-relay >/run/home-relay.log 2>&1 &
+    # The uplink: each connection to 10.77.0.1:8333 (S3) or :8080 (the webhook receiver) is
+    # relayed by nc, run in the dash cam's namespace (the only one with the wired interface),
+    # to the host's server through qemu's guestfwd.
+    for p in 8333 8080; do
+        printf '#!/bin/sh\nexec nsenter -t 1 -n nc 10.0.2.100 %s\n' "$p" >/run/home-relay-$p
+        chmod +x /run/home-relay-$p
+        hn nc -ll -p "$p" -e /run/home-relay-$p >/run/home-relay-$p.log 2>&1 &
+    done
     say "home router up: HomeNet on channel 11 (2462 MHz), 10.77.0.1 (uptime $(up) s)"
 }
 
@@ -93,6 +97,18 @@ if [ "$phase" = 1 ]; then
     }
     h=$(health)
     case "$h" in *'"status":"ok"'*) ok phone-joined "WPA2 to the dash cam, /health over Wi-Fi" ;; *) fail phone-joined "$(tail -3 /run/phone.log) / $h" ;; esac
+
+    # --- an event while away: its alert waits in the outbox (the host set a webhook) ----------
+    i=0
+    while [ ! -f "$DATA/alerts.conf" ] && [ $i -lt 120 ]; do sleep 1; i=$((i + 1)); done
+    pw=$(cat "$DATA/secret")
+    r=$(wget -qO- --header "Authorization: Bearer $pw" --header 'Content-Type: application/json' --post-data '{"kind":"button"}' http://127.0.0.1/api/incidents 2>&1)
+    sleep 5   # the watcher (every 2 s) queues it, the sender tries and finds no network
+    a=$(wget -qO- --header "Authorization: Bearer $pw" http://127.0.0.1/api/status 2>/dev/null | grep -o '"alerts":{[^}]*}')
+    case "$a" in
+        *'"queued":'[1-9]*'"sent":0,'*) ok alert-queued-away "Save incident; $a" ;;
+        *) fail alert-queued-away "$a; POST /api/incidents: $r" ;;
+    esac
 
     # --- the home network appears on another channel -----------------------------------------
     home_up

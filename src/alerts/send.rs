@@ -60,7 +60,7 @@ pub fn webhook(st: &AlertSettings, a: &Alert, device: &str) -> Result<(), String
     let mut headers: Vec<(&str, &str)> = vec![("Content-Type", ctype)];
     headers.extend(extra.iter().map(|(k, v)| (*k, v.as_str())));
     let r = http::send(&ep, cfg.as_ref(), "POST", &path, &headers, body.as_bytes(), &mut RateLimit::new(0), TIMEOUT)
-        .map_err(|e| tls::explain(&e).unwrap_or_else(|| format!("webhook: {e}")))?;
+        .map_err(|e| tls::explain(&e).unwrap_or_else(|| e.to_string()))?;
     if r.status / 100 != 2 {
         return Err(format!("webhook answered {}: {}", r.status, r.body_text().chars().take(200).collect::<String>()));
     }
