@@ -48,7 +48,29 @@ fn crc32(data: &[u8]) -> u32 {
     !c
 }
 
+/// The calendar year of `secs` since the epoch (UTC).
+fn year_of(secs: u64) -> u64 {
+    let mut days = secs / 86_400;
+    let mut y = 1970;
+    loop {
+        let len = if y % 4 == 0 && (y % 100 != 0 || y % 400 == 0) { 366 } else { 365 };
+        if days < len {
+            return y;
+        }
+        days -= len;
+        y += 1;
+    }
+}
+
 fn main() {
+    // The build year (SOURCE_DATE_EPOCH for reproducible builds, else now): GPS receivers send
+    // two-digit years, read in [build year, build year + 19] (src/gps/nmea.rs).
+    println!("cargo:rerun-if-env-changed=SOURCE_DATE_EPOCH");
+    let secs = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()));
+    println!("cargo:rustc-env=BLACKBOX_BUILD_YEAR={}", year_of(secs));
     let ui = Path::new("src/web/ui");
     println!("cargo:rerun-if-changed=src/web/ui");
     println!("cargo:rerun-if-changed=src/web/openapi.json");

@@ -70,6 +70,16 @@ fn is_leap(y: i64) -> bool {
     y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)
 }
 
+/// UTC nanoseconds of a calendar date and time of day; `None` for a field out of range (month
+/// 13, February 30, hour 24, ...).
+pub fn utc_ns_from_parts(y: i64, mo: u32, d: u32, h: u32, mi: u32, s: u32, ns: u32) -> Option<i64> {
+    if !(1..=12).contains(&mo) || d == 0 || d > days_in_month(y, mo) || h > 23 || mi > 59 || s > 59 || ns >= 1_000_000_000 {
+        return None;
+    }
+    let secs = days_from_civil(y, mo, d).checked_mul(SECS_PER_DAY)?.checked_add(i64::from(h * 3600 + mi * 60 + s))?;
+    secs.checked_mul(NS_PER_SEC)?.checked_add(i64::from(ns))
+}
+
 fn days_in_month(y: i64, m: u32) -> u32 {
     match m {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,

@@ -15,6 +15,7 @@ pub mod json_str;
 pub mod control;
 pub mod events;
 pub mod export;
+pub mod gps;
 pub mod gsensor;
 pub mod live;
 pub mod offload;
