@@ -116,6 +116,7 @@ config_props = {
   "commit_frames": {"type": "integer", "minimum": 1, "maximum": 100000, "description": "commit after this many frames at the latest (live)"},
   "max_live_clients": {"type": "integer", "minimum": 1, "maximum": 64, "description": "most simultaneous live viewers (live)"},
   "gsensor_device": {"type": "string", "maxLength": 32, "pattern": "^(|auto|off|/dev/i2c-[0-9]{1,4}(@(0[xX][0-9a-fA-F]{1,2}|[0-9]{1,3}))?)$", "description": "where the G-sensor is: auto or empty (probe every /dev/i2c-*), off, /dev/i2c-N or /dev/i2c-N@0xADDR (next start)"},
+  "gps_device": {"type": "string", "maxLength": 128, "pattern": "^(|auto|off|/[A-Za-z0-9_./:+-]{1,112}(@(4800|9600|19200|38400|57600|115200))?)$", "description": "where the GPS receiver is: auto or empty (/dev/ttyACM*, then /dev/ttyUSB*), off, a tty's absolute path (rate detected) or PATH@BAUD (next start)"},
   "gsensor_threshold_g": {"type": "number", "minimum": 0.5, "maximum": 16, "description": "impact threshold while driving, g of dynamic acceleration (live)"},
   "parking_after_min": {"type": "integer", "minimum": 0, "maximum": 1440, "description": "minutes without vehicle motion (G-sensor) before parking mode starts by itself; 0 never; without a working G-sensor never (live)"},
   "event_pre_s": {"type": "integer", "minimum": 0, "maximum": 600, "description": "footage an event protects before its trigger, s, counted in footage across gaps (live)"},
@@ -168,6 +169,18 @@ Status = {"type": "object", "required": ["recording", "state", "camera", "format
       "impacts": nint(), "last_peak_g": {"type": "number", "nullable": True},
       "last_impact_mono_ns": {"type": "integer", "nullable": True, "minimum": 0, "description": "sample time of the last impact's onset, CLOCK_MONOTONIC ns"},
       "moving": {"type": "boolean", "description": "vibration above 0.03 g RMS within the last 10 s"}}},
+    "gps": {"type": "object", "required": ["state", "device", "baud", "fix", "satellites", "hdop", "sentences", "bad_checksum", "void_fixes", "bad_dates", "bad_fields", "clock", "clock_offset_s"], "description": "the GPS receiver", "properties": {
+      "state": {"type": "string", "enum": ["off", "searching", "no fix", "fix", "lost"]},
+      "device": {"type": "string", "nullable": True, "example": "/dev/ttyACM0"}, "baud": {"type": "integer", "nullable": True},
+      "fix": {"type": "object", "nullable": True, "required": ["time", "lat", "lon", "speed_kmh", "course_deg", "altitude_m", "age_s"], "description": "the last valid fix", "properties": {
+        "time": {"type": "string", "format": "date-time"}, "lat": {"type": "number", "minimum": -90, "maximum": 90}, "lon": {"type": "number", "minimum": -180, "maximum": 180},
+        "speed_kmh": {"type": "number", "minimum": 0}, "course_deg": {"type": "number", "nullable": True}, "altitude_m": {"type": "number", "nullable": True},
+        "age_s": {"type": "number", "minimum": 0, "description": "seconds since it arrived"}}},
+      "satellites": nint(), "hdop": {"type": "number", "nullable": True},
+      "sentences": dict(nint(), description="sentences with a good checksum"), "bad_checksum": nint(), "void_fixes": dict(nint(), description="RMC without a fix (status V, mode N)"),
+      "bad_dates": dict(nint(), description="dates outside [build year, +19] (a week-rollover receiver) or impossible"), "bad_fields": nint(),
+      "clock": {"type": "string", "enum": ["waiting", "set", "right", "not allowed"], "description": "the system clock from GPS: set once after 3 agreeing fixes"},
+      "clock_offset_s": {"type": "number", "nullable": True, "description": "GPS time minus the system clock when it was checked"}}},
     "offload": {"$ref": "#/components/schemas/OffloadState"},
     "alerts": {"$ref": "#/components/schemas/AlertState"}}}
 Range = {"type": "object", "required": ["from", "to"], "properties": {"from": time_s, "to": time_s}, "additionalProperties": False}
@@ -250,7 +263,7 @@ doc = {
      "put": op("Change any subset of the configuration: validated (400 naming the key, nothing saved), saved atomically, applied live or by restarting the recorder",
         dict(mut, **{"200": resp("saved and applied", {"type": "object", "required": ["config", "applied", "next_start"], "properties": {
              "config": {"$ref": "#/components/schemas/Config"}, "applied": {"type": "string", "enum": ["live", "restarted"]},
-             "next_start": {"type": "array", "items": {"type": "string", "enum": ["listen", "port", "gsensor_device"]}, "description": "changed keys that apply at the next start"}}}),
+             "next_start": {"type": "array", "items": {"type": "string", "enum": ["listen", "port", "gsensor_device", "gps_device"]}, "description": "changed keys that apply at the next start"}}}),
              "500": e("the config could not be saved"), "503": busy("the recorder did not answer in time")}),
         requestBody=body({"$ref": "#/components/schemas/ConfigPatch"}), operationId="putConfig")},
   "/api/time": {

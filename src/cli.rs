@@ -492,6 +492,9 @@ fn cmd_run(args: &[String]) -> i32 {
         }
     };
     let _gsensor = crate::gsensor::spawn(crate::gsensor::GSensorConfig::from(&config), Box::new(on_impact), Arc::clone(&moving));
+    // The GPS receiver (gps_device): its own thread; none, or one unplugged, never touches
+    // recording.
+    let _gps = crate::gps::spawn(&config.gps_device);
     // Restarts from the web reopen the same source (or the auto-selected one) with the new
     // configuration.
     let source = a.value("--source").map(str::to_string);

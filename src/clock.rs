@@ -35,6 +35,30 @@ pub fn now_mono_ns() -> u64 {
     ns.clamp(0, u64::MAX as i128) as u64
 }
 
+/// Whether this process may set the system clock: it has CAP_SYS_TIME (bit 25 of `CapEff` in
+/// `/proc/self/status`) and `BLACKBOX_CLOCK_READONLY` is not `1` (tests and qemu-user runs set
+/// it: the host's clock must never move).
+pub fn settable() -> bool {
+    if std::env::var_os("BLACKBOX_CLOCK_READONLY").is_some_and(|v| v == "1") {
+        return false;
+    }
+    let Ok(s) = std::fs::read_to_string("/proc/self/status") else { return false };
+    s.lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|h| u64::from_str_radix(h.trim(), 16).ok())
+        .is_some_and(|caps| caps & (1 << 25) != 0)
+}
+
+/// Sets CLOCK_REALTIME to `t` (ns since the epoch); refused (EPERM) under
+/// `BLACKBOX_CLOCK_READONLY=1`.
+pub fn set_realtime(t: i64) -> Result<(), rustix::io::Errno> {
+    if std::env::var_os("BLACKBOX_CLOCK_READONLY").is_some_and(|v| v == "1") {
+        return Err(rustix::io::Errno::PERM);
+    }
+    let ts = rustix::time::Timespec { tv_sec: t.div_euclid(NS_PER_SEC), tv_nsec: t.rem_euclid(NS_PER_SEC) as _ };
+    rustix::time::clock_settime(ClockId::Realtime, ts)
+}
+
 // ---------------------------------------------------------------------------------------------
 // Calendar
 // ---------------------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ pub(super) enum Key {
     EventPreS,
     EventPostS,
     ParkingAfterMin,
+    GpsDevice,
 }
 
 /// The type and allowed values of a key.
@@ -57,7 +58,7 @@ pub(super) enum Ty {
 
 impl Key {
     /// In file order (also the order of `to_json` and docs/CONFIG.md).
-    pub(super) const ALL: [Key; 24] = [
+    pub(super) const ALL: [Key; 25] = [
         Key::Listen,
         Key::Port,
         Key::StorageCapGb,
@@ -82,6 +83,7 @@ impl Key {
         Key::EventPreS,
         Key::EventPostS,
         Key::ParkingAfterMin,
+        Key::GpsDevice,
     ];
 
     pub(super) fn name(self) -> &'static str {
@@ -105,6 +107,7 @@ impl Key {
             Key::VideoBitrateKbps => "video_bitrate_kbps",
             Key::KeyframeIntervalS => "keyframe_interval_s",
             Key::GsensorDevice => "gsensor_device",
+            Key::GpsDevice => "gps_device",
             Key::GsensorThresholdG => "gsensor_threshold_g",
             Key::GsensorParkedThresholdG => "gsensor_parked_threshold_g",
             Key::EventPreS => "event_pre_s",
@@ -138,6 +141,7 @@ impl Key {
             Key::VideoBitrateKbps => u(100, 50_000),
             Key::KeyframeIntervalS => u(1, 10),
             Key::GsensorDevice => Ty::Str { max: 32 },
+            Key::GpsDevice => Ty::Str { max: 128 },
             Key::GsensorThresholdG => Ty::Float { min: 0.5, max: 16.0 },
             Key::GsensorParkedThresholdG => Ty::Float { min: 0.1, max: 16.0 },
             Key::EventPreS => u(0, 600),
@@ -214,6 +218,7 @@ impl Config {
             Key::VideoBitrateKbps => Val::Uint(self.video_bitrate_kbps.into()),
             Key::KeyframeIntervalS => Val::Uint(self.keyframe_interval_s.into()),
             Key::GsensorDevice => Val::Str(&self.gsensor_device),
+            Key::GpsDevice => Val::Str(&self.gps_device),
             Key::GsensorThresholdG => Val::Float(self.gsensor_threshold_g),
             Key::GsensorParkedThresholdG => Val::Float(self.gsensor_parked_threshold_g),
             Key::EventPreS => Val::Uint(self.event_pre_s.into()),
@@ -255,6 +260,7 @@ impl Config {
             (Key::VideoBitrateKbps, Val::Uint(v)) => self.video_bitrate_kbps = narrow(key, v)?,
             (Key::KeyframeIntervalS, Val::Uint(v)) => self.keyframe_interval_s = narrow(key, v)?,
             (Key::GsensorDevice, Val::Str(s)) => self.gsensor_device = text(key, s)?,
+            (Key::GpsDevice, Val::Str(s)) => self.gps_device = text(key, s)?,
             (Key::GsensorThresholdG, Val::Float(v)) => self.gsensor_threshold_g = v,
             (Key::GsensorParkedThresholdG, Val::Float(v)) => self.gsensor_parked_threshold_g = v,
             (Key::EventPreS, Val::Uint(v)) => self.event_pre_s = narrow(key, v)?,
@@ -296,6 +302,10 @@ pub(super) fn check(key: Key, val: Val<'_>, shown: &dyn fmt::Display) -> Result<
                 Some(key),
                 format_args!("config key \"video_codec\": {shown} is not a codec blackbox records (\"h264\" or \"mjpeg\")"),
             )),
+            Key::GpsDevice => match crate::gps::Device::parse(s) {
+                Ok(_) => Ok(()),
+                Err(e) => Err(ConfigError::new(ConfigErrorKind::InvalidValue, Some(key), format_args!("config key \"gps_device\": {e}"))),
+            },
             Key::GsensorDevice => match crate::gsensor::Device::parse(s) {
                 Ok(_) => Ok(()),
                 Err(e) => Err(ConfigError::new(

@@ -97,6 +97,8 @@ pub struct Config {
     pub keyframe_interval_s: u32,
     /// Where the G-sensor is: `"auto"`, `"off"`, `"/dev/i2c-N"` or `"/dev/i2c-N@0xADDR"`.
     pub gsensor_device: heapless::String<32>,
+    /// Where the GPS receiver is: `"auto"`, `"off"`, a tty's absolute path, or `PATH@BAUD`.
+    pub gps_device: heapless::String<128>,
     /// Impact threshold while driving, g; 0.5..=16.
     pub gsensor_threshold_g: f64,
     /// Impact ("bump") threshold while parked, g; 0.1..=16.
@@ -157,6 +159,7 @@ impl Default for Config {
             video_bitrate_kbps: 4000,
             keyframe_interval_s: 1,
             gsensor_device: heapless::String::try_from("auto").unwrap_or_default(),
+            gps_device: heapless::String::try_from("auto").unwrap_or_default(),
             gsensor_threshold_g: 2.5,
             gsensor_parked_threshold_g: 0.5,
             event_pre_s: 20,

@@ -622,6 +622,9 @@ impl Api<'_> {
         if old.gsensor_device != new.gsensor_device {
             next_start.push("\"gsensor_device\"");
         }
+        if old.gps_device != new.gps_device {
+            next_start.push("\"gps_device\"");
+        }
         crate::gsensor::set_thresholds(new.gsensor_threshold_g as f32, new.gsensor_parked_threshold_g as f32);
         if let Some(ev) = self.events {
             ev.set_window(crate::events::Window::of(&new));
@@ -671,8 +674,7 @@ impl Api<'_> {
             return Err(ApiError::new(StatusCode::CONFLICT, "setting the clock is disabled (BLACKBOX_CLOCK_READONLY=1)"));
         }
         let before = clock::now_utc_ns();
-        let ts = rustix::time::Timespec { tv_sec: t.div_euclid(1_000_000_000), tv_nsec: t.rem_euclid(1_000_000_000) as _ };
-        match rustix::time::clock_settime(rustix::time::ClockId::Realtime, ts) {
+        match clock::set_realtime(t) {
             Ok(()) => {
                 log::warn!(
                     "clock set from the web: {} -> {} (jump of {:+.3} s)",
@@ -696,16 +698,9 @@ const GAP_NS: i64 = 2_000_000_000;
 /// The clock is never set before 2020-01-01.
 const MIN_SET_NS: i64 = 1_577_836_800_000_000_000;
 
-/// Whether this process has CAP_SYS_TIME (bit 25 of `CapEff` in `/proc/self/status`).
+/// Whether this process may set the clock (`clock::settable`).
 pub fn clock_settable() -> bool {
-    if std::env::var_os("BLACKBOX_CLOCK_READONLY").is_some_and(|v| v == "1") {
-        return false;
-    }
-    let Ok(s) = std::fs::read_to_string("/proc/self/status") else { return false };
-    s.lines()
-        .find_map(|l| l.strip_prefix("CapEff:"))
-        .and_then(|h| u64::from_str_radix(h.trim(), 16).ok())
-        .is_some_and(|caps| caps & (1 << 25) != 0)
+    clock::settable()
 }
 
 /// The current config with the body's keys replaced, validated by the config parser (so an

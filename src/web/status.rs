@@ -29,7 +29,7 @@ pub struct Extra {
 }
 
 /// A JSON body; 2 KiB holds the status with a camera description of a few hundred bytes.
-pub type JsonBuf = heapless::String<4096>;
+pub type JsonBuf = heapless::String<6144>;
 
 /// `{"status":"ok","uptime_s":N,"recording":B,"durable_seq":N|null}`
 pub fn health_json(s: &Snapshot) -> JsonBuf {
@@ -93,7 +93,7 @@ pub fn status_json(src: &StatusSource<'_>, extra: &Extra) -> JsonBuf {
          \"storage\":{{\"used_bytes\":{},\"cap_bytes\":{},\"free_bytes\":{}}},\"segments\":{},\
          \"oldest\":{},\"newest\":{},\"started\":{},\"uptime_s\":{},\
          \"system\":{{\"cpu_percent\":{},\"mem_used_bytes\":{},\"mem_total_bytes\":{},\"rss_bytes\":{},\
-         \"temp_c\":{},\"throttled\":{}}},\"live_clients\":{},\"web_allocations\":{},\"codec\":{},\"gsensor\":{},\"offload\":{},\"alerts\":{},\"version\":\"{}\"}}",
+         \"temp_c\":{},\"throttled\":{}}},\"live_clients\":{},\"web_allocations\":{},\"codec\":{},\"gsensor\":{},\"gps\":{},\"offload\":{},\"alerts\":{},\"version\":\"{}\"}}",
         s.recording,
         s.state.name(),
         JsonStr(&cam.describe),
@@ -132,6 +132,7 @@ pub fn status_json(src: &StatusSource<'_>, extra: &Extra) -> JsonBuf {
         extra.web_allocations,
         JsonStr(if extra.codec.is_empty() { "mjpeg" } else { extra.codec }),
         GSensor(&crate::gsensor::status()),
+        Gps(&crate::gps::status()),
         crate::offload::shared().map_or_else(|| "null".to_string(), |o| super::offload::status_json(&o.status())),
         crate::alerts::shared().map_or_else(|| "null".to_string(), |a| super::alerts::status_json(&a.status())),
         env!("CARGO_PKG_VERSION")
@@ -165,6 +166,44 @@ impl fmt::Display for GSensor<'_> {
             OptF(g.last_peak_g.map(|p| (f64::from(p) * 100.0).round() / 100.0)),
             OptNum(g.last_impact_mono_ns),
             g.moving
+        )
+    }
+}
+
+/// The GPS receiver's part of `/api/status`: the last fix (position to 7 decimals, about
+/// 1 cm; speed in km/h) and what was refused, by cause.
+struct Gps<'a>(&'a crate::gps::Status);
+
+impl fmt::Display for Gps<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let g = self.0;
+        write!(f, "{{\"state\":\"{}\",\"device\":{},\"baud\":{},\"fix\":", g.state, OptStr((!g.device.is_empty()).then_some(g.device.as_str())), OptNum((g.baud > 0).then_some(u64::from(g.baud))))?;
+        match &g.fix {
+            Some(x) => write!(
+                f,
+                "{{\"time\":{},\"lat\":{:.7},\"lon\":{:.7},\"speed_kmh\":{:.1},\"course_deg\":{},\"altitude_m\":{},\"age_s\":{:.1}}}",
+                OptTime(Some(x.utc_ns)),
+                x.lat,
+                x.lon,
+                f64::from(x.speed_mps) * 3.6,
+                OptF(x.course_deg.map(|c| (f64::from(c) * 10.0).round() / 10.0)),
+                OptF(x.altitude_m.map(|a| (f64::from(a) * 10.0).round() / 10.0)),
+                crate::clock::now_mono_ns().saturating_sub(x.mono_ns) as f64 / 1e9
+            )?,
+            None => f.write_str("null")?,
+        }
+        write!(
+            f,
+            ",\"satellites\":{},\"hdop\":{},\"sentences\":{},\"bad_checksum\":{},\"void_fixes\":{},\"bad_dates\":{},\"bad_fields\":{},\"clock\":\"{}\",\"clock_offset_s\":{}}}",
+            g.satellites,
+            OptF(g.hdop.map(|h| (f64::from(h) * 100.0).round() / 100.0)),
+            g.sentences,
+            g.bad_checksum,
+            g.void_fixes,
+            g.bad_dates,
+            g.bad_fields,
+            g.clock,
+            OptF(g.clock_offset_s.map(|o| (o * 1000.0).round() / 1000.0))
         )
     }
 }

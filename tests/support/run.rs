@@ -28,9 +28,19 @@ impl Drop for Run {
 
 impl Run {
     pub fn start(dir: &Path) -> Run {
+        Run::start_with(dir, "")
+    }
+
+    /// With more config keys (`"key": value, ...`).
+    pub fn start_with(dir: &Path, more_config: &str) -> Run {
         let addr = format!("127.0.0.1:{}", free_port());
         let log = dir.join(format!("stderr-{}.log", free_port()));
-        std::fs::write(dir.join("cfg.json"), r#"{"video_res_width": 160, "video_res_height": 120, "video_fps": 10, "storage_cap_gb": 1, "segment_length_s": 60}"#).unwrap();
+        let more = if more_config.is_empty() { String::new() } else { format!(", {more_config}") };
+        std::fs::write(
+            dir.join("cfg.json"),
+            format!(r#"{{"video_res_width": 160, "video_res_height": 120, "video_fps": 10, "storage_cap_gb": 1, "segment_length_s": 60{more}}}"#),
+        )
+        .unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_blackbox"))
             .args(["run", "--source", "synthetic", "--data"])
             .arg(dir.join("data"))
@@ -38,6 +48,8 @@ impl Run {
             .arg(dir.join("cfg.json"))
             .args(["--listen", &addr])
             .env("BLACKBOX_LOG", "info")
+            // Tests never set the host's clock (GPS, PUT /api/time), even as root.
+            .env("BLACKBOX_CLOCK_READONLY", "1")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
