@@ -49,6 +49,8 @@ impl Bb {
             .arg(dir.join("cfg.json"))
             .arg("--listen")
             .arg(addr.to_string())
+            // Never the host's clock (GPS, PUT /api/time); a test that means it says "0".
+            .env("BLACKBOX_CLOCK_READONLY", "1")
             .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
@@ -909,7 +911,7 @@ fn time_is_readable_and_setting_it_without_permission_is_a_409() {
     if rustix::process::geteuid().is_root() {
         eprintln!("time_is_readable...: running as root: not testing a real clock_settime (it would move this machine's clock)");
     } else {
-        let bb = Bb::start_in(tmp.path(), &["--source", "synthetic"], &[]);
+        let bb = Bb::start_in(tmp.path(), &["--source", "synthetic"], &[("BLACKBOX_CLOCK_READONLY", "0")]);
         assert_eq!(bb.json("/api/time")["settable"], false);
         let r = bb.req("PUT", "/api/time", &format!(r#"{{"unix_ms": {}}}"#, blackbox::clock::now_utc_ns() / 1_000_000));
         assert_eq!(r.status, 409, "{}", r.text());
