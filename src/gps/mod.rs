@@ -14,6 +14,7 @@ pub mod nmea;
 mod reader;
 mod serial;
 pub mod timefix;
+pub mod track;
 
 use std::path::PathBuf;
 use std::sync::Mutex;

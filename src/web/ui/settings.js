@@ -37,6 +37,7 @@ const ADVANCED = [
   ['port', 'Port override', { min: 0, max: 65535, help: 'Nonzero replaces the port in the address (next start).' }],
   ['max_live_clients', 'Live viewers at once', { min: 1, max: 64 }],
   ['gsensor_device', 'G-sensor', { help: 'auto, off, or /dev/i2c-N[@ADDR].' }],
+  ['gps_device', 'GPS receiver', { help: 'auto, off, or a serial device such as /dev/ttyACM0 or /dev/serial0@9600 (next start).' }],
 ];
 const LOOP_MIN = [1, 2, 3, 5, 10];
 const LABELS = Object.fromEntries([...VIDEO_EXTRA, ...STORAGE, ...EVENTS, ...ADVANCED].map(([k, l]) => [k, l]));

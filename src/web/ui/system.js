@@ -56,6 +56,17 @@ views.system = (() => {
     set('sys-uptime', typeof s.uptime_s === 'number' ? fmtDur(s.uptime_s) : '–');
     set('sys-version', s.version ? `blackbox ${s.version}` : '–');
     set('sys-started', s.started ? fmtTime(tms(s.started), { date: true }) : '–');
+    const g = s.gps || { state: 'off' };
+    set('sys-gps-state', { off: 'Off', searching: 'No receiver found', 'no fix': 'Receiver found, no fix yet', fix: 'Fix', lost: 'Receiver lost (looking for it again)' }[g.state] || g.state);
+    const f = g.fix;
+    set('sys-gps-pos', f ? `${Math.abs(f.lat).toFixed(5)}° ${f.lat < 0 ? 'S' : 'N'}, ${Math.abs(f.lon).toFixed(5)}° ${f.lon < 0 ? 'W' : 'E'}` : '–');
+    set('sys-gps-speed', f ? `${f.speed_kmh.toFixed(0)} km/h${f.course_deg === null ? '' : ` · heading ${f.course_deg.toFixed(0)}°`}` : '–');
+    set('sys-gps-when', f ? `${fmtTime(tms(f.time), { date: true })} (${f.age_s < 5 ? 'now' : `${fmtDur(f.age_s)} ago`})` : '–');
+    set('sys-gps-sats', g.state === 'off' ? '–' : `${g.satellites}${g.hdop === null || g.hdop === undefined ? '' : ` (HDOP ${g.hdop})`}`);
+    set('sys-gps-device', g.device ? `${g.device}${g.baud ? ` at ${g.baud} baud` : ''}` : '–');
+    set('sys-gps-clock', { waiting: 'waiting for 3 good fixes', set: `set from GPS (it was ${g.clock_offset_s} s off)`, right: 'agrees with GPS', 'not allowed': `${g.clock_offset_s} s off GPS; blackbox may not set it` }[g.clock] || '–');
+    const bad = [['bad_checksum', 'bad checksum'], ['void_fixes', 'no fix'], ['bad_dates', 'bad date'], ['bad_fields', 'bad field']].filter(([k]) => g[k] > 0).map(([k, t]) => `${t} ${g[k]}`);
+    set('sys-gps-refused', bad.length ? bad.join(' · ') : 'none');
     updateOffload(s.offload);
     updateAlerts(s.alerts);
   }
@@ -111,6 +122,8 @@ views.system = (() => {
         h('button', { class: 'btn primary', type: 'button', id: 'set-clock', onclick: setClock, text: "Set the device clock to this phone's time" }),
         el.clockNote,
         h('p', { class: 'muted', text: 'The Pi has no battery clock: after a power cut its time may be wrong until it is set.' })),
+      h('div', { class: 'card', id: 'card-gps' }, h('h3', { text: 'GPS' }),
+        dl([['Receiver', 'sys-gps-state'], ['Position', 'sys-gps-pos'], ['Speed', 'sys-gps-speed'], ['Last fix', 'sys-gps-when'], ['Satellites', 'sys-gps-sats'], ['Device', 'sys-gps-device'], ['Clock', 'sys-gps-clock'], ['Sentences refused', 'sys-gps-refused']])),
       offloadCard(),
       alertsCard(),
       h('div', { class: 'card', id: 'card-pair' }, h('h3', { text: 'Pair another phone' }),
