@@ -65,6 +65,8 @@ usage:
       last frame. --h264 encodes Motion JPEG footage to H.264 (default 4000 kbit/s) first, for
       a file that plays on phones and in browsers (H.264 footage is exported as it is).
       Read-only: a store left by a power cut is recovered in memory.
+  blackbox export DIR --gpx [--from T] [--to T] -o FILE.gpx|-
+      Writes the GPS track of that time (DIR/gps, one point a second) as GPX 1.1.
   blackbox --version | --help
 ";
 
@@ -494,7 +496,7 @@ fn cmd_run(args: &[String]) -> i32 {
     let _gsensor = crate::gsensor::spawn(crate::gsensor::GSensorConfig::from(&config), Box::new(on_impact), Arc::clone(&moving));
     // The GPS receiver (gps_device): its own thread; none, or one unplugged, never touches
     // recording.
-    let _gps = crate::gps::spawn(&config.gps_device);
+    let _gps = crate::gps::spawn(&config.gps_device, &data);
     // Restarts from the web reopen the same source (or the auto-selected one) with the new
     // configuration.
     let source = a.value("--source").map(str::to_string);
@@ -1017,7 +1019,7 @@ fn cmd_controls(args: &[String]) -> i32 {
 
 fn cmd_export(args: &[String]) -> i32 {
     use std::io::{IsTerminal, Write};
-    let a = match Args::parse(args, &["--from", "--to", "-o", "--output", "--bitrate"], &["--h264"]) {
+    let a = match Args::parse(args, &["--from", "--to", "-o", "--output", "--bitrate"], &["--h264", "--gpx"]) {
         Ok(a) => a,
         Err(e) => return usage_error(&e),
     };
@@ -1041,6 +1043,29 @@ fn cmd_export(args: &[String]) -> i32 {
         (Ok(f), Ok(t)) => (f, t),
         (Err(e), _) | (_, Err(e)) => return usage_error(&e),
     };
+    if a.flag("--gpx") {
+        // The GPS track (DATA/gps) as GPX instead of video.
+        let (points, bad) = crate::gps::track::read(&dir, from, to);
+        if bad > 0 {
+            eprintln!("blackbox: {bad} damaged track record(s) skipped");
+        }
+        if points.is_empty() {
+            eprintln!("blackbox: no GPS track in {} for that range", dir.display());
+            return 1;
+        }
+        let gpx = crate::gps::gpx::write(&points, from, to);
+        let r = if out == "-" { std::io::stdout().write_all(gpx.as_bytes()) } else { std::fs::write(out, gpx.as_bytes()) };
+        return match r {
+            Ok(()) => {
+                eprintln!("blackbox: {} track points, {} .. {}", points.len(), crate::clock::Iso(points[0].utc_ns), crate::clock::Iso(points[points.len() - 1].utc_ns));
+                0
+            }
+            Err(e) => {
+                eprintln!("blackbox: cannot write {out}: {e}");
+                1
+            }
+        };
+    }
     if let Err(e) = check_store_dir(&dir) {
         eprintln!("blackbox: {e}");
         return 2;

@@ -109,6 +109,20 @@ fn nmea_from_a_tty_fix_refusals_clock_and_replug() {
     assert!((off - want).abs() < 400.0, "offset {off} s, expected about {want} s (2030-06-01T12:00Z - now)");
     assert!(bb.stderr().contains("may not set it"), "{}", bb.stderr());
 
+    // The track, one point a second, as GPX through the API; gpxpy (PyPI) must read it.
+    let (code, gpx) = bb.http("GET", "/api/export.gpx", "").unwrap();
+    assert_eq!(code, 200, "{gpx}");
+    let (n, last) = gpxpy(&gpx, d.path());
+    assert!(n >= 2, "{n} points: {gpx}");
+    let v: Vec<f64> = last.split(' ').map(|x| x.parse().unwrap_or(f64::NAN)).collect();
+    assert!((v[0] - lat).abs() < 1e-5 && (v[1] - lon).abs() < 1e-5 && (v[2] - 123.4).abs() < 0.05, "{last}");
+    assert!((v[3] - 27.78).abs() < 0.02, "speed 54 knots = 27.78 m/s: {last}");
+    assert!(v[4] >= 1_906_545_600.0 && v[4] < 1_906_545_700.0, "time in 2030-06-01T12:00Z: {last}");
+    let (code, body) = bb.http("GET", "/api/export.gpx?from=2031-01-01T00:00:00Z&to=2030-01-01T00:00:00Z", "").unwrap();
+    assert_eq!(code, 400, "{body}");
+    let (code, none) = bb.http("GET", "/api/export.gpx?from=2020-01-01T00:00:00Z&to=2020-01-02T00:00:00Z", "").unwrap();
+    assert_eq!((code, none.contains("<trkseg>")), (200, false), "no points in 2020: {none}");
+
     // Unplugged: the master closes (the slave reads EIO), the link points nowhere.
     drop(m);
     std::fs::remove_file(&link).unwrap();
@@ -130,4 +144,34 @@ fn nmea_from_a_tty_fix_refusals_clock_and_replug() {
     assert!(bb.stderr().contains("looking for the receiver again"), "{}", bb.stderr());
     // Recording never stopped.
     assert_eq!(bb.json("/api/status")["recording"], true);
+    bb.stop();
+    // The command line: the same track, both positions.
+    let out = d.path().join("track.gpx");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_blackbox")).arg("export").arg(d.path().join("data")).args(["--gpx", "-o"]).arg(&out).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let gpx = std::fs::read_to_string(&out).unwrap();
+    let (n2, _) = gpxpy(&gpx, d.path());
+    assert!(n2 > n, "{n2} points after the replug, {n} before");
+    assert!(gpx.contains("lat=\"-33.85"), "the second position: {gpx}");
+}
+
+/// Parses `gpx` with gpxpy: (points, "lat lon ele speed unix_time" of the last).
+fn gpxpy(gpx: &str, dir: &std::path::Path) -> (usize, String) {
+    let py = std::env::var("BLACKBOX_GPS_PYTHON").map(std::path::PathBuf::from).unwrap_or_else(|_| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/gps-venv/bin/python"));
+    assert!(py.exists(), "gpxpy is needed: scripts/test installs it into target/gps-venv (or set BLACKBOX_GPS_PYTHON)");
+    let f = dir.join("check.gpx");
+    std::fs::write(&f, gpx).unwrap();
+    let script = r#"
+import sys, gpxpy
+g = gpxpy.parse(open(sys.argv[1]))
+pts = [p for t in g.tracks for s in t.segments for p in s.points]
+p = pts[-1]
+speed = next(c.text for c in p.extensions[0] if c.tag.endswith('speed'))
+print(len(pts), p.latitude, p.longitude, p.elevation, speed, p.time.timestamp())
+"#;
+    let o = std::process::Command::new(py).args(["-c", script]).arg(&f).output().unwrap();
+    assert!(o.status.success(), "gpxpy refused it: {}\n{gpx}", String::from_utf8_lossy(&o.stderr));
+    let s = String::from_utf8(o.stdout).unwrap();
+    let (n, rest) = s.trim().split_once(' ').unwrap();
+    (n.parse().unwrap(), rest.to_string())
 }

@@ -5,16 +5,19 @@
 //! - `timefix`: when a receiver's time may set the clock (3 agreeing fixes);
 //! - `serial`: the tty, raw 8N1, reads that time out;
 //! - `reader`: the thread: find the receiver, detect its rate, read sentences, keep the last
-//!   fix, set the clock once; an unplugged or silent receiver is logged and looked for again.
+//!   fix, set the clock once; an unplugged or silent receiver is logged and looked for again;
+//! - `track`: one point a second kept crash-safely in `DATA/gps/`;
+//! - `gpx`: the track as GPX 1.1.
 //!
 //! The receiver never stops the recorder, and nothing here allocates per sentence.
-//! Not yet: fixes stored with the footage, the export's subtitle track, GPX (the note).
+//! Not yet: the export's subtitle track (the note).
 
 pub mod nmea;
 mod reader;
 mod serial;
 pub mod timefix;
 pub mod track;
+pub mod gpx;
 
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -116,8 +119,10 @@ fn with_status(f: impl FnOnce(&mut Status)) {
     f(&mut g);
 }
 
-/// Starts the GPS thread; `None` when `gps_device` is `off` or the thread can't be started.
-pub fn spawn(gps_device: &str) -> Option<std::thread::JoinHandle<()>> {
+/// Starts the GPS thread (its track in `data_dir/gps`); `None` when `gps_device` is `off` or
+/// the thread can't be started.
+pub fn spawn(gps_device: &str, data_dir: &std::path::Path) -> Option<std::thread::JoinHandle<()>> {
+    let data_dir = data_dir.to_path_buf();
     let device = Device::parse(gps_device).unwrap_or(Device::Off);
     if device == Device::Off {
         with_status(|s| s.state = "off");
@@ -126,7 +131,7 @@ pub fn spawn(gps_device: &str) -> Option<std::thread::JoinHandle<()>> {
     }
     std::thread::Builder::new()
         .name("gps".into())
-        .spawn(move || reader::run(device))
+        .spawn(move || reader::run(device, &data_dir))
         .map_err(|e| log::error!("gps: cannot start its thread: {e}; recording without it"))
         .ok()
 }

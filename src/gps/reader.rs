@@ -5,6 +5,7 @@
 
 use super::nmea::{self, NmeaError, Sentence};
 use super::timefix::TimeFromGps;
+use super::track::{Point, TrackWriter};
 use super::{Device, Fix, RATES, serial, with_status};
 use crate::clock::{now_mono_ns, now_utc_ns};
 use rustix::fd::OwnedFd;
@@ -18,7 +19,9 @@ const RATE_LISTEN_NS: u64 = 2_500_000_000;
 /// Longer lines (NMEA allows 82 bytes) are dropped whole.
 const LINE_MAX: usize = 128;
 
-pub fn run(device: Device) {
+pub fn run(device: Device, data_dir: &Path) {
+    let mut track = TrackWriter::new(data_dir);
+    let mut track_failed = false;
     let mut announced_none = false;
     let mut clock_done = false;
     loop {
@@ -38,7 +41,17 @@ pub fn run(device: Device) {
                 s.device = heapless::String::try_from(path.to_str().unwrap_or("?")).unwrap_or_default();
                 s.baud = rate;
             });
-            let why = read_sentences(&fd, &path, &mut clock_done);
+            let why = read_sentences(&fd, &path, &mut clock_done, &mut |p| {
+                match track.push(p) {
+                    Ok(()) => track_failed = false,
+                    Err(e) if !track_failed => {
+                        log::error!("gps: cannot write the track: {e}");
+                        track_failed = true;
+                    }
+                    Err(_) => {}
+                }
+            });
+            let _ = track.sync();
             log::warn!("gps: {}: {why}; looking for the receiver again", path.display());
             with_status(|s| s.state = "lost");
             break;
@@ -123,7 +136,7 @@ fn listen(fd: &OwnedFd) -> u32 {
 }
 
 /// Reads until the receiver fails; returns why.
-fn read_sentences(fd: &OwnedFd, path: &Path, clock_done: &mut bool) -> String {
+fn read_sentences(fd: &OwnedFd, path: &Path, clock_done: &mut bool, keep: &mut dyn FnMut(&Point)) -> String {
     let mut buf = [0u8; 256];
     let mut line = [0u8; LINE_MAX];
     let (mut len, mut overflow, mut start_mono) = (0usize, false, 0u64);
@@ -155,7 +168,7 @@ fn read_sentences(fd: &OwnedFd, path: &Path, clock_done: &mut bool) -> String {
                 }
                 b'\n' => {
                     if !overflow && len > 0 {
-                        handle(&line[..len], start_mono, &mut tf, clock_done);
+                        handle(&line[..len], start_mono, &mut tf, clock_done, keep);
                     }
                     len = 0;
                     overflow = false;
@@ -170,7 +183,7 @@ fn read_sentences(fd: &OwnedFd, path: &Path, clock_done: &mut bool) -> String {
     }
 }
 
-fn handle(line: &[u8], arrival_mono: u64, tf: &mut TimeFromGps, clock_done: &mut bool) {
+fn handle(line: &[u8], arrival_mono: u64, tf: &mut TimeFromGps, clock_done: &mut bool, keep: &mut dyn FnMut(&Point)) {
     match nmea::parse(line, nmea::BUILD_YEAR) {
         Ok(Sentence::Rmc(r)) => {
             let fix = match (r.valid, r.utc_ns, r.lat, r.lon) {
@@ -185,6 +198,7 @@ fn handle(line: &[u8], arrival_mono: u64, tf: &mut TimeFromGps, clock_done: &mut
                 }),
                 _ => None,
             };
+            let mut point = None;
             with_status(|s| {
                 s.sentences += 1;
                 match fix {
@@ -192,6 +206,7 @@ fn handle(line: &[u8], arrival_mono: u64, tf: &mut TimeFromGps, clock_done: &mut
                         f.altitude_m = s.fix.and_then(|o| o.altitude_m);
                         s.fix = Some(f);
                         s.state = "fix";
+                        point = Some(Point::from_fix(&f, s.satellites));
                     }
                     None => {
                         s.void_fixes += 1;
@@ -199,6 +214,9 @@ fn handle(line: &[u8], arrival_mono: u64, tf: &mut TimeFromGps, clock_done: &mut
                     }
                 }
             });
+            if let Some(p) = &point {
+                keep(p);
+            }
             match fix {
                 Some(f) if !*clock_done => {
                     if let Some(t) = tf.offer(f.utc_ns, arrival_mono) {

@@ -1,11 +1,11 @@
 //! The GPS track: one record per second of fixes, kept crash-safely beside the footage in
 //! `DATA/gps/YYYYMMDD.trk` (the UTC day of the fix). docs/FORMAT.md, "GPS track".
 //!
-//! A record is 32 bytes, appended whole at a multiple of 32: a power cut can tear only the
-//! records written since the last sync, and a torn or damaged record fails its CRC and is
-//! skipped (counted), never read as a position. Appends go to a buffer synced every
-//! `SYNC_EVERY` records (fdatasync); nothing here allocates per fix. Old days go when the
-//! track passes `CAP_BYTES`.
+//! A record is 32 bytes, appended whole (one write) at a multiple of 32: a power cut can tear
+//! only the records written since the last sync, and a torn or damaged record fails its CRC
+//! and is skipped (counted), never read as a position. The file is fdatasynced every
+//! `SYNC_EVERY` records (readers see every record at once); nothing here allocates per fix.
+//! Old days go when the track passes `CAP_BYTES`.
 
 use super::Fix;
 use std::fs::{File, OpenOptions};
@@ -16,7 +16,7 @@ pub const RECORD: usize = 32;
 const MAGIC: u16 = 0x5047; // "GP"
 const F_COURSE: u8 = 1;
 const F_ALT: u8 = 2;
-/// Records buffered before a sync (seconds of track a power cut may take).
+/// Records between syncs (seconds of track a power cut may take).
 pub const SYNC_EVERY: usize = 5;
 /// The whole track's size limit (about 6 days of continuous driving, months of commuting).
 pub const CAP_BYTES: u64 = 16 << 20;
@@ -87,14 +87,13 @@ fn file_name(day: i64) -> String {
 pub struct TrackWriter {
     dir: PathBuf,
     file: Option<(i64, File)>,
-    buf: [u8; RECORD * SYNC_EVERY],
-    len: usize,
+    unsynced: usize,
     last_second: i64,
 }
 
 impl TrackWriter {
     pub fn new(data_dir: &Path) -> TrackWriter {
-        TrackWriter { dir: data_dir.join("gps"), file: None, buf: [0; RECORD * SYNC_EVERY], len: 0, last_second: i64::MIN }
+        TrackWriter { dir: data_dir.join("gps"), file: None, unsynced: 0, last_second: i64::MIN }
     }
 
     /// Keeps `p` if it is the first point of its second; syncs every `SYNC_EVERY` points.
@@ -108,15 +107,14 @@ impl TrackWriter {
             self.sync()?;
             self.file = None;
         }
-        if self.len == self.buf.len() {
-            self.sync()?;
-        }
         if self.file.is_none() {
             self.open(day_of(p.utc_ns))?;
         }
-        self.buf[self.len..self.len + RECORD].copy_from_slice(&p.encode());
-        self.len += RECORD;
-        if self.len == self.buf.len() { self.sync() } else { Ok(()) }
+        if let Some((_, f)) = self.file.as_mut() {
+            f.write_all(&p.encode())?;
+            self.unsynced += 1;
+        }
+        if self.unsynced >= SYNC_EVERY { self.sync() } else { Ok(()) }
     }
 
     fn open(&mut self, day: i64) -> io::Result<()> {
@@ -137,16 +135,15 @@ impl TrackWriter {
         Ok(())
     }
 
-    /// Writes and fdatasyncs what is buffered.
+    /// fdatasyncs what was appended since the last sync.
     pub fn sync(&mut self) -> io::Result<()> {
-        if self.len == 0 {
+        if self.unsynced == 0 {
             return Ok(());
         }
         if let Some((_, f)) = self.file.as_mut() {
-            f.write_all(&self.buf[..self.len])?;
             f.sync_data()?;
         }
-        self.len = 0;
+        self.unsynced = 0;
         Ok(())
     }
 
@@ -189,7 +186,9 @@ fn list(dir: &Path) -> Vec<(String, PathBuf, u64)> {
 /// as damaged.
 pub fn read(data_dir: &Path, from: i64, to: i64) -> (Vec<Point>, u64) {
     let dir = data_dir.join("gps");
-    let (first, last) = (file_name(day_of(from)), file_name(day_of(to)));
+    // Open-ended ranges (i64::MIN, i64::MAX): days from 1970 to the end of i64 time.
+    let clamp = |t: i64| t.clamp(0, i64::MAX - 2 * 86_400_000_000_000);
+    let (first, last) = (file_name(day_of(clamp(from))), file_name(day_of(clamp(to))));
     let mut out = Vec::new();
     let mut bad = 0;
     let mut files = list(&dir);
@@ -251,7 +250,7 @@ mod tests {
                 w.push(&p(t, 37.0 + k as f64 * 1e-4)).unwrap();
             }
         }
-        let (all, bad) = read(d.path(), i64::MIN / 2, i64::MAX / 2);
+        let (all, bad) = read(d.path(), i64::MIN, i64::MAX);
         assert_eq!((all.len(), bad), (7, 0), "{all:?}");
         assert!(all.windows(2).all(|w| w[1].utc_ns - w[0].utc_ns == S));
         let files = list(&d.path().join("gps"));

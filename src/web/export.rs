@@ -74,7 +74,7 @@ fn error(status: StatusCode, msg: &str) -> Response<impl picoserve::response::He
 
 /// Parses `from` and `to` from the query string (both optional: the whole store), and
 /// `clock=1` (export.json only: the video-time to UTC map the player needs).
-fn query_range(parts: &RequestParts<'_>) -> Result<(What, bool), String> {
+pub(super) fn query_range(parts: &RequestParts<'_>) -> Result<(What, bool), String> {
     let mut from = i64::MIN;
     let mut to = i64::MAX;
     let mut clock = false;

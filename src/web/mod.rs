@@ -20,6 +20,7 @@ pub mod controls;
 pub mod device;
 pub mod export;
 pub mod footage;
+pub mod gpx;
 pub mod host;
 pub mod incidents;
 pub mod offload;
@@ -165,6 +166,7 @@ fn serve(listener: TcpListener, ctx: WebContext) -> std::io::Result<()> {
             "/api/export.json",
             api::Only { method: "GET", service: export::ExportService { data_dir: &ctx.data_dir, json: true, limit: exports } },
         )
+        .route_service("/api/export.gpx", api::Only { method: "GET", service: gpx::GpxService { data_dir: &ctx.data_dir } })
         .route_service(
             ("/api/segments", parse_path_segment::<u64>(), "/export.mp4"),
             api::Only { method: "GET", service: export::SegmentExportService { data_dir: &ctx.data_dir, limit: exports } },
