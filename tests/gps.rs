@@ -175,3 +175,54 @@ print(len(pts), p.latitude, p.longitude, p.elevation, speed, p.time.timestamp())
     let (n, rest) = s.trim().split_once(' ').unwrap();
     (n.parse().unwrap(), rest.to_string())
 }
+
+/// RMC + GGA for the UTC time `utc_ns`.
+fn fix_at(utc_ns: i64, lat: f64, lon: f64, knots: f64) -> String {
+    let iso = blackbox::clock::Iso(utc_ns).to_string(); // 2026-12-05T20:01:02.345Z
+    let (y, mo, d) = (&iso[2..4], &iso[5..7], &iso[8..10]);
+    let hms = format!("{}{}{}.{}", &iso[11..13], &iso[14..16], &iso[17..19], &iso[20..22]);
+    sentence(&format!("GPRMC,{hms},A,{},{},{knots:.1},45.0,{d}{mo}{y},,,A", coord(lat, true), coord(lon, false)))
+        + &sentence(&format!("GPGGA,{hms},{},{},1,07,1.1,50.0,M,47.0,M,,", coord(lat, true), coord(lon, false)))
+}
+
+/// The subtitles of an export carry the speed and the position of the GPS track at the time
+/// of each second of footage (ffmpeg reads them back); the clock agrees with GPS time here, so
+/// it is left alone.
+#[test]
+fn the_export_subtitles_carry_speed_and_position() {
+    let d = tempfile::tempdir().unwrap();
+    let (m, slave) = pty();
+    let bb = Run::start_with(d.path(), &format!(r#""gps_device": "{slave}""#));
+    let (lat, lon) = (51.50101, -0.14159);
+    let t = Instant::now();
+    let mut first: Option<i64> = None;
+    loop {
+        let now = blackbox::clock::now_utc_ns();
+        first.get_or_insert(now);
+        write_all(&m, &fix_at(now, lat, lon, 27.0));
+        std::thread::sleep(Duration::from_millis(200));
+        if t.elapsed() > Duration::from_secs(6) {
+            break;
+        }
+    }
+    let g = bb.json("/api/status")["gps"].clone();
+    assert_eq!((g["state"].as_str(), g["clock"].as_str()), (Some("fix"), Some("right")), "{g}");
+    let iso = |t: i64| blackbox::clock::Iso(t).to_string();
+    let (from, to) = (first.unwrap() + 2_000_000_000, blackbox::clock::now_utc_ns() - 500_000_000);
+    let (code, _) = bb.http("GET", &format!("/api/export.json?from={}&to={}", iso(from), iso(to)), "").unwrap();
+    assert_eq!(code, 200);
+    // The MP4 through the API, to a file; ffmpeg converts its text track to SRT.
+    let mp4 = d.path().join("clip.mp4");
+    let o = std::process::Command::new("curl")
+        .args(["-sS", "--fail", "-o"])
+        .arg(&mp4)
+        .args(["-H", &format!("Authorization: Bearer {}", std::fs::read_to_string(d.path().join("data/secret")).unwrap().trim())])
+        .arg(format!("http://{}/api/export.mp4?from={}&to={}", bb.addr(), iso(from), iso(to)))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = std::process::Command::new("ffmpeg").args(["-v", "error", "-i"]).arg(&mp4).args(["-map", "0:s:0", "-f", "srt", "-"]).output().expect("ffmpeg (scripts/test installs it)");
+    let srt = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(srt.contains("UTC · 50 km/h · 51.50101° N, 0.14159° W"), "27 knots = 50 km/h at the fed position:\n{srt}");
+}

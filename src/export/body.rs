@@ -14,6 +14,7 @@ use super::mp4::{self, Movie, Track, TIMESCALE};
 use super::plan::{self, Frame, Plan};
 use crate::camera::Codec;
 use crate::clock::IsoSeconds;
+use crate::gps::track::Point;
 use crate::store::record::{Kind, RecHeader, REC_HDR};
 use std::io::{self, Read};
 use std::os::unix::fs::FileExt;
@@ -51,10 +52,33 @@ fn clock_text(utc_ns: i64) -> String {
     format!("{} UTC", iso.trim_end_matches('Z').replacen('T', " ", 1))
 }
 
+/// The subtitle of the second starting at `utc_ns`: the time, and with a GPS point from the
+/// last 2 s, the speed and position: `2026-11-21 12:00:00 UTC · 54 km/h · 47.28523° N, 8.56525° E`.
+fn subtitle_text(utc_ns: i64, track: &[Point]) -> String {
+    let clock = clock_text(utc_ns);
+    let i = track.partition_point(|p| p.utc_ns <= utc_ns);
+    match i.checked_sub(1).map(|k| &track[k]) {
+        Some(p) if utc_ns - p.utc_ns <= 2_000_000_000 => format!(
+            "{clock} · {:.0} km/h · {:.5}° {}, {:.5}° {}",
+            f64::from(p.speed_mps) * 3.6,
+            p.lat.abs(),
+            if p.lat < 0.0 { 'S' } else { 'N' },
+            p.lon.abs(),
+            if p.lon < 0.0 { 'W' } else { 'E' }
+        ),
+        _ => clock,
+    }
+}
+
 impl Export {
     /// Lays out the file for `plan` (normally at least one frame; an empty plan gives a file
     /// with empty tracks).
     pub fn new(plan: Plan) -> Export {
+        Export::with_track(plan, &[])
+    }
+
+    /// Like [`Export::new`], with the GPS track (in time order) for the subtitles.
+    pub fn with_track(plan: Plan, track: &[Point]) -> Export {
         let frames = &plan.frames;
         let durs = plan::durations_ns(frames);
         // Decode times in ticks, from the summed nanoseconds (no drift from rounding each
@@ -81,7 +105,7 @@ impl Export {
             let sec = f.utc_ns.div_euclid(1_000_000_000);
             if last_sec != Some(sec) {
                 let at = text.len();
-                mp4::text_sample(&clock_text(f.utc_ns), &mut text);
+                mp4::text_sample(&subtitle_text(f.utc_ns, track), &mut text);
                 text_starts.push((i, dts[i], at as u32, (text.len() - at) as u32));
                 last_sec = Some(sec);
             }
@@ -364,7 +388,7 @@ impl Read for ExportReader {
 
 #[cfg(test)]
 mod tests {
-    use super::{clock_text, Export, ExportReader};
+    use super::{clock_text, subtitle_text, Export, ExportReader};
 
     #[test]
     fn exports_and_their_readers_can_move_between_threads() {
@@ -384,6 +408,15 @@ mod tests {
         assert_eq!(all.len() as u64, ex.len());
         assert_eq!(ex.head().len() as u64, ex.len());
         assert_eq!(ex.duration_ns(), 0);
+    }
+
+    #[test]
+    fn gps_subtitles_within_2_s() {
+        let t = 1_795_000_000_000_000_000;
+        let p = Point { utc_ns: t - 500_000_000, lat: -33.85678, lon: 151.21529, speed_mps: 15.0, course_deg: None, altitude_m: None, satellites: 5 };
+        assert_eq!(subtitle_text(t, &[p]), "2026-11-18 11:06:40 UTC · 54 km/h · 33.85678° S, 151.21529° E");
+        assert_eq!(subtitle_text(t + 3_000_000_000, &[p]), "2026-11-18 11:06:43 UTC", "a stale point is not shown");
+        assert_eq!(subtitle_text(t - 1_000_000_000, &[p]), "2026-11-18 11:06:39 UTC", "nor a later one");
     }
 
     #[test]

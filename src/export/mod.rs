@@ -27,7 +27,16 @@ pub fn open(data_dir: &Path, from: i64, to: i64) -> Result<Arc<Export>, PlanErro
 /// Like [`open`], with a reader the caller already has.
 pub fn from_reader(reader: &Reader, from: i64, to: i64) -> Result<Arc<Export>, PlanError> {
     let p = plan::plan(reader, from, to)?;
-    Ok(Arc::new(Export::new(p)))
+    Ok(Arc::new(with_track(p, reader.data_dir())))
+}
+
+/// The export of `p` with the GPS track of its time from `data_dir/gps` in the subtitles.
+pub fn with_track(p: plan::Plan, data_dir: &Path) -> Export {
+    let track = match (p.frames.iter().map(|f| f.utc_ns).min(), p.frames.iter().map(|f| f.utc_ns).max()) {
+        (Some(a), Some(b)) => crate::gps::track::read(data_dir, a.saturating_sub(2_000_000_000), b).0,
+        _ => Vec::new(),
+    };
+    Export::with_track(p, &track)
 }
 
 /// At most how many frames [`from_reader`] would plan for `from..to` (the frames of the
@@ -47,11 +56,11 @@ pub fn segment_frames_at_most(reader: &Reader, id: u64) -> u64 {
 
 /// Like [`open_segment`], with a reader the caller already has.
 pub fn segment_from_reader(reader: &Reader, id: u64) -> Result<Arc<Export>, PlanError> {
-    Ok(Arc::new(Export::new(plan::plan_segment(reader, id)?)))
+    Ok(Arc::new(with_track(plan::plan_segment(reader, id)?, reader.data_dir())))
 }
 
 /// Plans the export of one whole segment, by id (its first frame's seq).
 pub fn open_segment(data_dir: &Path, id: u64) -> Result<Arc<Export>, PlanError> {
     let reader = Reader::open(data_dir)?;
-    Ok(Arc::new(Export::new(plan::plan_segment(&reader, id)?)))
+    Ok(Arc::new(with_track(plan::plan_segment(&reader, id)?, data_dir)))
 }

@@ -30,12 +30,14 @@ pub fn to_h264(
     let reader = Reader::open(data_dir).map_err(|e| format!("reading the store: {e}"))?;
     let p = plan::plan(&reader, from, to).map_err(|e| e.to_string())?;
     if p.codec == Codec::H264 {
-        return Ok(Arc::new(Export::new(p)));
+        return Ok(Arc::new(super::with_track(p, data_dir)));
     }
     let tmp = TempDir::new()?;
     transcode(&p, &tmp.0, bitrate_kbps, keyframe_interval_s, progress)?;
-    let ex = super::open(&tmp.0, i64::MIN, i64::MAX).map_err(|e| e.to_string())?;
-    Ok(ex)
+    // The transcoded store, with the original's GPS track in the subtitles.
+    let reader = Reader::open(&tmp.0).map_err(|e| format!("reading the transcoded store: {e}"))?;
+    let p = plan::plan(&reader, i64::MIN, i64::MAX).map_err(|e| e.to_string())?;
+    Ok(Arc::new(super::with_track(p, data_dir)))
 }
 
 fn transcode(p: &Plan, dir: &Path, bitrate_kbps: u32, keyframe_interval_s: u32, progress: &mut dyn FnMut(u64, u64)) -> Result<(), String> {

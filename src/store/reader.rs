@@ -108,6 +108,11 @@ impl SegmentFrames {
 
 impl Reader {
     /// Opens the store in `data_dir` read-only.
+    /// The data directory (the parent of `segments/`).
+    pub fn data_dir(&self) -> &Path {
+        self.seg_dir.parent().unwrap_or(&self.seg_dir)
+    }
+
     pub fn open(data_dir: &Path) -> io::Result<Reader> {
         let seg_dir = data_dir.join("segments");
         // A live writer may seal (rename) an open segment between the listing and its open:

@@ -64,6 +64,11 @@ impl Run {
         r
     }
 
+    /// `127.0.0.1:PORT` of its dashboard.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
     pub fn stderr(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
