@@ -388,7 +388,7 @@ impl Read for ExportReader {
 
 #[cfg(test)]
 mod tests {
-    use super::{clock_text, subtitle_text, Export, ExportReader};
+    use super::{clock_text, subtitle_text, Export, ExportReader, Point};
 
     #[test]
     fn exports_and_their_readers_can_move_between_threads() {
