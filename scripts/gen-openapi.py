@@ -340,9 +340,9 @@ doc = {
                       "400": e("a bad time or an unknown parameter"), "404": e("no footage in the range (also when from is not before to)"),
                       "416": resp("the range is not one satisfiable byte range (beyond the end, several ranges, malformed)"), "500": e("the footage could not be read"), **export_limits}),
       parameters=[time_q("from", "start, included (default: the first frame)"), time_q("to", "end, excluded (default: after the last frame)")], operationId="exportMp4")},
-  "/api/export.gpx": {"get": op("The GPS track (one point a second, README \"GPS\") from .. to as GPX 1.1: ele, time, sat, and speed (m/s) and course in Garmin's TrackPointExtension v2; a new trkseg after a gap over 10 s; no points: a GPX with an empty trk",
+  "/api/export.gpx": {"get": op("The GPS track (one point a second, README \"GPS\") from .. to as GPX 1.1: ele, time, sat, and speed (m/s) and course in Garmin's TrackPointExtension v2; a new trkseg after a gap over 10 s; no points (also when from is after to): a GPX with an empty trk",
       dict(common, **{"200": resp("the track", {"type": "string"}, ct="application/gpx+xml"),
-                      "400": e("a bad time, from after to, or an unknown parameter"), "413": e("more than 200000 points: ask for a shorter range"), "500": e("the track could not be read")}),
+                      "400": e("a bad time or an unknown parameter"), "413": e("more than 200000 points: ask for a shorter range"), "500": e("the track could not be read")}),
       parameters=[time_q("from", "start, included (default: the first point)"), time_q("to", "end, included (default: the last point)")], operationId="exportGpx")},
   "/api/export.json": {"get": op("What /api/export.mp4 would send for the same range: size, frames, duration, file name",
       dict(common, **{"200": resp("the export's figures", {"type": "object", "required": ["bytes", "frames", "duration_s", "start", "end", "file_name"], "properties": {

@@ -119,6 +119,8 @@ fn nmea_from_a_tty_fix_refusals_clock_and_replug() {
     assert!((v[3] - 27.78).abs() < 0.02, "speed 54 knots = 27.78 m/s: {last}");
     assert!(v[4] >= 1_906_545_600.0 && v[4] < 1_906_545_700.0, "time in 2030-06-01T12:00Z: {last}");
     let (code, body) = bb.http("GET", "/api/export.gpx?from=2031-01-01T00:00:00Z&to=2030-01-01T00:00:00Z", "").unwrap();
+    assert_eq!((code, body.contains("<trkseg>")), (200, false), "a reversed range holds no points: {body}");
+    let (code, body) = bb.http("GET", "/api/export.gpx?from=yesterday", "").unwrap();
     assert_eq!(code, 400, "{body}");
     let (code, none) = bb.http("GET", "/api/export.gpx?from=2020-01-01T00:00:00Z&to=2020-01-02T00:00:00Z", "").unwrap();
     assert_eq!((code, none.contains("<trkseg>")), (200, false), "no points in 2020: {none}");
