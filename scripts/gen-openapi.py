@@ -169,7 +169,7 @@ Status = {"type": "object", "required": ["recording", "state", "camera", "format
       "impacts": nint(), "last_peak_g": {"type": "number", "nullable": True},
       "last_impact_mono_ns": {"type": "integer", "nullable": True, "minimum": 0, "description": "sample time of the last impact's onset, CLOCK_MONOTONIC ns"},
       "moving": {"type": "boolean", "description": "vibration above 0.03 g RMS within the last 10 s"}}},
-    "gps": {"type": "object", "required": ["state", "device", "baud", "fix", "satellites", "hdop", "sentences", "bad_checksum", "void_fixes", "bad_dates", "bad_fields", "clock", "clock_offset_s"], "description": "the GPS receiver", "properties": {
+    "gps": {"type": "object", "required": ["state", "device", "baud", "fix", "satellites", "hdop", "sentences", "bad_checksum", "void_fixes", "bad_dates", "bad_fields", "track_points", "track_errors", "clock", "clock_offset_s"], "description": "the GPS receiver", "properties": {
       "state": {"type": "string", "enum": ["off", "searching", "no fix", "fix", "lost"]},
       "device": {"type": "string", "nullable": True, "example": "/dev/ttyACM0"}, "baud": {"type": "integer", "nullable": True},
       "fix": {"type": "object", "nullable": True, "required": ["time", "lat", "lon", "speed_kmh", "course_deg", "altitude_m", "age_s"], "description": "the last valid fix", "properties": {
@@ -179,6 +179,7 @@ Status = {"type": "object", "required": ["recording", "state", "camera", "format
       "satellites": nint(), "hdop": {"type": "number", "nullable": True},
       "sentences": dict(nint(), description="sentences with a good checksum"), "bad_checksum": nint(), "void_fixes": dict(nint(), description="RMC without a fix (status V, mode N)"),
       "bad_dates": dict(nint(), description="dates outside [build year, +19] (a week-rollover receiver) or impossible"), "bad_fields": nint(),
+      "track_points": dict(nint(), description="track points written since start (one a second)"), "track_errors": dict(nint(), description="track writes that failed (a second of track each)"),
       "clock": {"type": "string", "enum": ["waiting", "set", "right", "not allowed"], "description": "the system clock from GPS: set once after 3 agreeing fixes"},
       "clock_offset_s": {"type": "number", "nullable": True, "description": "GPS time minus the system clock when it was checked"}}},
     "offload": {"$ref": "#/components/schemas/OffloadState"},

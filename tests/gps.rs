@@ -99,6 +99,7 @@ fn nmea_from_a_tty_fix_refusals_clock_and_replug() {
     assert!((f["speed_kmh"].as_f64().unwrap() - 100.0).abs() < 0.1, "54 knots: {g}");
     assert_eq!((f["altitude_m"].as_f64(), g["satellites"].as_u64()), (Some(123.4), Some(9)), "{g}");
     assert!(f["time"].as_str().unwrap().starts_with("2030-06-01T12:"), "{g}");
+    assert!(g["track_points"].as_u64().unwrap() >= 2 && g["track_errors"] == 0, "{g}");
     for k in ["bad_checksum", "void_fixes", "bad_dates", "bad_fields"] {
         assert!(g[k].as_u64().unwrap() >= 1, "{k} not counted: {g}");
     }

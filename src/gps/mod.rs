@@ -86,6 +86,9 @@ pub struct Status {
     pub void_fixes: u64,
     pub bad_dates: u64,
     pub bad_fields: u64,
+    /// Track points written since start, and writes that failed (each a second of track lost).
+    pub track_points: u64,
+    pub track_errors: u64,
     /// `"waiting"` (fewer than 3 agreeing fixes yet), `"set"`, `"right"` (already within 1 s),
     /// `"not allowed"` (no CAP_SYS_TIME or BLACKBOX_CLOCK_READONLY=1).
     pub clock: &'static str,
@@ -105,6 +108,8 @@ static STATUS: Mutex<Status> = Mutex::new(Status {
     void_fixes: 0,
     bad_dates: 0,
     bad_fields: 0,
+    track_points: 0,
+    track_errors: 0,
     clock: "waiting",
     clock_offset_s: None,
 });

@@ -43,12 +43,18 @@ pub fn run(device: Device, data_dir: &Path) {
             });
             let why = read_sentences(&fd, &path, &mut clock_done, &mut |p| {
                 match track.push(p) {
-                    Ok(()) => track_failed = false,
-                    Err(e) if !track_failed => {
-                        log::error!("gps: cannot write the track: {e}");
-                        track_failed = true;
+                    Ok(true) => {
+                        track_failed = false;
+                        with_status(|s| s.track_points += 1);
                     }
-                    Err(_) => {}
+                    Ok(false) => {}
+                    Err(e) => {
+                        if !track_failed {
+                            log::error!("gps: cannot write the track: {e}");
+                        }
+                        track_failed = true;
+                        with_status(|s| s.track_errors += 1);
+                    }
                 }
             });
             let _ = track.sync();

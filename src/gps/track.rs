@@ -96,11 +96,12 @@ impl TrackWriter {
         TrackWriter { dir: data_dir.join("gps"), file: None, unsynced: 0, last_second: i64::MIN }
     }
 
-    /// Keeps `p` if it is the first point of its second; syncs every `SYNC_EVERY` points.
-    pub fn push(&mut self, p: &Point) -> io::Result<()> {
+    /// Keeps `p` if it is the first point of its second (`Ok(true)`; `Ok(false)`: not the
+    /// first); syncs every `SYNC_EVERY` points.
+    pub fn push(&mut self, p: &Point) -> io::Result<bool> {
         let second = p.utc_ns.div_euclid(1_000_000_000);
         if second == self.last_second {
-            return Ok(());
+            return Ok(false);
         }
         self.last_second = second;
         if self.file.as_ref().is_some_and(|(d, _)| *d != day_of(p.utc_ns)) {
@@ -114,7 +115,10 @@ impl TrackWriter {
             f.write_all(&p.encode())?;
             self.unsynced += 1;
         }
-        if self.unsynced >= SYNC_EVERY { self.sync() } else { Ok(()) }
+        if self.unsynced >= SYNC_EVERY {
+            self.sync()?;
+        }
+        Ok(true)
     }
 
     fn open(&mut self, day: i64) -> io::Result<()> {

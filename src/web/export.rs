@@ -58,7 +58,7 @@ impl Content for JsonText {
     }
 }
 
-fn error(status: StatusCode, msg: &str) -> Response<impl picoserve::response::HeadersIter, impl picoserve::response::Body> {
+pub(super) fn error(status: StatusCode, msg: &str) -> Response<impl picoserve::response::HeadersIter, impl picoserve::response::Body> {
     let mut body = String::from("{\"error\":\"");
     for c in msg.chars() {
         match c {

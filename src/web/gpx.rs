@@ -1,7 +1,7 @@
 //! `GET /api/export.gpx?from=T&to=T`: the GPS track of a time range (both optional: all of
 //! it) as GPX 1.1 (`gps::gpx`), read on the blocking pool.
 
-use super::export::{What, query_range};
+use super::export::{What, error, query_range};
 use picoserve::io::{Read, Write};
 use picoserve::request::Request;
 use picoserve::response::{Content, IntoResponse, Response, ResponseWriter, StatusCode};
@@ -12,24 +12,20 @@ pub struct GpxService<'a> {
     pub data_dir: &'a Path,
 }
 
-struct Text(&'static str, String);
+struct Gpx(String);
 
-impl Content for Text {
+impl Content for Gpx {
     fn content_type(&self) -> &'static str {
-        self.0
+        "application/gpx+xml"
     }
 
     fn content_length(&self) -> usize {
-        self.1.len()
+        self.0.len()
     }
 
     async fn write_content<W: Write>(self, mut w: W) -> Result<(), W::Error> {
-        w.write_all(self.1.as_bytes()).await
+        w.write_all(self.0.as_bytes()).await
     }
-}
-
-fn error(status: StatusCode, msg: &str) -> Response<impl picoserve::response::HeadersIter, impl picoserve::response::Body> {
-    Response::new(status, Text("application/json", format!("{{\"error\":{}}}", super::status::JsonStr(msg)))).with_header("Cache-Control", "no-store")
 }
 
 impl picoserve::routing::RequestHandlerService<(), ()> for GpxService<'_> {
@@ -61,7 +57,7 @@ impl picoserve::routing::RequestHandlerService<(), ()> for GpxService<'_> {
         match built {
             Some(Ok((gpx, first))) => {
                 let name = format!("blackbox-{}.gpx", crate::clock::Compact(first.unwrap_or(from.max(0))));
-                Response::new(StatusCode::OK, Text("application/gpx+xml", gpx))
+                Response::new(StatusCode::OK, Gpx(gpx))
                     .with_header("Content-Disposition", format!("attachment; filename=\"{name}\""))
                     .with_header("Cache-Control", "no-store")
                     .write_to(conn, response_writer)

@@ -194,7 +194,7 @@ impl fmt::Display for Gps<'_> {
         }
         write!(
             f,
-            ",\"satellites\":{},\"hdop\":{},\"sentences\":{},\"bad_checksum\":{},\"void_fixes\":{},\"bad_dates\":{},\"bad_fields\":{},\"clock\":\"{}\",\"clock_offset_s\":{}}}",
+            ",\"satellites\":{},\"hdop\":{},\"sentences\":{},\"bad_checksum\":{},\"void_fixes\":{},\"bad_dates\":{},\"bad_fields\":{},\"track_points\":{},\"track_errors\":{},\"clock\":\"{}\",\"clock_offset_s\":{}}}",
             g.satellites,
             OptF(g.hdop.map(|h| (f64::from(h) * 100.0).round() / 100.0)),
             g.sentences,
@@ -202,6 +202,8 @@ impl fmt::Display for Gps<'_> {
             g.void_fixes,
             g.bad_dates,
             g.bad_fields,
+            g.track_points,
+            g.track_errors,
             g.clock,
             OptF(g.clock_offset_s.map(|o| (o * 1000.0).round() / 1000.0))
         )
