@@ -311,6 +311,7 @@ fn cmd_run(args: &[String]) -> i32 {
     };
     // What the config file says; `--listen` below overrides the address for this run only.
     let file_config = config.clone();
+    crate::export::set_subtitles(crate::export::Subtitles::of(&config));
     if let Some(l) = a.value("--listen") {
         match heapless::String::try_from(l) {
             Ok(s) if l.parse::<std::net::SocketAddr>().is_ok() => {
@@ -1069,6 +1070,14 @@ fn cmd_export(args: &[String]) -> i32 {
     if let Err(e) = check_store_dir(&dir) {
         eprintln!("blackbox: {e}");
         return 2;
+    }
+    // The subtitles follow the data dir's config (speed unit, position shown or not).
+    let cfg = dir.join("config.json");
+    if cfg.exists() {
+        match Config::load(&cfg) {
+            Ok(c) => crate::export::set_subtitles(crate::export::Subtitles::of(&c)),
+            Err(e) => eprintln!("blackbox: {e}; the subtitles use the defaults (km/h, position shown)"),
+        }
     }
     let export = if a.flag("--h264") {
         if from >= to {

@@ -555,6 +555,19 @@ fn a_phone_logs_in_watches_live_plays_a_recording_and_logs_out() {
     }
     b.click("#drawer-close");
 
+    // A GPS track over the footage, written as the GPS reader writes it (DATA/gps): the player
+    // shows its speed.
+    {
+        use blackbox::gps::track::{Point, TrackWriter};
+        let now = blackbox::clock::now_utc_ns() / 1_000_000_000;
+        let mut w = TrackWriter::new(&dir.path().join("data"));
+        for s in now - 600..now + 600 {
+            let p = Point { utc_ns: s * 1_000_000_000, lat: 47.28, lon: 8.56, speed_mps: 15.0, course_deg: Some(45.0), altitude_m: None, satellites: 7 };
+            w.push(&p).unwrap();
+        }
+        w.sync().unwrap();
+    }
+
     // Recordings: the day's timeline has footage; tapping it opens the player.
     std::thread::sleep(Duration::from_secs(2));
     b.goto(&bb.url("/#recordings"));
@@ -572,6 +585,8 @@ fn a_phone_logs_in_watches_live_plays_a_recording_and_logs_out() {
         "the time overlay to advance while playing",
     );
     assert!(later.as_f64().unwrap() > t0);
+    // 15 m/s in the track is 54 km/h on the speedometer (speed_unit kmh, the default).
+    b.wait_until("const e = document.getElementById('player-gps'); return e && !e.hidden && e.textContent === '54 km/h';", "the player's speedometer at 54 km/h");
     b.shot("player");
 
     // The UTC/local switch is remembered and every time says which it is.

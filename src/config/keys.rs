@@ -5,7 +5,7 @@
 use core::fmt;
 use std::net::SocketAddr;
 
-use super::{Config, ConfigError, ConfigErrorKind, VideoCodec};
+use super::{Config, ConfigError, ConfigErrorKind, SpeedUnit, VideoCodec};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Key {
@@ -34,6 +34,8 @@ pub(super) enum Key {
     EventPostS,
     ParkingAfterMin,
     GpsDevice,
+    SpeedUnit,
+    SubtitlePosition,
 }
 
 /// The type and allowed values of a key.
@@ -58,7 +60,7 @@ pub(super) enum Ty {
 
 impl Key {
     /// In file order (also the order of `to_json` and docs/CONFIG.md).
-    pub(super) const ALL: [Key; 25] = [
+    pub(super) const ALL: [Key; 27] = [
         Key::Listen,
         Key::Port,
         Key::StorageCapGb,
@@ -84,6 +86,8 @@ impl Key {
         Key::EventPostS,
         Key::ParkingAfterMin,
         Key::GpsDevice,
+        Key::SpeedUnit,
+        Key::SubtitlePosition,
     ];
 
     pub(super) fn name(self) -> &'static str {
@@ -108,6 +112,8 @@ impl Key {
             Key::KeyframeIntervalS => "keyframe_interval_s",
             Key::GsensorDevice => "gsensor_device",
             Key::GpsDevice => "gps_device",
+            Key::SpeedUnit => "speed_unit",
+            Key::SubtitlePosition => "subtitle_position",
             Key::GsensorThresholdG => "gsensor_threshold_g",
             Key::GsensorParkedThresholdG => "gsensor_parked_threshold_g",
             Key::EventPreS => "event_pre_s",
@@ -142,6 +148,8 @@ impl Key {
             Key::KeyframeIntervalS => u(1, 10),
             Key::GsensorDevice => Ty::Str { max: 32 },
             Key::GpsDevice => Ty::Str { max: 128 },
+            Key::SpeedUnit => Ty::Str { max: 3 },
+            Key::SubtitlePosition => Ty::Bool,
             Key::GsensorThresholdG => Ty::Float { min: 0.5, max: 16.0 },
             Key::GsensorParkedThresholdG => Ty::Float { min: 0.1, max: 16.0 },
             Key::EventPreS => u(0, 600),
@@ -219,6 +227,8 @@ impl Config {
             Key::KeyframeIntervalS => Val::Uint(self.keyframe_interval_s.into()),
             Key::GsensorDevice => Val::Str(&self.gsensor_device),
             Key::GpsDevice => Val::Str(&self.gps_device),
+            Key::SpeedUnit => Val::Str(self.speed_unit.name()),
+            Key::SubtitlePosition => Val::Bool(self.subtitle_position),
             Key::GsensorThresholdG => Val::Float(self.gsensor_threshold_g),
             Key::GsensorParkedThresholdG => Val::Float(self.gsensor_parked_threshold_g),
             Key::EventPreS => Val::Uint(self.event_pre_s.into()),
@@ -261,6 +271,10 @@ impl Config {
             (Key::KeyframeIntervalS, Val::Uint(v)) => self.keyframe_interval_s = narrow(key, v)?,
             (Key::GsensorDevice, Val::Str(s)) => self.gsensor_device = text(key, s)?,
             (Key::GpsDevice, Val::Str(s)) => self.gps_device = text(key, s)?,
+            (Key::SpeedUnit, Val::Str(s)) => {
+                self.speed_unit = SpeedUnit::from_name(s).ok_or_else(|| ConfigError::wrong_type(key, &s))?
+            }
+            (Key::SubtitlePosition, Val::Bool(v)) => self.subtitle_position = v,
             (Key::GsensorThresholdG, Val::Float(v)) => self.gsensor_threshold_g = v,
             (Key::GsensorParkedThresholdG, Val::Float(v)) => self.gsensor_parked_threshold_g = v,
             (Key::EventPreS, Val::Uint(v)) => self.event_pre_s = narrow(key, v)?,
@@ -301,6 +315,11 @@ pub(super) fn check(key: Key, val: Val<'_>, shown: &dyn fmt::Display) -> Result<
                 ConfigErrorKind::InvalidValue,
                 Some(key),
                 format_args!("config key \"video_codec\": {shown} is not a codec blackbox records (\"h264\" or \"mjpeg\")"),
+            )),
+            Key::SpeedUnit if SpeedUnit::from_name(s).is_none() => Err(ConfigError::new(
+                ConfigErrorKind::InvalidValue,
+                Some(key),
+                format_args!("config key \"speed_unit\": {shown} is not a speed unit (\"kmh\" or \"mph\")"),
             )),
             Key::GpsDevice => match crate::gps::Device::parse(s) {
                 Ok(_) => Ok(()),

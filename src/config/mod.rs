@@ -108,6 +108,34 @@ pub struct Config {
     pub event_post_s: u16,
     /// Minutes without vehicle motion (G-sensor) before parking mode starts by itself; 0 never.
     pub parking_after_min: u16,
+    /// The speed unit of the export's subtitles and the player: km/h or mph.
+    pub speed_unit: SpeedUnit,
+    /// Whether the export's subtitles show the position (off: time and speed only).
+    pub subtitle_position: bool,
+}
+
+/// The `speed_unit` setting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SpeedUnit {
+    Kmh,
+    Mph,
+}
+
+impl SpeedUnit {
+    pub fn name(self) -> &'static str {
+        match self {
+            SpeedUnit::Kmh => "kmh",
+            SpeedUnit::Mph => "mph",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<SpeedUnit> {
+        match s {
+            "kmh" => Some(SpeedUnit::Kmh),
+            "mph" => Some(SpeedUnit::Mph),
+            _ => None,
+        }
+    }
 }
 
 /// The `video_codec` setting.
@@ -165,6 +193,8 @@ impl Default for Config {
             event_pre_s: 20,
             event_post_s: 40,
             parking_after_min: 5,
+            speed_unit: SpeedUnit::Kmh,
+            subtitle_position: true,
         }
     }
 }

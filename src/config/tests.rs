@@ -72,6 +72,8 @@ fn full() -> Config {
         event_post_s: 90,
         parking_after_min: 12,
         gps_device: heapless::String::try_from("/dev/ttyS1@9600").unwrap(),
+        speed_unit: crate::config::SpeedUnit::Mph,
+        subtitle_position: false,
     }
 }
 
@@ -111,7 +113,8 @@ fn every_key_parsed() {
         "commit_interval_ms": 250, "commit_frames": 10, "max_live_clients": 4,
         "video_codec": "mjpeg", "video_bitrate_kbps": 2500, "keyframe_interval_s": 2,
         "gsensor_device": "/dev/i2c-1@0x68", "gsensor_threshold_g": 3, "gsensor_parked_threshold_g": 0.8,
-        "event_pre_s": 30, "event_post_s": 90, "parking_after_min": 12, "gps_device": "/dev/ttyS1@9600"
+        "event_pre_s": 30, "event_post_s": 90, "parking_after_min": 12, "gps_device": "/dev/ttyS1@9600",
+        "speed_unit": "mph", "subtitle_position": false
     }"#);
     assert_eq!(c, full());
     assert_eq!(c.listen_addr(), "0.0.0.0:8443".parse().unwrap());
@@ -468,7 +471,9 @@ fn to_json_round_trip() {
   "event_pre_s": 20,
   "event_post_s": 40,
   "parking_after_min": 5,
-  "gps_device": "auto"
+  "gps_device": "auto",
+  "speed_unit": "kmh",
+  "subtitle_position": true
 }
 "#
     );

@@ -18,6 +18,7 @@ use crate::gps::track::Point;
 use crate::store::record::{Kind, RecHeader, REC_HDR};
 use std::io::{self, Read};
 use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
 /// What a run of output bytes after the head is.
@@ -52,33 +53,77 @@ fn clock_text(utc_ns: i64) -> String {
     format!("{} UTC", iso.trim_end_matches('Z').replacen('T', " ", 1))
 }
 
+/// What the subtitles show besides the time: the config's `speed_unit` and
+/// `subtitle_position` (the privacy switch).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Subtitles {
+    pub mph: bool,
+    pub position: bool,
+}
+
+impl Default for Subtitles {
+    fn default() -> Self {
+        Subtitles { mph: false, position: true }
+    }
+}
+
+impl Subtitles {
+    pub fn of(c: &crate::config::Config) -> Subtitles {
+        Subtitles { mph: c.speed_unit == crate::config::SpeedUnit::Mph, position: c.subtitle_position }
+    }
+}
+
+/// The process's subtitle settings (set at start and by `PUT /api/config`): bit 0 mph,
+/// bit 1 no position.
+static SUBTITLES: AtomicU8 = AtomicU8::new(0);
+
+/// Sets what exports made from now on show in their subtitles.
+pub fn set_subtitles(s: Subtitles) {
+    SUBTITLES.store(u8::from(s.mph) | u8::from(!s.position) << 1, Ordering::Relaxed);
+}
+
+/// What exports show in their subtitles (see [`set_subtitles`]).
+pub fn subtitles() -> Subtitles {
+    let v = SUBTITLES.load(Ordering::Relaxed);
+    Subtitles { mph: v & 1 != 0, position: v & 2 == 0 }
+}
+
 /// The subtitle of the second starting at `utc_ns`: the time, and with a GPS point from the
-/// last 2 s, the speed and position: `2026-11-21 12:00:00 UTC · 54 km/h · 47.28523° N, 8.56525° E`.
-fn subtitle_text(utc_ns: i64, track: &[Point]) -> String {
+/// last 2 s, the speed and (unless switched off) the position:
+/// `2026-11-21 12:00:00 UTC · 54 km/h · 47.28523° N, 8.56525° E`.
+fn subtitle_text(utc_ns: i64, track: &[Point], subs: Subtitles) -> String {
     let clock = clock_text(utc_ns);
     let i = track.partition_point(|p| p.utc_ns <= utc_ns);
-    match i.checked_sub(1).map(|k| &track[k]) {
-        Some(p) if utc_ns - p.utc_ns <= 2_000_000_000 => format!(
-            "{clock} · {:.0} km/h · {:.5}° {}, {:.5}° {}",
-            f64::from(p.speed_mps) * 3.6,
-            p.lat.abs(),
-            if p.lat < 0.0 { 'S' } else { 'N' },
-            p.lon.abs(),
-            if p.lon < 0.0 { 'W' } else { 'E' }
-        ),
-        _ => clock,
+    let p = match i.checked_sub(1).map(|k| &track[k]) {
+        Some(p) if utc_ns - p.utc_ns <= 2_000_000_000 => p,
+        _ => return clock,
+    };
+    let speed = if subs.mph {
+        format!("{:.0} mph", f64::from(p.speed_mps) * 3600.0 / 1609.344)
+    } else {
+        format!("{:.0} km/h", f64::from(p.speed_mps) * 3.6)
+    };
+    if !subs.position {
+        return format!("{clock} · {speed}");
     }
+    format!(
+        "{clock} · {speed} · {:.5}° {}, {:.5}° {}",
+        p.lat.abs(),
+        if p.lat < 0.0 { 'S' } else { 'N' },
+        p.lon.abs(),
+        if p.lon < 0.0 { 'W' } else { 'E' }
+    )
 }
 
 impl Export {
     /// Lays out the file for `plan` (normally at least one frame; an empty plan gives a file
     /// with empty tracks).
     pub fn new(plan: Plan) -> Export {
-        Export::with_track(plan, &[])
+        Export::with_track(plan, &[], Subtitles::default())
     }
 
     /// Like [`Export::new`], with the GPS track (in time order) for the subtitles.
-    pub fn with_track(plan: Plan, track: &[Point]) -> Export {
+    pub fn with_track(plan: Plan, track: &[Point], subs: Subtitles) -> Export {
         let frames = &plan.frames;
         let durs = plan::durations_ns(frames);
         // Decode times in ticks, from the summed nanoseconds (no drift from rounding each
@@ -105,7 +150,7 @@ impl Export {
             let sec = f.utc_ns.div_euclid(1_000_000_000);
             if last_sec != Some(sec) {
                 let at = text.len();
-                mp4::text_sample(&subtitle_text(f.utc_ns, track), &mut text);
+                mp4::text_sample(&subtitle_text(f.utc_ns, track, subs), &mut text);
                 text_starts.push((i, dts[i], at as u32, (text.len() - at) as u32));
                 last_sec = Some(sec);
             }
@@ -388,7 +433,7 @@ impl Read for ExportReader {
 
 #[cfg(test)]
 mod tests {
-    use super::{clock_text, subtitle_text, Export, ExportReader, Point};
+    use super::{clock_text, subtitle_text, Export, ExportReader, Point, Subtitles};
 
     #[test]
     fn exports_and_their_readers_can_move_between_threads() {
@@ -414,9 +459,15 @@ mod tests {
     fn gps_subtitles_within_2_s() {
         let t = 1_795_000_000_000_000_000;
         let p = Point { utc_ns: t - 500_000_000, lat: -33.85678, lon: 151.21529, speed_mps: 15.0, course_deg: None, altitude_m: None, satellites: 5 };
-        assert_eq!(subtitle_text(t, &[p]), "2026-11-18 11:06:40 UTC · 54 km/h · 33.85678° S, 151.21529° E");
-        assert_eq!(subtitle_text(t + 3_000_000_000, &[p]), "2026-11-18 11:06:43 UTC", "a stale point is not shown");
-        assert_eq!(subtitle_text(t - 1_000_000_000, &[p]), "2026-11-18 11:06:39 UTC", "nor a later one");
+        let d = Subtitles::default();
+        assert_eq!(subtitle_text(t, &[p], d), "2026-11-18 11:06:40 UTC · 54 km/h · 33.85678° S, 151.21529° E");
+        assert_eq!(subtitle_text(t + 3_000_000_000, &[p], d), "2026-11-18 11:06:43 UTC", "a stale point is not shown");
+        assert_eq!(subtitle_text(t - 1_000_000_000, &[p], d), "2026-11-18 11:06:39 UTC", "nor a later one");
+        // 15 m/s is 33.55 mph; the privacy switch drops the position, not the speed.
+        let mph = Subtitles { mph: true, position: true };
+        assert_eq!(subtitle_text(t, &[p], mph), "2026-11-18 11:06:40 UTC · 34 mph · 33.85678° S, 151.21529° E");
+        let private = Subtitles { mph: false, position: false };
+        assert_eq!(subtitle_text(t, &[p], private), "2026-11-18 11:06:40 UTC · 54 km/h");
     }
 
     #[test]

@@ -10,7 +10,7 @@ pub mod plan;
 pub mod progress;
 pub mod transcode;
 
-pub use body::{Export, ExportReader};
+pub use body::{set_subtitles, subtitles, Export, ExportReader, Subtitles};
 pub use plan::PlanError;
 
 use crate::store::reader::Reader;
@@ -30,13 +30,14 @@ pub fn from_reader(reader: &Reader, from: i64, to: i64) -> Result<Arc<Export>, P
     Ok(Arc::new(with_track(p, reader.data_dir())))
 }
 
-/// The export of `p` with the GPS track of its time from `data_dir/gps` in the subtitles.
+/// The export of `p` with the GPS track of its time from `data_dir/gps` in the subtitles, as
+/// [`subtitles`] says (speed unit, position or not).
 pub fn with_track(p: plan::Plan, data_dir: &Path) -> Export {
     let track = match (p.frames.iter().map(|f| f.utc_ns).min(), p.frames.iter().map(|f| f.utc_ns).max()) {
         (Some(a), Some(b)) => crate::gps::track::read(data_dir, a.saturating_sub(2_000_000_000), b).0,
         _ => Vec::new(),
     };
-    Export::with_track(p, &track)
+    Export::with_track(p, &track, subtitles())
 }
 
 /// At most how many frames [`from_reader`] would plan for `from..to` (the frames of the

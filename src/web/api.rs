@@ -626,6 +626,7 @@ impl Api<'_> {
             next_start.push("\"gps_device\"");
         }
         crate::gsensor::set_thresholds(new.gsensor_threshold_g as f32, new.gsensor_parked_threshold_g as f32);
+        crate::export::set_subtitles(crate::export::Subtitles::of(&new));
         if let Some(ev) = self.events {
             ev.set_window(crate::events::Window::of(&new));
         }

@@ -11,7 +11,7 @@ import { zoomable, fullscreenButton, toggleFullscreen } from './zoom.js';
 
 views.player = (() => {
   const root = $('#view-player');
-  let built = false, canvas, video, stage, zoom, timeChip, speedChip, msg, range, trackEl, labels, playBtn, info, dlBtn, exportBtn, protBtn, unprotBtn, winSeg;
+  let built = false, canvas, video, stage, zoom, timeChip, speedChip, gpsChip, msg, range, trackEl, labels, playBtn, info, dlBtn, exportBtn, protBtn, unprotBtn, winSeg;
   let ahead = null; // MJPEG: the next frame, fetched while the current one shows
   // The <video> source: the window it covers, its clock points [[s, utc_ms]...], or null (MJPEG).
   let vsrc = null, vlastTs = null;
@@ -19,6 +19,9 @@ views.player = (() => {
   let playing = false, speed = 1, token = 0, anchorWall = 0, anchorTs = 0, interval = 1000 / 30;
   let win = { from: 0, to: 0, len: 10 * 60000 }, segs = [], prot = [];
   let scrubbing = false, scrubBusy = false, scrubWanted = null;
+  // The GPS track of the window: [[utc_ms, speed m/s]...] from /api/export.gpx; the unit from
+  // the config's speed_unit.
+  let track = [], unit = null;
 
   /** Fetches and decodes one frame. null when there is none (404). */
   async function fetchFrame(query) {
@@ -43,6 +46,7 @@ views.player = (() => {
     msg.hidden = true;
     timeChip.textContent = fmtTime(cur.ts, { date: true, frac: true });
     timeChip.dataset.ts = String(cur.ts);
+    showGps(cur.ts);
     checkExport();
     if (!scrubbing) {
       if (cur.ts > win.to || cur.ts < win.from) setWindow(cur.ts);
@@ -52,6 +56,32 @@ views.player = (() => {
     info.textContent = `Frame ${cur.seq}` + (seg ? ` · segment ${fmtTime(seg.from)} – ${fmtTime(seg.to, { label: false })}` : '');
     dlBtn.hidden = !seg;
     if (seg) { dlBtn.href = `/api/segments/${seg.seg.id}/export.mp4`; }
+  }
+  /** The speedometer: the speed of the track point at most 2 s before `ts`; hidden without one. */
+  function showGps(ts) {
+    let lo = 0, hi = track.length - 1, p = null;
+    while (ts !== null && lo <= hi) { const mid = (lo + hi) >> 1; if (track[mid][0] <= ts) { p = track[mid]; lo = mid + 1; } else hi = mid - 1; }
+    const ok = p && ts - p[0] <= 2000;
+    gpsChip.hidden = !ok;
+    if (ok) gpsChip.textContent = unit === 'mph' ? `${Math.round(p[1] * 2.236936)} mph` : `${Math.round(p[1] * 3.6)} km/h`;
+  }
+  /** Loads the window's GPS track (GPX, speed in m/s). */
+  async function loadTrack() {
+    unit = await api('/api/config').then((c) => c.speed_unit || 'kmh').catch(() => unit || 'kmh');
+    track = [];
+    try {
+      const r = await fetch(`/api/export.gpx?from=${iso(win.from - 2000)}&to=${iso(win.to)}`, { credentials: 'same-origin' });
+      if (r.ok) {
+        const doc = new DOMParser().parseFromString(await r.text(), 'application/xml');
+        for (const p of doc.getElementsByTagName('trkpt')) {
+          const t = Date.parse((p.getElementsByTagName('time')[0] || {}).textContent);
+          const sp = p.getElementsByTagNameNS('*', 'speed')[0];
+          if (!Number.isNaN(t) && sp) track.push([t, Number(sp.textContent)]);
+        }
+        track.sort((a, b) => a[0] - b[0]);
+      }
+    } catch { track = []; }
+    showGps(cur ? cur.ts : null);
   }
   function showMsg(text) { msg.replaceChildren(h('strong', { text })); msg.hidden = false; }
 
@@ -100,6 +130,7 @@ views.player = (() => {
     msg.hidden = true;
     timeChip.textContent = fmtTime(ts, { date: true, frac: true });
     timeChip.dataset.ts = String(ts);
+    showGps(ts);
     checkExport();
     if (!scrubbing) range.value = String(Math.round((ts - win.from) / 100));
     const seg = segs.find((sg) => ts >= sg.from && (ts <= sg.to || sg.seg.open));
@@ -290,6 +321,7 @@ views.player = (() => {
     protBtn.replaceChildren(icon('shield'), `Protect ${fmtTime(win.from, { label: false })}–${fmtTime(win.to)}`);
     unprotBtn.hidden = !anyProt;
     loadEvents();
+    loadTrack();
   }
 
   /** "Export clip": the Export page on the event on screen, else ±30 s around the frame on
@@ -353,12 +385,13 @@ views.player = (() => {
     canvas.style.transformOrigin = video.style.transformOrigin = '0 0';
     timeChip = h('span', { class: 'chip time', id: 'player-time', text: '–' });
     speedChip = h('span', { class: 'chip', text: '1×' });
+    gpsChip = h('span', { class: 'chip', id: 'player-gps', title: 'Speed (GPS)', hidden: true });
     msg = h('div', { class: 'stage-msg', hidden: true });
     stage = h('div', { class: 'stage player-stage', id: 'player-stage' }, canvas, video, msg);
     zoom = zoomable(stage, { targets: () => [canvas, video], source: () => (vsrc ? video : canvas), id: 'player' });
     // The time chip sits top right: off the time burnt in at the top left and off the lower
     // middle, where number plates are.
-    stage.append(h('div', { class: 'overlay tr' }, timeChip, speedChip), zoom.minimap,
+    stage.append(h('div', { class: 'overlay tr' }, timeChip, gpsChip, speedChip), zoom.minimap,
       h('div', { class: 'overlay br' }, zoom.chip, fullscreenButton(stage, toast)));
     // A tap plays or pauses; a drag pans (zoomed) and a double tap zooms, so neither toggles.
     let tapTimer = 0;

@@ -27,6 +27,9 @@ const EVENTS = [
   ['gsensor_parked_threshold_g', 'Bump sensitivity while parked', { unit: 'g', min: 0.1, max: 16, step: 0.1 }],
   ['parking_after_min', 'Parking mode after standing still', { unit: 'min', min: 0, max: 1440, help: '0: never by itself.' }],
 ];
+const GPS = [
+  ['subtitle_position', 'Show the position in exported videos', { help: 'Off: exports show the time and speed only (privacy). The route stays on the card and in the GPX download.' }],
+];
 const ADVANCED = [
   ['camera_device', 'Camera device', { help: 'For example /dev/video0. Empty: find one automatically.' }],
   ['keyframe_interval_s', 'Key frame every', { unit: 's', min: 1, max: 10 }],
@@ -40,8 +43,8 @@ const ADVANCED = [
   ['gps_device', 'GPS receiver', { help: 'auto, off, or a serial device such as /dev/ttyACM0 or /dev/serial0@9600 (next start).' }],
 ];
 const LOOP_MIN = [1, 2, 3, 5, 10];
-const LABELS = Object.fromEntries([...VIDEO_EXTRA, ...STORAGE, ...EVENTS, ...ADVANCED].map(([k, l]) => [k, l]));
-Object.assign(LABELS, { video_fps: 'Frame rate', video_res_width: 'Resolution', video_res_height: 'Resolution', segment_length_s: 'Loop length', video_codec: 'Recording format' });
+const LABELS = Object.fromEntries([...VIDEO_EXTRA, ...STORAGE, ...EVENTS, ...GPS, ...ADVANCED].map(([k, l]) => [k, l]));
+Object.assign(LABELS, { video_fps: 'Frame rate', video_res_width: 'Resolution', video_res_height: 'Resolution', segment_length_s: 'Loop length', video_codec: 'Recording format', speed_unit: 'Speed unit' });
 
 views.settings = (() => {
   const root = $('#view-settings');
@@ -143,6 +146,16 @@ views.settings = (() => {
       out.push(wC);
     }
     return out;
+  }
+
+  /** The speed unit of the exports' subtitles and the player. */
+  function unitField(cfg) {
+    const sel = select('cfg-speed_unit', [['kmh', 'km/h'], ['mph', 'mph']], cfg.speed_unit);
+    sel.addEventListener('change', () => { clearError('speed_unit'); dirty(); });
+    const err = h('div', { class: 'ferr', id: 'cfg-speed_unit-err', role: 'alert', hidden: true });
+    const w = fieldWrap('speed_unit', 'Speed unit', sel, 'In exported videos and the player.', err);
+    fields.set('speed_unit', { get: () => ({ speed_unit: sel.value }), check: () => null, wrap: w, err, input: sel });
+    return w;
   }
 
   /** Loop length in minutes (segment_length_s); a saved value that isn't whole minutes stays. */
@@ -247,13 +260,15 @@ views.settings = (() => {
     const storage = h('fieldset', {}, h('legend', { text: 'Loop recording' }), 'segment_length_s' in cfg ? loopField(cfg) : null, rows(STORAGE));
     const evRows = rows(EVENTS);
     const events = evRows.length ? h('fieldset', {}, h('legend', { text: 'Events and parking' }), evRows) : null;
+    const gpsRows = rows(GPS);
+    const gps = 'speed_unit' in cfg || gpsRows.length ? h('fieldset', {}, h('legend', { text: 'GPS' }), 'speed_unit' in cfg ? unitField(cfg) : null, gpsRows) : null;
     const known = new Set([...fields.keys(), 'video_res_height']);
     for (const [k] of ADVANCED) known.add(k);
     const other = Object.keys(cfg).filter((k) => !known.has(k) && ['string', 'number', 'boolean'].includes(typeof cfg[k]));
     const adv = h('details', { class: 'advanced', id: 'advanced' }, h('summary', { text: 'Advanced' }),
       h('p', { class: 'warn', text: 'For the network, the sync to the card and the camera device. A wrong value here can stop the recording or lock you out of this page; change them only if you know why.' }),
       h('fieldset', {}, rows(ADVANCED), other.map((k) => plainField(k, k, {}, cfg[k]))));
-    form.replaceChildren(h('div', { class: 'settings-grid' }, video, h('div', {}, storage, events)), adv, foot);
+    form.replaceChildren(h('div', { class: 'settings-grid' }, video, h('div', {}, storage, events, gps)), adv, foot);
     saveBtn.disabled = true;
     capHint();
   }
