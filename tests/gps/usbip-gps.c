@@ -23,7 +23,7 @@
  * like a receiver's buffer.
  *
  * Printed on stderr, for the test to compare with what blackbox stored:
- *   usbip-gps: fix UNIX LAT LON SPEED_MPS COURSE_DEG          (every good fix made)
+ *   usbip-gps: fix UNIX LAT LON SPEED_MPS COURSE_DEG mono_ns T (every good fix made)
  *   usbip-gps: bad UNIX KIND                                  (every bad sentence)
  *   usbip-gps: session N attached|detached at mono_ns T ...
  *
@@ -168,7 +168,7 @@ static void make_second(uint64_t k, uint64_t in_session)
 	rmc(t, lat, lon, SPEED, COURSE, 'A', 0, 0);
 	gga(t, lat, lon);
 	vtg(SPEED, COURSE);
-	say("fix %lld %.7f %.7f %.2f %.1f", (long long)t, lat, lon, SPEED, COURSE);
+	say("fix %lld %.7f %.7f %.2f %.1f mono_ns %llu", (long long)t, lat, lon, SPEED, COURSE, (unsigned long long)now_ns());
 }
 
 /* --- sockets, sysfs, USB/IP (as tests/uvc/usbip-uvc.c) ---------------------------------------- */
