@@ -88,6 +88,8 @@ pub fn main() -> i32 {
         "bench-encode" => cmd_bench_encode(rest),
         // Hidden: for scripts/bench's parking section (src/parking/bench.rs).
         "bench-motion" => crate::parking::bench::run(rest),
+        // Hidden: for scripts/bench's audio section (src/audio/bench.rs).
+        "bench-audio" => crate::audio::bench::run(rest),
         // Hidden: for scripts/qemu/m2m-test and a real Pi (src/codec/m2m_selftest.rs).
         "m2m-selftest" => cmd_m2m_selftest(rest),
         "controls" => cmd_controls(rest),
@@ -498,6 +500,13 @@ fn cmd_run(args: &[String]) -> i32 {
     // The GPS receiver (gps_device): its own thread; none, or one unplugged, never touches
     // recording.
     let _gps = crate::gps::spawn(&config.gps_device, &data);
+    // The microphone (audio_device; muted with audio false): its own two threads, its files in
+    // DATA/audio, which go when the footage they belong to goes.
+    let oldest = {
+        let status = Arc::clone(&status);
+        move || status.snapshot().oldest_utc_ns
+    };
+    let _audio = crate::audio::spawn(&config.audio_device, config.audio, &data, Box::new(oldest));
     // Restarts from the web reopen the same source (or the auto-selected one) with the new
     // configuration.
     let source = a.value("--source").map(str::to_string);

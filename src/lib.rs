@@ -6,6 +6,7 @@
 
 pub mod alerts;
 pub mod alloc_count;
+pub mod audio;
 pub mod camera;
 pub mod cli;
 pub mod clock;

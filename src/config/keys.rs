@@ -36,6 +36,8 @@ pub(super) enum Key {
     GpsDevice,
     SpeedUnit,
     SubtitlePosition,
+    Audio,
+    AudioDevice,
 }
 
 /// The type and allowed values of a key.
@@ -60,7 +62,7 @@ pub(super) enum Ty {
 
 impl Key {
     /// In file order (also the order of `to_json` and docs/CONFIG.md).
-    pub(super) const ALL: [Key; 27] = [
+    pub(super) const ALL: [Key; 29] = [
         Key::Listen,
         Key::Port,
         Key::StorageCapGb,
@@ -88,6 +90,8 @@ impl Key {
         Key::GpsDevice,
         Key::SpeedUnit,
         Key::SubtitlePosition,
+        Key::Audio,
+        Key::AudioDevice,
     ];
 
     pub(super) fn name(self) -> &'static str {
@@ -114,6 +118,8 @@ impl Key {
             Key::GpsDevice => "gps_device",
             Key::SpeedUnit => "speed_unit",
             Key::SubtitlePosition => "subtitle_position",
+            Key::Audio => "audio",
+            Key::AudioDevice => "audio_device",
             Key::GsensorThresholdG => "gsensor_threshold_g",
             Key::GsensorParkedThresholdG => "gsensor_parked_threshold_g",
             Key::EventPreS => "event_pre_s",
@@ -150,6 +156,8 @@ impl Key {
             Key::GpsDevice => Ty::Str { max: 128 },
             Key::SpeedUnit => Ty::Str { max: 3 },
             Key::SubtitlePosition => Ty::Bool,
+            Key::Audio => Ty::Bool,
+            Key::AudioDevice => Ty::Str { max: 64 },
             Key::GsensorThresholdG => Ty::Float { min: 0.5, max: 16.0 },
             Key::GsensorParkedThresholdG => Ty::Float { min: 0.1, max: 16.0 },
             Key::EventPreS => u(0, 600),
@@ -229,6 +237,8 @@ impl Config {
             Key::GpsDevice => Val::Str(&self.gps_device),
             Key::SpeedUnit => Val::Str(self.speed_unit.name()),
             Key::SubtitlePosition => Val::Bool(self.subtitle_position),
+            Key::Audio => Val::Bool(self.audio),
+            Key::AudioDevice => Val::Str(&self.audio_device),
             Key::GsensorThresholdG => Val::Float(self.gsensor_threshold_g),
             Key::GsensorParkedThresholdG => Val::Float(self.gsensor_parked_threshold_g),
             Key::EventPreS => Val::Uint(self.event_pre_s.into()),
@@ -275,6 +285,8 @@ impl Config {
                 self.speed_unit = SpeedUnit::from_name(s).ok_or_else(|| ConfigError::wrong_type(key, &s))?
             }
             (Key::SubtitlePosition, Val::Bool(v)) => self.subtitle_position = v,
+            (Key::Audio, Val::Bool(v)) => self.audio = v,
+            (Key::AudioDevice, Val::Str(s)) => self.audio_device = text(key, s)?,
             (Key::GsensorThresholdG, Val::Float(v)) => self.gsensor_threshold_g = v,
             (Key::GsensorParkedThresholdG, Val::Float(v)) => self.gsensor_parked_threshold_g = v,
             (Key::EventPreS, Val::Uint(v)) => self.event_pre_s = narrow(key, v)?,
@@ -321,6 +333,10 @@ pub(super) fn check(key: Key, val: Val<'_>, shown: &dyn fmt::Display) -> Result<
                 Some(key),
                 format_args!("config key \"speed_unit\": {shown} is not a speed unit (\"kmh\" or \"mph\")"),
             )),
+            Key::AudioDevice => match crate::audio::Device::parse(s) {
+                Ok(_) => Ok(()),
+                Err(e) => Err(ConfigError::new(ConfigErrorKind::InvalidValue, Some(key), format_args!("config key \"audio_device\": {e}"))),
+            },
             Key::GpsDevice => match crate::gps::Device::parse(s) {
                 Ok(_) => Ok(()),
                 Err(e) => Err(ConfigError::new(ConfigErrorKind::InvalidValue, Some(key), format_args!("config key \"gps_device\": {e}"))),

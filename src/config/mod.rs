@@ -112,6 +112,10 @@ pub struct Config {
     pub speed_unit: SpeedUnit,
     /// Whether the export's subtitles show the position (off: time and speed only).
     pub subtitle_position: bool,
+    /// Sound from the microphone: `false` mutes (nothing is stored).
+    pub audio: bool,
+    /// Where the microphone is: `"auto"`, `"off"` or `/dev/snd/pcmCxDyc`.
+    pub audio_device: heapless::String<64>,
 }
 
 /// The `speed_unit` setting.
@@ -195,6 +199,8 @@ impl Default for Config {
             parking_after_min: 5,
             speed_unit: SpeedUnit::Kmh,
             subtitle_position: true,
+            audio: true,
+            audio_device: heapless::String::try_from("auto").unwrap_or_default(),
         }
     }
 }
@@ -248,10 +254,10 @@ impl Config {
     /// The config as JSON, one key per line in the documented order, ending in a newline.
     /// Strings are escaped as JSON requires; a non-finite `storage_cap_gb` (possible only in
     /// a `Config` built in code) is written as `null`, which `parse` refuses.
-    pub fn to_json(&self) -> heapless::String<2048> {
+    pub fn to_json(&self) -> heapless::String<3072> {
         let mut out = heapless::String::new();
         // Cannot fail: the longest possible output (every string byte escaped as \u00XX)
-        // is about 1850 bytes; see the `to_json_worst_case_fits` test.
+        // is about 2050 bytes; see the `to_json_worst_case_fits` test.
         let _ = self.write_json(&mut out);
         out
     }

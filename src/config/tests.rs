@@ -74,6 +74,8 @@ fn full() -> Config {
         gps_device: heapless::String::try_from("/dev/ttyS1@9600").unwrap(),
         speed_unit: crate::config::SpeedUnit::Mph,
         subtitle_position: false,
+        audio: false,
+        audio_device: heapless::String::try_from("/dev/snd/pcmC1D0c").unwrap(),
     }
 }
 
@@ -114,7 +116,7 @@ fn every_key_parsed() {
         "video_codec": "mjpeg", "video_bitrate_kbps": 2500, "keyframe_interval_s": 2,
         "gsensor_device": "/dev/i2c-1@0x68", "gsensor_threshold_g": 3, "gsensor_parked_threshold_g": 0.8,
         "event_pre_s": 30, "event_post_s": 90, "parking_after_min": 12, "gps_device": "/dev/ttyS1@9600",
-        "speed_unit": "mph", "subtitle_position": false
+        "speed_unit": "mph", "subtitle_position": false, "audio": false, "audio_device": "/dev/snd/pcmC1D0c"
     }"#);
     assert_eq!(c, full());
     assert_eq!(c.listen_addr(), "0.0.0.0:8443".parse().unwrap());
@@ -473,7 +475,9 @@ fn to_json_round_trip() {
   "parking_after_min": 5,
   "gps_device": "auto",
   "speed_unit": "kmh",
-  "subtitle_position": true
+  "subtitle_position": true,
+  "audio": true,
+  "audio_device": "auto"
 }
 "#
     );
@@ -525,7 +529,7 @@ fn to_json_worst_case_fits() {
     c.parking_after_min = u16::MAX;
     let mut unbounded = String::new();
     c.write_json(&mut unbounded).unwrap();
-    assert!(unbounded.len() < 2000, "{}", unbounded.len());
+    assert!(unbounded.len() < 3000, "{}", unbounded.len());
     assert_eq!(c.to_json().as_str(), unbounded);
 }
 

@@ -625,8 +625,12 @@ impl Api<'_> {
         if old.gps_device != new.gps_device {
             next_start.push("\"gps_device\"");
         }
+        if old.audio_device != new.audio_device {
+            next_start.push("\"audio_device\"");
+        }
         crate::gsensor::set_thresholds(new.gsensor_threshold_g as f32, new.gsensor_parked_threshold_g as f32);
         crate::export::set_subtitles(crate::export::Subtitles::of(&new));
+        crate::audio::set_enabled(new.audio);
         if let Some(ev) = self.events {
             ev.set_window(crate::events::Window::of(&new));
         }

@@ -29,7 +29,7 @@ pub struct Extra {
 }
 
 /// A JSON body; 2 KiB holds the status with a camera description of a few hundred bytes.
-pub type JsonBuf = heapless::String<6144>;
+pub type JsonBuf = heapless::String<7168>;
 
 /// `{"status":"ok","uptime_s":N,"recording":B,"durable_seq":N|null}`
 pub fn health_json(s: &Snapshot) -> JsonBuf {
@@ -93,7 +93,7 @@ pub fn status_json(src: &StatusSource<'_>, extra: &Extra) -> JsonBuf {
          \"storage\":{{\"used_bytes\":{},\"cap_bytes\":{},\"free_bytes\":{}}},\"segments\":{},\
          \"oldest\":{},\"newest\":{},\"started\":{},\"uptime_s\":{},\
          \"system\":{{\"cpu_percent\":{},\"mem_used_bytes\":{},\"mem_total_bytes\":{},\"rss_bytes\":{},\
-         \"temp_c\":{},\"throttled\":{}}},\"live_clients\":{},\"web_allocations\":{},\"codec\":{},\"gsensor\":{},\"gps\":{},\"offload\":{},\"alerts\":{},\"version\":\"{}\"}}",
+         \"temp_c\":{},\"throttled\":{}}},\"live_clients\":{},\"web_allocations\":{},\"codec\":{},\"gsensor\":{},\"gps\":{},\"audio\":{},\"offload\":{},\"alerts\":{},\"version\":\"{}\"}}",
         s.recording,
         s.state.name(),
         JsonStr(&cam.describe),
@@ -133,6 +133,7 @@ pub fn status_json(src: &StatusSource<'_>, extra: &Extra) -> JsonBuf {
         JsonStr(if extra.codec.is_empty() { "mjpeg" } else { extra.codec }),
         GSensor(&crate::gsensor::status()),
         Gps(&crate::gps::status()),
+        Audio(&crate::audio::status()),
         crate::offload::shared().map_or_else(|| "null".to_string(), |o| super::offload::status_json(&o.status())),
         crate::alerts::shared().map_or_else(|| "null".to_string(), |a| super::alerts::status_json(&a.status())),
         env!("CARGO_PKG_VERSION")
@@ -206,6 +207,36 @@ impl fmt::Display for Gps<'_> {
             g.track_errors,
             g.clock,
             OptF(g.clock_offset_s.map(|o| (o * 1000.0).round() / 1000.0))
+        )
+    }
+}
+
+/// The microphone: its state, the device, and what was stored and lost, by cause.
+struct Audio<'a>(&'a crate::audio::Status);
+
+impl fmt::Display for Audio<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let a = self.0;
+        let rate = (a.rate > 0).then_some(u64::from(a.rate));
+        let ms = |samples: u64| if a.rate > 0 { samples * 1000 / u64::from(a.rate) } else { 0 };
+        write!(
+            f,
+            "{{\"state\":\"{}\",\"enabled\":{},\"device\":{},\"card\":{},\"rate\":{},\"channels\":{},\"codec\":\"aac\",\"stored_s\":{:.1},\
+             \"lost_ms\":{{\"overrun\":{},\"device\":{},\"disk\":{}}},\"overruns\":{},\"opens\":{},\"encoder_errors\":{},\"store_errors\":{}}}",
+            a.state,
+            crate::audio::enabled(),
+            OptStr((!a.device.is_empty()).then_some(a.device.as_str())),
+            OptStr((!a.card.is_empty()).then_some(a.card.as_str())),
+            OptNum(rate),
+            a.channels,
+            if a.rate > 0 { (a.stored_aus * 1024) as f64 / f64::from(a.rate) } else { 0.0 },
+            ms(a.lost_overrun_samples),
+            ms(a.lost_device_samples),
+            ms(a.lost_disk_aus * 1024),
+            a.overruns,
+            a.opens,
+            a.encoder_errors,
+            a.store_errors
         )
     }
 }
