@@ -14,12 +14,16 @@ use super::mp4::{self, Movie, Track, TIMESCALE};
 use super::plan::{self, Frame, Plan};
 use crate::camera::Codec;
 use crate::clock::IsoSeconds;
+use crate::audio::file;
 use crate::gps::track::Point;
 use crate::store::record::{Kind, RecHeader, REC_HDR};
 use std::io::{self, Read};
 use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
+
+/// Samples per AAC access unit: the audio track's sample duration in its own timescale.
+const FRAME_SAMPLES: u32 = crate::audio::aac::FRAME as u32;
 
 /// What a run of output bytes after the head is.
 #[derive(Clone, Copy, Debug)]
@@ -28,6 +32,8 @@ enum Piece {
     Text { at: u32, len: u32 },
     /// The payload of `Export::frames[i]`.
     Frame(u32),
+    /// Audio slot `k` (see `audio::AudioPlan`).
+    Audio(u32),
 }
 
 /// A planned export: the bytes of the head in memory, the rest described.
@@ -45,6 +51,8 @@ pub struct Export {
     clock: Vec<(u64, i64)>,
     /// Ticks of lead-in the edit list hides.
     edit_start: u64,
+    /// The sound, when some was recorded for the span.
+    audio: Option<super::audio::AudioPlan>,
 }
 
 /// Formats the UTC time of the clock track: `2026-11-21 12:00:00 UTC`.
@@ -119,11 +127,12 @@ impl Export {
     /// Lays out the file for `plan` (normally at least one frame; an empty plan gives a file
     /// with empty tracks).
     pub fn new(plan: Plan) -> Export {
-        Export::with_track(plan, &[], Subtitles::default())
+        Export::with_track(plan, &[], Subtitles::default(), None)
     }
 
     /// Like [`Export::new`], with the GPS track (in time order) for the subtitles.
-    pub fn with_track(plan: Plan, track: &[Point], subs: Subtitles) -> Export {
+    /// And with `audio`, the sound (planned for the frames' span by `audio::plan`).
+    pub fn with_track(plan: Plan, track: &[Point], subs: Subtitles, audio: Option<super::audio::AudioPlan>) -> Export {
         let frames = &plan.frames;
         let durs = plan::durations_ns(frames);
         // Decode times in ticks, from the summed nanoseconds (no drift from rounding each
@@ -170,7 +179,32 @@ impl Export {
         let mut text_track = Track { durations: text_durations, sizes: Vec::new(), chunks: Vec::new() };
         let mut off = 0u64;
         let mut next_text = 0;
+        // Sound interleaved: before each frame, the slots that start up to 0.5 s after it, so a
+        // player streaming the file finds both near each other.
+        let mut sound = audio.as_ref().map(|a| Track { durations: vec![FRAME_SAMPLES; a.slots.len()], sizes: Vec::with_capacity(a.slots.len()), chunks: Vec::new() });
+        let mut next_slot = 0usize;
+        let mut last_was_frame = false;
+        let mut push_audio = |until: i64, off: &mut u64, pieces: &mut Vec<(u64, Piece)>, sound: &mut Option<Track>, last_was_frame: &mut bool| {
+            let (Some(a), Some(t)) = (audio.as_ref(), sound.as_mut()) else { return };
+            let mut fresh = true;
+            while next_slot < a.slots.len() && a.slot_utc(next_slot) <= until {
+                let len = a.slot_len(next_slot);
+                if fresh {
+                    t.chunks.push((*off, 0));
+                    fresh = false;
+                }
+                pieces.push((*off, Piece::Audio(next_slot as u32)));
+                t.sizes.push(len);
+                if let Some(c) = t.chunks.last_mut() {
+                    c.1 += 1;
+                }
+                *off += u64::from(len);
+                *last_was_frame = false;
+                next_slot += 1;
+            }
+        };
         for (i, f) in frames.iter().enumerate() {
+            push_audio(f.utc_ns.saturating_add(500_000_000), &mut off, &mut pieces, &mut sound, &mut last_was_frame);
             if let Some(&(fi, _, at, len)) = text_starts.get(next_text)
                 && fi == i
             {
@@ -179,9 +213,9 @@ impl Export {
                 text_track.chunks.push((off, 1));
                 off += len as u64;
                 next_text += 1;
-                video.chunks.push((off, 0));
+                last_was_frame = false;
             }
-            if video.chunks.is_empty() {
+            if !last_was_frame {
                 video.chunks.push((off, 0));
             }
             pieces.push((off, Piece::Frame(i as u32)));
@@ -190,7 +224,9 @@ impl Export {
                 c.1 += 1;
             }
             off += f.len as u64;
+            last_was_frame = true;
         }
+        push_audio(i64::MAX, &mut off, &mut pieces, &mut sound, &mut last_was_frame);
         let mdat_payload = off;
 
         let lead_in = plan.lead_in.min(frames.len());
@@ -213,6 +249,7 @@ impl Export {
             edit_start,
             video,
             text: text_track,
+            audio: audio.as_ref().zip(sound).map(|(a, track)| mp4::Audio { rate: a.rate, asc: a.asc.clone(), track, media_start: a.media_start }),
         };
         // The moov's size depends on the offsets only through stco vs co64: build it once to
         // learn where the mdat payload starts, then again with the real offsets.
@@ -223,7 +260,7 @@ impl Export {
         if co64 {
             base = ftyp.len() as u64 + mp4::moov(&movie, true).len() as u64 + mp4::MDAT_HEADER;
         }
-        for t in [&mut movie.video, &mut movie.text] {
+        for t in [Some(&mut movie.video), Some(&mut movie.text), movie.audio.as_mut().map(|a| &mut a.track)].into_iter().flatten() {
             for c in &mut t.chunks {
                 c.0 += base;
             }
@@ -237,7 +274,7 @@ impl Export {
             p.0 += base;
         }
         let clock = text_starts.iter().map(|&(i, tick, _, _)| (tick, frames[i].utc_ns)).collect();
-        Export { head, text, pieces, plan, total: base + mdat_payload, duration_ticks: total_ticks - edit_start, clock, edit_start }
+        Export { head, text, pieces, plan, total: base + mdat_payload, duration_ticks: total_ticks - edit_start, clock, edit_start, audio }
     }
 
     /// Total size of the file in bytes.
@@ -252,6 +289,12 @@ impl Export {
 
     pub fn frames(&self) -> usize {
         self.plan.frames.len()
+    }
+
+    /// Seconds of sound in the export (its audio track's length; 0 without one), and the
+    /// stored access units in it.
+    pub fn audio_seconds(&self) -> (f64, u64) {
+        self.audio.as_ref().map_or((0.0, 0), |a| ((a.slots.len() * FRAME_SAMPLES as usize) as f64 / f64::from(a.rate), a.placed))
     }
 
     /// Frames of the range left out because they were damaged at plan time.
@@ -315,7 +358,7 @@ impl Export {
     /// A reader of bytes `start..end` of the file (clamped to its size).
     pub fn range(self: &Arc<Self>, start: u64, end: u64) -> ExportReader {
         let end = end.min(self.total);
-        ExportReader { ex: Arc::clone(self), pos: start.min(end), end, loaded: None, buf: Vec::new() }
+        ExportReader { ex: Arc::clone(self), pos: start.min(end), end, loaded: None, buf: Vec::new(), aloaded: None, abuf: Vec::new() }
     }
 
     /// The whole file.
@@ -333,6 +376,9 @@ pub struct ExportReader {
     /// The frame whose record is in `buf` (checked).
     loaded: Option<u32>,
     buf: Vec<u8>,
+    /// The audio slot whose access unit is in `abuf` (checked).
+    aloaded: Option<u32>,
+    abuf: Vec<u8>,
 }
 
 impl ExportReader {
@@ -364,6 +410,19 @@ impl ExportReader {
                 let f = &ex.plan.frames[i as usize];
                 (&self.buf[REC_HDR..REC_HDR + f.len as usize], f.len as u64)
             }
+            Piece::Audio(k) => {
+                let a = ex.audio.as_ref().ok_or_else(|| io::Error::other("no audio plan"))?;
+                if a.slots[k as usize] == super::audio::SILENT {
+                    (&a.silent[..], a.silent.len() as u64)
+                } else {
+                    if self.aloaded != Some(k) {
+                        self.aloaded = None;
+                        load_audio(ex, k, &mut self.abuf)?;
+                        self.aloaded = Some(k);
+                    }
+                    (&self.abuf[..], self.abuf.len() as u64)
+                }
+            }
         };
         let take = (piece_len - within as u64).min(self.end - self.pos) as usize;
         self.pos += take as u64;
@@ -379,12 +438,18 @@ impl ExportReader {
             return Ok(());
         }
         let k = ex.pieces.partition_point(|p| p.0 <= self.pos) - 1;
-        if let (_, Piece::Frame(i)) = ex.pieces[k]
-            && self.loaded != Some(i)
-        {
-            self.loaded = None;
-            load_frame(ex, i, &mut self.buf)?;
-            self.loaded = Some(i);
+        match ex.pieces[k] {
+            (_, Piece::Frame(i)) if self.loaded != Some(i) => {
+                self.loaded = None;
+                load_frame(ex, i, &mut self.buf)?;
+                self.loaded = Some(i);
+            }
+            (_, Piece::Audio(a)) if self.aloaded != Some(a) && ex.audio.as_ref().is_some_and(|p| p.slots[a as usize] != super::audio::SILENT) => {
+                self.aloaded = None;
+                load_audio(ex, a, &mut self.abuf)?;
+                self.aloaded = Some(a);
+            }
+            _ => {}
         }
         Ok(())
     }
@@ -393,6 +458,17 @@ impl ExportReader {
     pub fn remaining(&self) -> u64 {
         self.end - self.pos
     }
+}
+
+/// Reads audio slot `k`'s access unit into `buf`, checked against its CRC.
+fn load_audio(ex: &Export, k: u32, buf: &mut Vec<u8>) -> io::Result<()> {
+    let a = ex.audio.as_ref().ok_or_else(|| io::Error::other("no audio plan"))?;
+    let au = &a.scan.aus[a.slots[k as usize] as usize];
+    file::read_au(&a.scan, au, buf).inspect_err(|e| log::error!("export: audio: {e}; export stopped"))?;
+    if buf.len() != usize::from(au.len) {
+        return Err(io::Error::other("an audio record changed under the export"));
+    }
+    Ok(())
 }
 
 /// Reads frame `i`'s whole record into `buf` and checks that it is still the frame planned.

@@ -4,6 +4,7 @@
 //! virtual file: total size known up front, any byte range produced on demand, frames read
 //! from the segment files and CRC-checked as they are sent. Nothing is written anywhere.
 
+pub mod audio;
 pub mod body;
 pub mod mp4;
 pub mod plan;
@@ -37,7 +38,16 @@ pub fn with_track(p: plan::Plan, data_dir: &Path) -> Export {
         (Some(a), Some(b)) => crate::gps::track::read(data_dir, a.saturating_sub(2_000_000_000), b).0,
         _ => Vec::new(),
     };
-    Export::with_track(p, &track, subtitles())
+    // The sound from the first frame shown (after any H.264 lead-in) to the last frame's end.
+    let shown = p.frames.get(p.lead_in.min(p.frames.len())..).unwrap_or(&[]);
+    let sound = match (shown.first(), shown.last()) {
+        (Some(a), Some(b)) => {
+            let tail = plan::durations_ns(&p.frames).last().copied().unwrap_or(0) as i64;
+            audio::plan(data_dir, a.utc_ns, b.utc_ns.saturating_add(tail.max(1)))
+        }
+        _ => None,
+    };
+    Export::with_track(p, &track, subtitles(), sound)
 }
 
 /// At most how many frames [`from_reader`] would plan for `from..to` (the frames of the

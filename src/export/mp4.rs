@@ -1,6 +1,6 @@
 //! ISO BMFF (MP4) boxes for an export: `ftyp`, and a `moov` with one video track (H.264 as
-//! `avc1`/`avcC` with an `stss` of its IDRs, or Motion JPEG as `mp4v`) and one `tx3g`
-//! timed-text track. Pure: everything is computed from sample sizes, durations
+//! `avc1`/`avcC` with an `stss` of its IDRs, or Motion JPEG as `mp4v`), one `tx3g`
+//! timed-text track and, when sound was recorded, an AAC-LC `mp4a` audio track. Pure: everything is computed from sample sizes, durations
 //! and chunk offsets; the sample bytes themselves are never touched here (docs/EXPORT.md).
 
 /// Ticks per second of every timescale in the file (movie, video, text). 120 Hz: fine enough
@@ -17,6 +17,7 @@ pub const MDAT_HEADER: u64 = 16;
 
 const VIDEO_TRACK: u32 = 1;
 const TEXT_TRACK: u32 = 2;
+const AUDIO_TRACK: u32 = 3;
 
 /// One track's sample table inputs.
 #[derive(Default)]
@@ -58,6 +59,18 @@ pub struct Movie {
     pub edit_start: u64,
     pub video: Track,
     pub text: Track,
+    pub audio: Option<Audio>,
+}
+
+/// The audio track: AAC-LC access units of 1024 samples, its media timescale the sample rate.
+pub struct Audio {
+    pub rate: u32,
+    /// AudioSpecificConfig.
+    pub asc: Vec<u8>,
+    /// Durations (in samples), sizes and chunks of the access units.
+    pub track: Track,
+    /// Samples of media before the presentation starts (the edit list skips them).
+    pub media_start: u64,
 }
 
 /// A growing byte buffer with big-endian writers and box nesting.
@@ -156,16 +169,29 @@ pub fn moov(m: &Movie, force_co64: bool) -> Vec<u8> {
     w.zeros(10);
     w.matrix();
     w.zeros(24); // pre_defined
-    w.u32(TEXT_TRACK + 1); // next_track_ID
+    w.u32(if m.audio.is_some() { AUDIO_TRACK + 1 } else { TEXT_TRACK + 1 }); // next_track_ID
     w.end(mvhd);
     trak(&mut w, m, VIDEO_TRACK, &m.video, duration, force_co64);
     trak(&mut w, m, TEXT_TRACK, &m.text, duration, force_co64);
+    if let Some(a) = &m.audio {
+        trak(&mut w, m, AUDIO_TRACK, &a.track, duration, force_co64);
+    }
     w.end(moov);
     w.0
 }
 
 fn trak(w: &mut W, m: &Movie, id: u32, t: &Track, movie_duration: u64, force_co64: bool) {
     let video = id == VIDEO_TRACK;
+    let audio = if id == AUDIO_TRACK { m.audio.as_ref() } else { None };
+    // The media's timescale, where the presentation starts in it, and how long it plays (in
+    // the movie's ticks, at most the movie's duration).
+    let (timescale, media_start, edit_duration) = match audio {
+        Some(a) => {
+            let playable = t.duration().saturating_sub(a.media_start) as u128 * TIMESCALE as u128 / a.rate.max(1) as u128;
+            (a.rate, a.media_start, (playable as u64).min(movie_duration))
+        }
+        None => (TIMESCALE, m.edit_start, t.duration().saturating_sub(m.edit_start)),
+    };
     let trak = w.begin(b"trak");
     // tkhd: enabled | in movie | in preview.
     let tkhd = w.full(b"tkhd", 1, 7);
@@ -177,20 +203,22 @@ fn trak(w: &mut W, m: &Movie, id: u32, t: &Track, movie_duration: u64, force_co6
     w.zeros(8);
     w.u16(0); // layer
     w.u16(0); // alternate_group
-    w.u16(0); // volume (not audio)
+    w.u16(if audio.is_some() { 0x0100 } else { 0 }); // volume: 1.0 for audio
     w.u16(0);
     w.matrix();
-    // Width and height, 16.16 fixed point: the picture for video, the same box for the text.
-    w.u32((m.width as u32) << 16);
-    w.u32((m.height as u32) << 16);
+    // Width and height, 16.16 fixed point: the picture for video, the same box for the text,
+    // none for sound.
+    let (tw, th) = if audio.is_some() { (0, 0) } else { (m.width as u32, m.height as u32) };
+    w.u32(tw << 16);
+    w.u32(th << 16);
     w.end(tkhd);
     // One edit: the media from `edit_start` (0 unless H.264 needed a lead-in) to its end, so
     // players start both tracks together, at the first frame asked for.
     let edts = w.begin(b"edts");
     let elst = w.full(b"elst", 1, 0);
     w.u32(1);
-    w.u64(t.duration().saturating_sub(m.edit_start));
-    w.u64(m.edit_start);
+    w.u64(edit_duration);
+    w.u64(media_start);
     w.u32(0x0001_0000);
     w.end(elst);
     w.end(edts);
@@ -198,22 +226,26 @@ fn trak(w: &mut W, m: &Movie, id: u32, t: &Track, movie_duration: u64, force_co6
     let mdhd = w.full(b"mdhd", 1, 0);
     w.u64(m.created_1904);
     w.u64(m.created_1904);
-    w.u32(TIMESCALE);
+    w.u32(timescale);
     w.u64(t.duration());
     w.u16(0x55C4); // language "und"
     w.u16(0);
     w.end(mdhd);
     let hdlr = w.full(b"hdlr", 0, 0);
     w.u32(0);
-    w.bytes(if video { b"vide" } else { b"sbtl" });
+    w.bytes(if video { b"vide" } else if audio.is_some() { b"soun" } else { b"sbtl" });
     w.zeros(12);
-    w.bytes(if video { b"VideoHandler\0" } else { b"SubtitleHandler\0" });
+    w.bytes(if video { b"VideoHandler\0" } else if audio.is_some() { b"SoundHandler\0" } else { b"SubtitleHandler\0" });
     w.end(hdlr);
     let minf = w.begin(b"minf");
     if video {
         let vmhd = w.full(b"vmhd", 0, 1);
         w.zeros(8);
         w.end(vmhd);
+    } else if audio.is_some() {
+        let smhd = w.full(b"smhd", 0, 0);
+        w.zeros(4); // balance, reserved
+        w.end(smhd);
     } else {
         let nmhd = w.full(b"nmhd", 0, 0);
         w.end(nmhd);
@@ -228,10 +260,11 @@ fn trak(w: &mut W, m: &Movie, id: u32, t: &Track, movie_duration: u64, force_co6
     let stbl = w.begin(b"stbl");
     let stsd = w.full(b"stsd", 0, 0);
     w.u32(1);
-    match (&m.entry, video) {
-        (VideoEntry::Mjpeg, true) => mp4v_entry(w, m.width, m.height, id),
-        (VideoEntry::Avc(avcc), true) => avc1_entry(w, m.width, m.height, avcc),
-        (_, false) => tx3g_entry(w),
+    match (&m.entry, video, audio) {
+        (VideoEntry::Mjpeg, true, _) => mp4v_entry(w, m.width, m.height, id),
+        (VideoEntry::Avc(avcc), true, _) => avc1_entry(w, m.width, m.height, avcc),
+        (_, false, Some(a)) => mp4a_entry(w, a, id),
+        (_, false, None) => tx3g_entry(w),
     }
     w.end(stsd);
     stts(w, &t.durations);
@@ -372,6 +405,40 @@ fn avc1_entry(w: &mut W, width: u16, height: u16, avcc: &[u8]) {
     w.end(e);
 }
 
+/// `mp4a` sample entry: mono AAC, its AudioSpecificConfig in the `esds` (objectTypeIndication
+/// 0x40, MPEG-4 audio).
+fn mp4a_entry(w: &mut W, a: &Audio, es_id: u32) {
+    let e = w.begin(b"mp4a");
+    w.zeros(6);
+    w.u16(1); // data_reference_index
+    w.zeros(8); // version, revision, vendor
+    w.u16(1); // channelcount
+    w.u16(16); // samplesize
+    w.u16(0); // pre_defined
+    w.u16(0); // reserved
+    w.u32(a.rate.min(65_535) << 16); // samplerate, 16.16
+    let esds = w.full(b"esds", 0, 0);
+    let asc = a.asc.len() as u32;
+    descriptor(w, 3, 3 + (5 + 13 + 5 + asc) + (5 + 1));
+    w.u16(es_id as u16);
+    w.u8(0);
+    descriptor(w, 4, 13 + 5 + asc);
+    w.u8(0x40); // objectTypeIndication: MPEG-4 audio
+    w.u8(0x05 << 2 | 1); // streamType audio, upStream 0, reserved 1
+    w.0.extend_from_slice(&[0, 0x03, 0]); // bufferSizeDB: 768, the largest mono access unit
+    let sizes = &a.track.sizes;
+    let secs = (sizes.len() as u64 * 1024).max(1) as f64 / f64::from(a.rate.max(1));
+    let avg = (sizes.iter().map(|&s| u64::from(s)).sum::<u64>() as f64 * 8.0 / secs) as u32;
+    w.u32(avg.max(1) * 2); // maxBitrate (an estimate: twice the average)
+    w.u32(avg);
+    descriptor(w, 5, asc);
+    w.bytes(&a.asc);
+    descriptor(w, 6, 1);
+    w.u8(2); // predefined: MP4 file
+    w.end(esds);
+    w.end(e);
+}
+
 /// `tx3g` sample entry: white text on a transparent background, centred at the bottom.
 fn tx3g_entry(w: &mut W) {
     let e = w.begin(b"tx3g");
@@ -432,6 +499,7 @@ mod tests {
             edit_start: 0,
             video: Track { durations: vec![3000, 3000, 3003], sizes: vec![10, 20, 30], chunks: vec![(offset, 3)] },
             text: Track { durations: vec![9003], sizes: vec![25], chunks: vec![(offset - 25, 1)] },
+            audio: None,
         }
     }
 
