@@ -60,13 +60,16 @@ usage:
       Safe while blackbox records from DEVICE: it never touches the stream.
   blackbox export DIR [--from T] [--to T] [--h264 [--bitrate KBPS]] -o FILE.mp4|-
       Writes the frames captured from T (included) to T (excluded) as an MP4 (H.264 or
-      Motion JPEG, as recorded, and a UTC clock subtitle track), to stdout with -o -. T is
+      Motion JPEG, as recorded, a subtitle track with the UTC time and, with a GPS track, the
+      speed and position, and the sound when it was recorded), to stdout with -o -. T is
       ISO 8601 UTC, e.g. 2026-11-21T12:00:00Z; without --from/--to, from the first / to the
       last frame. --h264 encodes Motion JPEG footage to H.264 (default 4000 kbit/s) first, for
       a file that plays on phones and in browsers (H.264 footage is exported as it is).
       Read-only: a store left by a power cut is recovered in memory.
   blackbox export DIR --gpx [--from T] [--to T] -o FILE.gpx|-
       Writes the GPS track of that time (DIR/gps, one point a second) as GPX 1.1.
+  blackbox licenses
+      Prints the licences of what is built in (docs/LICENSES.md), the FDK AAC library's in full.
   blackbox --version | --help
 ";
 
@@ -90,6 +93,10 @@ pub fn main() -> i32 {
         "bench-motion" => crate::parking::bench::run(rest),
         // Hidden: for scripts/bench's audio section (src/audio/bench.rs).
         "bench-audio" => crate::audio::bench::run(rest),
+        "licenses" => {
+            print!("{}", include_str!("../docs/LICENSES.md"));
+            0
+        }
         // Hidden: for scripts/qemu/m2m-test and a real Pi (src/codec/m2m_selftest.rs).
         "m2m-selftest" => cmd_m2m_selftest(rest),
         "controls" => cmd_controls(rest),

@@ -1,6 +1,7 @@
 //! AAC-LC encoding of the microphone's PCM: the Fraunhofer FDK AAC library (`fdk-aac`; its
 //! licence: docs/LICENSES.md). Raw access units (no ADTS), 1024 samples each, mono.
 
+#[cfg(feature = "aac")]
 use fdk_aac::enc::{AudioObjectType, BitRate, ChannelMode, Encoder, EncoderParams, Transport};
 
 /// Samples per AAC-LC frame.
@@ -10,6 +11,7 @@ pub const MAX_AU: usize = 768;
 
 /// An AAC-LC encoder for one mono stream.
 pub struct Aac {
+    #[cfg(feature = "aac")]
     enc: Encoder,
     /// AudioSpecificConfig (the MP4's `esds` decoder config).
     pub asc: heapless::Vec<u8, 16>,
@@ -18,6 +20,18 @@ pub struct Aac {
     pub delay: u32,
 }
 
+#[cfg(not(feature = "aac"))]
+impl Aac {
+    pub fn new(_rate: u32, _bitrate: u32) -> Result<Aac, String> {
+        Err("this blackbox was built without AAC (the \"aac\" feature; docs/LICENSES.md): no sound is recorded".into())
+    }
+
+    pub fn encode(&mut self, _pcm: &[i16; FRAME], _out: &mut [u8; MAX_AU]) -> Result<usize, String> {
+        Err("built without AAC".into())
+    }
+}
+
+#[cfg(feature = "aac")]
 impl Aac {
     /// An encoder for `rate` Hz mono at `bitrate` bit/s.
     pub fn new(rate: u32, bitrate: u32) -> Result<Aac, String> {
@@ -46,7 +60,7 @@ impl Aac {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "aac"))]
 mod tests {
     use super::*;
 

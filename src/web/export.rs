@@ -403,7 +403,7 @@ async fn answer<R: Read, W: ResponseWriter<Error = R::Error>>(
     let tag = etag(&ex);
     if json {
         let body = format!(
-            "{{\"bytes\":{},\"frames\":{},\"duration_s\":{:.3},\"start\":\"{}\",\"end\":\"{}\",\"skipped\":{},\"file_name\":\"{}\",\"codec\":\"{}\",\"codecs\":\"{}\",\"other_settings\":{}}}",
+            "{{\"bytes\":{},\"frames\":{},\"duration_s\":{:.3},\"start\":\"{}\",\"end\":\"{}\",\"skipped\":{},\"file_name\":\"{}\",\"codec\":\"{}\",\"codecs\":\"{}\",\"other_settings\":{},\"audio_s\":{:.3},\"audio_units\":{}}}",
             ex.len(),
             ex.frames(),
             ex.duration_ns() as f64 / 1e9,
@@ -413,7 +413,9 @@ async fn answer<R: Read, W: ResponseWriter<Error = R::Error>>(
             ex.file_name(),
             if ex.codec() == crate::camera::Codec::H264 { "h264" } else { "mjpeg" },
             ex.codec_string(),
-            ex.other_codec()
+            ex.other_codec(),
+            ex.audio_seconds().0,
+            ex.audio_seconds().1
         );
         let body = if clock {
             // The player maps the video's time to UTC with this: one point per UTC second.

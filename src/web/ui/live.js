@@ -217,6 +217,31 @@ views.live = (() => {
       toast(on ? 'Parking mode on: motion and bumps make events' : 'Parking mode off');
     } catch (e) { toast(`Parking mode: ${e.message}`, true); }
   }
+  // The microphone: a switch (config "audio": muted stores nothing), its state on the picture.
+  let micBtn = null, micChip = null;
+  function showMic(a) {
+    if (!micBtn) return;
+    const has = a && a.state !== 'off';
+    micBtn.hidden = !has;
+    micChip.hidden = !has;
+    if (!has) return;
+    micBtn.dataset.on = String(a.enabled);
+    micBtn.replaceChildren(icon(a.enabled ? 'mic' : 'mic-off'), a.enabled ? 'Mute sound recording' : 'Record sound');
+    micBtn.setAttribute('aria-pressed', String(!a.enabled));
+    const words = { recording: 'SOUND', muted: 'MUTED', searching: 'NO MIC', lost: 'MIC LOST' };
+    micChip.textContent = words[a.state] || a.state.toUpperCase();
+    micChip.className = a.state === 'recording' ? 'chip' : 'chip muted';
+    micChip.title = a.state === 'muted' ? 'Sound is not being recorded' : a.state === 'recording' ? `Recording sound from ${a.card || a.device || 'the microphone'}` : 'No microphone is recording';
+  }
+  async function toggleMic() {
+    const on = micBtn.dataset.on !== 'true';
+    micBtn.disabled = true;
+    try {
+      await api('/api/config', { method: 'PUT', body: { audio: on } });
+      toast(on ? 'Sound recording on' : 'Sound recording muted: nothing is stored');
+      if (lastStatus && lastStatus.audio) showMic({ ...lastStatus.audio, enabled: on, state: on ? 'recording' : 'muted' });
+    } catch (e) { toast(`Sound: ${e.message}`, true); } finally { micBtn.disabled = false; }
+  }
   async function loadParking() {
     try { showParking(await api('/api/parking')); } catch { /* not available */ }
   }
@@ -231,6 +256,7 @@ views.live = (() => {
     video.addEventListener('error', () => { if (player) streamFailed(`the browser could not decode the stream (${(video.error && video.error.message) || 'error'})`); });
     recChip = h('span', { class: 'chip', id: 'live-rec' });
     fpsChip = h('span', { class: 'chip', id: 'live-fps', text: '– fps' });
+    micChip = h('span', { class: 'chip', id: 'live-mic', hidden: true });
     msg = h('div', { class: 'stage-msg', hidden: true });
     stage = h('div', { class: 'stage', id: 'live-stage' }, img, video, msg);
     zoom = zoomable(stage, { targets: () => [img, video], source: pic, id: 'live' });
@@ -238,7 +264,7 @@ views.live = (() => {
     zoom.chip.id = 'live-zoom';
     zoom.row.querySelector('input').id = 'zoom';
     // The chips stay off the top-left corner, where the time is burnt into the picture.
-    stage.append(h('div', { class: 'overlay tr' }, recChip, fpsChip), zoom.minimap,
+    stage.append(h('div', { class: 'overlay tr' }, recChip, micChip, fpsChip), zoom.minimap,
       h('div', { class: 'overlay br' }, zoom.chip, fullscreenButton(stage, toast)));
     const zoomRow = zoom.row;
 
@@ -251,6 +277,7 @@ views.live = (() => {
       h('button', { class: 'btn', type: 'button', id: 'save-last', onclick: saveIncident }, icon('shield'), 'Save incident'),
       snap,
       parkBtn = h('button', { class: 'btn', type: 'button', id: 'parking', onclick: toggleParking }, icon('shield'), 'Parking mode'),
+      micBtn = h('button', { class: 'btn', type: 'button', id: 'mic', onclick: toggleMic, hidden: true }, 'Sound'),
       h('button', { class: 'btn wide', type: 'button', id: 'open-controls', onclick: () => drawer.open() }, icon('sliders'), 'Camera controls'));
 
     facts = h('dl', { class: 'facts' });
@@ -277,6 +304,7 @@ views.live = (() => {
     recChip.textContent = s.recording ? 'REC' : state === 'camera_lost' ? 'CAMERA LOST' : state === 'card_full' ? 'CARD FULL' : 'NOT RECORDING';
     recChip.className = s.recording ? 'chip rec' : 'chip alarm';
     fpsChip.textContent = `${typeof s.fps === 'number' ? s.fps.toFixed(1) : '–'} fps`;
+    if (!micBtn || !micBtn.disabled) showMic(s.audio);
     if (!(stopArmed && Date.now() - stopArmed < 4000)) {
       recBtn.replaceChildren(icon(s.recording ? 'stop' : 'rec'), s.recording ? 'Stop recording' : 'Start recording');
       recBtn.className = s.recording ? 'btn wide' : 'btn wide danger';

@@ -416,6 +416,12 @@ views.player = (() => {
     });
     labels = h('div', { class: 'scrub-labels' });
 
+    // Sound (H.264 recordings with a microphone): off until asked for, as browsers start
+    // media muted; the choice is remembered.
+    const showSound = () => { soundBtn.replaceChildren(icon(video.muted ? 'sound-off' : 'sound')); soundBtn.setAttribute('aria-label', video.muted ? 'Sound on' : 'Sound off'); soundBtn.setAttribute('aria-pressed', String(!video.muted)); };
+    const soundBtn = h('button', { class: 'btn icon', type: 'button', id: 'player-sound', title: 'Sound', onclick: () => { video.muted = !video.muted; localStorage.setItem('bb.sound', video.muted ? 'off' : 'on'); showSound(); } });
+    video.muted = localStorage.getItem('bb.sound') !== 'on';
+    showSound();
     playBtn = h('button', { class: 'btn primary play', type: 'button', id: 'play', 'aria-label': 'Play', onclick: () => (playing ? pause() : play()) }, icon('play'));
     const jump = (d) => async () => { if (!cur) return; const was = playing; pause(); await seek(cur.ts + d); if (was) play(); };
     const speeds = h('div', { class: 'seg', role: 'group', 'aria-label': 'Speed', id: 'speed' }, [0.5, 1, 2, 4, 8].map((s) =>
@@ -442,7 +448,7 @@ views.player = (() => {
         playBtn,
         h('button', { class: 'btn icon step', type: 'button', id: 'frame-fwd', 'aria-label': 'Next frame', title: 'Next frame (.)', onclick: () => step(1), text: '|›' }),
         h('button', { class: 'btn icon', type: 'button', 'aria-label': 'Forward 10 seconds', onclick: jump(10000) }, icon('fwd')),
-        speeds, lens, zoom.row),
+        soundBtn, speeds, lens, zoom.row),
       info,
       h('div', { class: 'btn-row' }, dlBtn, exportBtn, protBtn, unprotBtn));
     setSpeed(1);

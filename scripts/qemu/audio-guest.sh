@@ -1,0 +1,81 @@
+# shellcheck shell=sh
+# The audio test's job inside the guest (busybox sh; see scripts/qemu/audio-test). The data
+# disk holds /data/bin/pcmplay; snd-aloop is loaded by /init (EXTRA_MODULES): its playback
+# device 0 loops into its capture device 1.
+#
+# 1. `blackbox run` (built-in camera, MJPEG 320x180 at 20 fps) recording sound from
+#    /dev/snd/pcmC0D1c.
+# 2. pcmplay plays 24 s into /dev/snd/pcmC0D0p: a 20 ms burst at every second, each printed
+#    with the CLOCK_REALTIME it plays at. 8 s in, sound recording is muted from the API
+#    (PUT /api/config {"audio": false}); 4 s later switched on again.
+# 3. Every second: "BLACKBOX-RIG: st UPTIME UTC_S AUDIO-JSON".
+# 4. The export of the whole time (MP4 and its export.json with clock points) is fetched into
+#    /data/out for the host to judge; blackbox is stopped (SIGTERM).
+say() { echo "BLACKBOX-RIG: $*"; }
+mount -t ext4 -o noatime /dev/vda /data || { say "mount failed"; exit 10; }
+mkdir -p /tmp/data /data/out
+ls -l /dev/snd/ | sed 's/^/BLACKBOX-RIG: snd: /'
+cat >/tmp/data/config.json <<'JSON'
+{"video_codec": "mjpeg", "storage_cap_gb": 0.1, "min_free_mb": 16, "segment_length_s": 10,
+ "video_res_width": 320, "video_res_height": 180, "video_fps": 20, "gps_device": "off",
+ "gsensor_device": "off", "audio_device": "/dev/snd/pcmC0D1c"}
+JSON
+blackbox run --data /tmp/data --source synthetic --listen 127.0.0.1:8080 >/tmp/durable 2>/tmp/run.log &
+pid=$!
+n=0
+while [ ! -s /tmp/data/secret ] && [ $n -lt 300 ]; do sleep 0.1; n=$((n + 1)); done
+secret=$(cat /tmp/data/secret)
+api() { wget -q -O - --header "Authorization: Bearer $secret" "$@" 2>/dev/null; }
+# PUT with busybox nc (busybox wget has no PUT): the first line of the reply.
+put() {
+    printf 'PUT %s HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %s\r\nConnection: close\r\n\r\n%s' \
+        "$1" "$secret" "${#2}" "$2" | timeout 10 nc 127.0.0.1 8080 | head -n 1
+}
+st() {
+    s=$(api http://127.0.0.1:8080/api/status)
+    a=$(echo "$s" | grep -o '"audio":{[^}]*}[^}]*}')
+    say "st $(cut -d' ' -f1 /proc/uptime) $(date -u +%s) ${a:-none}"
+}
+n=0
+until api http://127.0.0.1:8080/api/status | grep -q '"audio":{"state":"recording"'; do
+    sleep 0.5; n=$((n + 1))
+    [ $n -lt 60 ] || { say "audio never recording"; st; cat /tmp/run.log; break; }
+done
+st
+start=$(date -u +%s)
+say "play start $start"
+/data/bin/pcmplay /dev/snd/pcmC0D0p 24 &
+ppid=$!
+i=0
+while kill -0 "$ppid" 2>/dev/null && [ $i -lt 60 ]; do
+    if [ $i -eq 8 ]; then
+        say "mute at $(date -u +%s)"
+        say "mute reply $(put /api/config '{"audio": false}')"
+        say "muted at $(date -u +%s)"
+    fi
+    if [ $i -eq 12 ]; then
+        say "unmute at $(date -u +%s)"
+        say "unmute reply $(put /api/config '{"audio": true}')"
+        say "unmuted at $(date -u +%s)"
+    fi
+    st
+    sleep 1; i=$((i + 1))
+done
+wait "$ppid"; play_rc=$?
+sleep 3
+st
+end=$(date -u +%s)
+from=$(date -u -d "@$((start - 3))" +%Y-%m-%dT%H:%M:%SZ)
+to=$(date -u -d "@$((end + 1))" +%Y-%m-%dT%H:%M:%SZ)
+api -O /data/out/x.json "http://127.0.0.1:8080/api/export.json?from=$from&to=$to&clock=1"
+say "json $(head -c 300 /data/out/x.json)"
+api -O /data/out/x.mp4 "http://127.0.0.1:8080/api/export.mp4?from=$from&to=$to"
+say "mp4 $(wc -c </data/out/x.mp4) bytes"
+kill -TERM "$pid"
+wait "$pid"; run_rc=$?
+cat /tmp/run.log
+ls -l /tmp/data/audio | sed 's/^/BLACKBOX-RIG: audio file: /'
+sync
+umount /data
+say "pcmplay exit $play_rc; run exit $run_rc"
+[ "$play_rc" -eq 0 ] && [ "$run_rc" -eq 0 ]
