@@ -108,6 +108,14 @@ check(not missing, f"every burst played while recording is in the export (missin
 check(not while_muted, f"no burst played while muted is in the export ({while_muted})")
 check(errs and max(abs(e) for e in errs) <= 50, f"each within one video frame, 50 ms (worst {max((abs(e) for e in errs), default=None)} ms)")
 
+# The subtitles: time, speed and position from the GPS receiver driving along.
+sub = subprocess.run(["ffmpeg", "-v", "error", "-i", f"{out}/x.mp4", "-map", "0:s:0", "-f", "srt", "-"], capture_output=True, text=True)
+subs = re.findall(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) UTC · (\d+) km/h · ([\d.]+)° N, ([\d.]+)° E", sub.stdout)
+check(len(subs) >= 0.9 * x["duration_s"] and all(k == "54" and f.startswith("47.2") and g.startswith("8.5") for _, k, f, g in subs),
+      f"the subtitles carry the speed and position ({len(subs)} seconds of {x['duration_s']}; first {subs[:1]})")
+check(x["codec"] == "h264", f"the video is H.264 ({x['codec']})")
+check(any("clock set from GPS" in line for line in con.split("\n")), "the guest's clock was set from GPS first")
+
 errors = [line for line in con.split("\n") if re.search(r"\bERROR\b|panicked", line)]
 check(not errors, f"no error line from blackbox ({errors[:3]})")
 m = re.search(r"pcmplay exit (\d+); run exit (\d+)", con)

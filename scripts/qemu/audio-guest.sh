@@ -1,10 +1,12 @@
 # shellcheck shell=sh
 # The audio test's job inside the guest (busybox sh; see scripts/qemu/audio-test). The data
-# disk holds /data/bin/pcmplay; snd-aloop is loaded by /init (EXTRA_MODULES): its playback
-# device 0 loops into its capture device 1.
+# disk holds /data/bin/pcmplay and /data/bin/usbip-gps; snd-aloop, vhci-hcd and cdc_acm are
+# loaded by /init (EXTRA_MODULES): the loopback's playback device 0 loops into its capture
+# device 1, and the emulated GPS receiver becomes /dev/ttyACM0.
 #
-# 1. `blackbox run` (built-in camera, MJPEG 320x180 at 20 fps) recording sound from
-#    /dev/snd/pcmC0D1c.
+# 1. The GPS receiver is plugged in (it drives on at 54 km/h for the whole test); `blackbox run`
+#    (built-in camera, H.264 320x180 at 15 fps) records sound from /dev/snd/pcmC0D1c and sets
+#    the guest's clock from GPS; the test goes on once the clock is set.
 # 2. pcmplay plays 24 s into /dev/snd/pcmC0D0p: a 20 ms burst at every second, each printed
 #    with the CLOCK_REALTIME it plays at. 8 s in, sound recording is muted from the API
 #    (PUT /api/config {"audio": false}); 4 s later switched on again.
@@ -16,10 +18,12 @@ mount -t ext4 -o noatime /dev/vda /data || { say "mount failed"; exit 10; }
 mkdir -p /tmp/data /data/out
 ls -l /dev/snd/ | sed 's/^/BLACKBOX-RIG: snd: /'
 cat >/tmp/data/config.json <<'JSON'
-{"video_codec": "mjpeg", "storage_cap_gb": 0.1, "min_free_mb": 16, "segment_length_s": 10,
- "video_res_width": 320, "video_res_height": 180, "video_fps": 20, "gps_device": "off",
- "gsensor_device": "off", "audio_device": "/dev/snd/pcmC0D1c"}
+{"video_codec": "h264", "video_bitrate_kbps": 500, "storage_cap_gb": 0.1, "min_free_mb": 16,
+ "segment_length_s": 10, "video_res_width": 320, "video_res_height": 180, "video_fps": 15,
+ "gps_device": "auto", "gsensor_device": "off", "audio_device": "/dev/snd/pcmC0D1c"}
 JSON
+/data/bin/usbip-gps "$(cat /data/start_unix)" 150 &
+gpid=$!
 blackbox run --data /tmp/data --source synthetic --listen 127.0.0.1:8080 >/tmp/durable 2>/tmp/run.log &
 pid=$!
 n=0
@@ -41,6 +45,13 @@ until api http://127.0.0.1:8080/api/status | grep -q '"audio":{"state":"recordin
     sleep 0.5; n=$((n + 1))
     [ $n -lt 60 ] || { say "audio never recording"; st; cat /tmp/run.log; break; }
 done
+n=0
+until api http://127.0.0.1:8080/api/status | grep -q '"clock":"set"'; do
+    sleep 1; n=$((n + 1))
+    [ $n -lt 60 ] || { say "the clock was never set from GPS"; break; }
+done
+say "clock from GPS: $(date -u)"
+sleep 2
 st
 start=$(date -u +%s)
 say "play start $start"
@@ -66,13 +77,16 @@ sleep 3
 st
 end=$(date -u +%s)
 from=$(date -u -d "@$((start - 3))" +%Y-%m-%dT%H:%M:%SZ)
-to=$(date -u -d "@$((end + 1))" +%Y-%m-%dT%H:%M:%SZ)
+# Up to 2 s ago: everything in the range is durable (sound syncs every second), so the JSON
+# and the MP4 fetched one after the other describe the same export.
+to=$(date -u -d "@$((end - 2))" +%Y-%m-%dT%H:%M:%SZ)
 api -O /data/out/x.json "http://127.0.0.1:8080/api/export.json?from=$from&to=$to&clock=1"
 say "json $(head -c 300 /data/out/x.json)"
 api -O /data/out/x.mp4 "http://127.0.0.1:8080/api/export.mp4?from=$from&to=$to"
 say "mp4 $(wc -c </data/out/x.mp4) bytes"
 kill -TERM "$pid"
 wait "$pid"; run_rc=$?
+kill -TERM "$gpid" 2>/dev/null; wait "$gpid" 2>/dev/null
 cat /tmp/run.log
 ls -l /tmp/data/audio | sed 's/^/BLACKBOX-RIG: audio file: /'
 sync

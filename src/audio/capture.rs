@@ -137,14 +137,23 @@ fn record(p: &Pcm, tx: &SyncSender<Msg>) -> Option<String> {
     let mut read: u64 = 0; // samples read this run
     let mut clock = Clock { rate: f64::from(p.rate), t0: 0.0, anchored: false };
     let mut au = [0u8; MAX_AU];
+    let mut pad: i64 = 0; // zeros fed ahead of the run's first sample (see `grid_pad`)
     let mut run_end_mono: Option<u64> = None; // where the previous run's samples ended
     set_state("recording");
     loop {
         let r = if super::MUTED.load(Ordering::Relaxed) { Err(None) } else { p.read(&mut buf, STALL_MS).map_err(Some) };
         match r {
             Ok(n) => {
+                let first_read = !clock.anchored;
                 read += n as u64;
                 clock.observe(read, p.delay().unwrap_or(0));
+                if first_read {
+                    // Units on the absolute grid: silence ahead of the run's first sample so
+                    // that every unit starts at a multiple of 1024 samples since the epoch.
+                    pad = grid_pad(utc_of(clock.mono_of(0)), p.rate, enc.delay);
+                    frame[..pad as usize].fill(0);
+                    filled = pad as usize;
+                }
                 if let Some(end) = run_end_mono.take() {
                     // The samples between the last run's end and this one's start were lost.
                     let start = clock.mono_of(0);
@@ -162,13 +171,13 @@ fn record(p: &Pcm, tx: &SyncSender<Msg>) -> Option<String> {
                     filled += 1;
                     if filled == FRAME {
                         filled = 0;
-                        emit(&mut enc, &frame, &mut au, &mut out_aus, &clock, &format, tx);
+                        emit(&mut enc, &frame, &mut au, &mut out_aus, pad, &clock, &format, tx);
                     }
                 }
             }
             Err(Some(ReadError::Overrun)) => {
                 // Flush the run (its last samples are in the encoder), then start a new one.
-                flush(&mut enc, &mut frame, filled, &mut au, &mut out_aus, &clock, &format, tx);
+                flush(&mut enc, &mut frame, filled, &mut au, &mut out_aus, pad, &clock, &format, tx);
                 run_end_mono = Some(clock.mono_of(read as i64));
                 with_status(|s| s.overruns += 1);
                 if let Err(e) = p.restart() {
@@ -179,16 +188,16 @@ fn record(p: &Pcm, tx: &SyncSender<Msg>) -> Option<String> {
                     Ok(e) => enc = e,
                     Err(e) => break Some(e),
                 }
-                (filled, out_aus, read) = (0, 0, 0);
+                (filled, out_aus, read, pad) = (0, 0, 0, 0);
                 clock.anchored = false;
             }
             Err(None) => {
-                flush(&mut enc, &mut frame, filled, &mut au, &mut out_aus, &clock, &format, tx);
+                flush(&mut enc, &mut frame, filled, &mut au, &mut out_aus, pad, &clock, &format, tx);
                 log::info!("audio: muted: nothing is recorded until it is switched on again");
                 break None;
             }
             Err(Some(e)) => {
-                flush(&mut enc, &mut frame, filled, &mut au, &mut out_aus, &clock, &format, tx);
+                flush(&mut enc, &mut frame, filled, &mut au, &mut out_aus, pad, &clock, &format, tx);
                 let end = clock.mono_of(read as i64);
                 let why = match e {
                     ReadError::Stalled => format!("no samples for {} s", STALL_MS / 1000),
@@ -225,8 +234,17 @@ fn utc_of(mono: u64) -> i64 {
     crate::clock::now_utc_ns() - (now_m as i64 - mono as i64)
 }
 
+/// Zeros to feed ahead of a run's first sample (UTC `utc0`) so that its access units start on
+/// the absolute grid of 1024-sample slots the export lays sound on (slot n starts at
+/// n * 1024 / rate s since the epoch): then a unit lands on its slot exactly, after any gap.
+pub fn grid_pad(utc0: i64, rate: u32, delay: u32) -> i64 {
+    let s0 = (i128::from(utc0) * i128::from(rate) + 500_000_000).div_euclid(1_000_000_000);
+    (s0 - i128::from(delay)).rem_euclid(FRAME as i128) as i64
+}
+
 /// Encodes one frame; an access unit that comes out goes to storage.
-fn emit(enc: &mut Aac, frame: &[i16; FRAME], au: &mut [u8; MAX_AU], out_aus: &mut i64, clock: &Clock, format: &Format, tx: &SyncSender<Msg>) {
+#[allow(clippy::too_many_arguments)]
+fn emit(enc: &mut Aac, frame: &[i16; FRAME], au: &mut [u8; MAX_AU], out_aus: &mut i64, pad: i64, clock: &Clock, format: &Format, tx: &SyncSender<Msg>) {
     let n = match enc.encode(frame, au) {
         Ok(n) => n,
         Err(e) => {
@@ -238,8 +256,9 @@ fn emit(enc: &mut Aac, frame: &[i16; FRAME], au: &mut [u8; MAX_AU], out_aus: &mu
     if n == 0 {
         return;
     }
-    // Access unit k decodes to input samples k * FRAME - delay ..
-    let first = *out_aus * FRAME as i64 - i64::from(enc.delay);
+    // Access unit k decodes to input samples k * FRAME - delay .., of which the first `pad`
+    // were the zeros fed ahead of the run's sample 0.
+    let first = *out_aus * FRAME as i64 - i64::from(enc.delay) - pad;
     *out_aus += 1;
     let mono = clock.mono_of(first);
     let rec = Rec { kind: KIND_AU, cause: 0, len: n as u16, utc_ns: utc_of(mono), mono_ns: mono, samples: FRAME as u32 };
@@ -254,15 +273,15 @@ fn emit(enc: &mut Aac, frame: &[i16; FRAME], au: &mut [u8; MAX_AU], out_aus: &mu
 /// Ends a run: the partial frame padded with silence, then silence until the encoder's
 /// look-ahead is out, so every sample read is in an access unit.
 #[allow(clippy::too_many_arguments)]
-fn flush(enc: &mut Aac, frame: &mut [i16; FRAME], filled: usize, au: &mut [u8; MAX_AU], out_aus: &mut i64, clock: &Clock, format: &Format, tx: &SyncSender<Msg>) {
+fn flush(enc: &mut Aac, frame: &mut [i16; FRAME], filled: usize, au: &mut [u8; MAX_AU], out_aus: &mut i64, pad: i64, clock: &Clock, format: &Format, tx: &SyncSender<Msg>) {
     if !clock.anchored {
         return;
     }
     frame[filled..].fill(0);
-    emit(enc, frame, au, out_aus, clock, format, tx);
+    emit(enc, frame, au, out_aus, pad, clock, format, tx);
     frame.fill(0);
     for _ in 0..(enc.delay as usize).div_ceil(FRAME) {
-        emit(enc, frame, au, out_aus, clock, format, tx);
+        emit(enc, frame, au, out_aus, pad, clock, format, tx);
     }
 }
 
@@ -360,6 +379,25 @@ pub fn prune(data_dir: &Path, current: Option<&Path>, oldest: Option<i64>) {
             match std::fs::remove_file(p) {
                 Ok(()) => log::info!("audio: {} deleted with its footage (retention)", p.display()),
                 Err(e) => log::warn!("audio: cannot delete {}: {e}", p.display()),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pad_puts_units_on_the_absolute_grid() {
+        for (utc0, rate, delay) in [(1_795_262_400_000_000_000i64, 16_000u32, 2048u32), (1_795_262_400_123_456_789, 16_000, 2048), (1_795_262_400_987_654_321, 48_000, 2048), (5_000_000_000, 44_100, 1600)] {
+            let pad = grid_pad(utc0, rate, delay);
+            assert!((0..FRAME as i64).contains(&pad));
+            for k in 0..5i64 {
+                // Unit k's first sample, in absolute samples since the epoch.
+                let first = k * FRAME as i64 - i64::from(delay) - pad;
+                let abs = (i128::from(utc0) * i128::from(rate) + 500_000_000).div_euclid(1_000_000_000) + i128::from(first);
+                assert_eq!(abs.rem_euclid(FRAME as i128), 0, "utc0 {utc0} rate {rate} k {k}");
             }
         }
     }

@@ -101,15 +101,18 @@ pub fn plan(data_dir: &Path, first_utc: i64, end_utc: i64) -> Option<AudioPlan> 
         })
         .collect();
     let &k0 = keep.first()?;
-    let a0 = scan.aus[k0 as usize].utc_ns;
-    // Slot 0 at or before the first frame: silence ahead of the first unit if it starts later.
-    let lead = if a0 > first_utc { (a0 - first_utc + dur - 1) / dur } else { 0 };
-    let start_utc = a0 - lead * dur;
-    let mut slots: Vec<u32> = vec![SILENT; lead as usize];
+    // Slots on the absolute grid (slot n starts n * 1024 samples after the epoch; capture puts
+    // units on it, docs/FORMAT.md "Audio"): slot 0 is the one holding the first frame shown,
+    // or the first unit's if that starts earlier.
+    let slot_of = |t: i64| (i128::from(t) * i128::from(rate)).div_euclid(1_000_000_000 * FRAME as i128);
+    let nearest = |t: i64| (i128::from(t) * i128::from(rate) * 2 + 1_000_000_000 * FRAME as i128).div_euclid(2_000_000_000 * FRAME as i128);
+    let n0 = slot_of(first_utc).min(nearest(scan.aus[k0 as usize].utc_ns));
+    let start_utc = (n0 * FRAME as i128 * 1_000_000_000 / i128::from(rate)) as i64;
+    let mut slots: Vec<u32> = Vec::new();
     let mut placed = 0u64;
     for &i in &keep {
         let t = scan.aus[i as usize].utc_ns;
-        let k = ((t - start_utc) as f64 / dur as f64).round().max(0.0) as usize;
+        let k = (nearest(t) - n0).max(0) as usize;
         if k < slots.len() {
             left_out += 1; // the slot is taken (a clock step or a restart overlapped)
             continue;
