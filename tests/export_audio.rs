@@ -107,7 +107,7 @@ fn store_sound(data: &Path) -> usize {
         let first = k * FRAME as i64 - i64::from(enc.delay);
         k += 1;
         let utc = start + first * SEC / RATE;
-        if utc >= T0 + 2_200_000_000 && utc < T0 + 2_800_000_000 {
+        if (T0 + 2_200_000_000..T0 + 2_800_000_000).contains(&utc) {
             continue;
         }
         let rec = Rec { kind: KIND_AU, cause: 0, len: len as u16, utc_ns: utc, mono_ns: 0, samples: FRAME as u32 };

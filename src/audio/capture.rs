@@ -37,6 +37,9 @@ pub struct Msg {
 
 pub fn run_capture(device: Device, tx: SyncSender<Msg>) {
     let mut announced_none = false;
+    // When the last run ended because the device stalled or went away: the time until it
+    // records again is a gap (counted, and marked in the file when it is back).
+    let mut away_since: Option<u64> = None;
     loop {
         if super::MUTED.load(Ordering::Relaxed) {
             set_state("muted");
@@ -76,7 +79,7 @@ pub fn run_capture(device: Device, tx: SyncSender<Msg>) {
                     s.channels = p.channels;
                     s.opens += 1;
                 });
-                if let Some(why) = record(&p, &tx) {
+                if let Some(why) = record(&p, &tx, &mut away_since) {
                     log::warn!("audio: {}: {why}; opening it again", path.display());
                     set_state("lost");
                     std::thread::sleep(Duration::from_secs(1));
@@ -123,7 +126,8 @@ impl Clock {
 }
 
 /// Records from an open PCM until it fails (returns why) or audio is muted (`None`).
-fn record(p: &Pcm, tx: &SyncSender<Msg>) -> Option<String> {
+/// `away_since`: where the last run's samples ended if the device failed it.
+fn record(p: &Pcm, tx: &SyncSender<Msg>, away_since: &mut Option<u64>) -> Option<String> {
     let ch = p.channels as usize;
     let mut buf = vec![0i16; p.period * ch]; // once per open, not per period
     let mut enc = match Aac::new(p.rate, super::bench::bitrate_for(p.rate)) {
@@ -147,6 +151,11 @@ fn record(p: &Pcm, tx: &SyncSender<Msg>) -> Option<String> {
                 let first_read = !clock.anchored;
                 read += n as u64;
                 clock.observe(read, p.delay().unwrap_or(0));
+                if first_read && let Some(end) = away_since.take() {
+                    // Back after a stall or an unplug: the time away is the gap.
+                    let lost = clock.mono_of(0).saturating_sub(end) as f64 * f64::from(p.rate) / 1e9;
+                    gap(tx, &format, end, lost as u32, Cause::Device);
+                }
                 if first_read {
                     // Units on the absolute grid: silence ahead of the run's first sample so
                     // that every unit starts at a multiple of 1024 samples since the epoch.
@@ -204,10 +213,10 @@ fn record(p: &Pcm, tx: &SyncSender<Msg>) -> Option<String> {
                     ReadError::Gone(e) => format!("{e}"),
                     ReadError::Overrun => "an overrun".into(),
                 };
-                // From the last sample read to now is lost (a stall or an unplug).
+                // From the last sample read until the device records again is lost (a stall
+                // or an unplug): counted when it is back.
                 if clock.anchored {
-                    let lost = crate::clock::now_mono_ns().saturating_sub(end) as f64 * f64::from(p.rate) / 1e9;
-                    gap(tx, &format, end, lost as u32, Cause::Device);
+                    *away_since = Some(end);
                 }
                 break Some(why);
             }

@@ -29,6 +29,7 @@ const EVENTS = [
 ];
 const GPS = [
   ['subtitle_position', 'Show the position in exported videos', { help: 'Off: exports show the time and speed only (privacy). The route stays on the card and in the GPX download.' }],
+  ['audio', 'Record sound', { help: 'Off: the microphone is closed and no sound is stored (also the microphone button on the live page).' }],
 ];
 const ADVANCED = [
   ['camera_device', 'Camera device', { help: 'For example /dev/video0. Empty: find one automatically.' }],
@@ -41,6 +42,7 @@ const ADVANCED = [
   ['max_live_clients', 'Live viewers at once', { min: 1, max: 64 }],
   ['gsensor_device', 'G-sensor', { help: 'auto, off, or /dev/i2c-N[@ADDR].' }],
   ['gps_device', 'GPS receiver', { help: 'auto, off, or a serial device such as /dev/ttyACM0 or /dev/serial0@9600 (next start).' }],
+  ['audio_device', 'Microphone', { help: 'auto, off, or a capture device such as /dev/snd/pcmC1D0c (next start).' }],
 ];
 const LOOP_MIN = [1, 2, 3, 5, 10];
 const LABELS = Object.fromEntries([...VIDEO_EXTRA, ...STORAGE, ...EVENTS, ...GPS, ...ADVANCED].map(([k, l]) => [k, l]));
@@ -261,7 +263,7 @@ views.settings = (() => {
     const evRows = rows(EVENTS);
     const events = evRows.length ? h('fieldset', {}, h('legend', { text: 'Events and parking' }), evRows) : null;
     const gpsRows = rows(GPS);
-    const gps = 'speed_unit' in cfg || gpsRows.length ? h('fieldset', {}, h('legend', { text: 'GPS' }), 'speed_unit' in cfg ? unitField(cfg) : null, gpsRows) : null;
+    const gps = 'speed_unit' in cfg || gpsRows.length ? h('fieldset', {}, h('legend', { text: 'GPS and sound' }), 'speed_unit' in cfg ? unitField(cfg) : null, gpsRows) : null;
     const known = new Set([...fields.keys(), 'video_res_height']);
     for (const [k] of ADVANCED) known.add(k);
     const other = Object.keys(cfg).filter((k) => !known.has(k) && ['string', 'number', 'boolean'].includes(typeof cfg[k]));
