@@ -1190,8 +1190,8 @@ fn parking_mode_watches_the_picture_and_makes_motion_events() {
 
 /// The device settings a driver reaches from the Settings page (issue 21): the camera's modes,
 /// the dashboard password (a computer: DATA/secret for the next start; Wi-Fi refused with 409),
-/// reboot refused off the appliance, and "erase the card": footage, protected ranges and events
-/// gone, recording goes on, sequence numbers never reused, nothing erased without the word.
+/// reboot refused off the appliance, and "erase the card": footage, protected ranges, events,
+/// the GPS track and the sound gone, recording goes on, sequence numbers never reused, nothing erased without the word.
 #[test]
 fn device_settings_modes_password_reboot_and_erase() {
     let bb = Bb::start(CFG);
@@ -1241,9 +1241,16 @@ fn device_settings_modes_password_reboot_and_erase() {
         assert_eq!(bb.req("POST", "/api/storage/erase", bad).status, 400, "{bad}");
     }
     assert_eq!(bb.json("/api/segments")["segments"][0]["start"].as_str().unwrap(), oldest, "nothing erased without the word");
+    // The GPS track and the sound go too (privacy): a day of track and an audio file.
+    let (track, sound) = (bb.data().join("gps/20261121.trk"), bb.data().join("audio/20261121-120000.aud"));
+    for f in [&track, &sound] {
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::write(f, [7u8; 64]).unwrap();
+    }
     let t_erase = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
     let r = bb.req("POST", "/api/storage/erase", r#"{"confirm": "erase"}"#);
     assert_eq!(r.status, 200, "{}", r.text());
+    assert!(!track.exists() && !sound.exists(), "the GPS track and the sound are erased with the footage");
     assert_eq!(bb.json("/api/incidents")["incidents"], serde_json::json!([]));
     assert_eq!(bb.json("/api/protected")["ranges"], serde_json::json!([]));
     // Recording goes on into the empty store, with new sequence numbers.

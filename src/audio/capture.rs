@@ -348,6 +348,10 @@ pub fn run_store(rx: Receiver<Msg>, data_dir: &Path, oldest: &dyn Fn() -> Option
                     with_status(|s| s.stored_aus += unsynced);
                     unsynced = 0;
                     failed_once = false;
+                    // Erased meanwhile (the dashboard's "erase the card"): a new file next.
+                    if !wr.path.exists() {
+                        w = None;
+                    }
                 }
                 Err(e) => {
                     store_failed(&mut failed_once, &format!("cannot sync {}: {e}", wr.path.display()));

@@ -139,13 +139,17 @@ impl TrackWriter {
         Ok(())
     }
 
-    /// fdatasyncs what was appended since the last sync.
+    /// fdatasyncs what was appended since the last sync. A file erased meanwhile (the
+    /// dashboard's "erase the card") is let go: the next point starts a new one.
     pub fn sync(&mut self) -> io::Result<()> {
         if self.unsynced == 0 {
             return Ok(());
         }
-        if let Some((_, f)) = self.file.as_mut() {
+        if let Some((day, f)) = self.file.as_mut() {
             f.sync_data()?;
+            if !self.dir.join(file_name(*day)).exists() {
+                self.file = None;
+            }
         }
         self.unsynced = 0;
         Ok(())

@@ -1,6 +1,7 @@
 //! Erasing every recording ("format the card" from the dashboard), with the store closed.
 //!
-//! Deletes every segment, the protected ranges and the thumbnails, then leaves one empty
+//! Deletes every segment, the protected ranges, the thumbnails, the GPS track and the sound,
+//! then leaves one empty
 //! `.open` segment named with the next sequence number: recovery removes it at the next open
 //! but keeps its number as the floor (docs/FORMAT.md, "Recovery"), so sequence numbers are
 //! never handed out twice, even across an erase. A power cut part way leaves a store with
@@ -45,11 +46,19 @@ pub fn erase_all(data_dir: &Path) -> io::Result<u64> {
             Err(e) => return Err(e),
         }
     }
-    let thumbs = data_dir.join("thumbs");
-    if thumbs.is_dir() {
-        for e in fs::read_dir(&thumbs)? {
-            fs::remove_file(e?.path())?;
-            n += 1;
+    // The thumbnails, the GPS track (DATA/gps) and the sound (DATA/audio): their writers let
+    // go of a deleted file at their next sync and start a new one.
+    for sub in ["thumbs", "gps", "audio"] {
+        let d = data_dir.join(sub);
+        if d.is_dir() {
+            for e in fs::read_dir(&d)? {
+                let e = e?;
+                if e.file_type()?.is_file() {
+                    fs::remove_file(e.path())?;
+                    n += 1;
+                }
+            }
+            File::open(&d)?.sync_all()?;
         }
     }
     File::open(data_dir)?.sync_all()?;
