@@ -116,6 +116,55 @@ check(len(subs) >= 0.9 * x["duration_s"] and all(k == "54" and f.startswith("47.
 check(x["codec"] == "h264", f"the video is H.264 ({x['codec']})")
 check(any("clock set from GPS" in line for line in con.split("\n")), "the guest's clock was set from GPS first")
 
+# The live view's stream (5 s of /api/live.mp4 while recording): its sound track decodes and
+# its bursts sit where they were played on the stream's timeline (the video's prft boxes map
+# decode time to capture time).
+live = open(f"{out}/live.mp4", "rb").read() if __import__("os").path.exists(f"{out}/live.mp4") else b""
+lp = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_type,codec_name,sample_rate", "-of", "compact=p=0", f"{out}/live.mp4"],
+                    capture_output=True, text=True)
+check("codec_type=audio" in lp.stdout and "codec_name=aac" in lp.stdout, f"the live stream has the sound track ({lp.stdout.strip()})")
+ld = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", f"{out}/live.mp4", "-map", "0:a:0", "-f", "s16le", "-ac", "1", "-"], capture_output=True)
+lpcm = [int.from_bytes(ld.stdout[i:i + 2], "little", signed=True) for i in range(0, len(ld.stdout) - 1, 2)]
+prft = []
+i = 0
+while True:
+    i = live.find(b"prft", i)
+    if i < 0:
+        break
+    track = int.from_bytes(live[i + 8:i + 12], "big")
+    ntp = int.from_bytes(live[i + 12:i + 20], "big")
+    media = int.from_bytes(live[i + 20:i + 28], "big")
+    if track == 1:
+        prft.append((media / 90000, (ntp >> 32) - 2208988800 + (ntp & 0xffffffff) / 2 ** 32))
+    i += 4
+lon, quiet = [], 10 ** 9
+for k, v in enumerate(lpcm):
+    if abs(v) > 4000:
+        if quiet >= RATE * 3 // 10:
+            lon.append(k / RATE)
+        quiet = 0
+    else:
+        quiet += 1
+# The audio track starts at its first decode time: ffmpeg's output starts there too.
+a_start = None
+ai = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries", "packet=pts_time", "-of", "csv=p=0",
+                     f"{out}/live.mp4"], capture_output=True, text=True).stdout.split()
+if ai:
+    a_start = float(ai[0])
+lerrs = []
+for p in lon:
+    t = p + (a_start or 0)
+    base = [x for x in prft if x[0] <= t]
+    if not base:
+        continue
+    utc = base[-1][1] + (t - base[-1][0])
+    near = [b for b in bursts.values() if abs(b - utc) < 0.5]
+    if near:
+        lerrs.append(round((utc - near[0]) * 1000, 1))
+print(f"live: {len(lpcm) / RATE:.2f} s of sound, {len(prft)} video fragments, burst errors (ms) {lerrs}")
+check(len(lpcm) >= 2 * RATE and len(lerrs) >= 2 and max(abs(e) for e in lerrs) <= 100,
+      f"the live stream's sound plays the bursts near their place in the picture's timeline (within 100 ms)")
+
 errors = [line for line in con.split("\n") if re.search(r"\bERROR\b|panicked", line)]
 check(not errors, f"no error line from blackbox ({errors[:3]})")
 m = re.search(r"pcmplay exit (\d+); run exit (\d+)", con)

@@ -64,6 +64,11 @@ while kill -0 "$ppid" 2>/dev/null && [ $i -lt 60 ]; do
         say "mute reply $(put /api/config '{"audio": false}')"
         say "muted at $(date -u +%s)"
     fi
+    if [ $i -eq 16 ]; then
+        # The live view with its sound: 5 s of /api/live.mp4.
+        timeout 5 wget -q -O /data/out/live.mp4 --header "Authorization: Bearer $secret" http://127.0.0.1:8080/api/live.mp4 2>/dev/null
+        say "live.mp4 $(wc -c </data/out/live.mp4) bytes"
+    fi
     if [ $i -eq 12 ]; then
         say "unmute at $(date -u +%s)"
         say "unmute reply $(put /api/config '{"audio": true}')"

@@ -271,6 +271,7 @@ fn emit(enc: &mut Aac, frame: &[i16; FRAME], au: &mut [u8; MAX_AU], out_aus: &mu
     *out_aus += 1;
     let mono = clock.mono_of(first);
     let rec = Rec { kind: KIND_AU, cause: 0, len: n as u16, utc_ns: utc_of(mono), mono_ns: mono, samples: FRAME as u32 };
+    super::live::publish(format.rate, &format.asc, mono, rec.utc_ns, &au[..n]);
     let msg = Msg { rec, data: *au, format: format.clone() };
     // Full: the card has been slower than the microphone for the channel's 30 s; counted.
     // Disconnected: the store thread is gone (shutdown).

@@ -7,6 +7,7 @@ pub mod aac;
 pub mod bench;
 pub mod capture;
 pub mod file;
+pub mod live;
 pub mod pcm;
 
 use std::sync::atomic::{AtomicBool, Ordering};

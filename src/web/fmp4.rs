@@ -1,5 +1,6 @@
 //! Fragmented MP4 (ISO/IEC 14496-12) for `/api/live.mp4`: an init segment (`ftyp` + `moov`
-//! with `avc1`/`avcC` and `mvex`) and one fragment per access unit (`prft` + `moof` + `mdat`).
+//! with `avc1`/`avcC`, with the microphone's `mp4a` track when sound is recorded, and `mvex`)
+//! and one fragment per access unit (`prft` + `moof` + `mdat`), video or sound.
 //!
 //! Boxes are written into caller-owned fixed buffers ([`Boxes`]), so a stream allocates nothing
 //! per frame. Each fragment carries a `prft` box (producer reference time) with the picture's
@@ -10,10 +11,12 @@ use crate::codec::h264::{ParamSets, MAX_AVCC};
 
 /// Media timescale of the video track (ticks per second; the usual one for video).
 pub const TIMESCALE: u32 = 90_000;
-/// The only track.
-const TRACK: u32 = 1;
-/// Bytes an init segment needs at most (boxes plus the largest `avcC`).
-pub const INIT_MAX: usize = 800 + MAX_AVCC;
+/// The video track.
+pub const TRACK: u32 = 1;
+/// The sound track (when there is one).
+pub const AUDIO_TRACK: u32 = 2;
+/// Bytes an init segment needs at most (boxes plus the largest `avcC`, and the sound track).
+pub const INIT_MAX: usize = 800 + MAX_AVCC + 400;
 /// Bytes of a fragment's boxes before the sample (`prft` + `moof` + `mdat` header).
 pub const FRAGMENT_HEAD: usize = 32 + 8 + 16 + 8 + 16 + 20 + 32 + 8;
 
@@ -89,9 +92,10 @@ impl<'a> Boxes<'a> {
     }
 }
 
-/// Writes the init segment for a stream with parameter sets `ps` into `b`; false when the
-/// parameter sets are incomplete or unreadable.
-pub fn init_segment(ps: &ParamSets, b: &mut Boxes<'_>) -> bool {
+/// Writes the init segment for a stream with parameter sets `ps` (and, with `audio`, a sound
+/// track of that rate and AudioSpecificConfig) into `b`; false when the parameter sets are
+/// incomplete or unreadable.
+pub fn init_segment(ps: &ParamSets, audio: Option<(u32, &[u8])>, b: &mut Boxes<'_>) -> bool {
     let Some(sps) = ps.parsed() else { return false };
     let mut avcc = [0u8; MAX_AVCC];
     let alen = ps.avcc(&mut avcc);
@@ -116,7 +120,7 @@ pub fn init_segment(ps: &ParamSets, b: &mut Boxes<'_>) -> bool {
     b.zeros(10);
     b.matrix();
     b.zeros(24);
-    b.u32(TRACK + 1);
+    b.u32(if audio.is_some() { AUDIO_TRACK + 1 } else { TRACK + 1 });
     b.close(mvhd);
 
     let trak = b.open(b"trak");
@@ -199,25 +203,115 @@ pub fn init_segment(ps: &ParamSets, b: &mut Boxes<'_>) -> bool {
     b.close(mdia);
     b.close(trak);
 
+    if let Some((rate, asc)) = audio {
+        audio_trak(b, rate, asc);
+    }
+
     let mvex = b.open(b"mvex");
-    let trex = b.full(b"trex", 0, 0);
-    b.u32(TRACK);
-    b.u32(1);
-    b.u32(0);
-    b.u32(0);
-    b.u32(0);
-    b.close(trex);
+    for t in if audio.is_some() { &[TRACK, AUDIO_TRACK][..] } else { &[TRACK][..] } {
+        let trex = b.full(b"trex", 0, 0);
+        b.u32(*t);
+        b.u32(1);
+        b.u32(0);
+        b.u32(0);
+        b.u32(0);
+        b.close(trex);
+    }
     b.close(mvex);
     b.close(moov);
     true
 }
 
+/// The sound track of the init segment: AAC-LC mono, `mp4a` with its `esds`, the media
+/// timescale the sample rate.
+fn audio_trak(b: &mut Boxes<'_>, rate: u32, asc: &[u8]) {
+    let trak = b.open(b"trak");
+    let tkhd = b.full(b"tkhd", 0, 3);
+    b.zeros(8);
+    b.u32(AUDIO_TRACK);
+    b.zeros(4 + 4 + 8);
+    b.u16(0); // layer
+    b.u16(1); // alternate group
+    b.u16(0x0100); // volume
+    b.u16(0);
+    b.matrix();
+    b.zeros(8);
+    b.close(tkhd);
+    let mdia = b.open(b"mdia");
+    let mdhd = b.full(b"mdhd", 0, 0);
+    b.zeros(8);
+    b.u32(rate);
+    b.u32(0);
+    b.u16(0x55c4);
+    b.u16(0);
+    b.close(mdhd);
+    let hdlr = b.full(b"hdlr", 0, 0);
+    b.u32(0);
+    b.put(b"soun");
+    b.zeros(12);
+    b.put(b"blackbox sound\0");
+    b.close(hdlr);
+    let minf = b.open(b"minf");
+    let smhd = b.full(b"smhd", 0, 0);
+    b.zeros(4);
+    b.close(smhd);
+    let dinf = b.open(b"dinf");
+    let dref = b.full(b"dref", 0, 0);
+    b.u32(1);
+    let url = b.full(b"url ", 0, 1);
+    b.close(url);
+    b.close(dref);
+    b.close(dinf);
+    let stbl = b.open(b"stbl");
+    let stsd = b.full(b"stsd", 0, 0);
+    b.u32(1);
+    let mp4a = b.open(b"mp4a");
+    b.zeros(6);
+    b.u16(1);
+    b.zeros(8);
+    b.u16(1); // channels
+    b.u16(16);
+    b.zeros(4);
+    b.u32(rate.min(65_535) << 16);
+    let esds = b.full(b"esds", 0, 0);
+    let n = asc.len() as u8;
+    // ES_Descriptor { ES_ID, flags, DecoderConfigDescriptor { AAC, audio, DecSpecificInfo }, SL }
+    b.put(&[3, 3 + 2 + 13 + 2 + n + 2 + 1]);
+    b.u16(AUDIO_TRACK as u16);
+    b.u8(0);
+    b.put(&[4, 13 + 2 + n, 0x40, 0x15, 0, 0x03, 0]);
+    b.u32(0);
+    b.u32(0);
+    b.put(&[5, n]);
+    b.put(asc);
+    b.put(&[6, 1, 2]);
+    b.close(esds);
+    b.close(mp4a);
+    b.close(stsd);
+    for t in [b"stts", b"stsc", b"stco"] {
+        let x = b.full(t, 0, 0);
+        b.u32(0);
+        b.close(x);
+    }
+    let stsz = b.full(b"stsz", 0, 0);
+    b.u32(0);
+    b.u32(0);
+    b.close(stsz);
+    b.close(stbl);
+    b.close(minf);
+    b.close(mdia);
+    b.close(trak);
+}
+
 /// One fragment's place in the stream.
 #[derive(Clone, Copy, Debug)]
 pub struct Fragment {
+    /// [`TRACK`] or [`AUDIO_TRACK`].
+    pub track: u32,
     /// `mfhd` sequence number (1, 2, ...).
     pub sequence: u32,
-    /// Decode time of the sample, in [`TIMESCALE`] ticks.
+    /// Decode time of the sample, in the track's timescale ([`TIMESCALE`] for video, the
+    /// sample rate for sound).
     pub decode_time: u64,
     /// Sample duration in ticks.
     pub duration: u32,
@@ -241,7 +335,7 @@ pub fn ntp(utc_ns: i64) -> u64 {
 /// Writes a fragment's `prft`, `moof` and `mdat` header; the sample's bytes follow it.
 pub fn fragment_head(f: &Fragment, b: &mut Boxes<'_>) {
     let prft = b.full(b"prft", 1, 0);
-    b.u32(TRACK);
+    b.u32(f.track);
     b.u64(ntp(f.utc_ns));
     b.u64(f.decode_time);
     b.close(prft);
@@ -254,7 +348,7 @@ pub fn fragment_head(f: &Fragment, b: &mut Boxes<'_>) {
     let traf = b.open(b"traf");
     // default-base-is-moof: data offsets count from the start of the moof.
     let tfhd = b.full(b"tfhd", 0, 0x02_0000);
-    b.u32(TRACK);
+    b.u32(f.track);
     b.close(tfhd);
     let tfdt = b.full(b"tfdt", 1, 0);
     b.u64(f.decode_time);
@@ -300,7 +394,7 @@ mod tests {
     fn a_fragment_is_prft_moof_mdat_with_the_right_offsets() {
         let mut buf = [0u8; FRAGMENT_HEAD];
         let mut b = Boxes::new(&mut buf);
-        let f = Fragment { sequence: 7, decode_time: 123_456, duration: 3000, size: 1000, key: false, utc_ns: 1_700_000_000_500_000_000 };
+        let f = Fragment { track: TRACK, sequence: 7, decode_time: 123_456, duration: 3000, size: 1000, key: false, utc_ns: 1_700_000_000_500_000_000 };
         fragment_head(&f, &mut b);
         let head = b.done().expect("fits");
         assert_eq!(head.len(), FRAGMENT_HEAD);
@@ -325,7 +419,7 @@ mod tests {
     fn too_small_a_buffer_is_refused_not_overrun() {
         let mut buf = [0u8; 40];
         let mut b = Boxes::new(&mut buf);
-        let f = Fragment { sequence: 1, decode_time: 0, duration: 3000, size: 10, key: true, utc_ns: 0 };
+        let f = Fragment { track: TRACK, sequence: 1, decode_time: 0, duration: 3000, size: 10, key: true, utc_ns: 0 };
         fragment_head(&f, &mut b);
         assert!(b.done().is_none());
     }

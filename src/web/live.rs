@@ -248,9 +248,11 @@ impl CustomBody for Mp4<'_, '_> {
         }
         let mut n = self.first_key().await;
         let (params_gen, ps) = ring.params();
+        // Sound when the microphone is recording now (its format from the live units).
+        let sound = (crate::audio::status().state == "recording").then(crate::audio::live::format).flatten();
         let mut init = [0u8; fmp4::INIT_MAX];
         let mut b = Boxes::new(&mut init);
-        if !fmp4::init_segment(&ps, &mut b) {
+        if !fmp4::init_segment(&ps, sound.as_ref().map(|(r, a)| (*r, a.as_slice())), &mut b) {
             log::warn!("live.mp4: the stream's parameter sets are unreadable");
             return Ok(());
         }
@@ -264,6 +266,12 @@ impl CustomBody for Mp4<'_, '_> {
         let mut duration = fmp4::TIMESCALE / 30;
         let mut need_key = true;
         let mut skips = 0u64;
+        // Sound: the next unit to send, its decode time (samples), and the first video frame's
+        // capture time (units from before it are not sent).
+        let mut a_seq = 0u64;
+        let mut a_next: Option<u64> = None;
+        let mut a_buf = [0u8; crate::audio::aac::MAX_AU];
+        let mut first_mono: Option<u64> = None;
         loop {
             let generation = hub.generation.get();
             hub.slot.want(crate::clock::now_mono_ns());
@@ -299,13 +307,40 @@ impl CustomBody for Mp4<'_, '_> {
                 }
             }
             sequence = sequence.wrapping_add(1);
-            let frag = Fragment { sequence, decode_time, duration, size: f.len as u32, key: f.key, utc_ns: f.utc_ns };
+            let frag = Fragment { track: fmp4::TRACK, sequence, decode_time, duration, size: f.len as u32, key: f.key, utc_ns: f.utc_ns };
             let mut b = Boxes::new(&mut head);
             fmp4::fragment_head(&frag, &mut b);
             if let Some(h) = b.done() {
                 w.write_all(h).await?;
             }
             w.write_all(&self.viewer.buf).await?;
+            // The sound published since, each unit at the place of its capture time on the
+            // video's timeline (contiguous while it stays within 100 ms of it).
+            if let Some((rate, _)) = &sound {
+                let first = *first_mono.get_or_insert(f.mono_ns);
+                // Capture time minus the video's decode time: where this timeline's zero is.
+                let zero = f.mono_ns as i128 - i128::from(decode_time) * 1_000_000_000 / i128::from(fmp4::TIMESCALE);
+                while let Some(u) = crate::audio::live::read(a_seq, &mut a_buf) {
+                    a_seq = u.seq + 1;
+                    if u.mono_ns < first {
+                        continue;
+                    }
+                    let target = ((i128::from(u.mono_ns) - zero).max(0) * i128::from(*rate) / 1_000_000_000) as u64;
+                    let at = match a_next {
+                        Some(t) if t.abs_diff(target) <= u64::from(*rate) / 10 => t,
+                        _ => target,
+                    };
+                    a_next = Some(at + crate::audio::aac::FRAME as u64);
+                    sequence = sequence.wrapping_add(1);
+                    let frag = Fragment { track: fmp4::AUDIO_TRACK, sequence, decode_time: at, duration: crate::audio::aac::FRAME as u32, size: u.len as u32, key: true, utc_ns: u.utc_ns };
+                    let mut b = Boxes::new(&mut head);
+                    fmp4::fragment_head(&frag, &mut b);
+                    if let Some(h) = b.done() {
+                        w.write_all(h).await?;
+                    }
+                    w.write_all(&a_buf[..u.len]).await?;
+                }
+            }
             w.flush().await?;
             if skips > 0 && sequence.is_multiple_of(1000) {
                 log::debug!("live.mp4: a viewer skipped ahead {skips} times so far");

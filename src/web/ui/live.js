@@ -75,14 +75,23 @@ views.live = (() => {
     retryTimer = setTimeout(startStream, 3000);
   }
   /** The avc1 codec string from the init segment's avcC (profile, constraints, level). */
+  /** The codecs of the init segment once its whole `moov` is in `b`: the avcC's profile and
+   *  level, and `mp4a.40.2` when it has the microphone's track; null until then. */
   function codecOf(b) {
-    for (let i = 4; i + 8 < b.length; i++) {
-      if (b[i] === 0x61 && b[i + 1] === 0x76 && b[i + 2] === 0x63 && b[i + 3] === 0x43) {
-        const x = (v) => v.toString(16).padStart(2, '0').toUpperCase();
-        return `avc1.${x(b[i + 5])}${x(b[i + 6])}${x(b[i + 7])}`;
-      }
+    let at = 0, moov = null;
+    while (at + 8 <= b.length) {
+      const size = ((b[at] << 24) >>> 0) + (b[at + 1] << 16) + (b[at + 2] << 8) + b[at + 3];
+      const type = String.fromCharCode(b[at + 4], b[at + 5], b[at + 6], b[at + 7]);
+      if (size < 8) return null;
+      if (type === 'moov') { if (at + size > b.length) return null; moov = b.subarray(at, at + size); break; }
+      at += size;
     }
-    return null;
+    if (!moov) return null;
+    const find = (t) => { for (let i = 4; i + 8 < moov.length; i++) if (String.fromCharCode(moov[i], moov[i + 1], moov[i + 2], moov[i + 3]) === t) return i; return -1; };
+    const i = find('avcC');
+    if (i < 0) return null;
+    const x = (v) => v.toString(16).padStart(2, '0').toUpperCase();
+    return `avc1.${x(moov[i + 5])}${x(moov[i + 6])}${x(moov[i + 7])}${find('mp4a') >= 0 ? ',mp4a.40.2' : ''}`;
   }
   async function playMp4(ctl) {
     const ms = new MS();
@@ -140,6 +149,7 @@ views.live = (() => {
         const codec = codecOf(head);
         if (!codec) { if (head.length > 65536) throw new Error('the stream has no H.264 track'); continue; }
         if (!MS.isTypeSupported(`video/mp4; codecs="${codec}"`)) throw new Error(`this browser cannot decode ${codec}`);
+        showSound(codec.includes('mp4a'));
         sb = ms.addSourceBuffer(`video/mp4; codecs="${codec}"`);
         sb.mode = 'segments';
         sb.addEventListener('updateend', pump);
@@ -163,6 +173,18 @@ views.live = (() => {
     let at = 0;
     for (const p of parts) { out.set(p, at); at += p.length; }
     return out;
+  }
+
+  // Sound on the live view: a speaker button on the picture while the stream has the
+  // microphone's track; off until asked for (browsers start media muted), remembered.
+  let soundBtn = null;
+  function showSound(has) {
+    if (!soundBtn) return;
+    soundBtn.hidden = !has;
+    video.muted = !has || localStorage.getItem('bb.sound') !== 'on';
+    soundBtn.replaceChildren(icon(video.muted ? 'sound-off' : 'sound'));
+    soundBtn.setAttribute('aria-label', video.muted ? 'Sound on' : 'Sound off');
+    soundBtn.setAttribute('aria-pressed', String(!video.muted));
   }
 
   let stopArmed = 0;
@@ -265,7 +287,11 @@ views.live = (() => {
     zoom.row.querySelector('input').id = 'zoom';
     // The chips stay off the top-left corner, where the time is burnt into the picture.
     stage.append(h('div', { class: 'overlay tr' }, recChip, micChip, fpsChip), zoom.minimap,
-      h('div', { class: 'overlay br' }, zoom.chip, fullscreenButton(stage, toast)));
+      h('div', { class: 'overlay br' }, soundBtn = h('button', { class: 'btn icon', type: 'button', id: 'live-sound', title: 'Sound', hidden: true, onclick: () => {
+        localStorage.setItem('bb.sound', video.muted ? 'on' : 'off');
+        showSound(true);
+        if (!video.muted) video.play().catch(() => {});
+      } }), zoom.chip, fullscreenButton(stage, toast)));
     const zoomRow = zoom.row;
 
     recBtn = h('button', { class: 'btn wide', type: 'button', id: 'rec-btn', onclick: toggleRecording }, 'Recording…');
