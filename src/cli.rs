@@ -69,9 +69,13 @@ usage:
   blackbox export DIR --gpx [--from T] [--to T] -o FILE.gpx|-
       Writes the GPS track of that time (DIR/gps, one point a second) as GPX 1.1.
   blackbox licenses
-      Prints the licences of what is built in (docs/LICENSES.md), the FDK AAC library's in full.
+      Prints the licences of what is built in (/usr/share/doc/blackbox/LICENSES.md on the
+      images: docs/LICENSES.md), the FDK AAC library's in full.
   blackbox --version | --help
 ";
+
+/// Where the images install docs/LICENSES.md (`blackbox licenses` prints it).
+const LICENSES: &str = "/usr/share/doc/blackbox/LICENSES.md";
 
 /// Entry point of the binary; returns the process exit code.
 pub fn main() -> i32 {
@@ -93,10 +97,20 @@ pub fn main() -> i32 {
         "bench-motion" => crate::parking::bench::run(rest),
         // Hidden: for scripts/bench's audio section (src/audio/bench.rs).
         "bench-audio" => crate::audio::bench::run(rest),
-        "licenses" => {
-            print!("{}", include_str!("../docs/LICENSES.md"));
-            0
-        }
+        "licenses" => match std::fs::read_to_string(LICENSES) {
+            Ok(t) => {
+                print!("{t}");
+                0
+            }
+            Err(_) => {
+                println!(
+                    "blackbox is MIT OR Apache-2.0. It includes the Fraunhofer FDK AAC Codec Library (its licence is not OSI-approved) and\n\
+                     other libraries under MIT, Apache-2.0, ISC, BSD and IJG licences. The full texts and what they ask of a distributor:\n\
+                     {LICENSES} on the dash cam's image, docs/LICENSES.md in the source."
+                );
+                0
+            }
+        },
         // Hidden: for scripts/qemu/m2m-test and a real Pi (src/codec/m2m_selftest.rs).
         "m2m-selftest" => cmd_m2m_selftest(rest),
         "controls" => cmd_controls(rest),

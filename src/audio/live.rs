@@ -18,15 +18,17 @@ struct Slot {
 }
 
 struct Ring {
-    /// The next unit's sequence number (1, 2, ...); 0 slots are empty.
-    next: u64,
+    /// Units published so far: the next unit's sequence number is `published + 1` (a slot
+    /// with seq 0 is empty). Everything starts at zero, so the ring lives in .bss, not in the
+    /// binary's data (its 51 KB would count against the 5 MiB budget).
+    published: u64,
     rate: u32,
     asc: heapless::Vec<u8, 16>,
     slots: [Slot; SLOTS],
 }
 
 static RING: Mutex<Ring> = Mutex::new(Ring {
-    next: 1,
+    published: 0,
     rate: 0,
     asc: heapless::Vec::new(),
     slots: [Slot { seq: 0, mono_ns: 0, utc_ns: 0, len: 0, data: [0; MAX_AU] }; SLOTS],
@@ -56,8 +58,8 @@ pub fn publish(rate: u32, asc: &[u8], mono_ns: u64, utc_ns: i64, au: &[u8]) {
             s.seq = 0;
         }
     }
-    let seq = r.next;
-    r.next += 1;
+    r.published += 1;
+    let seq = r.published;
     let s = &mut r.slots[(seq % SLOTS as u64) as usize];
     let n = au.len().min(MAX_AU);
     s.seq = seq;
@@ -75,15 +77,16 @@ pub fn format() -> Option<(u32, heapless::Vec<u8, 16>)> {
 
 /// The sequence number the next unit will get.
 pub fn next_seq() -> u64 {
-    RING.lock().unwrap_or_else(|p| p.into_inner()).next
+    RING.lock().unwrap_or_else(|p| p.into_inner()).published + 1
 }
 
 /// The oldest unit still in the ring with a sequence number at least `from` (copied into
 /// `out`), or `None` when there is none yet.
 pub fn read(from: u64, out: &mut [u8; MAX_AU]) -> Option<Unit> {
     let r = RING.lock().unwrap_or_else(|p| p.into_inner());
-    let first = r.next.saturating_sub(SLOTS as u64).max(from).max(1);
-    (first..r.next).find_map(|seq| {
+    let next = r.published + 1;
+    let first = next.saturating_sub(SLOTS as u64).max(from).max(1);
+    (first..next).find_map(|seq| {
         let s = &r.slots[(seq % SLOTS as u64) as usize];
         (s.seq == seq).then(|| {
             out[..s.len as usize].copy_from_slice(&s.data[..s.len as usize]);
