@@ -160,13 +160,7 @@ pub fn init_segment(ps: &ParamSets, audio: Option<(u32, &[u8])>, b: &mut Boxes<'
     let vmhd = b.full(b"vmhd", 0, 1);
     b.zeros(8);
     b.close(vmhd);
-    let dinf = b.open(b"dinf");
-    let dref = b.full(b"dref", 0, 0);
-    b.u32(1);
-    let url = b.full(b"url ", 0, 1);
-    b.close(url);
-    b.close(dref);
-    b.close(dinf);
+    dinf(b);
 
     let stbl = b.open(b"stbl");
     let stsd = b.full(b"stsd", 0, 0);
@@ -189,15 +183,7 @@ pub fn init_segment(ps: &ParamSets, audio: Option<(u32, &[u8])>, b: &mut Boxes<'
     b.close(avcc_box);
     b.close(avc1);
     b.close(stsd);
-    for t in [b"stts", b"stsc", b"stco"] {
-        let x = b.full(t, 0, 0);
-        b.u32(0);
-        b.close(x);
-    }
-    let stsz = b.full(b"stsz", 0, 0);
-    b.u32(0);
-    b.u32(0);
-    b.close(stsz);
+    empty_tables(b);
     b.close(stbl);
     b.close(minf);
     b.close(mdia);
@@ -220,6 +206,30 @@ pub fn init_segment(ps: &ParamSets, audio: Option<(u32, &[u8])>, b: &mut Boxes<'
     b.close(mvex);
     b.close(moov);
     true
+}
+
+/// `dinf` with one self-contained data reference.
+fn dinf(b: &mut Boxes<'_>) {
+    let dinf = b.open(b"dinf");
+    let dref = b.full(b"dref", 0, 0);
+    b.u32(1);
+    let url = b.full(b"url ", 0, 1);
+    b.close(url);
+    b.close(dref);
+    b.close(dinf);
+}
+
+/// The empty sample tables of a fragmented track (the samples come in fragments).
+fn empty_tables(b: &mut Boxes<'_>) {
+    for t in [b"stts", b"stsc", b"stco"] {
+        let x = b.full(t, 0, 0);
+        b.u32(0);
+        b.close(x);
+    }
+    let stsz = b.full(b"stsz", 0, 0);
+    b.u32(0);
+    b.u32(0);
+    b.close(stsz);
 }
 
 /// The sound track of the init segment: AAC-LC mono, `mp4a` with its `esds`, the media
@@ -255,13 +265,7 @@ fn audio_trak(b: &mut Boxes<'_>, rate: u32, asc: &[u8]) {
     let smhd = b.full(b"smhd", 0, 0);
     b.zeros(4);
     b.close(smhd);
-    let dinf = b.open(b"dinf");
-    let dref = b.full(b"dref", 0, 0);
-    b.u32(1);
-    let url = b.full(b"url ", 0, 1);
-    b.close(url);
-    b.close(dref);
-    b.close(dinf);
+    dinf(b);
     let stbl = b.open(b"stbl");
     let stsd = b.full(b"stsd", 0, 0);
     b.u32(1);
@@ -288,15 +292,7 @@ fn audio_trak(b: &mut Boxes<'_>, rate: u32, asc: &[u8]) {
     b.close(esds);
     b.close(mp4a);
     b.close(stsd);
-    for t in [b"stts", b"stsc", b"stco"] {
-        let x = b.full(t, 0, 0);
-        b.u32(0);
-        b.close(x);
-    }
-    let stsz = b.full(b"stsz", 0, 0);
-    b.u32(0);
-    b.u32(0);
-    b.close(stsz);
+    empty_tables(b);
     b.close(stbl);
     b.close(minf);
     b.close(mdia);

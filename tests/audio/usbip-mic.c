@@ -22,122 +22,8 @@
  *
  * Built static for aarch64 by scripts/qemu/mic-test. Test tooling, not part of the product.
  */
-#define _GNU_SOURCE
-#include <arpa/inet.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <linux/usb/ch9.h>
-#include <math.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
-#include <signal.h>
-#include <stdarg.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
-
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fprintf(stderr, "usbip-mic: ");
-	vfprintf(stderr, fmt, ap);
-	if (errno) fprintf(stderr, ": %s", strerror(errno));
-	fprintf(stderr, "\n");
-	va_end(ap);
-	exit(1);
-}
-
-static void say(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fprintf(stderr, "usbip-mic: ");
-	vfprintf(stderr, fmt, ap);
-	fprintf(stderr, "\n");
-	va_end(ap);
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
-
-static uint64_t realtime_ns(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_REALTIME, &t);
-	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
-
-static volatile sig_atomic_t stop;
-static void on_signal(int sig) { (void)sig; stop = 1; }
-
-/* --- sockets, sysfs, USB/IP (as tests/uvc/usbip-uvc.c) ---------------------------------------- */
-
-static int sock = -1;
-
-static int read_full(int fd, void *buf, size_t n)
-{
-	uint8_t *p = buf;
-	while (n) {
-		ssize_t r = read(fd, p, n);
-		if (r == 0) return -1;
-		if (r < 0) { if (errno == EINTR) { if (stop) exit(0); continue; } return -1; }
-		p += r; n -= (size_t)r;
-	}
-	return 0;
-}
-
-static void write_full(int fd, const void *buf, size_t n)
-{
-	const uint8_t *p = buf;
-	while (n) {
-		ssize_t r = write(fd, p, n);
-		if (r < 0) { if (errno == EINTR) continue; return; }
-		p += r; n -= (size_t)r;
-	}
-}
-
-static void tcp_pair(int *a, int *b)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t sl = sizeof sa;
-	int l = socket(AF_INET, SOCK_STREAM, 0);
-	if (l < 0 || bind(l, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(l, 1) < 0 ||
-	    getsockname(l, (struct sockaddr *)&sa, &sl) < 0)
-		die("listen on 127.0.0.1");
-	*a = socket(AF_INET, SOCK_STREAM, 0);
-	if (*a < 0 || connect(*a, (struct sockaddr *)&sa, sizeof sa) < 0) die("connect 127.0.0.1");
-	*b = accept(l, NULL, NULL);
-	if (*b < 0) die("accept");
-	close(l);
-	int one = 1;
-	setsockopt(*a, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	setsockopt(*b, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-}
-
-static int sysfs_write(const char *path, const char *text)
-{
-	int fd = open(path, O_WRONLY);
-	if (fd < 0) return -1;
-	int r = write(fd, text, strlen(text)) < 0 ? -1 : 0;
-	close(fd);
-	return r;
-}
-
-enum { CMD_SUBMIT = 1, CMD_UNLINK = 2, RET_SUBMIT = 3, RET_UNLINK = 4 };
-enum { DIR_OUT = 0, DIR_IN = 1 };
-static uint32_t be32(const uint8_t *p) { return (uint32_t)p[0] << 24 | p[1] << 16 | p[2] << 8 | p[3]; }
-static void put32(uint8_t *p, uint32_t v) { p[0] = v >> 24; p[1] = v >> 16; p[2] = v >> 8; p[3] = v; }
-static void put16le(uint8_t *p, uint16_t v) { p[0] = v; p[1] = v >> 8; }
+#define TOOL "usbip-mic"
+#include "../usbip/usbip-device.h"
 
 #define RATE 16000
 #define MAXPKT 256           /* bytes: up to 128 samples a packet */
@@ -163,21 +49,6 @@ static const uint8_t cfg_desc[100] = {
 	7, 0x25, 0x01, 0x01, 0, 0, 0,                           /* CS endpoint: sampling frequency control */
 };
 
-static size_t string_desc(int idx, uint8_t *out)
-{
-	const char *s;
-	switch (idx) {
-	case 0: out[0] = 4; out[1] = USB_DT_STRING; put16le(out + 2, 0x0409); return 4;
-	case 1: s = "blackbox"; break;
-	case 2: s = "blackbox usbip-mic test microphone"; break;
-	default: return 0;
-	}
-	size_t n = strlen(s);
-	out[0] = (uint8_t)(2 + 2 * n); out[1] = USB_DT_STRING;
-	for (size_t i = 0; i < n; i++) put16le(out + 2 + 2 * i, (uint8_t)s[i]);
-	return 2 + 2 * n;
-}
-
 static int streaming;          /* alt setting 1 selected */
 static uint64_t t_stream;      /* mono ns of sample 0 of this session */
 static uint64_t t_stream_rt;   /* the same, CLOCK_REALTIME */
@@ -196,7 +67,7 @@ static int control(const uint8_t *setup, const uint8_t *out, uint32_t out_len, u
 			switch (value >> 8) {
 			case USB_DT_DEVICE: memcpy(reply, dev_desc, 18); return 18;
 			case USB_DT_CONFIG: memcpy(reply, cfg_desc, sizeof cfg_desc); return sizeof cfg_desc;
-			case USB_DT_STRING: { size_t n = string_desc(value & 0xff, reply); return n ? (int)n : -1; }
+			case USB_DT_STRING: { size_t n = string_desc(value & 0xff, reply, "blackbox usbip-mic test microphone"); return n ? (int)n : -1; }
 			default: return -1;
 			}
 		case USB_REQ_GET_STATUS: reply[0] = reply[1] = 0; return 2;
@@ -225,19 +96,6 @@ static int control(const uint8_t *setup, const uint8_t *out, uint32_t out_len, u
 	}
 	say("stall: request %02x %02x value %04x index %04x", type, req, value, index);
 	return -1;
-}
-
-static void send_ret_submit(uint32_t seqnum, int32_t status, uint32_t actual, const uint8_t *data, uint32_t np, const uint8_t *iso)
-{
-	uint8_t h[48] = { 0 };
-	put32(h, RET_SUBMIT);
-	put32(h + 4, seqnum);
-	put32(h + 20, (uint32_t)status);
-	put32(h + 24, actual);
-	put32(h + 32, np);
-	write_full(sock, h, sizeof h);
-	if (data && actual) write_full(sock, data, actual);
-	if (np) write_full(sock, iso, np * 16u);
 }
 
 static int16_t sample_at(uint64_t n)
@@ -275,24 +133,14 @@ static void complete_iso(uint32_t seq, uint32_t np, uint8_t *iso)
 
 static void attach(void)
 {
-	int other;
-	char buf[64];
-	tcp_pair(&sock, &other);
-	snprintf(buf, sizeof buf, "0 %d %u %d", other, (1u << 16) | 4u, USB_SPEED_FULL);
-	for (int i = 0; sysfs_write("/sys/devices/platform/vhci_hcd.0/attach", buf) < 0; i++) {
-		if (i == 100) die("attach to vhci_hcd port 0");
-		usleep(100000);
-	}
-	close(other);
+	vhci_attach(4, USB_SPEED_FULL);
 	streaming = 0;
 	say("session %d attached at mono_ns %llu", session_no, (unsigned long long)now_ns());
 }
 
 static void detach(void)
 {
-	if (sysfs_write("/sys/devices/platform/vhci_hcd.0/detach", "0") < 0) say("detach: %s", strerror(errno));
-	close(sock);
-	sock = -1;
+	vhci_detach();
 	say("session %d detached at mono_ns %llu after %llu samples", session_no, (unsigned long long)now_ns(), (unsigned long long)sent);
 }
 
@@ -342,19 +190,14 @@ static void serve(uint64_t until)
 				}
 			} else if (cmd == CMD_UNLINK) {
 				uint32_t victim = be32(h + 20);
-				int32_t status = 0;
-				for (size_t i = 0; i < qn; i++) {
+				int found = 0;
+				for (size_t i = 0; i < qn && !found; i++) {
 					if (q[i].seq != victim) continue;
 					memmove(q + i, q + i + 1, (qn - i - 1) * sizeof *q);
 					qn--;
-					status = -ECONNRESET;
-					break;
+					found = 1;
 				}
-				uint8_t u[48] = { 0 };
-				put32(u, RET_UNLINK);
-				put32(u + 4, seq);
-				put32(u + 20, (uint32_t)status);
-				write_full(sock, u, sizeof u);
+				send_ret_unlink(seq, found);
 			} else {
 				errno = 0; die("unknown usbip command %u", cmd);
 			}

@@ -29,56 +29,8 @@
  *
  * Built static for aarch64 by scripts/qemu/gps-test. Test tooling, not part of the product.
  */
-#define _GNU_SOURCE
-#include <arpa/inet.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <linux/usb/ch9.h>
-#include <math.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
-#include <signal.h>
-#include <stdarg.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
-
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fprintf(stderr, "usbip-gps: ");
-	vfprintf(stderr, fmt, ap);
-	if (errno) fprintf(stderr, ": %s", strerror(errno));
-	fprintf(stderr, "\n");
-	va_end(ap);
-	exit(1);
-}
-
-static void say(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fprintf(stderr, "usbip-gps: ");
-	vfprintf(stderr, fmt, ap);
-	fprintf(stderr, "\n");
-	va_end(ap);
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
-
-static volatile sig_atomic_t stop;
-static void on_signal(int sig) { (void)sig; stop = 1; }
+#define TOOL "usbip-gps"
+#include "../usbip/usbip-device.h"
 
 /* --- NMEA ------------------------------------------------------------------------------------ */
 
@@ -171,64 +123,7 @@ static void make_second(uint64_t k, uint64_t in_session)
 	say("fix %lld %.7f %.7f %.2f %.1f mono_ns %llu", (long long)t, lat, lon, SPEED, COURSE, (unsigned long long)now_ns());
 }
 
-/* --- sockets, sysfs, USB/IP (as tests/uvc/usbip-uvc.c) ---------------------------------------- */
-
-static int sock = -1;
-
-static int read_full(int fd, void *buf, size_t n)
-{
-	uint8_t *p = buf;
-	while (n) {
-		ssize_t r = read(fd, p, n);
-		if (r == 0) return -1;
-		if (r < 0) { if (errno == EINTR) { if (stop) exit(0); continue; } return -1; }
-		p += r; n -= (size_t)r;
-	}
-	return 0;
-}
-
-static void write_full(int fd, const void *buf, size_t n)
-{
-	const uint8_t *p = buf;
-	while (n) {
-		ssize_t r = write(fd, p, n);
-		if (r < 0) { if (errno == EINTR) continue; return; }
-		p += r; n -= (size_t)r;
-	}
-}
-
-static void tcp_pair(int *a, int *b)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t sl = sizeof sa;
-	int l = socket(AF_INET, SOCK_STREAM, 0);
-	if (l < 0 || bind(l, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(l, 1) < 0 ||
-	    getsockname(l, (struct sockaddr *)&sa, &sl) < 0)
-		die("listen on 127.0.0.1");
-	*a = socket(AF_INET, SOCK_STREAM, 0);
-	if (*a < 0 || connect(*a, (struct sockaddr *)&sa, sizeof sa) < 0) die("connect 127.0.0.1");
-	*b = accept(l, NULL, NULL);
-	if (*b < 0) die("accept");
-	close(l);
-	int one = 1;
-	setsockopt(*a, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	setsockopt(*b, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-}
-
-static int sysfs_write(const char *path, const char *text)
-{
-	int fd = open(path, O_WRONLY);
-	if (fd < 0) return -1;
-	int r = write(fd, text, strlen(text)) < 0 ? -1 : 0;
-	close(fd);
-	return r;
-}
-
-enum { CMD_SUBMIT = 1, CMD_UNLINK = 2, RET_SUBMIT = 3, RET_UNLINK = 4 };
-enum { DIR_OUT = 0, DIR_IN = 1 };
-static uint32_t be32(const uint8_t *p) { return (uint32_t)p[0] << 24 | p[1] << 16 | p[2] << 8 | p[3]; }
-static void put32(uint8_t *p, uint32_t v) { p[0] = v >> 24; p[1] = v >> 16; p[2] = v >> 8; p[3] = v; }
-static void put16le(uint8_t *p, uint16_t v) { p[0] = v; p[1] = v >> 8; }
+/* --- the device ------------------------------------------------------------------------------ */
 
 /* u-blox 7 (1546:01a7), CDC class at the device level, full speed. */
 static const uint8_t dev_desc[18] = {
@@ -250,21 +145,6 @@ static const uint8_t cfg_desc[67] = {
 	7, USB_DT_ENDPOINT, 0x01, 0x02, 64, 0, 0,
 };
 
-static size_t string_desc(int idx, uint8_t *out)
-{
-	const char *s;
-	switch (idx) {
-	case 0: out[0] = 4; out[1] = USB_DT_STRING; put16le(out + 2, 0x0409); return 4;
-	case 1: s = "blackbox"; break;
-	case 2: s = "blackbox usbip-gps test receiver"; break;
-	default: return 0;
-	}
-	size_t n = strlen(s);
-	out[0] = (uint8_t)(2 + 2 * n); out[1] = USB_DT_STRING;
-	for (size_t i = 0; i < n; i++) put16le(out + 2 + 2 * i, (uint8_t)s[i]);
-	return 2 + 2 * n;
-}
-
 static uint8_t line_coding[7] = { 0x80, 0x25, 0, 0, 0, 0, 8 };   /* 9600 8N1 */
 static unsigned line_codings;                                     /* SET_LINE_CODING seen */
 
@@ -279,7 +159,7 @@ static int control(const uint8_t *setup, const uint8_t *out, uint32_t out_len, u
 			switch (value >> 8) {
 			case USB_DT_DEVICE: memcpy(reply, dev_desc, 18); return 18;
 			case USB_DT_CONFIG: memcpy(reply, cfg_desc, sizeof cfg_desc); return sizeof cfg_desc;
-			case USB_DT_STRING: { size_t n = string_desc(value & 0xff, reply); return n ? (int)n : -1; }
+			case USB_DT_STRING: { size_t n = string_desc(value & 0xff, reply, "blackbox usbip-gps test receiver"); return n ? (int)n : -1; }
 			default: return -1;
 			}
 		case USB_REQ_GET_STATUS: reply[0] = reply[1] = 0; return 2;
@@ -301,17 +181,6 @@ static int control(const uint8_t *setup, const uint8_t *out, uint32_t out_len, u
 	return -1;
 }
 
-static void send_ret_submit(uint32_t seqnum, int32_t status, uint32_t actual, const uint8_t *data)
-{
-	uint8_t h[48] = { 0 };
-	put32(h, RET_SUBMIT);
-	put32(h + 4, seqnum);
-	put32(h + 20, (uint32_t)status);
-	put32(h + 24, actual);
-	write_full(sock, h, sizeof h);
-	if (data && actual) write_full(sock, data, actual);
-}
-
 /* URBs held: bulk IN (completed with text) and interrupt IN (never completed). */
 struct held { uint32_t seq, len; int bulk; };
 static struct held held[64];
@@ -325,7 +194,7 @@ static void flush_text(void)
 		for (i = 0; i < nheld && !held[i].bulk; i++) {}
 		if (i == nheld) return;
 		uint32_t n = held[i].len < outlen ? held[i].len : (uint32_t)outlen;
-		send_ret_submit(held[i].seq, 0, n, (const uint8_t *)outbuf);
+		send_ret_submit(held[i].seq, 0, n, (const uint8_t *)outbuf, 0, NULL);
 		memmove(outbuf, outbuf + n, outlen - n);
 		outlen -= n;
 		bytes_sent += n;
@@ -338,24 +207,14 @@ static int session_no;
 
 static void attach(void)
 {
-	int other;
-	char buf[64];
-	tcp_pair(&sock, &other);
-	snprintf(buf, sizeof buf, "0 %d %u %d", other, (1u << 16) | 3u, USB_SPEED_FULL);
-	for (int i = 0; sysfs_write("/sys/devices/platform/vhci_hcd.0/attach", buf) < 0; i++) {
-		if (i == 100) die("attach to vhci_hcd port 0");
-		usleep(100000);   /* the port is freed a little after a detach */
-	}
-	close(other);
+	vhci_attach(3, USB_SPEED_FULL);
 	nheld = 0;
 	say("session %d attached at mono_ns %llu", session_no, (unsigned long long)now_ns());
 }
 
 static void detach(void)
 {
-	if (sysfs_write("/sys/devices/platform/vhci_hcd.0/detach", "0") < 0) say("detach: %s", strerror(errno));
-	close(sock);
-	sock = -1;
+	vhci_detach();
 	say("session %d detached at mono_ns %llu; %llu bytes sent, %zu dropped unread, %u line codings set",
 	    session_no, (unsigned long long)now_ns(), (unsigned long long)bytes_sent, dropped, line_codings);
 }
@@ -391,11 +250,11 @@ static void serve(uint64_t until, uint64_t session_start_k)
 			if (dir == DIR_OUT && len && read_full(sock, out, len) < 0) { errno = 0; die("usbip connection closed"); }
 			if (ep == 0) {
 				int n = control(h + 40, out, dir == DIR_OUT ? len : 0, reply);
-				if (n < 0) send_ret_submit(seq, -EPIPE, 0, NULL);
-				else if (dir == DIR_IN) send_ret_submit(seq, 0, (uint32_t)n < len ? (uint32_t)n : len, reply);
-				else send_ret_submit(seq, 0, len, NULL);
+				if (n < 0) send_ret_submit(seq, -EPIPE, 0, NULL, 0, NULL);
+				else if (dir == DIR_IN) send_ret_submit(seq, 0, (uint32_t)n < len ? (uint32_t)n : len, reply, 0, NULL);
+				else send_ret_submit(seq, 0, len, NULL, 0, NULL);
 			} else if (dir == DIR_OUT) {
-				send_ret_submit(seq, 0, len, NULL);      /* bulk OUT: taken, ignored */
+				send_ret_submit(seq, 0, len, NULL, 0, NULL);      /* bulk OUT: taken, ignored */
 			} else {
 				if (nheld == 64) { errno = 0; die("more than 64 URBs held"); }
 				held[nheld++] = (struct held){ .seq = seq, .len = len, .bulk = ep == 1 };
@@ -403,19 +262,14 @@ static void serve(uint64_t until, uint64_t session_start_k)
 			}
 		} else if (cmd == CMD_UNLINK) {
 			uint32_t victim = be32(h + 20);
-			int32_t status = 0;
-			for (int i = 0; i < nheld; i++)
+			int found = 0;
+			for (int i = 0; i < nheld && !found; i++)
 				if (held[i].seq == victim) {
 					memmove(&held[i], &held[i + 1], (size_t)(nheld - i - 1) * sizeof held[0]);
 					nheld--;
-					status = -ECONNRESET;
-					break;
+					found = 1;
 				}
-			uint8_t u[48] = { 0 };
-			put32(u, RET_UNLINK);
-			put32(u + 4, seq);
-			put32(u + 20, (uint32_t)status);
-			write_full(sock, u, sizeof u);
+			send_ret_unlink(seq, found);
 		} else {
 			errno = 0; die("unknown usbip command %u", cmd);
 		}
