@@ -174,7 +174,6 @@ fn usage_error(msg: &str) -> i32 {
 
 /// Store options from the configuration.
 pub fn store_options(c: &Config) -> StoreOptions {
-    let px = c.video_res_width as u64 * c.video_res_height as u64;
     StoreOptions {
         segment_length_ns: c.segment_length_s as u64 * 1_000_000_000,
         commit_interval_ns: c.commit_interval_ms as u64 * 1_000_000,
@@ -183,12 +182,8 @@ pub fn store_options(c: &Config) -> StoreOptions {
         min_free_bytes: c.min_free_bytes(),
         protected_cap_percent: c.protected_cap_percent,
         fps: c.video_fps,
-        // A JPEG at quality 80 takes roughly 0.5-1.5 bits per pixel; plan for 1. Later
-        // segments are sized from what the previous one really used.
-        expected_bytes_per_s: match c.video_codec {
-            crate::config::VideoCodec::H264 => u64::from(c.video_bitrate_kbps) * 1000 / 8,
-            crate::config::VideoCodec::Mjpeg => px / 8 * c.video_fps as u64,
-        },
+        // Later segments are sized from what the previous one really used.
+        expected_bytes_per_s: c.expected_bytes_per_s(),
     }
 }
 

@@ -14,6 +14,7 @@ pub mod h264file;
 pub mod list;
 pub mod overlay;
 pub mod reopen;
+pub mod rtsp_url;
 pub mod synthetic;
 pub mod transcode;
 pub mod v4l2;

@@ -138,7 +138,19 @@ impl<'de> Visitor<'de> for ConfigVisitor<'_, '_> {
             let raw = ctx.raw_value(index);
             let first = raw.first().copied().unwrap_or(0);
             let wrong_type = || ConfigError::wrong_type(key, &Found(raw));
+            let cams;
             let val = match key.ty() {
+                Ty::Cameras => {
+                    if first != b'[' {
+                        return Err(ctx.fail(wrong_type()));
+                    }
+                    cams = match super::cameras::parse(raw) {
+                        Ok(c) => c,
+                        Err(e) => return Err(ctx.fail(e)),
+                    };
+                    map.next_value::<de::IgnoredAny>()?;
+                    Val::Cameras(&cams)
+                }
                 Ty::Bool => {
                     if raw != b"true" && raw != b"false" {
                         return Err(ctx.fail(wrong_type()));

@@ -38,6 +38,7 @@ pub(super) enum Key {
     SubtitlePosition,
     Audio,
     AudioDevice,
+    Cameras,
 }
 
 /// The type and allowed values of a key.
@@ -58,11 +59,13 @@ pub(super) enum Ty {
         max: f64,
     },
     Bool,
+    /// The `cameras` list (`cameras.rs`).
+    Cameras,
 }
 
 impl Key {
     /// In file order (also the order of `to_json` and docs/CONFIG.md).
-    pub(super) const ALL: [Key; 29] = [
+    pub(super) const ALL: [Key; 30] = [
         Key::Listen,
         Key::Port,
         Key::StorageCapGb,
@@ -92,6 +95,7 @@ impl Key {
         Key::SubtitlePosition,
         Key::Audio,
         Key::AudioDevice,
+        Key::Cameras,
     ];
 
     pub(super) fn name(self) -> &'static str {
@@ -120,6 +124,7 @@ impl Key {
             Key::SubtitlePosition => "subtitle_position",
             Key::Audio => "audio",
             Key::AudioDevice => "audio_device",
+            Key::Cameras => "cameras",
             Key::GsensorThresholdG => "gsensor_threshold_g",
             Key::GsensorParkedThresholdG => "gsensor_parked_threshold_g",
             Key::EventPreS => "event_pre_s",
@@ -158,6 +163,7 @@ impl Key {
             Key::SubtitlePosition => Ty::Bool,
             Key::Audio => Ty::Bool,
             Key::AudioDevice => Ty::Str { max: 64 },
+            Key::Cameras => Ty::Cameras,
             Key::GsensorThresholdG => Ty::Float { min: 0.5, max: 16.0 },
             Key::GsensorParkedThresholdG => Ty::Float { min: 0.1, max: 16.0 },
             Key::EventPreS => u(0, 600),
@@ -188,6 +194,7 @@ impl fmt::Display for Expected {
             Ty::Uint { min, max } => write!(f, "a whole number in {min}..={max}"),
             Ty::Float { min, max } => write!(f, "a number in {min}..={max}"),
             Ty::Bool => f.write_str("true or false"),
+            Ty::Cameras => f.write_str("a list of camera objects"),
         }
     }
 }
@@ -199,6 +206,7 @@ pub(super) enum Val<'a> {
     Uint(u64),
     Float(f64),
     Bool(bool),
+    Cameras(&'a super::cameras::Cameras),
 }
 
 impl fmt::Display for Val<'_> {
@@ -208,6 +216,7 @@ impl fmt::Display for Val<'_> {
             Val::Uint(v) => write!(f, "{v}"),
             Val::Float(v) => write!(f, "{v}"),
             Val::Bool(v) => write!(f, "{v}"),
+            Val::Cameras(c) => write!(f, "{} cameras", c.len()),
         }
     }
 }
@@ -239,6 +248,7 @@ impl Config {
             Key::SubtitlePosition => Val::Bool(self.subtitle_position),
             Key::Audio => Val::Bool(self.audio),
             Key::AudioDevice => Val::Str(&self.audio_device),
+            Key::Cameras => Val::Cameras(&self.cameras),
             Key::GsensorThresholdG => Val::Float(self.gsensor_threshold_g),
             Key::GsensorParkedThresholdG => Val::Float(self.gsensor_parked_threshold_g),
             Key::EventPreS => Val::Uint(self.event_pre_s.into()),
@@ -287,6 +297,7 @@ impl Config {
             (Key::SubtitlePosition, Val::Bool(v)) => self.subtitle_position = v,
             (Key::Audio, Val::Bool(v)) => self.audio = v,
             (Key::AudioDevice, Val::Str(s)) => self.audio_device = text(key, s)?,
+            (Key::Cameras, Val::Cameras(c)) => self.cameras = c.clone(),
             (Key::GsensorThresholdG, Val::Float(v)) => self.gsensor_threshold_g = v,
             (Key::GsensorParkedThresholdG, Val::Float(v)) => self.gsensor_parked_threshold_g = v,
             (Key::EventPreS, Val::Uint(v)) => self.event_pre_s = narrow(key, v)?,
@@ -308,6 +319,7 @@ pub(super) fn check(key: Key, val: Val<'_>, shown: &dyn fmt::Display) -> Result<
             Err(ConfigError::out_of_range(key, shown))
         }
         (Ty::Bool, Val::Bool(_)) => Ok(()),
+        (Ty::Cameras, Val::Cameras(c)) => super::cameras::check(c),
         (Ty::Str { max }, Val::Str(s)) if s.len() > max => Err(ConfigError::too_long(key)),
         (Ty::Str { .. }, Val::Str(s)) => match key {
             Key::Listen if s.parse::<SocketAddr>().is_err() => Err(ConfigError::new(

@@ -29,6 +29,7 @@
 //! - `atomic`: [`write_atomic`].
 
 mod atomic;
+pub mod cameras;
 mod de;
 mod error;
 mod keys;
@@ -43,6 +44,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 pub use atomic::{write_atomic, write_atomic_mode};
+pub use cameras::{CameraConf, Cameras};
 pub use error::{ConfigError, ConfigErrorKind};
 
 use keys::{Key, check};
@@ -116,6 +118,8 @@ pub struct Config {
     pub audio: bool,
     /// Where the microphone is: `"auto"`, `"off"` or `/dev/snd/pcmCxDyc`.
     pub audio_device: heapless::String<64>,
+    /// The cameras recorded besides the first (`front`, the keys above); see `cameras.rs`.
+    pub cameras: Cameras,
 }
 
 /// The `speed_unit` setting.
@@ -201,6 +205,7 @@ impl Default for Config {
             subtitle_position: true,
             audio: true,
             audio_device: heapless::String::try_from("auto").unwrap_or_default(),
+            cameras: Cameras::new(),
         }
     }
 }
@@ -254,12 +259,64 @@ impl Config {
     /// The config as JSON, one key per line in the documented order, ending in a newline.
     /// Strings are escaped as JSON requires; a non-finite `storage_cap_gb` (possible only in
     /// a `Config` built in code) is written as `null`, which `parse` refuses.
-    pub fn to_json(&self) -> heapless::String<3072> {
+    pub fn to_json(&self) -> heapless::String<8192> {
         let mut out = heapless::String::new();
         // Cannot fail: the longest possible output (every string byte escaped as \u00XX)
-        // is about 2050 bytes; see the `to_json_worst_case_fits` test.
+        // is about 6300 bytes; see the `to_json_worst_case_fits` test.
         let _ = self.write_json(&mut out);
         out
+    }
+
+    /// [`Config::to_json`] with the passwords of `rtsp://` sources hidden: what the API shows.
+    pub fn to_json_hidden(&self) -> heapless::String<8192> {
+        let mut out = heapless::String::new();
+        let _ = self.write_json_as(&mut out, true);
+        out
+    }
+
+    /// Every camera's name: `front` (the top-level keys), then the `cameras` entries.
+    pub fn camera_names(&self) -> Vec<&str> {
+        core::iter::once(cameras::FIRST).chain(self.cameras.iter().map(|c| c.name.as_str())).collect()
+    }
+
+    /// Bytes a second the store plans for (H.264: the bitrate; a JPEG at quality 80 takes
+    /// roughly 0.5-1.5 bits per pixel: plan for 1).
+    pub fn expected_bytes_per_s(&self) -> u64 {
+        match self.video_codec {
+            VideoCodec::H264 => u64::from(self.video_bitrate_kbps) * 1000 / 8,
+            VideoCodec::Mjpeg => self.video_res_width as u64 * self.video_res_height as u64 / 8 * self.video_fps as u64,
+        }
+    }
+
+    /// The configuration camera `i` records with (0: `front`), with its own size, rate, codec
+    /// and bitrate, and its share of `storage_cap_gb`: the cap is split in proportion to each
+    /// camera's planned bytes a second, so every camera keeps about the same span of time
+    /// (docs/CONFIG.md "Several cameras"). `cameras` is empty in the result. `None` past the
+    /// last camera.
+    pub fn for_camera(&self, i: usize) -> Option<Config> {
+        let one = |i: usize| -> Option<Config> {
+            let mut c = self.clone();
+            c.cameras = Cameras::new();
+            if i > 0 {
+                let e = self.cameras.get(i - 1)?;
+                c.video_res_width = e.width.unwrap_or(c.video_res_width);
+                c.video_res_height = e.height.unwrap_or(c.video_res_height);
+                c.video_fps = e.fps.unwrap_or(c.video_fps);
+                c.video_codec = e.codec.unwrap_or(c.video_codec);
+                c.video_bitrate_kbps = e.bitrate_kbps.unwrap_or(c.video_bitrate_kbps);
+                c.camera_device = match cameras::source_kind(&e.source) {
+                    Some(cameras::SourceKind::V4l2) => heapless::String::try_from(e.source.as_str()).unwrap_or_default(),
+                    _ => heapless::String::new(),
+                };
+            }
+            Some(c)
+        };
+        let mut mine = one(i)?;
+        if !self.cameras.is_empty() {
+            let total: u64 = (0..=self.cameras.len()).filter_map(one).map(|c| c.expected_bytes_per_s().max(1)).sum();
+            mine.storage_cap_gb = self.storage_cap_gb * mine.expected_bytes_per_s().max(1) as f64 / total.max(1) as f64;
+        }
+        Some(mine)
     }
 
     /// Validate, then write `to_json()` to `path` with [`write_atomic`]. An invalid config is

@@ -9,6 +9,11 @@ use super::keys::{Key, Val};
 impl Config {
     /// The body of [`Config::to_json`], into any writer (the tests use an unbounded one).
     pub(super) fn write_json(&self, w: &mut dyn fmt::Write) -> fmt::Result {
+        self.write_json_as(w, false)
+    }
+
+    /// `hide`: `rtsp://` passwords in `cameras` written as `********` (what the API shows).
+    pub(super) fn write_json_as(&self, w: &mut dyn fmt::Write, hide: bool) -> fmt::Result {
         w.write_str("{\n")?;
         for (i, key) in Key::ALL.into_iter().enumerate() {
             write!(w, "  \"{}\": ", key.name())?;
@@ -21,6 +26,7 @@ impl Config {
                 Val::Float(v) if v == 0.0 || (1e-5..1e15).contains(&v.abs()) => write!(w, "{v}")?,
                 Val::Float(v) => write!(w, "{v:e}")?,
                 Val::Bool(v) => write!(w, "{v}")?,
+                Val::Cameras(c) => super::cameras::write_json(c, hide, w)?,
             }
             w.write_str(if i + 1 < Key::ALL.len() { ",\n" } else { "\n" })?;
         }

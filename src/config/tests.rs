@@ -76,6 +76,8 @@ fn full() -> Config {
         subtitle_position: false,
         audio: false,
         audio_device: heapless::String::try_from("/dev/snd/pcmC1D0c").unwrap(),
+        cameras: super::cameras::parse(br#"[{"name":"rear","source":"rtsp://u:p@127.0.0.1:8554/x","fps":10,"stall_s":4}]"#)
+            .unwrap(),
     }
 }
 
@@ -116,7 +118,8 @@ fn every_key_parsed() {
         "video_codec": "mjpeg", "video_bitrate_kbps": 2500, "keyframe_interval_s": 2,
         "gsensor_device": "/dev/i2c-1@0x68", "gsensor_threshold_g": 3, "gsensor_parked_threshold_g": 0.8,
         "event_pre_s": 30, "event_post_s": 90, "parking_after_min": 12, "gps_device": "/dev/ttyS1@9600",
-        "speed_unit": "mph", "subtitle_position": false, "audio": false, "audio_device": "/dev/snd/pcmC1D0c"
+        "speed_unit": "mph", "subtitle_position": false, "audio": false, "audio_device": "/dev/snd/pcmC1D0c",
+        "cameras": [{"name": "rear", "source": "rtsp://u:p@127.0.0.1:8554/x", "fps": 10, "stall_s": 4}]
     }"#);
     assert_eq!(c, full());
     assert_eq!(c.listen_addr(), "0.0.0.0:8443".parse().unwrap());
@@ -155,6 +158,7 @@ fn wrong_types_are_refused_with_key_and_type() {
             ],
             Ty::Float { .. } => &["\"8\"", "true", "null", "[8]", "{\"a\":1}"],
             Ty::Bool => &["1", "0", "\"true\"", "null", "[true]", "\"yes\""],
+            Ty::Cameras => &["1", "\"rear\"", "true", "null", "{}"],
         };
         for v in bad {
             let e = err(&format!("{{\"{}\": {v}}}", key.name()));
@@ -323,6 +327,7 @@ fn unknown_and_duplicate_keys() {
         let mut v = String::new();
         match c.get(key) {
             Val::Str(s) => write_json_str(&mut v, s).unwrap(),
+            Val::Cameras(_) => v.push_str("[]"),
             other => write!(v, "{other}").unwrap(),
         }
         write!(all, "\"{}\": {v}, ", key.name()).unwrap();
@@ -477,7 +482,8 @@ fn to_json_round_trip() {
   "speed_unit": "kmh",
   "subtitle_position": true,
   "audio": true,
-  "audio_device": "auto"
+  "audio_device": "auto",
+  "cameras": []
 }
 "#
     );
@@ -527,9 +533,18 @@ fn to_json_worst_case_fits() {
     c.event_pre_s = u16::MAX;
     c.event_post_s = u16::MAX;
     c.parking_after_min = u16::MAX;
+    c.cameras.clear();
+    for i in 0..super::cameras::MAX_EXTRA {
+        let mut e = full().cameras[0].clone();
+        e.name = heapless::String::try_from(format!("{i}").repeat(16).as_str()).unwrap();
+        e.source = heapless::String::try_from("\u{1}".repeat(192).as_str()).unwrap();
+        (e.width, e.height, e.fps, e.bitrate_kbps, e.stall_s) = (Some(u32::MAX), Some(u32::MAX), Some(u32::MAX), Some(u32::MAX), u32::MAX);
+        e.codec = Some(crate::config::VideoCodec::Mjpeg);
+        c.cameras.push(e).unwrap();
+    }
     let mut unbounded = String::new();
     c.write_json(&mut unbounded).unwrap();
-    assert!(unbounded.len() < 3000, "{}", unbounded.len());
+    assert!(unbounded.len() < 7000, "{}", unbounded.len());
     assert_eq!(c.to_json().as_str(), unbounded);
 }
 
