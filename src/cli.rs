@@ -187,6 +187,30 @@ pub fn store_options(c: &Config) -> StoreOptions {
     }
 }
 
+/// The first camera's store options: its share of the cap when there are several cameras.
+pub fn front_store_options(c: &Config) -> StoreOptions {
+    match c.for_camera(0) {
+        Some(f) => store_options(&f),
+        None => store_options(c),
+    }
+}
+
+/// Opens one of the cameras besides the first from its configuration (`Config::for_camera`).
+fn open_extra(c: &Config) -> Result<Box<dyn Camera>, String> {
+    use crate::config::cameras::SourceKind;
+    let Some(e) = c.cameras.first() else { return Err("no camera entry".into()) };
+    let src = e.source.as_str();
+    let cam = match crate::config::cameras::source_kind(src) {
+        Some(SourceKind::V4l2) => v4l2_camera(src, c, true),
+        Some(SourceKind::Synthetic) => open_camera("synthetic", c, false, false),
+        // A file plays in a loop, at the camera's rate (tests and demos).
+        Some(SourceKind::File) => open_camera(src, c, false, true),
+        Some(SourceKind::Rtsp) => Err("RTSP sources are not supported by this build yet".into()),
+        None => Err(format!("{src:?} is not a camera source")),
+    }?;
+    with_codec(cam, c)
+}
+
 /// The camera as `video_codec` wants it: JPEG sources encoded to H.264 when it is `h264`.
 pub fn with_codec(cam: Box<dyn Camera>, c: &Config) -> Result<Box<dyn Camera>, String> {
     match c.video_codec {
@@ -369,7 +393,7 @@ fn cmd_run(args: &[String]) -> i32 {
         config.storage_cap_gb
     );
     let live = Arc::new(LiveSlot::new(supervisor::live_capacity(camera.size().0, camera.size().1)));
-    let mut store = match Store::open(&data, store_options(&config)) {
+    let mut store = match Store::open(&data, front_store_options(&config)) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("blackbox: {e}");
@@ -395,11 +419,19 @@ fn cmd_run(args: &[String]) -> i32 {
             None
         }
     };
+    // The cameras besides the first (config `cameras`): each its own thread and store.
+    let stop = Arc::new(AtomicBool::new(false));
+    let locked: Vec<(i64, i64)> = events.as_ref().map(|ev| ev.locked_ranges()).unwrap_or_default();
+    let extra = crate::cameras::spawn(&data, &config, &stop, a.flag("--report-durable"), Arc::new(open_extra), store_options, &locked);
     let status = Arc::new(RecorderStatus::new());
     supervisor::announce_camera(&status, &live, camera.as_ref());
     status.refresh_store(&store, crate::clock::now_mono_ns());
     let control = Arc::new(RecorderControl::new(file_config));
-    let events = events.map(|ev| crate::events::EventSink::new(ev, Arc::clone(&control), &data, crate::events::Window::of(&config)));
+    let events = events.map(|ev| {
+        let mut controls = vec![Arc::clone(&control)];
+        controls.extend(extra.handles.iter().map(|h| Arc::clone(&h.control)));
+        crate::events::EventSink::new(ev, controls, &data, crate::events::Window::of(&config))
+    });
     // Parking mode (src/parking/): its own thread; `moving` comes from the G-sensor.
     let moving = Arc::new(AtomicBool::new(false));
     let parking = crate::parking::Parking::default();
@@ -449,6 +481,7 @@ fn cmd_run(args: &[String]) -> i32 {
                 events: events.clone(),
                 parking: parking.clone(),
                 appliance: a.flag("--appliance"),
+                more_cameras: extra.handles.clone(),
             };
             let url = match web::start(config.listen_addr(), web) {
                 Ok(addr) => {
@@ -483,7 +516,6 @@ fn cmd_run(args: &[String]) -> i32 {
             }
         }
     }
-    let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         if let Err(e) = signal_hook::flag::register(sig, Arc::clone(&stop)) {
             log::error!("cannot install a handler for signal {sig}: {e}");
@@ -542,12 +574,17 @@ fn cmd_run(args: &[String]) -> i32 {
         stop: &stop,
         report_durable: a.flag("--report-durable"),
         open_camera: &reopen,
-        store_options: &store_options,
+        store_options: &front_store_options,
         // The camera waits for every flush: the design before the capture ring, kept as the
         // benchmark's peer (scripts/bench capture).
         mode: a.flag("--inline-store").then_some(crate::recorder::Mode::Inline),
+        name: "",
+        persistent: false,
     };
-    let outcome = sup.run(camera, store);
+    let outcome = sup.run(Some(camera), store);
+    // The first camera's end (a signal, the end of a file: source) ends them all.
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    extra.join();
     crate::alerts::clean_stop(&data);
     let (sum, stats, code) = (outcome.summary, outcome.stats, outcome.code);
     if let Some(w) = watchdog {

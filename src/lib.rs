@@ -8,6 +8,7 @@ pub mod alerts;
 pub mod alloc_count;
 pub mod audio;
 pub mod camera;
+pub mod cameras;
 pub mod cli;
 pub mod clock;
 pub mod codec;

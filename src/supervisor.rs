@@ -45,6 +45,11 @@ pub struct Supervisor<'a> {
     pub store_options: &'a dyn Fn(&Config) -> StoreOptions,
     /// Where the store's flushes run (`recorder::Mode`); `None`: a ring sized from the config.
     pub mode: Option<recorder::Mode>,
+    /// The camera's name for logs and `durable` lines: empty for the first camera.
+    pub name: &'a str,
+    /// Every camera error is retried, even at start (the cameras besides the first: one
+    /// camera's trouble never ends the process).
+    pub persistent: bool,
 }
 
 /// Totals over every recording run of the process.
@@ -115,12 +120,13 @@ impl Supervisor<'_> {
 
     /// Records until SIGTERM/SIGINT (or the end of a `file:` source). `camera` is the camera
     /// opened at start (already announced), `store` the store opened at start.
-    pub fn run(&self, camera: Box<dyn Camera>, store: Store) -> Outcome {
+    pub fn run(&self, camera: Option<Box<dyn Camera>>, store: Store) -> Outcome {
         let mut out = Outcome::default();
-        let mut camera = Some(camera);
+        let mut camera = camera;
         let mut store = Some(store);
         // After a reconfiguration from the web, camera trouble is retried, never fatal.
-        let mut reconfigured = false;
+        let mut reconfigured = self.persistent;
+        let who = if self.name.is_empty() { "camera".to_string() } else { format!("camera {}", self.name) };
         let mut open_error_logged = false;
         while !self.stopped() {
             if self.control.take_restart() {
@@ -173,14 +179,14 @@ impl Supervisor<'_> {
                 let cfg = self.control.config();
                 match (self.open_camera)(&cfg) {
                     Ok(c) => {
-                        log::info!("camera: {}", c.describe());
+                        log::info!("{who}: {}", c.describe());
                         announce_camera(self.status, self.live, c.as_ref());
                         open_error_logged = false;
                         camera = Some(c);
                     }
                     Err(e) => {
                         if !open_error_logged {
-                            log::error!("camera: {e}; retrying every {} s", RETRY.as_secs());
+                            log::error!("{who}: {e}; retrying every {} s", RETRY.as_secs());
                             open_error_logged = true;
                         }
                         self.status.set_recording(false);
@@ -198,6 +204,7 @@ impl Supervisor<'_> {
             });
             let opts = RecorderOptions {
                 report_durable: self.report_durable,
+                durable_tag: self.name,
                 status: Some(self.status),
                 control: Some(self.control),
                 mode,
@@ -211,7 +218,7 @@ impl Supervisor<'_> {
                     }
                 }
                 Err(e) => {
-                    log::error!("recording stopped: {}", e.0);
+                    log::error!("{who}: recording stopped: {}", e.0);
                     camera = None;
                     if !reconfigured {
                         out.code = 1;

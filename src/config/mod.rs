@@ -291,7 +291,8 @@ impl Config {
     /// The configuration camera `i` records with (0: `front`), with its own size, rate, codec
     /// and bitrate, and its share of `storage_cap_gb`: the cap is split in proportion to each
     /// camera's planned bytes a second, so every camera keeps about the same span of time
-    /// (docs/CONFIG.md "Several cameras"). `cameras` is empty in the result. `None` past the
+    /// (docs/CONFIG.md "Several cameras"). In the result, `cameras` is empty for the first
+    /// camera and holds the camera's own entry (its source) for the others. `None` past the
     /// last camera.
     pub fn for_camera(&self, i: usize) -> Option<Config> {
         let one = |i: usize| -> Option<Config> {
@@ -308,6 +309,7 @@ impl Config {
                     Some(cameras::SourceKind::V4l2) => heapless::String::try_from(e.source.as_str()).unwrap_or_default(),
                     _ => heapless::String::new(),
                 };
+                let _ = c.cameras.push(e.clone());
             }
             Some(c)
         };

@@ -86,16 +86,18 @@ impl Window {
 #[derive(Clone)]
 pub struct EventSink {
     events: Arc<Mutex<Events>>,
-    control: Arc<Control>,
+    /// Every camera's mailbox, the first camera's first: an event protects the same span on
+    /// every camera.
+    controls: Vec<Arc<Control>>,
     seg_dir: PathBuf,
     window: Arc<Mutex<Window>>,
 }
 
 impl EventSink {
-    pub fn new(events: Events, control: Arc<Control>, data_dir: &Path, window: Window) -> EventSink {
+    pub fn new(events: Events, controls: Vec<Arc<Control>>, data_dir: &Path, window: Window) -> EventSink {
         EventSink {
             events: Arc::new(Mutex::new(events)),
-            control,
+            controls,
             seg_dir: data_dir.join("segments"),
             window: Arc::new(Mutex::new(window)),
         }
@@ -145,22 +147,19 @@ impl EventSink {
         Ok(ev)
     }
 
-    /// Hands `from..=to` to the store. A full mailbox is retried for a few seconds on a thread
-    /// of its own; the next start puts it back in any case.
+    /// Hands `from..=to` to every camera's store.
     fn protect(&self, from: i64, to: i64) {
-        if self.control.submit(Command::Protect(from, to)).is_ok() {
-            return;
+        for c in &self.controls {
+            protect_on(c, from, to);
         }
-        let control = Arc::clone(&self.control);
-        let _ = std::thread::Builder::new().name("event-protect".into()).spawn(move || {
-            for _ in 0..50 {
-                std::thread::sleep(std::time::Duration::from_millis(100));
-                if control.submit(Command::Protect(from, to)).is_ok() {
-                    return;
-                }
-            }
-            log::error!("event: the recorder did not take the protection of {} .. {}; it is applied at the next start", crate::clock::Iso(from), crate::clock::Iso(to));
-        });
+    }
+
+    /// Hands `from..=to` to the stores of the cameras besides the first (the web side's "Save
+    /// incident" protects on the first itself and waits for it).
+    pub fn protect_others(&self, from: i64, to: i64) {
+        for c in self.controls.iter().skip(1) {
+            protect_on(c, from, to);
+        }
     }
 
     /// Events whose trigger lies in `from..to` (UTC ns), of `kind` if given, newest first.
@@ -185,7 +184,9 @@ impl EventSink {
             let Some(ev) = evs.unlock(id)? else { return Ok(None) };
             (ev, evs.locked_ranges())
         };
-        let _ = self.control.submit(Command::Unprotect(ev.from_utc, ev.to_utc));
+        for c in &self.controls {
+            let _ = c.submit(Command::Unprotect(ev.from_utc, ev.to_utc));
+        }
         for (a, b) in others.into_iter().filter(|&(a, b)| a <= ev.to_utc && b >= ev.from_utc) {
             self.protect(a, b);
         }
@@ -196,6 +197,24 @@ impl EventSink {
     pub fn data_dir(&self) -> &Path {
         self.seg_dir.parent().unwrap_or(&self.seg_dir)
     }
+}
+
+/// Hands `from..=to` to one store. A full mailbox is retried for a few seconds on a thread of
+/// its own; the next start puts it back in any case.
+fn protect_on(control: &Arc<Control>, from: i64, to: i64) {
+    if control.submit(Command::Protect(from, to)).is_ok() {
+        return;
+    }
+    let control = Arc::clone(control);
+    let _ = std::thread::Builder::new().name("event-protect".into()).spawn(move || {
+        for _ in 0..50 {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            if control.submit(Command::Protect(from, to)).is_ok() {
+                return;
+            }
+        }
+        log::error!("event: the recorder did not take the protection of {} .. {}; it is applied at the next start", crate::clock::Iso(from), crate::clock::Iso(to));
+    });
 }
 
 /// Where a window that holds `pre_ns` of footage before `t` starts: walks back over the stored

@@ -34,6 +34,8 @@ pub fn from_reader(reader: &Reader, from: i64, to: i64) -> Result<Arc<Export>, P
 /// The export of `p` with the GPS track of its time from `data_dir/gps` in the subtitles, as
 /// [`subtitles`] says (speed unit, position or not).
 pub fn with_track(p: plan::Plan, data_dir: &Path) -> Export {
+    // Another camera's store (DATA/cameras/NAME) shares the data dir's track and sound.
+    let data_dir = crate::store::sidecar_dir(data_dir);
     let track = match (p.frames.iter().map(|f| f.utc_ns).min(), p.frames.iter().map(|f| f.utc_ns).max()) {
         (Some(a), Some(b)) => crate::gps::track::read(data_dir, a.saturating_sub(2_000_000_000), b).0,
         _ => Vec::new(),

@@ -63,6 +63,9 @@ pub const RING_SECONDS: u64 = 8;
 pub struct RecorderOptions<'a> {
     /// Print `durable <seq>` on stdout each time the durable watermark rises.
     pub report_durable: bool,
+    /// Which camera the `durable` lines are about: empty for the first (`durable <seq>`), a
+    /// name for the others (`durable <name> <seq>`).
+    pub durable_tag: &'a str,
     /// Where to publish counters for other threads (the web server); plain atomic stores.
     pub status: Option<&'a RecorderStatus>,
     /// The web side's mailbox: commands for the store run between frames on the store side,
@@ -401,9 +404,9 @@ fn capture(
     Ok(s)
 }
 
-/// Writes `durable N` to stdout in one write, without allocating.
-pub(crate) fn report_durable(seq: u64) {
-    let mut line = heapless::String::<40>::new();
-    let _ = writeln!(line, "durable {seq}");
+/// Writes `durable N` (`durable TAG N`) to stdout in one write, without allocating.
+pub(crate) fn report_durable(tag: &str, seq: u64) {
+    let mut line = heapless::String::<64>::new();
+    let _ = if tag.is_empty() { writeln!(line, "durable {seq}") } else { writeln!(line, "durable {tag} {seq}") };
     let _ = rustix::io::write(rustix::stdio::stdout(), line.as_bytes());
 }

@@ -220,7 +220,7 @@ impl<'s, 'a> StoreSide<'s, 'a> {
         if self.opts.report_durable && self.store.durable_seq() != self.reported {
             self.reported = self.store.durable_seq();
             if let Some(d) = self.reported {
-                super::report_durable(d);
+                super::report_durable(self.opts.durable_tag, d);
             }
         }
     }

@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use writer::{AppendError, SegmentWriter};
 
 /// What the store needs from the configuration.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct StoreOptions {
     pub segment_length_ns: u64,
     pub commit_interval_ns: u64,
@@ -811,5 +811,19 @@ fn random_u64() -> u64 {
     match rustix::rand::getrandom(&mut b, rustix::rand::GetRandomFlags::empty()) {
         Ok(8) => u64::from_le_bytes(b),
         _ => crate::clock::now_mono_ns() ^ (crate::clock::now_utc_ns() as u64).rotate_left(32),
+    }
+}
+
+/// Where camera `name`'s store lives (`DATA/cameras/<name>`).
+pub fn camera_dir(data: &Path, name: &str) -> PathBuf {
+    data.join("cameras").join(name)
+}
+
+/// The directory holding the GPS track and the sound (`DATA/gps`, `DATA/audio`) for footage in
+/// `store_dir`: the data dir itself for the first camera, two levels up for the others.
+pub fn sidecar_dir(store_dir: &Path) -> &Path {
+    match store_dir.parent() {
+        Some(p) if p.file_name().is_some_and(|n| n == "cameras") => p.parent().unwrap_or(store_dir),
+        _ => store_dir,
     }
 }

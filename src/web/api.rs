@@ -58,6 +58,16 @@ pub struct Api<'a> {
     pub appliance: bool,
     /// One-time pairing links (`POST /api/pairing`).
     pub pairing: &'a super::pairing::Pairing,
+    /// Every camera (the first is `front`), and which one this `Api` answers for.
+    pub cameras: &'a [CamRef<'a>],
+    pub index: usize,
+}
+
+/// One camera as every camera's `Api` sees it (the status list, erase, config changes).
+pub struct CamRef<'a> {
+    pub name: &'a str,
+    pub status: &'a crate::status::RecorderStatus,
+    pub control: &'a Control,
 }
 
 /// An error answer: `{"error":"...","key":"..."}`.
@@ -180,7 +190,7 @@ fn json_ok(body: String) -> ApiResult {
 // --- query strings -----------------------------------------------------------------------------
 
 /// Decodes `%XX` and `+`; refuses bad escapes, NUL and invalid UTF-8.
-fn url_decode(s: &str) -> Option<String> {
+pub(super) fn url_decode(s: &str) -> Option<String> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -215,6 +225,10 @@ pub(super) fn query(req: &picoserve::request::RequestParts<'_>, allowed: &[&str]
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         let k = url_decode(k).ok_or_else(|| ApiError::bad("malformed query string"))?;
         let v = url_decode(v).ok_or_else(|| ApiError::bad_key(&k, format!("parameter {k:?}: malformed value")))?;
+        // `camera` is for the router (`percam.rs`), which has checked it already.
+        if k == "camera" {
+            continue;
+        }
         if !allowed.contains(&k.as_str()) {
             return Err(ApiError::bad_key(&k, format!("unknown parameter {k:?} (allowed: {})", allowed.join(", "))));
         }
@@ -318,7 +332,12 @@ impl Api<'_> {
     }
 
     fn status_json(&self) -> status::JsonBuf {
-        status::status_json(self.src, &self.extra())
+        let mut j = status::status_json(self.src, &self.extra());
+        let list: Vec<status::CameraEntry<'_>> =
+            self.cameras.iter().map(|c| status::CameraEntry { name: c.name, status: c.status }).collect();
+        let name = self.cameras.get(self.index).map_or(crate::config::cameras::FIRST, |c| c.name);
+        status::with_cameras(&mut j, name, &list);
+        j
     }
 
     fn segments(&self) -> Result<Vec<Seg>, ApiError> {
@@ -542,12 +561,21 @@ impl Api<'_> {
         {
             return Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot clear the events: {e}")));
         }
-        let target = self.control.request_erase();
+        // Every camera's recorder erases its own store.
+        let targets: Vec<u32> = self.cameras.iter().map(|c| c.control.request_erase()).collect();
         let t0 = std::time::Instant::now();
         loop {
-            let (done, err) = self.control.erases_done();
-            if done >= target {
-                return match err {
+            let mut all = true;
+            let mut failed = None;
+            for (c, &target) in self.cameras.iter().zip(&targets) {
+                let (done, err) = c.control.erases_done();
+                all &= done >= target;
+                if let Some(e) = err {
+                    failed = Some(format!("camera {}: {e}", c.name));
+                }
+            }
+            if all {
+                return match failed {
                     None => json_ok("{\"erased\":true}".into()),
                     Some(e) => Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("erase failed part way: {e}"))),
                 };
@@ -592,26 +620,16 @@ impl Api<'_> {
     /// `PUT /api/config`: merge, validate, save atomically, apply.
     async fn put_config(&self, o: json::Object) -> ApiResult {
         let old = self.control.config();
-        let new = merge_config(&old, &o)?;
+        let mut new = merge_config(&old, &o)?;
+        // The API never shows an RTSP password: one sent back hidden keeps the saved one.
+        crate::config::cameras::restore_passwords(&mut new.cameras, &old.cameras);
         if let Err(e) = new.save(self.config_path) {
             log::error!("web: saving {} failed: {e}", self.config_path.display());
             return Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot save the configuration: {e}")));
         }
-        let restart = old.video_fps != new.video_fps
-            || old.video_res_width != new.video_res_width
-            || old.video_res_height != new.video_res_height
-            || old.segment_length_s != new.segment_length_s
-            || old.camera_device != new.camera_device
-            || old.mjpeg_quality != new.mjpeg_quality
-            || old.video_codec != new.video_codec
-            || old.video_bitrate_kbps != new.video_bitrate_kbps
-            || old.keyframe_interval_s != new.keyframe_interval_s
-            || old.embed_timestamp != new.embed_timestamp;
-        let store_live = old.storage_cap_gb != new.storage_cap_gb
-            || old.min_free_mb != new.min_free_mb
-            || old.protected_cap_percent != new.protected_cap_percent
-            || old.commit_interval_ms != new.commit_interval_ms
-            || old.commit_frames != new.commit_frames;
+        let restart = recorder_restart(&old, &new);
+        // The first camera's share of the cap moves when another camera's bitrate does.
+        let store_live = store_changed(&old, &new) || crate::cli::front_store_options(&old) != crate::cli::front_store_options(&new);
         let mut next_start = Vec::new();
         if old.listen != new.listen {
             next_start.push("\"listen\"");
@@ -628,6 +646,28 @@ impl Api<'_> {
         if old.audio_device != new.audio_device {
             next_start.push("\"audio_device\"");
         }
+        // Cameras added or removed: at the next start. Those that stay get their new settings
+        // now (a restart of that camera alone when its source, size, rate or codec changed).
+        let names = |c: &Config| c.cameras.iter().map(|e| e.name.clone()).collect::<Vec<_>>();
+        if names(&old) != names(&new) {
+            next_start.push("\"cameras\"");
+        }
+        for cam in self.cameras.iter().skip(1) {
+            let Some(k) = new.cameras.iter().position(|e| e.name.as_str() == cam.name) else { continue };
+            let Some(mine) = new.for_camera(k + 1) else { continue };
+            let was = cam.control.config();
+            if was == mine {
+                continue;
+            }
+            let video = was.cameras != mine.cameras || recorder_restart(&was, &mine);
+            cam.control.set_config(mine.clone());
+            if video {
+                log::info!("web: camera {} restarts with its new settings", cam.name);
+                cam.control.request_restart();
+            } else if store_changed(&was, &mine) {
+                let _ = cam.control.submit(Command::Options(crate::cli::store_options(&mine)));
+            }
+        }
         crate::gsensor::set_thresholds(new.gsensor_threshold_g as f32, new.gsensor_parked_threshold_g as f32);
         crate::export::set_subtitles(crate::export::Subtitles::of(&new));
         crate::audio::set_enabled(new.audio);
@@ -643,13 +683,13 @@ impl Api<'_> {
             "restarted"
         } else {
             if store_live {
-                self.command(Command::Options(crate::cli::store_options(&new))).await?;
+                self.command(Command::Options(crate::cli::front_store_options(&new))).await?;
             }
             "live"
         };
         json_ok(format!(
             "{{\"config\":{},\"applied\":\"{applied}\",\"next_start\":[{}]}}",
-            new.to_json().trim_end(),
+            new.to_json_hidden().trim_end(),
             next_start.join(",")
         ))
     }
@@ -706,6 +746,29 @@ const MIN_SET_NS: i64 = 1_577_836_800_000_000_000;
 /// Whether this process may set the clock (`clock::settable`).
 pub fn clock_settable() -> bool {
     clock::settable()
+}
+
+/// Settings a camera's recorder applies only by reopening the camera and the store.
+fn recorder_restart(old: &Config, new: &Config) -> bool {
+    old.video_fps != new.video_fps
+        || old.video_res_width != new.video_res_width
+        || old.video_res_height != new.video_res_height
+        || old.segment_length_s != new.segment_length_s
+        || old.camera_device != new.camera_device
+        || old.mjpeg_quality != new.mjpeg_quality
+        || old.video_codec != new.video_codec
+        || old.video_bitrate_kbps != new.video_bitrate_kbps
+        || old.keyframe_interval_s != new.keyframe_interval_s
+        || old.embed_timestamp != new.embed_timestamp
+}
+
+/// Settings the store applies live.
+fn store_changed(old: &Config, new: &Config) -> bool {
+    old.storage_cap_gb != new.storage_cap_gb
+        || old.min_free_mb != new.min_free_mb
+        || old.protected_cap_percent != new.protected_cap_percent
+        || old.commit_interval_ms != new.commit_interval_ms
+        || old.commit_frames != new.commit_frames
 }
 
 /// The current config with the body's keys replaced, validated by the config parser (so an
@@ -1088,7 +1151,7 @@ impl PathRouterService<(), ()> for Api<'_> {
             "/config" => match method {
                 "GET" => {
                     no_query!();
-                    answer!(json_ok(self.control.config().to_json().trim_end().to_string()))
+                    answer!(json_ok(self.control.config().to_json_hidden().trim_end().to_string()))
                 }
                 "PUT" => {
                     no_query!();

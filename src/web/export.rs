@@ -30,14 +30,15 @@ pub enum What {
 
 /// The three routes; `json` answers size and duration instead of the file.
 pub struct ExportService<'a> {
-    pub data_dir: &'a Path,
+    /// `?camera=` picks the store.
+    pub cameras: &'a super::percam::Cameras,
     pub json: bool,
     pub limit: &'a Limit,
 }
 
 /// `GET /api/segments/{id}/export.mp4`.
 pub struct SegmentExportService<'a> {
-    pub data_dir: &'a Path,
+    pub cameras: &'a super::percam::Cameras,
     pub limit: &'a Limit,
 }
 
@@ -89,7 +90,9 @@ pub(super) fn query_range(parts: &RequestParts<'_>) -> Result<(What, bool), Stri
                 "from" => from = t()?,
                 "to" => to = t()?,
                 "clock" if v.as_str() == "1" => clock = true,
-                _ => return Err(format!("unknown parameter {k:?} (allowed: from, to; clock=1 for export.json)")),
+                // Which camera: the router's (`percam.rs`).
+                "camera" => {}
+                _ => return Err(format!("unknown parameter {k:?} (allowed: from, to, camera; clock=1 for export.json)")),
             }
         }
     }
@@ -484,7 +487,11 @@ impl picoserve::routing::RequestHandlerService<(), ()> for ExportService<'_> {
             Ok((w, c)) => (Ok(w), c),
             Err(e) => (Err(e), false),
         };
-        answer(self.data_dir, self.limit, what, self.json, clock, request, response_writer).await
+        let (dir, what) = match self.cameras.pick(&request.parts) {
+            Ok(i) => (self.cameras.dir(i), what),
+            Err(e) => (self.cameras.dir(0), Err(e)),
+        };
+        answer(dir, self.limit, what, self.json, clock, request, response_writer).await
     }
 }
 
@@ -496,7 +503,11 @@ impl picoserve::routing::RequestHandlerService<(), (u64,)> for SegmentExportServ
         request: Request<'_, R>,
         response_writer: W,
     ) -> Result<ResponseSent, W::Error> {
-        answer(self.data_dir, self.limit, Ok(What::Segment(id)), false, false, request, response_writer).await
+        let (dir, what) = match self.cameras.pick(&request.parts) {
+            Ok(i) => (self.cameras.dir(i), Ok(What::Segment(id))),
+            Err(e) => (self.cameras.dir(0), Err(e)),
+        };
+        answer(dir, self.limit, what, false, false, request, response_writer).await
     }
 }
 

@@ -56,10 +56,11 @@ impl Api<'_> {
                     Some(json::Value::Str(s)) if s == "button" => {}
                     Some(_) => return Err(ApiError::bad_key("kind", "kind must be \"button\" (the other kinds come from the sensors)")),
                 }
-                let sink = sink.clone();
+                let (sink, mine) = (sink.clone(), sink.clone());
                 let now = crate::clock::now_mono_ns();
-                match super::blocking::run(move || sink.record(Kind::Button, now, None)).await {
+                match super::blocking::run(move || mine.record(Kind::Button, now, None)).await {
                     Some(Ok(e)) => {
+                        sink.protect_others(e.from_utc, e.to_utc);
                         // Answer once the store protects the window (the next start would
                         // protect it again anyway: the event is on disk).
                         if let Err(err) = self.command(crate::control::Command::Protect(e.from_utc, e.to_utc)).await {

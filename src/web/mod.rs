@@ -28,6 +28,7 @@ pub mod json;
 pub mod fmp4;
 pub mod live;
 pub mod pairing;
+pub mod percam;
 pub mod pool;
 pub mod sessions;
 pub mod portal;
@@ -89,6 +90,8 @@ pub struct WebContext {
     pub parking: crate::parking::Parking,
     /// `run --appliance`: the Pi image (device settings go to blackbox.txt, reboot via init).
     pub appliance: bool,
+    /// The cameras besides the first (config `cameras`), for `?camera=`.
+    pub more_cameras: Vec<crate::cameras::Handle>,
 }
 
 /// Binds `addr` now (so the caller learns of a busy port at once) and starts the web thread.
@@ -107,8 +110,23 @@ pub fn start(addr: SocketAddr, ctx: WebContext) -> std::io::Result<SocketAddr> {
 /// Runs the worker pool on the current thread, forever (until the process exits).
 fn serve(listener: TcpListener, ctx: WebContext) -> std::io::Result<()> {
     let listener = Async::new(listener)?;
-    let src = StatusSource { status: &ctx.status, data_dir: ctx.data_dir.clone(), cap_bytes: ctx.cap_bytes };
-    let src = &src;
+    // Every camera's own pieces, the first camera (the top-level config) first.
+    let first = crate::cameras::Handle {
+        name: crate::config::cameras::FIRST.to_string(),
+        dir: ctx.data_dir.clone(),
+        status: Arc::clone(&ctx.status),
+        live: Arc::clone(&ctx.live),
+        control: Arc::clone(&ctx.control),
+        device: ctx.camera_device.clone(),
+    };
+    let all: Vec<crate::cameras::Handle> = std::iter::once(first).chain(ctx.more_cameras.iter().cloned()).collect();
+    let cams = &percam::Cameras { names: all.iter().map(|h| h.name.clone()).collect(), dirs: all.iter().map(|h| h.dir.clone()).collect() };
+    let srcs: Vec<StatusSource<'_>> =
+        all.iter().map(|h| StatusSource { status: &h.status, data_dir: h.dir.clone(), cap_bytes: h.control.config().storage_cap_bytes() }).collect();
+    let src = &srcs[0];
+    let refs: Vec<api::CamRef<'_>> = all.iter().map(|h| api::CamRef { name: &h.name, status: &h.status, control: &h.control }).collect();
+    let hubs: Vec<live::Hub<'_>> = all.iter().map(|h| live::Hub::new(&h.live)).collect();
+    let footages: Vec<footage::Footage> = all.iter().map(|h| footage::Footage::new(h.dir.clone())).collect();
     let pool = &pool::Pool::new(WORKERS);
     let auth = &auth::Auth::with_store(ctx.secret.clone(), &ctx.data_dir);
     let pairing = &pairing::Pairing::load(&ctx.data_dir);
@@ -116,23 +134,27 @@ fn serve(listener: TcpListener, ctx: WebContext) -> std::io::Result<()> {
     let hosts = &host::Hosts::new(listener.get_ref().local_addr()?);
     let ctl: &controls::Shared =
         &std::cell::RefCell::new(ctx.camera_device.clone().map(crate::camera::controls::DeviceControls::new));
-    let hub = &live::Hub::new(&ctx.live);
     let sampler = &system::Sampler::default();
-    let footage = &footage::Footage::new(ctx.data_dir.clone());
-    let api = api::Api {
-        src,
-        control: &ctx.control,
-        hub,
-        sampler,
-        footage,
-        config_path: &ctx.config_path,
-        event_clients: std::cell::Cell::new(0),
-        events: ctx.events.as_ref(),
-        parking: &ctx.parking,
-        camera_device: ctx.camera_device.as_deref(),
-        pairing,
-        appliance: ctx.appliance,
-    };
+    let apis: Vec<api::Api<'_>> = (0..all.len())
+        .map(|i| api::Api {
+            src: &srcs[i],
+            control: &all[i].control,
+            hub: &hubs[i],
+            sampler,
+            footage: &footages[i],
+            config_path: &ctx.config_path,
+            event_clients: std::cell::Cell::new(0),
+            events: ctx.events.as_ref(),
+            parking: &ctx.parking,
+            camera_device: all[i].device.as_deref(),
+            pairing,
+            appliance: ctx.appliance,
+            cameras: &refs,
+            index: i,
+        })
+        .collect();
+    let api = percam::PerCamera { cameras: cams, apis: &apis };
+    let hubs = &hubs;
     let app = portal::routes(Router::new())
         .route("/", get_service(assets::ShellService("index.html")))
         .nest_service("/assets", assets::AssetsService)
@@ -160,16 +182,16 @@ fn serve(listener: TcpListener, ctx: WebContext) -> std::io::Result<()> {
         // Export (docs/EXPORT.md).
         .route_service(
             "/api/export.mp4",
-            api::Only { method: "GET", service: export::ExportService { data_dir: &ctx.data_dir, json: false, limit: exports } },
+            api::Only { method: "GET", service: export::ExportService { cameras: cams, json: false, limit: exports } },
         )
         .route_service(
             "/api/export.json",
-            api::Only { method: "GET", service: export::ExportService { data_dir: &ctx.data_dir, json: true, limit: exports } },
+            api::Only { method: "GET", service: export::ExportService { cameras: cams, json: true, limit: exports } },
         )
         .route_service("/api/export.gpx", api::Only { method: "GET", service: gpx::GpxService { data_dir: &ctx.data_dir } })
         .route_service(
             ("/api/segments", parse_path_segment::<u64>(), "/export.mp4"),
-            api::Only { method: "GET", service: export::SegmentExportService { data_dir: &ctx.data_dir, limit: exports } },
+            api::Only { method: "GET", service: export::SegmentExportService { cameras: cams, limit: exports } },
         )
         .layer(auth::AuthLayer { auth, hosts });
     let app = &app;
@@ -200,14 +222,16 @@ fn serve(listener: TcpListener, ctx: WebContext) -> std::io::Result<()> {
     }
     let acceptor = ex.spawn(pool.accept_loop(listener));
     // Live frames: wake the viewers after each published frame.
-    let notify = ex.spawn(hub.run_notify());
+    let notify: Vec<_> = hubs.iter().map(|h| ex.spawn(h.run_notify())).collect();
     // Once a second: system figures, and a tick for viewers waiting on a stopped recorder.
     let tick = ex.spawn(async move {
         let mut t = smol::Timer::interval(std::time::Duration::from_secs(1));
         loop {
             let s = src.status.snapshot();
             sampler.tick(s.frames, crate::clock::now_mono_ns(), s.recording);
-            hub.bump();
+            for h in hubs {
+                h.bump();
+            }
             smol::stream::StreamExt::next(&mut t).await;
         }
     });

@@ -29,7 +29,7 @@ pub struct Extra {
 }
 
 /// A JSON body; 2 KiB holds the status with a camera description of a few hundred bytes.
-pub type JsonBuf = heapless::String<7168>;
+pub type JsonBuf = heapless::String<10240>;
 
 /// `{"status":"ok","uptime_s":N,"recording":B,"durable_seq":N|null}`
 pub fn health_json(s: &Snapshot) -> JsonBuf {
@@ -144,6 +144,67 @@ pub fn status_json(src: &StatusSource<'_>, extra: &Extra) -> JsonBuf {
         let _ = o.push_str("{\"error\":\"status too large\"}");
     }
     o
+}
+
+/// One camera in `/api/status`'s `cameras` list: enough to draw a grid tile and show what it
+/// lost, by cause.
+pub struct CameraEntry<'a> {
+    pub name: &'a str,
+    pub status: &'a RecorderStatus,
+}
+
+impl fmt::Display for CameraEntry<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.status.snapshot();
+        let cam = self.status.camera();
+        write!(
+            f,
+            "{{\"name\":{},\"state\":\"{}\",\"recording\":{},\"camera\":{},\"width\":{},\"height\":{},\"fps\":{},             \"frames\":{},\"delivered\":{},\"dropped\":{},             \"lost\":{{\"driver\":{},\"deadline\":{},\"encoder\":{},\"backpressure\":{},\"store\":{}}},             \"durable_seq\":{},\"used_bytes\":{},\"segments\":{},\"oldest\":{},\"newest\":{}}}",
+            JsonStr(self.name),
+            s.state.name(),
+            s.recording,
+            JsonStr(&cam.describe),
+            cam.width,
+            cam.height,
+            cam.fps,
+            s.frames,
+            s.delivered,
+            s.dropped,
+            s.lost.driver,
+            s.lost.deadline,
+            s.lost.encoder,
+            s.lost.backpressure,
+            s.lost.store,
+            OptNum(s.durable_seq),
+            s.used_bytes,
+            s.segments,
+            OptTime(s.oldest_utc_ns),
+            OptTime(s.newest_utc_ns),
+        )
+    }
+}
+
+/// `json` (one object) with `"name"` (the camera it describes) and `"cameras"` (every camera)
+/// added at its end.
+pub fn with_cameras(json: &mut JsonBuf, name: &str, cameras: &[CameraEntry<'_>]) {
+    if !json.ends_with('}') || json.starts_with("{\"error\"") {
+        return;
+    }
+    let keep = json.len();
+    json.pop();
+    let mut r = write!(json, ",\"name\":{},\"cameras\":[", JsonStr(name));
+    for (i, c) in cameras.iter().enumerate() {
+        if r.is_ok() && i > 0 {
+            r = json.push(',').map_err(|_| fmt::Error);
+        }
+        if r.is_ok() {
+            r = write!(json, "{c}");
+        }
+    }
+    if r.is_err() || json.push_str("]}").is_err() {
+        json.truncate(keep - 1);
+        let _ = json.push('}');
+    }
 }
 
 /// The G-sensor's part of `/api/status`.
