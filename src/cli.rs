@@ -205,10 +205,31 @@ fn open_extra(c: &Config) -> Result<Box<dyn Camera>, String> {
         Some(SourceKind::Synthetic) => open_camera("synthetic", c, false, false),
         // A file plays in a loop, at the camera's rate (tests and demos).
         Some(SourceKind::File) => open_camera(src, c, false, true),
-        Some(SourceKind::Rtsp) => Err("RTSP sources are not supported by this build yet".into()),
+        Some(SourceKind::Rtsp) => Ok(rtsp_camera(src, e.stall_s, c)),
         None => Err(format!("{src:?} is not a camera source")),
     }?;
     with_codec(cam, c)
+}
+
+/// An RTSP camera, reconnected with backoff on trouble (`camera::reopen`); one that can't be
+/// reached yet is waited for. The URL in logs never carries the password.
+fn rtsp_camera(src: &str, stall_s: u32, c: &Config) -> Box<dyn Camera> {
+    use crate::camera::rtsp::{RtspCamera, RtspOptions};
+    let opts = RtspOptions {
+        stall: std::time::Duration::from_secs(stall_s.into()),
+        fps: c.video_fps,
+        size: (c.video_res_width, c.video_res_height),
+    };
+    let shown = crate::camera::rtsp_url::Url::parse(src).map(|u| u.bare()).unwrap_or_else(|_| "rtsp://?".into());
+    let source = src.to_string();
+    let open = move || RtspCamera::open(&source, opts);
+    match open() {
+        Ok(cam) => Box::new(Reopening::new(cam, &shown, open)),
+        Err(e) => {
+            log::warn!("camera {shown}: {e}; recording starts when it answers");
+            Box::new(Reopening::waiting(&shown, opts.size, opts.fps, open))
+        }
+    }
 }
 
 /// The camera as `video_codec` wants it: JPEG sources encoded to H.264 when it is `h264`.

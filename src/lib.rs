@@ -7,6 +7,7 @@
 pub mod alerts;
 pub mod alloc_count;
 pub mod audio;
+pub mod base64;
 pub mod camera;
 pub mod cameras;
 pub mod cli;
