@@ -205,7 +205,7 @@ fn open_extra(c: &Config) -> Result<Box<dyn Camera>, String> {
         Some(SourceKind::Synthetic) => open_camera("synthetic", c, false, false),
         // A file plays in a loop, at the camera's rate (tests and demos).
         Some(SourceKind::File) => open_camera(src, c, false, true),
-        Some(SourceKind::Rtsp) => Ok(rtsp_camera(src, e.stall_s, c)),
+        Some(SourceKind::Rtsp) => Ok(rtsp_camera(&e.name, src, e.stall_s, c)),
         None => Err(format!("{src:?} is not a camera source")),
     }?;
     with_codec(cam, c)
@@ -213,14 +213,15 @@ fn open_extra(c: &Config) -> Result<Box<dyn Camera>, String> {
 
 /// An RTSP camera, reconnected with backoff on trouble (`camera::reopen`); one that can't be
 /// reached yet is waited for. The URL in logs never carries the password.
-fn rtsp_camera(src: &str, stall_s: u32, c: &Config) -> Box<dyn Camera> {
+fn rtsp_camera(name: &str, src: &str, stall_s: u32, c: &Config) -> Box<dyn Camera> {
     use crate::camera::rtsp::{RtspCamera, RtspOptions};
     let opts = RtspOptions {
         stall: std::time::Duration::from_secs(stall_s.into()),
         fps: c.video_fps,
         size: (c.video_res_width, c.video_res_height),
     };
-    let shown = crate::camera::rtsp_url::Url::parse(src).map(|u| u.bare()).unwrap_or_else(|_| "rtsp://?".into());
+    let bare = crate::camera::rtsp_url::Url::parse(src).map(|u| u.bare()).unwrap_or_else(|_| "rtsp://?".into());
+    let shown = format!("{name} ({bare})");
     let source = src.to_string();
     let open = move || RtspCamera::open(&source, opts);
     match open() {

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Plays an MP4 in headless Chromium's plain <video> (through chromedriver's WebDriver HTTP
-API, no client library) and prints what the browser decoded: CHROMIUM-PLAY FILE.mp4 [SECONDS].
+API, no client library) and prints what the browser decoded:
+CHROMIUM-PLAY [--video-only] FILE.mp4 [SECONDS].
 
-Exit 0 when the video played SECONDS (default 3) of media time with pictures and sound decoded
+Exit 0 when the video played SECONDS (default 3) of media time with pictures and sound (not
+with --video-only) decoded
 (`webkitVideoDecodedByteCount`, `webkitAudioDecodedByteCount`) and no media error. Serves the
 file from a throwaway http.server on 127.0.0.1 (Range requests, as the dashboard serves
 exports); needs Debian's chromium and chromium-driver."""
@@ -16,8 +18,10 @@ import threading
 import time
 import urllib.request
 
-path = os.path.abspath(sys.argv[1])
-want = float(sys.argv[2]) if len(sys.argv) > 2 else 3.0
+args = [a for a in sys.argv[1:] if a != "--video-only"]
+video_only = "--video-only" in sys.argv
+path = os.path.abspath(args[0])
+want = float(args[1]) if len(args) > 1 else 3.0
 
 
 def free_port():
@@ -114,6 +118,6 @@ finally:
     srv.shutdown()
 print("chromium: " + json.dumps(r))
 ok = r.get("why") in ("played", "ended") and not r.get("error") and r.get("t", 0) >= min(want, (r.get("duration") or 0) - 0.2) \
-    and (r.get("audio_bytes") or 0) > 0 and (r.get("video_bytes") or 0) > 0
+    and (video_only or (r.get("audio_bytes") or 0) > 0) and (r.get("video_bytes") or 0) > 0
 print("CHROMIUM PLAYED" if ok else "CHROMIUM DID NOT PLAY")
 sys.exit(0 if ok else 1)

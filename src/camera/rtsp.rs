@@ -17,7 +17,9 @@
 //!   out and counted (`rtp_h264`), as `driver` losses.
 //! - **Time:** each picture's capture time follows its RTP timestamp from an anchor on the
 //!   monotonic clock; the anchor moves back whenever a picture arrives earlier than it
-//!   predicts, so network delay is taken off and times never lie in the future.
+//!   predicts (network delay is taken off) and creeps forward after a slower camera clock.
+//!   Times strictly increase, at least 1 ms apart (a burst of pictures sent at once, as a
+//!   server's first ones are, is squeezed into the first milliseconds, never given one time).
 //! - The password is never logged or shown: logs and `describe` carry the URL without it.
 
 use super::rtp_h264::{Depacketizer, parse_rtp};
@@ -87,6 +89,8 @@ pub struct RtspCamera {
     anchor: Option<(i64, u64)>,
     /// The last RTP timestamp, extended past its 32-bit wraps.
     ext_ts: Option<i64>,
+    /// The last capture time handed out (times strictly increase).
+    last_mono: u64,
     codec_string: String,
     /// The request text, built in place (keep-alives don't allocate once warm).
     req: String,
@@ -102,16 +106,17 @@ fn gone(msg: impl Into<String>) -> CameraError {
 }
 
 impl RtspCamera {
-    /// Connects, negotiates and starts playing. Errors name the URL without its password.
+    /// Connects, negotiates and starts playing. Errors never carry the password (nor the URL:
+    /// the caller names the camera).
     pub fn open(source: &str, opts: RtspOptions) -> Result<RtspCamera, CameraError> {
         let url = Url::parse(source).map_err(bad)?;
         let bare = url.bare();
         let addr = (url.host.as_str(), url.port)
             .to_socket_addrs()
-            .map_err(|e| gone(format!("{bare}: cannot resolve {}: {e}", url.host)))?
+            .map_err(|e| gone(format!("cannot resolve {}: {e}", url.host)))?
             .next()
-            .ok_or_else(|| gone(format!("{bare}: {} has no address", url.host)))?;
-        let stream = TcpStream::connect_timeout(&addr, REQUEST_TIMEOUT).map_err(|e| gone(format!("{bare}: cannot connect: {e}")))?;
+            .ok_or_else(|| gone(format!("{} has no address", url.host)))?;
+        let stream = TcpStream::connect_timeout(&addr, REQUEST_TIMEOUT).map_err(|e| gone(format!("cannot connect: {e}")))?;
         let _ = stream.set_nodelay(true);
         stream.set_write_timeout(Some(REQUEST_TIMEOUT)).map_err(CameraError::Io)?;
         let mut cam = RtspCamera {
@@ -137,15 +142,12 @@ impl RtspCamera {
             meta: None,
             anchor: None,
             ext_ts: None,
+            last_mono: 0,
             codec_string: String::new(),
             req: String::with_capacity(1024),
             params: crate::codec::h264::ParamSets::default(),
         };
-        cam.negotiate().map_err(|e| match e {
-            CameraError::Invalid(m) => CameraError::Invalid(format!("{bare}: {m}")),
-            CameraError::Disconnected(m) if !m.starts_with("rtsp://") => CameraError::Disconnected(format!("{bare}: {m}")),
-            e => e,
-        })?;
+        cam.negotiate()?;
         Ok(cam)
     }
 
@@ -165,6 +167,7 @@ impl RtspCamera {
         }
         if let Some(sps) = self.params.parsed() {
             self.size = (sps.width, sps.height);
+            self.codec_string = sps.rfc6381().to_string();
         }
         self.session_uri = match &track.session_control {
             Some(c) if c != "*" => join(&content_base, c),
@@ -415,7 +418,10 @@ impl RtspCamera {
                     if let Some(step) = self.depack.step() {
                         self.fps = ((90_000 + step / 2) / step.max(1)).clamp(1, 240);
                     }
-                    let mono = self.capture_mono(r.timestamp, now);
+                    // At least 1 ms after the last one: a burst (a server's first pictures come
+                    // at once) would otherwise give two pictures one time.
+                    let mono = self.capture_mono(r.timestamp, now).max(self.last_mono + 1_000_000);
+                    self.last_mono = mono;
                     let age = now.saturating_sub(mono);
                     self.meta = Some(FrameMeta {
                         mono_ns: mono,

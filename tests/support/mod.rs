@@ -71,7 +71,9 @@ pub fn picture_hashes(file: &Path, fmt: Option<&str>) -> Vec<String> {
     if let Some(f) = fmt {
         c.args(["-f", f]);
     }
-    let o = c.arg("-i").arg(file).args(["-map", "0:v:0", "-f", "framemd5", "-"]).output().unwrap();
+    // Every decoded picture, whatever its time stamp (the default drops pictures that share a
+    // tick of the guessed frame rate).
+    let o = c.arg("-i").arg(file).args(["-map", "0:v:0", "-fps_mode", "passthrough", "-f", "framemd5", "-"]).output().unwrap();
     assert!(o.status.success() && o.stderr.is_empty(), "ffmpeg on {}: {}", file.display(), String::from_utf8_lossy(&o.stderr));
     String::from_utf8_lossy(&o.stdout)
         .lines()
