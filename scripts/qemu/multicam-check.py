@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+"""Host-side judge of scripts/qemu/multicam-test: reads the guest's console, prints one
+"ok"/"FAIL" line per check and the figures, and exits 1 if anything failed."""
+import argparse, json, sys
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--console", required=True)
+ap.add_argument("--boot-rc", type=int, required=True)
+a = ap.parse_args()
+lines = open(a.console, encoding="utf-8", errors="replace").read().replace("\r", "").splitlines()
+failed = []
+
+
+def check(desc, cond, detail=""):
+    print(("ok   " if cond else "FAIL ") + desc + (f" ({detail})" if detail and not cond else ""))
+    if not cond:
+        failed.append(desc)
+    return cond
+
+
+def rig(prefix):
+    for l in lines:
+        if l.startswith("BLACKBOX-RIG: " + prefix):
+            return l[len("BLACKBOX-RIG: " + prefix):]
+    return None
+
+
+def js(prefix):
+    r = rig(prefix)
+    try:
+        return json.loads(r) if r else None
+    except ValueError:
+        return None
+
+
+def cam(status, name):
+    return next((c for c in (status or {}).get("cameras", []) if c["name"] == name), None)
+
+
+check("guest finished (boot exit 0)", a.boot_rc == 0, f"exit {a.boot_rc}")
+check("two vivid capture devices", (rig("nodes ") or "").count("/dev/video") == 2, rig("nodes "))
+
+# 1. cost
+cost = {}
+for n in ("one", "two"):
+    r = rig(f"cost {n} ticks ")
+    if not check(f"cost {n}: measured", r is not None):
+        continue
+    f = r.split()
+    ticks, t0, t1, rss = int(f[0]), float(f[2]), float(f[3]), int(f[5])
+    st = json.loads(r.split(" status ", 1)[1])
+    frames = sum(c["frames"] for c in st["cameras"])
+    cost[n] = (ticks / (t1 - t0), rss, frames, st)
+    check(f"cost {n}: exit 0", rig(f"cost {n} exit ") == "0")
+    print(f"     {n} camera(s): {ticks / (t1 - t0):.1f}% of a core, RSS {rss / 1024:.1f} MiB, {frames} frames stored")
+if "one" in cost and "two" in cost:
+    check("cost: two cameras record both", all(c["state"] == "recording" and c["frames"] > 0 for c in cost["two"][3]["cameras"]),
+          json.dumps(cost["two"][3]["cameras"]))
+    print(f"     two vs one: CPU x{cost['two'][0] / max(cost['one'][0], 0.1):.2f}, RSS +{(cost['two'][1] - cost['one'][1]) / 1024:.1f} MiB")
+
+# 2. unplug
+before, after, away = js("unplug before "), js("unplug after "), js("unplug away ")
+if check("unplug: status before and after", before is not None and after is not None):
+    f0, f1 = cam(before, "front"), cam(after, "front")
+    s0, s1 = before["camera_sequence"], after["camera_sequence"]
+    stored, delivered = f1["frames"] - f0["frames"], s1 - s0
+    lost0, lost1 = sum(f0["lost"].values()), sum(f1["lost"].values())
+    print(f"     front over the unplug: {stored} frames stored, driver delivered {delivered} (sequence {s0} -> {s1}), lost {lost0} -> {lost1}")
+    check("unplug: front stored every frame its driver delivered meanwhile", stored == delivered and delivered > 50, f"{stored} of {delivered}")
+    check("unplug: front lost nothing", lost1 == lost0, f"{lost0} -> {lost1}")
+    check("unplug: rear lost while away", away is not None and away.get("state") == "camera_lost", (away or {}).get("state"))
+    r = rig("unplug rear durable ") or ""
+    f = r.split()
+    check("unplug: rear recording again by itself", len(f) >= 3 and int(f[2]) >= int(f[0]) + 30, r)
+    check("unplug: rear recording at the end", cam(after, "rear")["state"] == "recording", cam(after, "rear")["state"])
+check("unplug: exit 0", rig("unplug exit ") == "0")
+for n in ("front", "rear"):
+    v = js(f"unplug verify {n} ")
+    check(f"unplug: {n} store verifies", v is not None and v["ok"], rig(f"unplug verify {n} "))
+    if n == "rear" and v:
+        check("unplug: a gap marker in rear's store", len(v["gap_markers"]) >= 1, json.dumps(v["gap_markers"]))
+    if n == "front" and v:
+        check("unplug: no gap marker in front's store", len(v["gap_markers"]) == 0, json.dumps(v["gap_markers"]))
+
+# 3. kill -9
+r = rig("kill acked ") or ""
+f = r.split()
+if check("kill: both cameras acknowledged frames", len(f) == 4 and f[1].isdigit() and f[3].isdigit(), r):
+    for n, acked in (("front", int(f[1])), ("rear", int(f[3]))):
+        v = js(f"kill verify {n} ")
+        ok = v is not None and v["ok"] and v["last_seq"] is not None and v["last_seq"] >= acked \
+            and not any(a_ <= acked for a_, _ in v["seq_gaps"])
+        check(f"kill: {n}: every acknowledged frame (up to {acked}) is in its store", ok, rig(f"kill verify {n} "))
+
+print("MULTICAM TEST PASSED" if not failed else f"MULTICAM TEST FAILED: {len(failed)} check(s)")
+sys.exit(1 if failed else 0)
