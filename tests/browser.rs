@@ -1753,3 +1753,61 @@ fn the_offload_card_saves_settings_keeps_the_secret_write_only_and_tests_the_ser
     drop(b);
     bb.stop();
 }
+
+/// Two cameras (front and rear, config `cameras`): the picker in the header switches every page
+/// to the other camera (its own live picture, its own recordings), and the live grid shows both
+/// at once, a tap on a tile showing that one live.
+#[test]
+fn the_camera_picker_and_the_live_grid_show_every_camera() {
+    let driver = Driver::start();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("data")).unwrap();
+    std::fs::write(
+        dir.path().join("data/config.json"),
+        r#"{"video_codec": "mjpeg", "video_res_width": 320, "video_res_height": 180, "video_fps": 10, "segment_length_s": 5, "storage_cap_gb": 1,
+            "cameras": [{"name": "rear", "source": "synthetic", "width": 160, "height": 120, "fps": 10}]}"#,
+    )
+    .unwrap();
+    let bb = Bb::start(&dir.path().join("data"), free_port());
+    let b = driver.session(true);
+    b.login(&bb);
+    let live_width = "const i = document.getElementById('live-img'); return i && !i.hidden && i.naturalWidth ? [i.naturalWidth, i.getAttribute('src')] : null;";
+    let first = b.wait_until(live_width, "front's live picture");
+    assert_eq!(first[0], json!(320), "{first}");
+    assert!(!first[1].as_str().unwrap().contains("camera="), "{first}");
+    let names = b.wait_until(
+        "const p = document.getElementById('camera-pick'); return p && !p.hidden && p.options.length === 2 ? [...p.options].map((o) => o.value) : null;",
+        "the camera picker",
+    );
+    assert_eq!(names, json!(["front", "rear"]));
+    // Rear: the live picture is rear's (its size), and so are the recordings.
+    b.js("const p = document.getElementById('camera-pick'); p.value = 'rear'; p.dispatchEvent(new Event('change')); return null;");
+    let rear = b.wait_until(
+        "const i = document.getElementById('live-img'); const s = i && i.getAttribute('src'); return s && s.includes('camera=rear') && i.naturalWidth === 160 ? s : null;",
+        "rear's live picture",
+    );
+    assert!(rear.as_str().unwrap().starts_with("/api/live.mjpeg?camera=rear"), "{rear}");
+    let st = bb.api("GET", "/api/status?camera=rear", None).1;
+    assert_eq!(st["name"], json!("rear"));
+    b.goto(&bb.url("/#recordings"));
+    b.wait_until(
+        "const t = [...document.querySelectorAll('#view-recordings img')].map((i) => i.getAttribute('src')); return t.length && t.every((s) => s.includes('camera=rear')) ? t.length : null;",
+        "rear's recordings",
+    );
+    // The grid: both cameras at once, each picture its camera's size.
+    b.goto(&bb.url("/#live"));
+    b.wait_for("#grid-btn:not([hidden])", "the grid button");
+    b.click("#grid-btn");
+    let tiles = b.wait_until(
+        "const t = [...document.querySelectorAll('#live-grid .tile')]; const w = t.map((x) => [x.dataset.camera, x.querySelector('img').naturalWidth, x.querySelector('.chip').textContent]);
+         return w.length === 2 && w.every((x) => x[1] > 0 && x[2] === 'REC') ? w : null;",
+        "both cameras in the grid",
+    );
+    assert_eq!(tiles, json!([["front", 320, "REC"], ["rear", 160, "REC"]]));
+    b.shot("live-grid");
+    b.click("#live-grid .tile[data-camera='front']");
+    let back = b.wait_until(live_width, "front live again, from its tile");
+    assert_eq!(back[0], json!(320), "{back}");
+    assert_eq!(b.js("return document.getElementById('camera-pick').value;"), json!("front"));
+    bb.stop();
+}

@@ -123,7 +123,7 @@ fn serve(listener: TcpListener, ctx: WebContext) -> std::io::Result<()> {
     let cams = &percam::Cameras { names: all.iter().map(|h| h.name.clone()).collect(), dirs: all.iter().map(|h| h.dir.clone()).collect() };
     let srcs: Vec<StatusSource<'_>> =
         all.iter().map(|h| StatusSource { status: &h.status, data_dir: h.dir.clone(), cap_bytes: h.control.config().storage_cap_bytes() }).collect();
-    let src = &srcs[0];
+    let srcs = &srcs;
     let refs: Vec<api::CamRef<'_>> = all.iter().map(|h| api::CamRef { name: &h.name, status: &h.status, control: &h.control }).collect();
     let hubs: Vec<live::Hub<'_>> = all.iter().map(|h| live::Hub::new(&h.live)).collect();
     let footages: Vec<footage::Footage> = all.iter().map(|h| footage::Footage::new(h.dir.clone())).collect();
@@ -134,13 +134,15 @@ fn serve(listener: TcpListener, ctx: WebContext) -> std::io::Result<()> {
     let hosts = &host::Hosts::new(listener.get_ref().local_addr()?);
     let ctl: &controls::Shared =
         &std::cell::RefCell::new(ctx.camera_device.clone().map(crate::camera::controls::DeviceControls::new));
-    let sampler = &system::Sampler::default();
+    // One per camera: each measures its own camera's frame rate (and the system's figures).
+    let samplers: Vec<system::Sampler> = all.iter().map(|_| system::Sampler::default()).collect();
+    let samplers = &samplers;
     let apis: Vec<api::Api<'_>> = (0..all.len())
         .map(|i| api::Api {
             src: &srcs[i],
             control: &all[i].control,
             hub: &hubs[i],
-            sampler,
+            sampler: &samplers[i],
             footage: &footages[i],
             config_path: &ctx.config_path,
             event_clients: std::cell::Cell::new(0),
@@ -227,8 +229,10 @@ fn serve(listener: TcpListener, ctx: WebContext) -> std::io::Result<()> {
     let tick = ex.spawn(async move {
         let mut t = smol::Timer::interval(std::time::Duration::from_secs(1));
         loop {
-            let s = src.status.snapshot();
-            sampler.tick(s.frames, crate::clock::now_mono_ns(), s.recording);
+            for (sampler, src) in samplers.iter().zip(srcs.iter()) {
+                let s = src.status.snapshot();
+                sampler.tick(s.frames, crate::clock::now_mono_ns(), s.recording);
+            }
             for h in hubs {
                 h.bump();
             }

@@ -1,6 +1,6 @@
 //! `?camera=NAME` on the API: which camera a request is about. Every route that concerns one
 //! camera's footage or recorder (status, live, snapshot, segments, frames, recording,
-//! protection, exports) takes it; without it, the first camera (`front`) answers, so clients
+//! protection, exports, the status event stream) takes it; without it, the first camera (`front`) answers, so clients
 //! written for one camera keep working. Device-wide routes (config, time, incidents, offload,
 //! ...) ignore it.
 
@@ -50,6 +50,7 @@ fn per_camera(p: &str) -> bool {
     matches!(
         p,
         "/status"
+            | "/events"
             | "/live.mjpeg"
             | "/live.mp4"
             | "/snapshot.jpg"

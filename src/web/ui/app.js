@@ -4,8 +4,8 @@
 // One ES module per view plus shared pieces, no build step; all served from /assets/<version>/.
 
 import { $ } from './util.js';
-import { pollStatus, startEvents } from './status.js';
-import { route } from './nav.js';
+import { pollStatus, startEvents, switchCamera, cameraListeners } from './status.js';
+import { route, views, current } from './nav.js';
 import './live.js';
 import './recordings.js';
 import './player.js';
@@ -19,6 +19,12 @@ import './events.js';
 // Start
 
 $('#rec-pill').addEventListener('click', () => { location.hash = 'live'; });
+$('#camera-pick').addEventListener('change', (e) => switchCamera(e.target.value));
+// Another camera: the page shows it (each view reloads what it shows on enter).
+cameraListeners.add(() => {
+  if (current && views[current].leave) views[current].leave();
+  route();
+});
 window.addEventListener('hashchange', route);
 pollStatus();
 startEvents();

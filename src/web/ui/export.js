@@ -1,4 +1,4 @@
-import { $, h, icon, clamp, toast, api, zone, parts, MONTHS, fmtTime, fmtDay, dayKey, dayRange, iso, tms, fmtDur, fmtBytes, zoneSwitch, segRanges, barFill, fieldDate, fieldTime, fieldsToMs } from './util.js';
+import { $, h, icon, clamp, toast, api, camq, zone, parts, MONTHS, fmtTime, fmtDay, dayKey, dayRange, iso, tms, fmtDur, fmtBytes, zoneSwitch, segRanges, barFill, fieldDate, fieldTime, fieldsToMs } from './util.js';
 import { lastStatus, setStatus } from './status.js';
 import { views, current } from './nav.js';
 
@@ -53,8 +53,8 @@ views.export = (() => {
     const my = ++winSeq;
     drawStrip();
     const [sr, pr] = await Promise.all([
-      api(`/api/segments?from=${iso(win.from)}&to=${iso(win.to)}`).catch(() => ({ segments: [] })),
-      api('/api/protected').catch(() => ({ ranges: [] })),
+      api(camq(`/api/segments?from=${iso(win.from)}&to=${iso(win.to)}`)).catch(() => ({ segments: [] })),
+      api(camq('/api/protected')).catch(() => ({ ranges: [] })),
     ]);
     if (my !== winSeq) return;
     winSegs = segRanges(sr.segments || []);
@@ -176,7 +176,7 @@ views.export = (() => {
   async function preset(seconds) {
     let n = newest();
     if (n === null) {
-      try { setStatus(await api('/api/status')); n = newest(); } catch (e) { toast(e.message, true); return; }
+      try { setStatus(await api(camq('/api/status'))); n = newest(); } catch (e) { toast(e.message, true); return; }
     }
     if (n === null) { toast('Nothing has been recorded yet.', true); return; }
     pending = null;
@@ -192,8 +192,8 @@ views.export = (() => {
     if (at === null) { toast('Nothing has been recorded yet.', true); return; }
     try {
       // The segment holding the start of the range (or the first one after it), else the newest.
-      let segs = (await api(`/api/segments?from=${iso(at)}&to=${iso(at + 6 * 3600000)}`)).segments || [];
-      if (!segs.length) segs = ((await api(`/api/segments?from=${iso((n ?? at) - 3600000)}`)).segments || []).slice(-1);
+      let segs = (await api(camq(`/api/segments?from=${iso(at)}&to=${iso(at + 6 * 3600000)}`))).segments || [];
+      if (!segs.length) segs = ((await api(camq(`/api/segments?from=${iso((n ?? at) - 3600000)}`))).segments || []).slice(-1);
       const s = segs[0];
       if (!s) { toast('No segment there.', true); return; }
       setSel(tms(s.start_ms ?? s.start), tms(s.end_ms ?? s.end) + 1);
@@ -222,7 +222,7 @@ views.export = (() => {
     const my = checkSeq;
     const q = query();
     try {
-      const [info, sr] = await Promise.all([api(`/api/export.json?${q}`), api(`/api/segments?${q}`).catch(() => null)]);
+      const [info, sr] = await Promise.all([api(camq(`/api/export.json?${q}`)), api(camq(`/api/segments?${q}`)).catch(() => null)]);
       if (my !== checkSeq) return;
       last = { info, gaps: sr ? (sr.gaps || []).map((g) => ({ from: tms(g.from), to: tms(g.to) })) : null, q };
     } catch (e) {
@@ -235,7 +235,7 @@ views.export = (() => {
   function setDownload(info, q) {
     for (const a of [el.dl, el.barDl]) {
       if (info) {
-        a.href = `/api/export.mp4?${q}`;
+        a.href = camq(`/api/export.mp4?${q}`);
         a.download = info.file_name;
         a.removeAttribute('aria-disabled');
         a.classList.remove('off');

@@ -1,5 +1,5 @@
-import { $, h, icon, toast, api, fmtTime, iso, tms, eventKind } from './util.js';
-import { lastStatus, onStatus, setStatus } from './status.js';
+import { $, h, icon, toast, api, camera, camq, fmtTime, iso, tms, eventKind } from './util.js';
+import { lastStatus, onStatus, setStatus, switchCamera } from './status.js';
 import { views, current } from './nav.js';
 import { drawer } from './drawer.js';
 import { zoomable, fullscreenButton } from './zoom.js';
@@ -45,7 +45,7 @@ views.live = (() => {
       });
     } else {
       video.hidden = true; img.hidden = false;
-      img.src = '/api/live.mjpeg';
+      img.src = camq('/api/live.mjpeg');
     }
     apply();
   }
@@ -103,7 +103,7 @@ views.live = (() => {
       video.src = URL.createObjectURL(ms);
     }
     await opened;
-    const r = await fetch('/api/live.mp4', { signal: ctl.signal, cache: 'no-store' });
+    const r = await fetch(camq('/api/live.mp4'), { signal: ctl.signal, cache: 'no-store' });
     if (r.status === 401) { location.assign('/login'); return; }
     if (!r.ok) {
       const j = await r.json().catch(() => null);
@@ -202,7 +202,7 @@ views.live = (() => {
     recBtn.classList.remove('armed');
     recBtn.disabled = true;
     try {
-      const r = await api('/api/recording', { method: 'PUT', body: { recording: want } });
+      const r = await api(camq('/api/recording'), { method: 'PUT', body: { recording: want } });
       toast(r.recording ? 'Recording started' : 'Recording stopped');
       if (lastStatus) setStatus({ ...lastStatus, recording: r.recording, state: r.recording ? 'recording' : 'stopped' });
     } catch (e) { toast(e.message, true); } finally { recBtn.disabled = false; }
@@ -271,6 +271,55 @@ views.live = (() => {
     try { const r = await api('/api/incidents'); showLatest(r.incidents[0]); } catch { /* events unavailable: nothing shown */ }
   }
 
+  // Every camera at once (two or more): a grid of pictures, each refreshed as soon as the last
+  // one arrived (snapshots: any codec, no viewer slot held); a tap shows that camera live.
+  let gridEl = null, gridBtn = null, gridOn = false, liveWrap = null;
+  const tiles = new Map();
+  function showGrid(on) {
+    gridOn = on && camera.names.length > 1;
+    gridEl.hidden = !gridOn;
+    liveWrap.hidden = gridOn;
+    gridBtn.setAttribute('aria-pressed', String(gridOn));
+    if (gridOn) { stopStream(); fillGrid(); } else { for (const t of tiles.values()) { t.img.removeAttribute('src'); if (t.url) URL.revokeObjectURL(t.url); } tiles.clear(); gridEl.replaceChildren(); startStream(); }
+  }
+  function fillGrid() {
+    for (const name of camera.names) {
+      if (tiles.has(name)) continue;
+      const img = h('img', { class: 'frame', alt: `Camera ${name}`, draggable: 'false' });
+      const label = h('span', { class: 'chip' });
+      const tile = h('button', { class: 'tile', type: 'button', 'data-camera': name, title: `Show ${name} live`, onclick: () => { switchCamera(name); } },
+        img, h('div', { class: 'overlay tr' }, label), h('span', { class: 'tile-name', text: name }));
+      const t = { img, label, tile, url: null };
+      // Fetched (not an <img> URL: the same URL again would not reload), shown as a blob.
+      const load = async () => {
+        if (!gridOn || tiles.get(name) !== t) return;
+        try {
+          const r = await fetch(`/api/snapshot.jpg?camera=${encodeURIComponent(name)}`, { cache: 'no-store' });
+          if (r.ok && gridOn && tiles.get(name) === t) {
+            const url = URL.createObjectURL(await r.blob());
+            if (t.url) URL.revokeObjectURL(t.url);
+            t.url = url;
+            img.src = url;
+          }
+        } catch { /* the next try */ }
+        setTimeout(load, 700);
+      };
+      t.load = load;
+      tiles.set(name, t);
+      gridEl.append(tile);
+      load();
+    }
+    labelGrid(lastStatus);
+  }
+  function labelGrid(s) {
+    for (const c of (s && s.cameras) || []) {
+      const t = tiles.get(c.name);
+      if (!t) continue;
+      t.label.textContent = c.state === 'recording' ? 'REC' : c.state.replace('_', ' ').toUpperCase();
+      t.label.className = c.state === 'recording' ? 'chip rec' : 'chip alarm';
+    }
+  }
+
   function build() {
     img = h('img', { class: 'frame', alt: 'Live camera view', draggable: 'false', id: 'live-img', onerror: () => streamFailed() });
     video = h('video', { class: 'frame', id: 'live-video', muted: '', playsinline: '', hidden: true, 'aria-label': 'Live camera view' });
@@ -296,6 +345,7 @@ views.live = (() => {
 
     recBtn = h('button', { class: 'btn wide', type: 'button', id: 'rec-btn', onclick: toggleRecording }, 'Recording…');
     const snap = h('a', { class: 'btn', href: '/api/snapshot.jpg', download: 'snapshot.jpg', id: 'snapshot', onclick: () => {
+      snap.href = camq('/api/snapshot.jpg');
       snap.download = `blackbox_${iso(Date.now()).replace(/[-:]/g, '').replace(/\.\d+/, '')}.jpg`;
     } }, icon('camera'), 'Snapshot');
     const actions = h('div', { class: 'live-actions' },
@@ -308,9 +358,12 @@ views.live = (() => {
 
     facts = h('dl', { class: 'facts' });
     latestEl = h('p', { class: 'latest-event', id: 'latest-event', hidden: true });
-    root.append(h('div', { class: 'live-wrap' },
+    gridEl = h('div', { class: 'cam-grid', id: 'live-grid', hidden: true });
+    gridBtn = h('button', { class: 'btn', type: 'button', id: 'grid-btn', hidden: true, 'aria-pressed': 'false', onclick: () => showGrid(!gridOn) }, icon('camera'), 'All cameras');
+    liveWrap = h('div', { class: 'live-wrap' },
       h('div', {}, stage, h('div', { class: 'spacer' }), zoomRow),
-      h('div', {}, actions, latestEl, h('div', { class: 'spacer' }), h('div', { class: 'card' }, h('h3', { text: 'Camera' }), facts))));
+      h('div', {}, actions, latestEl, h('div', { class: 'spacer' }), h('div', { class: 'card' }, h('h3', { text: 'Camera' }), facts)));
+    root.append(h('div', { class: 'grid-bar' }, gridBtn), gridEl, liveWrap);
     loadLatest();
     loadParking();
     setInterval(() => { if (current === 'live' && !document.hidden) { loadParking(); loadLatest(); } }, 10000);
@@ -324,6 +377,8 @@ views.live = (() => {
 
   function update(s) {
     if (!built) return;
+    gridBtn.hidden = !s.cameras || s.cameras.length < 2;
+    if (gridOn) { labelGrid(s); return; }
     // The recording switched codec (settings changed): switch players.
     if (current === 'live' && !document.hidden && (player || img.getAttribute('src')) && !!player !== (h264() && canMse())) startStream();
     const state = s.state || (s.recording ? 'recording' : 'stopped');
@@ -347,13 +402,15 @@ views.live = (() => {
   }
 
   return {
-    enter() {
+    enter(params) {
       if (!built) build();
       apply();
+      if (params && params.get('grid') === '1' && camera.names.length > 1) { showGrid(true); return; }
+      if (gridOn) showGrid(false);
       startStream();
       clearInterval(mmTimer);
       mmTimer = setInterval(drawMinimap, 500);
     },
-    leave() { stopStream(); clearInterval(mmTimer); },
+    leave() { stopStream(); clearInterval(mmTimer); if (gridOn) { gridOn = false; for (const t of tiles.values()) { t.img.removeAttribute('src'); if (t.url) URL.revokeObjectURL(t.url); } tiles.clear(); gridEl.replaceChildren(); gridEl.hidden = true; liveWrap.hidden = false; } },
   };
 })();

@@ -1,4 +1,4 @@
-import { $, h, icon, sleep, toast, ApiError, api, fmtTime, dayKey, iso, tms, fmtDur, zoneSwitch, spans, segRanges, barFill } from './util.js';
+import { $, h, icon, sleep, toast, ApiError, api, camq, fmtTime, dayKey, iso, tms, fmtDur, zoneSwitch, spans, segRanges, barFill } from './util.js';
 import { lastStatus } from './status.js';
 import { views, current } from './nav.js';
 import { zoomable, fullscreenButton, toggleFullscreen } from './zoom.js';
@@ -26,7 +26,7 @@ views.player = (() => {
   /** Fetches and decodes one frame. null when there is none (404). */
   async function fetchFrame(query) {
     let r;
-    try { r = await fetch(`/api/frame?${query}`, { credentials: 'same-origin', cache: 'no-store' }); } catch { throw new ApiError(0, 'The device did not answer.'); }
+    try { r = await fetch(camq(`/api/frame?${query}`), { credentials: 'same-origin', cache: 'no-store' }); } catch { throw new ApiError(0, 'The device did not answer.'); }
     if (r.status === 401) { location.assign('/login'); throw new ApiError(401, 'Signed out'); }
     if (r.status === 404) return null;
     if (!r.ok) { const j = await r.json().catch(() => null); throw new ApiError(r.status, (j && j.error) || `${r.status}`); }
@@ -55,7 +55,7 @@ views.player = (() => {
     const seg = segs.find((s) => cur.ts >= s.from && (cur.ts <= s.to || s.seg.open));
     info.textContent = `Frame ${cur.seq}` + (seg ? ` · segment ${fmtTime(seg.from)} – ${fmtTime(seg.to, { label: false })}` : '');
     dlBtn.hidden = !seg;
-    if (seg) { dlBtn.href = `/api/segments/${seg.seg.id}/export.mp4`; }
+    if (seg) { dlBtn.href = camq(`/api/segments/${seg.seg.id}/export.mp4`); }
   }
   /** The speedometer: the speed of the track point at most 2 s before `ts`; hidden without one. */
   function showGps(ts) {
@@ -107,12 +107,12 @@ views.player = (() => {
   async function loadVideo() {
     const q = `from=${iso(win.from)}&to=${iso(win.to)}`;
     let x = null;
-    try { x = await api(`/api/export.json?${q}&clock=1`); } catch { x = null; }
+    try { x = await api(camq(`/api/export.json?${q}&clock=1`)); } catch { x = null; }
     if (!x || x.codec !== 'h264' || !x.clock || !x.clock.length) { vsrc = null; video.hidden = true; canvas.hidden = false; return false; }
     if (vsrc && vsrc.q === q) return true;
     vsrc = { q, from: win.from, to: win.to, clock: x.clock, end: tms(x.end), fps: x.frames && x.duration_s > 0 ? x.frames / x.duration_s : 0 };
     video.hidden = false; canvas.hidden = true;
-    video.src = `/api/export.mp4?${q}`;
+    video.src = camq(`/api/export.mp4?${q}`);
     await new Promise((res) => { video.addEventListener('loadedmetadata', res, { once: true }); video.addEventListener('error', res, { once: true }); });
     if (video.error) { showMsg(`This browser cannot play the recording (${video.error.message || video.error.code}). Download it instead.`); return false; }
     return true;
@@ -136,7 +136,7 @@ views.player = (() => {
     const seg = segs.find((sg) => ts >= sg.from && (ts <= sg.to || sg.seg.open));
     info.textContent = (seg ? `Segment ${fmtTime(seg.from)} – ${fmtTime(seg.to, { label: false })}` : 'Recording') + ' · H.264';
     dlBtn.hidden = !seg;
-    if (seg) dlBtn.href = `/api/segments/${seg.seg.id}/export.mp4`;
+    if (seg) dlBtn.href = camq(`/api/segments/${seg.seg.id}/export.mp4`);
   }
   let frameMedia = null; // the mediaTime of the frame on screen
   function onVideoFrame(_now, meta) {
@@ -309,8 +309,8 @@ views.player = (() => {
     range.max = String(win.len / 100);
     labels.replaceChildren(h('span', { text: fmtTime(win.from) }), h('span', { text: fmtTime(win.to) }));
     const [sr, pr] = await Promise.all([
-      api(`/api/segments?from=${iso(win.from)}&to=${iso(win.to)}`).catch(() => ({ segments: [] })),
-      api('/api/protected').catch(() => ({ ranges: [] })),
+      api(camq(`/api/segments?from=${iso(win.from)}&to=${iso(win.to)}`)).catch(() => ({ segments: [] })),
+      api(camq('/api/protected')).catch(() => ({ ranges: [] })),
     ]);
     segs = segRanges(sr.segments || []);
     prot = (pr.ranges || []).map((r) => ({ from: tms(r.from), to: tms(r.to) }));
@@ -349,7 +349,7 @@ views.player = (() => {
 
   async function protect(un) {
     try {
-      await api(un ? '/api/unprotect' : '/api/protect', { method: 'POST', body: { from: iso(win.from), to: iso(win.to) } });
+      await api(camq(un ? '/api/unprotect' : '/api/protect'), { method: 'POST', body: { from: iso(win.from), to: iso(win.to) } });
       toast(un ? 'Protection removed' : `Protected ${fmtTime(win.from, { label: false })}–${fmtTime(win.to)}`);
       setWindow(cur ? cur.ts : win.from + win.len / 2);
     } catch (e) { toast(e.message, true); }

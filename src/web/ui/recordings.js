@@ -1,4 +1,4 @@
-import { $, h, icon, api, zone, fmtTime, fmtDay, dayKey, dayRange, iso, tms, fmtDur, fmtBytes, zoneSwitch, spans, segRanges, barFill } from './util.js';
+import { $, h, icon, api, camq, zone, fmtTime, fmtDay, dayKey, dayRange, iso, tms, fmtDur, fmtBytes, zoneSwitch, spans, segRanges, barFill } from './util.js';
 import { lastStatus } from './status.js';
 import { views } from './nav.js';
 
@@ -17,7 +17,7 @@ views.recordings = (() => {
     body.replaceChildren(h('p', { class: 'empty', text: 'Loading…' }));
     let segs, prot;
     try {
-      const [sr, pr] = await Promise.all([api(`/api/segments?from=${iso(a)}&to=${iso(b)}`), api('/api/protected').catch(() => ({ ranges: [] }))]);
+      const [sr, pr] = await Promise.all([api(camq(`/api/segments?from=${iso(a)}&to=${iso(b)}`)), api(camq('/api/protected')).catch(() => ({ ranges: [] }))]);
       segs = sr.segments || []; prot = (pr.ranges || []).map((r) => ({ from: tms(r.from), to: tms(r.to) }));
     } catch (e) {
       body.replaceChildren(h('p', { class: 'empty err', text: `Could not load recordings: ${e.message}` }));
@@ -78,13 +78,13 @@ views.recordings = (() => {
       const [s0, s1] = [tms(s.start_ms ?? s.start), tms(s.end_ms ?? s.end)];
       return h('li', {},
         h('a', { class: 'thumb', href: `#player?t=${s0}`, 'aria-label': `Play from ${fmtTime(s0)}` },
-          h('img', { src: `/api/segments/${s.id}/thumb.jpg`, alt: '', loading: 'lazy', width: '96', height: '54', decoding: 'async' })),
+          h('img', { src: camq(`/api/segments/${s.id}/thumb.jpg`), alt: '', loading: 'lazy', width: '96', height: '54', decoding: 'async' })),
         h('span', { class: 'when', text: `${fmtTime(s0)} – ${fmtTime(s1, { label: false })}` }),
         s.protected ? h('span', { class: 'badge prot', text: 'PROTECTED' }) : null,
         s.open ? h('span', { class: 'badge open', text: 'RECORDING' }) : null,
         h('span', { class: 'meta', text: `${fmtDur((s.footage_ms ?? (s1 - s0)) / 1000)} · ${s.frames} frames · ${fmtBytes(s.bytes)}${(s.gaps || []).length ? ` · ${s.gaps.length} gap${s.gaps.length > 1 ? 's' : ''}` : ''}` }),
         h('a', { class: 'btn small', href: `#player?t=${s0}` }, icon('play'), 'Play'),
-        h('a', { class: 'btn small ghost', href: `/api/segments/${s.id}/export.mp4`, download: '', 'aria-label': 'Download segment (MP4)', title: 'Download (MP4)' }, icon('download')));
+        h('a', { class: 'btn small ghost', href: camq(`/api/segments/${s.id}/export.mp4`), download: '', 'aria-label': 'Download segment (MP4)', title: 'Download (MP4)' }, icon('download')));
     };
     const newest = segs.slice().reverse();
     const SHOWN = 12;
@@ -114,7 +114,7 @@ views.recordings = (() => {
     const strip = h('div', { class: 'thumbs', id: `thumbs-${t}` }, inHour.map((s) => {
       const s0 = tms(s.start_ms ?? s.start);
       return h('a', { href: `#player?t=${Math.max(s0, t)}`, class: 'thumb', title: fmtTime(s0) },
-        h('img', { src: `/api/segments/${s.id}/thumb.jpg`, alt: `Footage at ${fmtTime(s0)}`, loading: 'lazy', width: '128', height: '72', decoding: 'async' }),
+        h('img', { src: camq(`/api/segments/${s.id}/thumb.jpg`), alt: `Footage at ${fmtTime(s0)}`, loading: 'lazy', width: '128', height: '72', decoding: 'async' }),
         h('span', { text: fmtTime(Math.max(s0, t), { label: false }) }));
     }));
     row.after(h('div', { class: 'minutes', 'data-hour': String(t) }, bar, marks, strip));

@@ -51,6 +51,14 @@ export const icon = (name) => {
   return svg;
 };
 
+// The camera the pages show (config `cameras`): '' is the first (`front`), which every API route
+// answers for without `?camera=`; any other goes with the per-camera requests (camq).
+export const camera = { name: localStorage.getItem('bb.camera') || '', first: 'front', names: [] };
+export function camq(path) {
+  if (!camera.name) return path;
+  return `${path}${path.includes('?') ? '&' : '?'}camera=${encodeURIComponent(camera.name)}`;
+}
+
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 export const clamp = (x, lo, hi) => Math.min(hi, Math.max(lo, x));
 
