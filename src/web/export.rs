@@ -373,6 +373,8 @@ async fn answer<R: Read, W: ResponseWriter<Error = R::Error>>(
     let conn = request.body_connection.finalize().await?;
     let what = match what {
         Ok(w) => w,
+        // `?camera=` naming no camera: 404, as on the other routes (`percam.rs`).
+        Err(msg) if msg.starts_with("no camera") => return error(StatusCode::NOT_FOUND, &msg).write_to(conn, response_writer).await,
         Err(msg) => return error(StatusCode::BAD_REQUEST, &msg).write_to(conn, response_writer).await,
     };
     let Some(permit) = limit.take() else {

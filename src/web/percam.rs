@@ -45,6 +45,15 @@ impl Cameras {
     }
 }
 
+/// The methods a per-camera route answers (others get the route's own 405, whatever the camera).
+fn methods(p: &str) -> &'static [&'static str] {
+    match p {
+        "/recording" => &["GET", "PUT"],
+        "/protect" | "/unprotect" | "/save-last" => &["POST"],
+        _ => &["GET"],
+    }
+}
+
 /// Routes under `/api` that concern one camera.
 fn per_camera(p: &str) -> bool {
     matches!(
@@ -80,15 +89,18 @@ impl PathRouterService<(), ()> for PerCamera<'_> {
         request: Request<'_, R>,
         response_writer: W,
     ) -> Result<ResponseSent, W::Error> {
+        let per = per_camera(path.encoded());
         let i = match self.cameras.pick(&request.parts) {
             Ok(i) => i,
+            // Another method or a device-wide route: the route answers (405, or ignores it).
+            Err(_) if !per || !methods(path.encoded()).contains(&request.parts.method()) => 0,
             Err(e) => {
                 let conn = request.body_connection.finalize().await?;
                 let status = if e.starts_with("no camera") { StatusCode::NOT_FOUND } else { StatusCode::BAD_REQUEST };
                 return ApiError { key: Some("camera".into()), ..ApiError::new(status, e) }.write_to(conn, response_writer).await;
             }
         };
-        let api = if per_camera(path.encoded()) { &self.apis[i.min(self.apis.len() - 1)] } else { &self.apis[0] };
+        let api = if per { &self.apis[i.min(self.apis.len() - 1)] } else { &self.apis[0] };
         api.call_path_router_service(state, params, path, request, response_writer).await
     }
 }
