@@ -33,8 +33,9 @@ usage:
       Records until SIGTERM/SIGINT (or the end of a file: source), then closes the open
       segment cleanly. SRC: synthetic | file:PATH (a concatenated-JPEG stream, or
       Annex-B H.264: .h264/.264 or starting with a start code, no B-frames) |
-      v4l2:/dev/videoN[@FOURCC] (FOURCC: H264, MJPG, YUYV or NV12 to prefer that format).
-      Without --source: the config's camera_device, else the first /dev/video* capture
+      v4l2:/dev/videoN[@FOURCC] (FOURCC: H264, MJPG, YUYV or NV12 to prefer that format) |
+      rtsp://[user:pass@]host[:port]/path (H.264 over TCP, stored as sent). Config key
+      cameras records more cameras at once (docs/CONFIG.md). Without --source: the config's camera_device, else the first /dev/video* capture
       device with a usable format, else synthetic. A V4L2 camera that stalls, fails or
       vanishes is reopened with backoff; the gap is recorded.
       DIR defaults to ./blackbox-data; FILE to DIR/config.json when that exists.
@@ -273,7 +274,11 @@ fn open_camera(source: &str, c: &Config, as_fast: bool, looping: bool) -> Result
     if let Some(path) = source.strip_prefix("v4l2:") {
         return v4l2_camera(path, c, false);
     }
-    Err(format!("unknown source {source:?} (expected synthetic, file:PATH or v4l2:/dev/videoN)"))
+    if source.starts_with("rtsp://") {
+        crate::camera::rtsp_url::Url::parse(source)?;
+        return Ok(rtsp_camera(crate::config::cameras::FIRST, source, crate::config::cameras::DEFAULT_STALL_S, c));
+    }
+    Err(format!("unknown source {source:?} (expected synthetic, file:PATH, v4l2:/dev/videoN or rtsp://[user:pass@]host[:port]/path)"))
 }
 
 /// The H.264 settings a V4L2 camera gets: `None` when recording MJPEG.
