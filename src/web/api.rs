@@ -952,14 +952,14 @@ impl PathRouterService<(), ()> for Api<'_> {
         let method = parts.method();
         let p = path.encoded();
         let get = method == "GET";
+        let r: ApiResult = 'route: {
+        // Every route that answers with a `Reply` or an error leaves the block below with it,
+        // so the answer is written in one place (one copy of the writers' state machines in the
+        // binary, not one per route); streaming routes write and return on their own.
         macro_rules! answer {
             ($r:expr) => {{
                 let r: ApiResult = $r;
-                let conn = request.body_connection.finalize().await?;
-                return match r {
-                    Ok(reply) => reply.write_to(conn, response_writer).await,
-                    Err(e) => e.write_to(conn, response_writer).await,
-                };
+                break 'route r;
             }};
         }
         macro_rules! only_get {
@@ -1013,7 +1013,7 @@ impl PathRouterService<(), ()> for Api<'_> {
                 match self.hub.join(max) {
                     Some(viewer) => {
                         let conn = request.body_connection.finalize().await?;
-                        live::mjpeg_response(viewer).write_to(conn, response_writer).await
+                        return live::mjpeg_response(viewer).write_to(conn, response_writer).await;
                     }
                     None => answer!(Err(ApiError::busy(format!("{max} live viewers already (max_live_clients)"), 5))),
                 }
@@ -1029,7 +1029,7 @@ impl PathRouterService<(), ()> for Api<'_> {
                 match self.hub.join(max) {
                     Some(viewer) => {
                         let conn = request.body_connection.finalize().await?;
-                        live::mp4_response(viewer, ring).write_to(conn, response_writer).await
+                        return live::mp4_response(viewer, ring).write_to(conn, response_writer).await;
                     }
                     None => answer!(Err(ApiError::busy(format!("{max} live viewers already (max_live_clients)"), 5))),
                 }
@@ -1067,7 +1067,7 @@ impl PathRouterService<(), ()> for Api<'_> {
                 self.event_clients.set(self.event_clients.get() + 1);
                 let ev = Events { api: self };
                 let conn = request.body_connection.finalize().await?;
-                CustomResponse::build(StatusCode::OK)
+                return CustomResponse::build(StatusCode::OK)
                     .with_header("Content-Type", "text/event-stream")
                     .with_header("Cache-Control", "no-store")
                     .with_body(ev)
@@ -1302,13 +1302,19 @@ impl PathRouterService<(), ()> for Api<'_> {
                     if loaded.params.is_some() { "h264" } else { "mjpeg" }
                 );
                 let conn = request.body_connection.finalize().await?;
-                ChunkedResponse::new(Download { seg: loaded })
+                return ChunkedResponse::new(Download { seg: loaded })
                     .into_response()
                     .with_header("Content-Disposition", name)
                     .with_header("Cache-Control", "no-store")
                     .write_to(conn, response_writer)
                     .await
             }
+        }
+        };
+        let conn = request.body_connection.finalize().await?;
+        match r {
+            Ok(reply) => reply.write_to(conn, response_writer).await,
+            Err(e) => e.write_to(conn, response_writer).await,
         }
     }
 }
