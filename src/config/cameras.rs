@@ -365,3 +365,30 @@ mod tests {
         assert!(moved[0].source.contains(HIDDEN));
     }
 }
+
+#[cfg(test)]
+mod share_tests {
+    use crate::config::Config;
+
+    #[test]
+    fn the_cap_is_split_by_planned_bytes_and_each_camera_gets_its_own_settings() {
+        let c = Config::parse(
+            br#"{"storage_cap_gb": 12, "video_bitrate_kbps": 4000, "video_fps": 30,
+                 "cameras": [{"name": "rear", "source": "/dev/video2", "bitrate_kbps": 2000, "fps": 15, "width": 640, "height": 480},
+                             {"name": "ip", "source": "rtsp://u:p@h/s", "bitrate_kbps": 2000}]}"#,
+        )
+        .unwrap();
+        let caps: Vec<f64> = (0..3).map(|i| c.for_camera(i).unwrap().storage_cap_gb).collect();
+        assert_eq!(caps, [6.0, 3.0, 3.0]);
+        assert!(c.for_camera(3).is_none());
+        let rear = c.for_camera(1).unwrap();
+        assert_eq!((rear.video_fps, rear.video_res_width, rear.video_res_height), (15, 640, 480));
+        assert_eq!(rear.camera_device.as_str(), "/dev/video2");
+        assert_eq!(rear.cameras[0].name.as_str(), "rear");
+        let ip = c.for_camera(2).unwrap();
+        assert_eq!((ip.camera_device.as_str(), ip.video_fps), ("", 30));
+        // One camera: the configuration as it is.
+        let one = Config::parse(br#"{"storage_cap_gb": 12}"#).unwrap();
+        assert_eq!(one.for_camera(0).unwrap(), one);
+    }
+}
