@@ -1809,5 +1809,26 @@ fn the_camera_picker_and_the_live_grid_show_every_camera() {
     let back = b.wait_until(live_width, "front live again, from its tile");
     assert_eq!(back[0], json!(320), "{back}");
     assert_eq!(b.js("return document.getElementById('camera-pick').value;"), json!("front"));
+    // Settings per camera: rear's card, its rate changed and saved; rear alone restarts at 5 fps.
+    b.goto(&bb.url("/#settings"));
+    b.wait_until(
+        "const c = document.querySelector('#cfg-cameras .cam-card'); return c && c.querySelector('[name=name]').value === 'rear' && c.querySelector('[name=source]').value === 'synthetic';",
+        "rear's card in the settings",
+    );
+    b.js("const i = document.querySelector('#cfg-cameras .cam-card [name=fps]'); i.value = '5'; i.dispatchEvent(new Event('input', { bubbles: true })); return null;");
+    b.click("#save-settings");
+    b.wait_until("const m = document.querySelector('#view-settings .msg'); return m && m.textContent.startsWith('Saved') ? m.textContent : null;", "the settings saved");
+    let cfg = bb.api("GET", "/api/config", None).1;
+    assert_eq!(cfg["cameras"][0]["fps"], json!(5), "{cfg}");
+    let t = Instant::now();
+    loop {
+        let s = bb.api("GET", "/api/status?camera=rear", None).1;
+        if s["format"]["fps"] == json!(5) {
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(20), "rear did not restart at 5 fps: {s}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert_eq!(bb.api("GET", "/api/status", None).1["format"]["fps"], json!(10), "front kept its rate");
     bb.stop();
 }

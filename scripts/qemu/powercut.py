@@ -50,7 +50,13 @@ PASSWORD = "powercut-test-password"
 DATA_IN_PARTITION = "/blackbox"
 # The torture settings: 3 s segments and a small cap, so rotation, retention and recycling
 # happen every few seconds.
-TORTURE_CONFIG = {"segment_length_s": 3, "storage_cap_gb": 0.15, "min_free_mb": 32}
+# A second camera (issue 19: the built-in test pattern as `rear`, Motion JPEG so the guest's
+# CPU isn't spent encoding): its own store, DATA/cameras/rear, judged by the same invariants
+# against its own watermark. It records from the first reboot on (cameras start at a start).
+TORTURE_CONFIG = {"segment_length_s": 3, "storage_cap_gb": 0.15, "min_free_mb": 32,
+                  "cameras": [{"name": "rear", "source": "synthetic", "width": 320, "height": 240, "fps": 10,
+                               "codec": "mjpeg"}]}
+REAR = "rear"
 CATEGORIES = [  # (name, weight)
     ("boot", 12),        # during boot: fsck, mount, store recovery, camera start
     ("early", 10),       # the first 1.5 s of recording after a boot (first commits)
@@ -183,6 +189,8 @@ class Campaign:
         self.card_size = card_size
         self.config = None            # the config as last known saved (dict)
         self.watermark = None         # W: last durable seq seen before the last cut
+        self.watermark_rear = None    # the same for the second camera (/api/status?camera=rear)
+        self.polls = 0
         self.event = None             # the event answered in this cycle (moment "event")
         self.pending = []             # checks of earlier cuts that need the next boot's API
         self.last_health = None
@@ -296,6 +304,7 @@ class Campaign:
                 raise Fail(f"acknowledged frames lost: watermark {W} seen before the cut, last frame on disk {last}")
             if first is None or first > W:
                 raise Fail(f"frame {W} (the watermark) is gone: frames on disk {first}..{last}")
+        rear = self.check_rear(store)
         # The config: old or new, never broken.
         cfg_path = os.path.join(store, "config.json")
         try:
@@ -325,7 +334,32 @@ class Campaign:
         if last is not None and vj.get("end") and cut_utc_ns is not None:
             lost_ms = max(0.0, (cut_utc_ns - parse_iso_ns(vj["end"])) / 1e6)
         return {"first": first, "last": last, "fsck_rc": fsck.returncode, "fsck_s": fsck_s, "store": kept,
-                "export": export, "lost_ms": lost_ms, "acked_lost": acked_lost, "frames": vj.get("frames")}
+                "export": export, "lost_ms": lost_ms, "acked_lost": acked_lost, "frames": vj.get("frames"), **rear}
+
+    def check_rear(self, store):
+        """The second camera's store on the copy: verified, no hole, every frame up to its
+        watermark there."""
+        rear = os.path.join(store, "cameras", REAR)
+        W = self.watermark_rear
+        if not os.path.isdir(os.path.join(rear, "segments")):
+            if W is not None:
+                raise Fail(f"camera {REAR}: its store is gone (watermark {W} seen before the cut)")
+            return {}
+        v = subprocess.run([self.bb, "verify", rear, "--json"], capture_output=True, text=True)
+        try:
+            vj = json.loads(v.stdout)
+        except ValueError:
+            raise Fail(f"camera {REAR}: verify gave no JSON (exit {v.returncode}): {v.stderr[-500:]}")
+        if not vj.get("ok"):
+            raise Fail(f"camera {REAR}: verify found damage in acknowledged data: {json.dumps(vj)[:2000]}")
+        if vj.get("seq_gaps"):
+            raise Fail(f"camera {REAR}: a hole in the sequence: {vj['seq_gaps']}")
+        first, last = vj.get("first_seq"), vj.get("last_seq")
+        if W is not None and (last is None or last < W):
+            raise Fail(f"camera {REAR}: acknowledged frames lost: watermark {W} seen before the cut, last frame on disk {last}")
+        if W is not None and (first is None or first > W):
+            raise Fail(f"camera {REAR}: frame {W} (the watermark) is gone: frames on disk {first}..{last}")
+        return {"rear_W": W, "rear_last": last}
 
     def judge_mp4(self, mp4):
         p = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",
@@ -419,6 +453,14 @@ class Campaign:
             self.last_health = h
             if h and h.get("durable_seq") is not None:
                 self.watermark = max(self.watermark or 0, h["durable_seq"])
+            self.polls += 1
+            if h and self.polls % 4 == 0:
+                try:
+                    d = self.api.json(f"/api/status?camera={REAR}", timeout=1.5).get("durable_seq")
+                    if d is not None:
+                        self.watermark_rear = max(self.watermark_rear or 0, d)
+                except (Fail, OSError, ValueError, http.client.HTTPException):
+                    pass   # not recording it yet (first boot), or the device is busy: W stays
             time.sleep(0.05)
 
     def act(self, vm, cat, notes):

@@ -46,7 +46,7 @@ const ADVANCED = [
 ];
 const LOOP_MIN = [1, 2, 3, 5, 10];
 const LABELS = Object.fromEntries([...VIDEO_EXTRA, ...STORAGE, ...EVENTS, ...GPS, ...ADVANCED].map(([k, l]) => [k, l]));
-Object.assign(LABELS, { video_fps: 'Frame rate', video_res_width: 'Resolution', video_res_height: 'Resolution', segment_length_s: 'Loop length', video_codec: 'Recording format', speed_unit: 'Speed unit' });
+Object.assign(LABELS, { cameras: 'Cameras', video_fps: 'Frame rate', video_res_width: 'Resolution', video_res_height: 'Resolution', segment_length_s: 'Loop length', video_codec: 'Recording format', speed_unit: 'Speed unit' });
 
 views.settings = (() => {
   const root = $('#view-settings');
@@ -97,6 +97,66 @@ views.settings = (() => {
     };
     input.addEventListener('input', () => { clearError(key); dirty(); if (key === 'storage_cap_gb') capHint(); });
     fields.set(key, { get, check, wrap, err, input });
+    return wrap;
+  }
+
+  /** The cameras besides the first (`cameras`): one card each, added and removed here. An
+   *  RTSP password comes back as ******** and is kept by the device when sent back that way. */
+  function camerasField(list) {
+    const key = 'cameras';
+    const err = h('div', { class: 'ferr', id: 'cfg-cameras-err', role: 'alert', hidden: true });
+    const box = h('div', { class: 'cam-list', id: 'cfg-cameras' });
+    const num = (v) => (v === undefined || v === null ? '' : String(v));
+    function row(c) {
+      const f = (name, label, value, attrs = {}) => {
+        const input = h('input', { type: attrs.type || 'text', name, autocapitalize: 'off', spellcheck: 'false', placeholder: attrs.placeholder || '', inputmode: attrs.type === 'number' ? 'numeric' : undefined });
+        input.value = value;
+        input.addEventListener('input', () => { clearError(key); dirty(); });
+        return h('label', { class: 'cam-f' }, h('span', { text: label }), input);
+      };
+      const codec = select('', [['', 'as the first camera'], ['h264', 'H.264'], ['mjpeg', 'Motion JPEG']], c.codec || '');
+      codec.name = 'codec';
+      codec.addEventListener('change', () => { clearError(key); dirty(); });
+      const card = h('div', { class: 'cam-card' },
+        f('name', 'Name', c.name || '', { placeholder: 'rear' }),
+        f('source', 'Source', c.source || '', { placeholder: '/dev/video2 or rtsp://user:password@host/path' }),
+        h('div', { class: 'cam-nums' },
+          f('width', 'Width', num(c.width), { type: 'number', placeholder: 'same' }),
+          f('height', 'Height', num(c.height), { type: 'number', placeholder: 'same' }),
+          f('fps', 'Frame rate', num(c.fps), { type: 'number', placeholder: 'same' }),
+          f('bitrate_kbps', 'Bitrate (kbit/s)', num(c.bitrate_kbps), { type: 'number', placeholder: 'same' }),
+          f('stall_s', 'Stall after (s)', num(c.stall_s ?? 5), { type: 'number' })),
+        h('label', { class: 'cam-f' }, h('span', { text: 'Recording format' }), codec),
+        h('button', { class: 'btn small ghost', type: 'button', onclick: () => { card.remove(); dirty(); } }, 'Remove this camera'));
+      return card;
+    }
+    for (const c of list || []) box.append(row(c));
+    const add = h('button', { class: 'btn small', type: 'button', id: 'cfg-cameras-add', onclick: () => { box.append(row({})); dirty(); } }, 'Add a camera');
+    const get = () => ({
+      [key]: [...box.querySelectorAll('.cam-card')].map((card) => {
+        const v = (n) => card.querySelector(`[name="${n}"]`).value.trim();
+        const c = { name: v('name'), source: v('source') };
+        for (const n of ['width', 'height', 'fps', 'bitrate_kbps']) if (v(n) !== '') c[n] = Number(v(n));
+        if (v('codec')) c.codec = v('codec');
+        c.stall_s = v('stall_s') === '' ? 5 : Number(v('stall_s'));
+        return c;
+      }),
+    });
+    const check = () => {
+      const names = new Set();
+      for (const c of get()[key]) {
+        if (!/^[a-z0-9_-]{1,16}$/.test(c.name)) return `Camera name “${c.name}”: 1 to 16 of a-z, 0-9, - and _.`;
+        if (c.name === 'front' || names.has(c.name)) return `Camera name “${c.name}” is taken.`;
+        names.add(c.name);
+        if (!c.source) return `Camera “${c.name}”: enter its source.`;
+        for (const n of ['width', 'height', 'fps', 'bitrate_kbps', 'stall_s']) if (n in c && !Number.isInteger(c[n])) return `Camera “${c.name}”: ${n} must be a whole number.`;
+      }
+      return null;
+    };
+    const wrap = h('div', { class: 'field', 'data-key': key },
+      h('div', { class: 'help', text: 'Recorded at the same time as the camera above (front), each on its own. Added or removed cameras start at the next start of blackbox; changes to a camera apply at once.' }),
+      box, add, err);
+    fields.set(key, { get, check, wrap, err, input: add });
     return wrap;
   }
 
@@ -203,7 +263,9 @@ views.settings = (() => {
     for (const f of fields.values()) {
       for (const [k, v] of Object.entries(f.get())) {
         const was = loaded[k];
-        if (!(typeof v === 'number' && typeof was === 'number' ? Math.abs(v - was) < 1e-9 : v === was)) out[k] = v;
+        const same = typeof v === 'number' && typeof was === 'number' ? Math.abs(v - was) < 1e-9
+          : typeof v === 'object' ? JSON.stringify(v) === JSON.stringify(was) : v === was;
+        if (!same) out[k] = v;
       }
     }
     return out;
@@ -264,13 +326,14 @@ views.settings = (() => {
     const events = evRows.length ? h('fieldset', {}, h('legend', { text: 'Events and parking' }), evRows) : null;
     const gpsRows = rows(GPS);
     const gps = 'speed_unit' in cfg || gpsRows.length ? h('fieldset', {}, h('legend', { text: 'GPS and sound' }), 'speed_unit' in cfg ? unitField(cfg) : null, gpsRows) : null;
-    const known = new Set([...fields.keys(), 'video_res_height']);
+    const cams = Array.isArray(cfg.cameras) ? h('fieldset', { id: 'cameras' }, h('legend', { text: 'More cameras' }), camerasField(cfg.cameras)) : null;
+    const known = new Set([...fields.keys(), 'video_res_height', 'cameras']);
     for (const [k] of ADVANCED) known.add(k);
     const other = Object.keys(cfg).filter((k) => !known.has(k) && ['string', 'number', 'boolean'].includes(typeof cfg[k]));
     const adv = h('details', { class: 'advanced', id: 'advanced' }, h('summary', { text: 'Advanced' }),
       h('p', { class: 'warn', text: 'For the network, the sync to the card and the camera device. A wrong value here can stop the recording or lock you out of this page; change them only if you know why.' }),
       h('fieldset', {}, rows(ADVANCED), other.map((k) => plainField(k, k, {}, cfg[k]))));
-    form.replaceChildren(h('div', { class: 'settings-grid' }, video, h('div', {}, storage, events, gps)), adv, foot);
+    form.replaceChildren(h('div', { class: 'settings-grid' }, video, h('div', {}, storage, events, gps)), cams, adv, foot);
     saveBtn.disabled = true;
     capHint();
   }
