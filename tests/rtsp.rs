@@ -187,6 +187,17 @@ fn an_rtsp_camera_records_what_the_server_sends_and_survives_its_loss() {
         runs.push((i, 1));
     }
     assert_eq!(runs.len(), 2, "one run per session: {runs:?}");
+    // Spaced as the server's RTP timestamps say (25 fps: 40 ms), the burst each session starts
+    // with included: no picture squeezed next to another.
+    let pts = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time", "-of", "csv=p=0"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let t: Vec<f64> = String::from_utf8_lossy(&pts.stdout).lines().filter_map(|l| l.trim().parse().ok()).collect();
+    let squeezed: Vec<(usize, f64)> =
+        t.windows(2).enumerate().map(|(i, w)| (i, w[1] - w[0])).filter(|&(_, d)| d < 0.030).collect();
+    assert!(squeezed.is_empty(), "pictures closer than 30 ms: {squeezed:?}");
     assert!(stored.len() >= 200, "{}", stored.len());
     // The export plays in a browser.
     let play = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/qemu/chromium-play.py"))

@@ -78,7 +78,43 @@ grep -E "ERROR|WARN" /tmp/unplug.log | head -20 | sed 's/^/[unplug] /'
 say "unplug verify front $(blackbox verify $d --json)"
 say "unplug verify rear $(blackbox verify $d/cameras/rear --json)"
 
-# --- 3. kill -9 with both recording -----------------------------------------------------------
+# --- 3. all at once: front and rear (vivid, H.264) and ip (RTSP from the host's GStreamer server,
+# reached at 10.0.2.100:554 through qemu's guestfwd). Rear is unplugged, then the host kills the
+# RTSP server for 10 s; front must not notice either. Each camera's export is left in /data for
+# the host to play in Chromium.
+d=/data/all
+mkdir -p $d
+echo "{\"storage_cap_gb\": 0.4, \"min_free_mb\": 16, \"segment_length_s\": 4, \"video_res_width\": 320, \"video_res_height\": 180,
+ \"video_fps\": 10, \"video_bitrate_kbps\": 500, \"listen\": \"127.0.0.1:8081\",
+ \"cameras\": [{\"name\": \"rear\", \"source\": \"$B\", \"width\": 320, \"height\": 180, \"fps\": 10, \"bitrate_kbps\": 500},
+   {\"name\": \"ip\", \"source\": \"rtsp://viewer:$RTSP_PW@10.0.2.100:554/cam\", \"stall_s\": 3, \"bitrate_kbps\": 500}]}" >$d/config.json
+blackbox run --data $d --source "v4l2:$A" >/dev/null 2>/tmp/all.log &
+pid=$!
+wait_secret $d
+n=0
+while ! api /api/status | grep -q '"name":"ip","state":"recording"' && [ $n -lt 60 ]; do sleep 0.5; n=$((n + 1)); done
+sleep 3
+say "all before $(api /api/status | tr -d '\n')"
+vivid-ctl "$B" 'Percentage of Dropped Buffers=100' 'Disconnect=1'
+sleep 5
+vivid-ctl "$B" 'Percentage of Dropped Buffers=0'
+say "rtsp kill at uptime $(uptime_s)"
+sleep 4
+say "all ip away $(api '/api/status?camera=ip' | tr -d '\n')"
+n=0
+while ! api /api/status | grep -q '"name":"ip","state":"recording"' && [ $n -lt 60 ]; do sleep 0.5; n=$((n + 1)); done
+sleep 4
+say "all after $(api /api/status | tr -d '\n')"
+say "all ip segments $(api '/api/segments?camera=ip' | tr -d '\n')"
+kill -TERM $pid; wait $pid; say "all exit $?"
+grep -E "ERROR|WARN" /tmp/all.log | grep -v perms | head -20 | sed 's/^/[all] /'
+grep -c "$RTSP_PW" /tmp/all.log | sed 's/^/BLACKBOX-RIG: all password lines /'
+for c in front rear ip; do
+    src=$d; [ $c = front ] || src=$d/cameras/$c
+    blackbox export $src -o /data/all-$c.mp4 2>/tmp/exp-$c.log; say "all export $c exit $?"
+done
+
+# --- 4. kill -9 with both recording -----------------------------------------------------------
 d=/data/kill
 config $d rear
 blackbox run --data $d --source "v4l2:$A" --report-durable >/tmp/kill.durable 2>/tmp/kill.log &

@@ -16,10 +16,12 @@
 //! - **Losses:** RTP sequence gaps; damaged pictures and everything up to the next IDR are left
 //!   out and counted (`rtp_h264`), as `driver` losses.
 //! - **Time:** each picture's capture time follows its RTP timestamp from an anchor on the
-//!   monotonic clock; the anchor moves back whenever a picture arrives earlier than it
-//!   predicts (network delay is taken off) and creeps forward after a slower camera clock.
-//!   Times strictly increase, at least 1 ms apart (a burst of pictures sent at once, as a
-//!   server's first ones are, is squeezed into the first milliseconds, never given one time).
+//!   monotonic clock. A session's first second of pictures is held back: servers send their
+//!   first pictures in a burst (a GOP cache, a preroll), so the anchor is the earliest one those
+//!   arrivals allow, and the burst gets the times its RTP timestamps say, all in the past. Then
+//!   the anchor moves back whenever a picture arrives earlier than it predicts (network delay
+//!   is taken off) and creeps forward after a slower camera clock. Times strictly increase, at
+//!   least 1 ms apart.
 //! - The password is never logged or shown: logs and `describe` carry the URL without it.
 
 use super::rtp_h264::{Depacketizer, parse_rtp};
@@ -37,6 +39,22 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 const READ_BUF: usize = 256 * 1024;
 /// The largest RTSP response (headers + SDP) read.
 const MAX_RESPONSE: usize = 64 * 1024;
+/// A session's first pictures are held this long before any is handed out (module docs: a
+/// server's burst at connect is placed in time by its RTP timestamps, not squeezed).
+const HOLD_NS: u64 = 1_000_000_000;
+/// Room for the held pictures (allocated once per session, at connect).
+const HOLD_BYTES: usize = 4 << 20;
+const HOLD_FRAMES: usize = 256;
+
+/// A picture held at the start of a session: where its bytes are in `held`, and what it is.
+#[derive(Clone, Copy, Debug)]
+struct Held {
+    ext_ts: i64,
+    arrival: u64,
+    key: bool,
+    lost_before: u32,
+    at: (usize, usize),
+}
 
 /// What [`RtspCamera::open`] needs besides the URL.
 #[derive(Clone, Copy, Debug)]
@@ -91,6 +109,16 @@ pub struct RtspCamera {
     ext_ts: Option<i64>,
     /// The last capture time handed out (times strictly increase).
     last_mono: u64,
+    /// The session's first pictures, held (`HOLD_NS`), then handed out one by one.
+    held: Vec<u8>,
+    held_frames: Vec<Held>,
+    held_next: usize,
+    holding: bool,
+    /// The picture handed out now lies in `held` (else it is the depacketizer's).
+    out_held: Option<(usize, usize)>,
+    /// A picture that finished while the hold ended with no room for it: handed out after the
+    /// held ones, from the depacketizer.
+    tail: Option<Held>,
     codec_string: String,
     /// The request text, built in place (keep-alives don't allocate once warm).
     req: String,
@@ -143,6 +171,12 @@ impl RtspCamera {
             anchor: None,
             ext_ts: None,
             last_mono: 0,
+            held: Vec::with_capacity(HOLD_BYTES),
+            held_frames: Vec::with_capacity(HOLD_FRAMES),
+            held_next: 0,
+            holding: true,
+            out_held: None,
+            tail: None,
             codec_string: String::new(),
             req: String::with_capacity(1024),
             params: crate::codec::h264::ParamSets::default(),
@@ -330,13 +364,18 @@ impl RtspCamera {
         }
     }
 
-    /// The capture time of a picture with RTP timestamp `ts` that arrived at `now`.
-    fn capture_mono(&mut self, ts: u32, now: u64) -> u64 {
+    /// `ts` extended past its 32-bit wraps.
+    fn extend(&mut self, ts: u32) -> i64 {
         let ext = match self.ext_ts {
             None => i64::from(ts),
             Some(prev) => prev + i64::from(ts.wrapping_sub(prev as u32) as i32),
         };
         self.ext_ts = Some(ext);
+        ext
+    }
+
+    /// The capture time of a picture with (extended) RTP timestamp `ext` that arrived at `now`.
+    fn capture_mono(&mut self, ext: i64, now: u64) -> u64 {
         let predict = |(ats, amono): (i64, u64)| amono as i64 + (ext - ats) * 1_000_000_000 / 90_000;
         match self.anchor {
             Some(a) if (now as i64 - predict(a)).abs() < 2_000_000_000 && predict(a) <= now as i64 => {
@@ -371,9 +410,78 @@ impl RtspCamera {
         r
     }
 
+    /// Ends the hold: the anchor is the earliest the held arrivals allow (every held picture
+    /// then has a time at or before its arrival, spaced as its RTP timestamps say).
+    fn end_hold(&mut self) {
+        self.holding = false;
+        self.held_next = 0;
+        let Some(first) = self.held_frames.first().copied() else { return };
+        let mono0 = self
+            .held_frames
+            .iter()
+            .chain(self.tail.iter())
+            .map(|h| h.arrival as i64 - (h.ext_ts - first.ext_ts) * 1_000_000_000 / 90_000)
+            .min()
+            .unwrap_or(first.arrival as i64);
+        self.anchor = Some((first.ext_ts, mono0.max(0) as u64));
+    }
+
+    /// Hands out a picture with capture time `mono` (strictly after the last one).
+    fn hand_out(&mut self, h: Held, mono: u64, now: u64) {
+        let mono = mono.max(self.last_mono + 1_000_000);
+        self.last_mono = mono;
+        let age = now.saturating_sub(mono);
+        self.meta = Some(FrameMeta {
+            mono_ns: mono,
+            utc_ns: clock::now_utc_ns().saturating_sub(age as i64),
+            codec: Codec::H264,
+            key: h.key,
+            lost_before: h.lost_before,
+        });
+    }
+
+    /// The next held picture (or the tail after them), if the hold is over and any is left.
+    fn next_held(&mut self) -> bool {
+        if self.holding {
+            return false;
+        }
+        let now = clock::now_mono_ns();
+        let Some((ats, amono)) = self.anchor else { return false };
+        let at = |e: i64| (amono as i64 + (e - ats) * 1_000_000_000 / 90_000).max(0) as u64;
+        if let Some(h) = self.held_frames.get(self.held_next).copied() {
+            self.held_next += 1;
+            self.out_held = Some(h.at);
+            self.hand_out(h, at(h.ext_ts), now);
+            return true;
+        }
+        if !self.held_frames.is_empty() {
+            self.held_frames.clear();
+            self.held.clear();
+            self.out_held = None;
+        }
+        if let Some(h) = self.tail.take() {
+            self.hand_out(h, at(h.ext_ts), now);
+            return true;
+        }
+        false
+    }
+
     /// The next picture: reads packets until the depacketizer finishes one.
     pub fn advance(&mut self) -> Result<(), CameraError> {
+        self.out_held = None;
+        if self.next_held() {
+            return Ok(());
+        }
         loop {
+            if self.holding
+                && let Some(first) = self.held_frames.first()
+                && clock::now_mono_ns().saturating_sub(first.arrival) >= HOLD_NS
+            {
+                self.end_hold();
+                if self.next_held() {
+                    return Ok(());
+                }
+            }
             let now = clock::now_mono_ns();
             self.keepalive_if_due(now)?;
             let stall = self.opts.stall.as_nanos() as u64;
@@ -418,18 +526,26 @@ impl RtspCamera {
                     if let Some(step) = self.depack.step() {
                         self.fps = ((90_000 + step / 2) / step.max(1)).clamp(1, 240);
                     }
-                    // At least 1 ms after the last one: a burst (a server's first pictures come
-                    // at once) would otherwise give two pictures one time.
-                    let mono = self.capture_mono(r.timestamp, now).max(self.last_mono + 1_000_000);
-                    self.last_mono = mono;
-                    let age = now.saturating_sub(mono);
-                    self.meta = Some(FrameMeta {
-                        mono_ns: mono,
-                        utc_ns: clock::now_utc_ns().saturating_sub(age as i64),
-                        codec: Codec::H264,
-                        key: r.idr,
-                        lost_before: r.lost_before,
-                    });
+                    let ext = self.extend(r.timestamp);
+                    let mut h = Held { ext_ts: ext, arrival: now, key: r.idr, lost_before: r.lost_before, at: (0, 0) };
+                    if self.holding {
+                        let frame = self.depack.frame();
+                        if self.held.len() + frame.len() <= self.held.capacity() && self.held_frames.len() < HOLD_FRAMES {
+                            h.at = (self.held.len(), self.held.len() + frame.len());
+                            self.held.extend_from_slice(frame);
+                            self.held_frames.push(h);
+                            continue;
+                        }
+                        // No room to hold more: this one follows the held ones.
+                        self.tail = Some(h);
+                        self.end_hold();
+                        if self.next_held() {
+                            return Ok(());
+                        }
+                        continue;
+                    }
+                    let mono = self.capture_mono(ext, now);
+                    self.hand_out(h, mono, now);
                     return Ok(());
                 }
                 continue;
@@ -458,7 +574,11 @@ impl RtspCamera {
     }
 
     pub fn current(&self) -> Option<(FrameMeta, &[u8])> {
-        self.meta.map(|m| (m, self.depack.frame()))
+        let frame = match self.out_held {
+            Some((a, b)) => &self.held[a..b],
+            None => self.depack.frame(),
+        };
+        self.meta.map(|m| (m, frame))
     }
 }
 
