@@ -17,6 +17,7 @@ pub mod reopen;
 pub mod rtp_h264;
 pub mod rtsp;
 pub mod rtsp_auth;
+pub mod rtsp_sdp;
 pub mod rtsp_url;
 pub mod synthetic;
 pub mod transcode;
