@@ -176,8 +176,12 @@ pub struct V4l2Camera {
     /// line: what the driver produced, against what we counted).
     first_seq: Option<u32>,
     dequeued: u64,
-    /// Frames the driver skipped (its sequence jumped): no free buffer in time.
+    /// Frames the driver skipped (its sequence jumped): no free buffer in time, or the driver
+    /// (the machine) was late.
     driver_drops: u64,
+    /// How long the last frame waited in the driver before we dequeued it (its capture time to
+    /// now): tells a recorder that was behind from a driver that was late.
+    last_wait_ns: u64,
     /// Frames the encoder failed on.
     encoder_drops: u64,
 }
@@ -192,6 +196,15 @@ fn err_from_io(e: io::Error, what: &str, path: &Path) -> CameraError {
         // Say which call failed (the kind, e.g. Interrupted, is kept).
         CameraError::Io(io::Error::new(e.kind(), format!("{}: {what}: {e}", path.display())))
     }
+}
+
+/// Whose lateness a gap of `skipped` frames was: had the frame before it waited in the driver
+/// (`wait_ns`, its capture time to its dequeue) for half the gap's span or more, the recorder
+/// was behind and the driver had no free buffer in time; else the driver (or the whole
+/// machine: a VM descheduled by its host) produced late, with our buffers queued.
+fn recorder_was_behind(wait_ns: u64, skipped: u32, fps: u32) -> bool {
+    let period_ns = 1_000_000_000 / u64::from(fps.max(1));
+    wait_ns.saturating_mul(2) >= u64::from(skipped) * period_ns
 }
 
 fn buffer_desc() -> v4l2_buffer {
@@ -280,6 +293,7 @@ impl V4l2Camera {
             last_seq: None,
             first_seq: None,
             dequeued: 0,
+            last_wait_ns: 0,
             driver_drops: 0,
             encoder_drops: 0,
         };
@@ -599,11 +613,17 @@ impl V4l2Camera {
             let skipped = b.sequence.wrapping_sub(last).wrapping_sub(1);
             if skipped > 0 && skipped < 1 << 30 {
                 self.driver_drops += u64::from(skipped);
+                let why = if recorder_was_behind(self.last_wait_ns, skipped, self.fps) {
+                    "the recorder was behind: no free buffer in time"
+                } else {
+                    "the recorder was keeping up: the driver or the machine was late"
+                };
                 log::warn!(
-                    "camera {}: the driver dropped {skipped} frame(s) before #{} ({} so far): no free buffer in time",
+                    "camera {}: the driver dropped {skipped} frame(s) before #{} ({} so far); #{last} was taken {} ms after its capture: {why}",
                     self.path.display(),
                     b.sequence,
-                    self.driver_drops
+                    self.driver_drops,
+                    self.last_wait_ns / 1_000_000
                 );
             }
         }
@@ -629,6 +649,7 @@ impl V4l2Camera {
             now_mono
         };
         let utc_ns = now_utc - (now_mono - mono_ns) as i64;
+        self.last_wait_ns = now_mono - mono_ns;
         let m = &self.bufs[b.index as usize];
         let used = if b.bytesused == 0 { m.len } else { (b.bytesused as usize).min(m.len) };
         let meta = FrameMeta { mono_ns, utc_ns, codec: Codec::Jpeg, key: true, lost_before };
@@ -920,5 +941,21 @@ mod tests {
         assert_eq!(Pixel::from_name("h264"), Some(Pixel::H264));
         assert!(Pixel::H264.rank() < Pixel::Mjpeg.rank());
         assert!(Pixel::Mjpeg.rank() < Pixel::Yuyv.rank() && Pixel::Yuyv.rank() < Pixel::Nv12.rank());
+    }
+
+    #[test]
+    fn a_gap_is_the_recorders_when_the_frame_before_it_had_waited() {
+        // 30 fps: 33.3 ms a frame. A 12-frame gap spans 400 ms.
+        let ms = 1_000_000;
+        // The whole VM stalled: the frame before was taken 5 ms after its capture.
+        assert!(!recorder_was_behind(5 * ms, 12, 30));
+        // The recorder stalled 500 ms: its three queued buffers filled, then 12 ticks found none;
+        // the last of them waited about 400 ms.
+        assert!(recorder_was_behind(400 * ms, 12, 30));
+        assert!(recorder_was_behind(200 * ms, 12, 30));
+        assert!(!recorder_was_behind(199 * ms, 12, 30));
+        // One frame: half a period of waiting is enough to have been behind.
+        assert!(recorder_was_behind(17 * ms, 1, 30));
+        assert!(!recorder_was_behind(0, 1, 0));
     }
 }
