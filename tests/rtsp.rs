@@ -174,7 +174,10 @@ fn an_rtsp_camera_records_what_the_server_sends_and_survives_its_loss() {
     for (i, h) in stored.iter().enumerate() {
         if at != usize::MAX && sent.get(at + 1) == Some(h) {
             at += 1;
-            runs.last_mut().map(|r: &mut (usize, usize)| r.1 += 1);
+            if let Some(r) = runs.last_mut() {
+                let r: &mut (usize, usize) = r;
+                r.1 += 1;
+            }
             continue;
         }
         assert_eq!(
