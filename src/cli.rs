@@ -469,7 +469,8 @@ fn cmd_run(args: &[String]) -> i32 {
     };
     let parking = crate::parking::spawn(parking, Arc::clone(&live), ring, events.clone(), Arc::clone(&moving));
     // Offload (DATA/offload.conf): its own thread at the lowest priority; off by default.
-    let _offload = crate::offload::spawn(&data);
+    let extra_names: Vec<String> = config.cameras.iter().map(|c| c.name.to_string()).collect();
+    let _offload = crate::offload::spawn(&data, &extra_names);
     // Alerts (DATA/alerts.conf): the outbox, its sender and the watcher; no channel, no sending.
     let _alerts = crate::alerts::spawn(&data, Arc::clone(&status), events.clone());
     let _ = std::thread::Builder::new().name("network-up".into()).spawn(move || loop {

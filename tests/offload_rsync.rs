@@ -146,7 +146,7 @@ fn rsync_daemon_copy_verifies_resumes_and_the_checksum_pass_catches_damage() {
     let seg = Segment { name: s.name.to_string(), path: d.path().join("segments").join(s.name.as_str()), used: s.used_bytes };
     let mut st = settings(format!("rsync://cam@127.0.0.1:{}/footage/dashcam", nas.port));
     st.rsync_password = "nas-pw".into();
-    let rel = st.rsync_rel(&seg.name, s.start_utc_ns);
+    let rel = st.rsync_rel(None, &seg.name, s.start_utc_ns);
     let remote = nas.root.path().join("footage/dashcam").join(&rel);
     // A transfer cut after ~1 s at 1 Mbit/s leaves a partial file on the NAS.
     st.offload_kbps = 1000;
@@ -215,7 +215,7 @@ fn rsync_over_ssh_with_a_key() {
     st.rsync_ssh_key = key.display().to_string();
     st.rsync_ssh_port = srv.port;
     st.rsync_known_hosts = srv.root.path().join("known_hosts").display().to_string();
-    let rel = st.rsync_rel(&seg.name, s.start_utc_ns);
+    let rel = st.rsync_rel(None, &seg.name, s.start_utc_ns);
     let (v, _) = rsync::copy(&st, &seg, &rel, "t", &AtomicBool::new(false)).unwrap();
     assert_eq!(v.size, seg.used);
     assert!(std::fs::read(dest_dir.join(&rel)).unwrap() == std::fs::read(&seg.path).unwrap());

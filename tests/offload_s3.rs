@@ -417,6 +417,15 @@ fn blackbox_run_offloads_protected_footage_and_resumes_after_kill_9() {
         s.protect(segs[0].start_utc_ns, segs[0].end_utc_ns).unwrap();
         s.close().unwrap();
     }
+    // A second camera (config `cameras`) with its own store: a protected segment and another.
+    let rear_dir = blackbox::store::camera_dir(&data, "rear");
+    let rear = make_store(&rear_dir, &[(40, 20_000), (20, 20_000)]);
+    {
+        let mut s = Store::open(&rear_dir, StoreOptions::default()).unwrap();
+        s.protect(rear[0].start_utc_ns, rear[0].end_utc_ns).unwrap();
+        s.close().unwrap();
+    }
+    let cameras = r#""cameras": [{"name": "rear", "source": "synthetic"}]"#;
     let prefix = format!("e2e{}", std::process::id());
     std::fs::write(
         data.join("offload.conf"),
@@ -426,7 +435,8 @@ fn blackbox_run_offloads_protected_footage_and_resumes_after_kill_9() {
     )
     .unwrap();
     let key = format!("{prefix}/car1/2026-12-05/{}", segs[0].name);
-    let bb = Run::start(d.path());
+    let rear_key = format!("{prefix}/car1/cameras/rear/2026-12-05/{}", rear[0].name);
+    let bb = Run::start_with(d.path(), cameras);
     // Kill -9 once the server holds at least one part and the upload is not finished.
     let mut s3 = client(port, SK);
     let t = Instant::now();
@@ -443,10 +453,10 @@ fn blackbox_run_offloads_protected_footage_and_resumes_after_kill_9() {
     }
     drop(bb); // SIGKILL
     assert!(s3.head(&key).unwrap().is_none(), "not complete at the cut");
-    let bb = Run::start(d.path());
-    bb.wait(90, "the copy verified and offload idle", |b| {
+    let bb = Run::start_with(d.path(), cameras);
+    bb.wait(90, "both cameras' copies verified and offload idle", |b| {
         let o = &b.json("/api/status")["offload"];
-        o["verified"].as_u64().unwrap_or(0) >= 1 && o["state"] == "idle"
+        o["verified"].as_u64().unwrap_or(0) >= 2 && o["state"] == "idle"
     });
     let st = bb.json("/api/status")["offload"].clone();
     assert!(st["parts_skipped"].as_u64().unwrap() >= 1, "resumed without skipping the parts sent before the cut: {st}");
@@ -457,6 +467,13 @@ fn blackbox_run_offloads_protected_footage_and_resumes_after_kill_9() {
     assert!(client(port, SK).head(&format!("{prefix}/car1/2026-12-05/{}", segs[1].name)).unwrap().is_none(), "unprotected footage was offloaded with offload=events");
     let m = Manifest::open(&data).unwrap();
     assert!(m.any(&segs[0].name) && !m.any(&segs[1].name));
+    // The second camera's protected footage went too, under cameras/rear/, recorded in its
+    // own store's manifest; its unprotected footage stayed home.
+    assert!(curl_get(port, &rear_key) == used_bytes(&seg_of(&rear_dir, &rear[0])), "the rear copy is not the segment");
+    assert!(client(port, SK).head(&format!("{prefix}/car1/cameras/rear/2026-12-05/{}", rear[1].name)).unwrap().is_none());
+    let m = Manifest::open(&rear_dir).unwrap();
+    assert!(m.any(&rear[0].name) && !m.any(&rear[1].name) && !m.any(&segs[0].name));
+    assert_eq!(st["verified"], 2, "{st}");
     // The API never returns the secret; an empty one keeps it.
     let (code, body) = bb.http("GET", "/api/offload", "").unwrap();
     assert_eq!(code, 200);

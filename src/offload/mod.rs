@@ -60,6 +60,8 @@ pub struct Status {
 
 pub struct Shared {
     data: PathBuf,
+    /// The cameras besides the first (their stores are `DATA/cameras/NAME`).
+    cameras: Vec<String>,
     settings: Mutex<Settings>,
     status: Mutex<Status>,
     wake: Mutex<bool>,
@@ -113,15 +115,17 @@ impl Shared {
     }
 }
 
-/// Starts the offload thread for `data` (once per process). Bad settings are logged and
-/// offload stays off until they are fixed from the dashboard.
-pub fn spawn(data: &Path) -> Option<Arc<Shared>> {
+/// Starts the offload thread for `data` and the stores of `cameras` besides the first (once
+/// per process). Bad settings are logged and offload stays off until they are fixed from the
+/// dashboard.
+pub fn spawn(data: &Path, cameras: &[String]) -> Option<Arc<Shared>> {
     let settings = Settings::load(data).unwrap_or_else(|e| {
         log::error!("offload: {e}; offload is off until the settings are fixed");
         Settings::defaults()
     });
     let sh = Arc::new(Shared {
         data: data.to_path_buf(),
+        cameras: cameras.to_vec(),
         settings: Mutex::new(settings),
         status: Mutex::new(Status { state: "off", mode: "off", ..Status::default() }),
         wake: Mutex::new(false),
@@ -158,7 +162,36 @@ fn lower_priority() {
     }
 }
 
+/// One camera's store: its segments and protection, and offload's manifest and upload in
+/// flight beside them (`STORE/offload/`). The first camera's store is the data dir itself.
+struct Source {
+    /// `None` for the first camera; else its name (`DATA/cameras/NAME`).
+    camera: Option<String>,
+    dir: PathBuf,
+    hints: Arc<RetentionHints>,
+    manifest: Option<Manifest>,
+    /// Protected segments seen waiting for a copy: one that vanishes uncopied was lost to
+    /// retention before offload.
+    waiting_protected: HashSet<String>,
+}
+
+impl Source {
+    fn new(camera: Option<String>, dir: PathBuf) -> Source {
+        let hints = RetentionHints::for_dir(&dir);
+        Source { camera, dir, hints, manifest: None, waiting_protected: HashSet::new() }
+    }
+}
+
+/// How the owner sees a segment of a camera's store: its name, after the camera's.
+fn label(camera: &Option<String>, name: &str) -> String {
+    match camera {
+        Some(c) => format!("{c}/{name}"),
+        None => name.to_string(),
+    }
+}
+
 struct Candidate {
+    src: usize,
     name: String,
     first_seq: u64,
     start_utc_ns: i64,
@@ -168,61 +201,89 @@ struct Candidate {
 
 fn run(sh: &Shared) {
     lower_priority();
-    let hints = RetentionHints::for_dir(&sh.data);
-    let mut manifest: Option<Manifest> = None;
+    let mut sources = vec![Source::new(None, sh.data.clone())];
+    sources.extend(sh.cameras.iter().map(|c| Source::new(Some(c.clone()), crate::store::camera_dir(&sh.data, c))));
     let mut backoff = Duration::from_secs(10);
     let mut buf: Vec<u8> = Vec::new();
-    // Protected segments seen waiting for a copy: one that vanishes uncopied was lost to
-    // retention before offload.
-    let mut waiting_protected: HashSet<String> = HashSet::new();
-    loop {
+    'outer: loop {
         sh.abort.store(false, Ordering::Relaxed);
         let generation = sh.generation.load(Ordering::Relaxed);
         let st = sh.settings();
-        hints.set_prefer_offloaded(st.mode == Mode::All);
         sh.set_status(|s| {
             s.mode = st.mode.name();
             s.target = if st.mode == Mode::Off { String::new() } else { st.target_id() };
         });
-        if manifest.is_none() {
-            match Manifest::open(&sh.data) {
-                Ok(m) => manifest = Some(m),
-                Err(e) => {
-                    log::error!("offload: cannot open the manifest: {e}");
-                    sh.set_status(|s| {
-                        s.state = "error";
-                        s.last_error = Some(format!("cannot open the manifest: {e}"));
-                    });
-                    sh.sleep(Duration::from_secs(60));
-                    continue;
+        let protected_by_store: Vec<Protected> = sources.iter().map(|src| Protected::load(&src.dir.join("protected"))).collect();
+        let target = st.target_id();
+        let mut todo: Vec<Candidate> = Vec::new();
+        let mut verified_now = 0u64;
+        let mut lost_now = 0u64;
+        for (i, src) in sources.iter_mut().enumerate() {
+            src.hints.set_prefer_offloaded(st.mode == Mode::All);
+            if src.manifest.is_none() {
+                match Manifest::open(&src.dir) {
+                    Ok(m) => src.manifest = Some(m),
+                    Err(e) => {
+                        let e = format!("cannot open the manifest in {}: {e}", src.dir.display());
+                        log::error!("offload: {e}");
+                        sh.set_status(|s| {
+                            s.state = "error";
+                            s.last_error = Some(e);
+                        });
+                        sh.sleep(Duration::from_secs(60));
+                        continue 'outer;
+                    }
                 }
             }
-        }
-        let Some(m) = manifest.as_mut() else { continue };
-        let listing = match catalog::list(&sh.data.join("segments")) {
-            Ok(l) => l,
-            Err(e) => {
-                log::warn!("offload: cannot list the segments: {e}");
-                sh.sleep(Duration::from_secs(30));
+            let Some(m) = src.manifest.as_mut() else { continue 'outer };
+            let listing = match catalog::list(&src.dir.join("segments")) {
+                Ok(l) => l,
+                // A camera that has recorded nothing yet has no store.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && src.camera.is_some() => continue,
+                Err(e) => {
+                    log::warn!("offload: cannot list the segments in {}: {e}", src.dir.display());
+                    sh.sleep(Duration::from_secs(30));
+                    continue 'outer;
+                }
+            };
+            let names: HashSet<&str> = listing.closed.iter().map(|s| s.name.as_str()).collect();
+            let _ = m.compact(|n| names.contains(n));
+            src.hints.set_verified(listing.closed.iter().filter(|s| m.any(&s.name)).map(|s| s.first_seq));
+            verified_now += listing.closed.iter().filter(|s| m.any(&s.name)).count() as u64;
+            // Protected footage that was waiting and is gone without a copy.
+            let lost: Vec<String> = src.waiting_protected.iter().filter(|n| !names.contains(n.as_str()) && !m.any(n)).cloned().collect();
+            for n in &lost {
+                log::error!("offload: protected segment {} was deleted by retention before it was copied", label(&src.camera, n));
+                src.waiting_protected.remove(n);
+            }
+            lost_now += lost.len() as u64;
+            if st.mode == Mode::Off {
+                src.waiting_protected.clear();
                 continue;
             }
-        };
-        let names: HashSet<&str> = listing.closed.iter().map(|s| s.name.as_str()).collect();
-        let _ = m.compact(|n| names.contains(n));
-        hints.set_verified(listing.closed.iter().filter(|s| m.any(&s.name)).map(|s| s.first_seq));
-        let verified_now = listing.closed.iter().filter(|s| m.any(&s.name)).count() as u64;
-        // Protected footage that was waiting and is gone without a copy.
-        let lost: Vec<String> = waiting_protected.iter().filter(|n| !names.contains(n.as_str()) && !m.any(n)).cloned().collect();
-        for n in &lost {
-            log::error!("offload: protected segment {n} was deleted by retention before it was copied");
-            waiting_protected.remove(n);
+            let before = todo.len();
+            todo.extend(
+                listing
+                    .closed
+                    .iter()
+                    .filter(|s| s.frames > 0 && m.get(&s.name, &target).is_none())
+                    .map(|s| Candidate {
+                        src: i,
+                        name: s.name.to_string(),
+                        first_seq: s.first_seq,
+                        start_utc_ns: s.start_utc_ns,
+                        used: s.used_bytes,
+                        protected: protected_by_store[i].covers(s.start_utc_ns, s.end_utc_ns),
+                    })
+                    .filter(|c| st.mode == Mode::All || c.protected),
+            );
+            src.waiting_protected = todo[before..].iter().filter(|c| c.protected).map(|c| c.name.clone()).collect();
         }
         sh.set_status(|s| {
-            s.lost_before_offload += lost.len() as u64;
+            s.lost_before_offload += lost_now;
             s.verified = verified_now;
         });
         if st.mode == Mode::Off {
-            waiting_protected.clear();
             sh.set_status(|s| {
                 s.state = "off";
                 s.queued = 0;
@@ -232,24 +293,9 @@ fn run(sh: &Shared) {
             sh.sleep(Duration::from_secs(60));
             continue;
         }
-        let protected = Protected::load(&sh.data.join("protected"));
-        let target = st.target_id();
-        let mut todo: Vec<Candidate> = listing
-            .closed
-            .iter()
-            .filter(|s| s.frames > 0 && m.get(&s.name, &target).is_none())
-            .map(|s| Candidate {
-                name: s.name.to_string(),
-                first_seq: s.first_seq,
-                start_utc_ns: s.start_utc_ns,
-                used: s.used_bytes,
-                protected: protected.covers(s.start_utc_ns, s.end_utc_ns),
-            })
-            .filter(|c| st.mode == Mode::All || c.protected)
-            .collect();
-        // Protected first, oldest first within each.
-        todo.sort_by_key(|c| (!c.protected, c.first_seq));
-        waiting_protected = todo.iter().filter(|c| c.protected).map(|c| c.name.clone()).collect();
+        // Protected first, oldest first within each, across every camera (the first camera
+        // first at a tie); within one store, in its own order.
+        todo.sort_by_key(|c| (!c.protected, c.start_utc_ns, c.src, c.first_seq));
         let set_queue = |todo: &[Candidate]| {
             sh.set_status(|s| {
                 s.queued = todo.len() as u64;
@@ -290,28 +336,31 @@ fn run(sh: &Shared) {
                 break;
             }
             let c = &todo[i];
-            let seg = upload::Segment { name: c.name.clone(), path: sh.data.join("segments").join(&c.name), used: c.used };
-            let key = st.key_for(&c.name, c.start_utc_ns);
-            hints.pin(Some(c.first_seq));
+            let src = &mut sources[c.src];
+            let camera = src.camera.as_deref();
+            let seg = upload::Segment { name: c.name.clone(), path: src.dir.join("segments").join(&c.name), used: c.used };
+            let key = st.key_for(camera, &c.name, c.start_utc_ns);
+            src.hints.pin(Some(c.first_seq));
             sh.set_status(|s| {
                 s.state = "uploading";
-                s.current = Some(c.name.clone());
+                s.current = Some(label(&src.camera, &c.name));
             });
             let r = match st.target {
-                Target::S3 => upload::upload(&mut client, &sh.data, &seg, &key, &target, &sh.abort, &mut buf),
-                Target::Rsync => rsync::copy(&st, &seg, &st.rsync_rel(&c.name, c.start_utc_ns), &target, &sh.abort),
+                Target::S3 => upload::upload(&mut client, &src.dir, &seg, &key, &target, &sh.abort, &mut buf),
+                Target::Rsync => rsync::copy(&st, &seg, &st.rsync_rel(camera, &c.name, c.start_utc_ns), &target, &sh.abort),
             };
-            hints.pin(None);
+            src.hints.pin(None);
             match r {
                 Ok((v, sent)) => {
+                    let Some(m) = src.manifest.as_mut() else { break };
                     if let Err(e) = m.add(&c.name, v.clone()) {
-                        log::error!("offload: cannot record the verified copy of {}: {e}", c.name);
+                        log::error!("offload: cannot record the verified copy of {}: {e}", label(&src.camera, &c.name));
                         failed = true;
                         break;
                     }
-                    let _ = Inflight::clear(&sh.data);
-                    hints.add_verified(c.first_seq);
-                    waiting_protected.remove(&c.name);
+                    let _ = Inflight::clear(&src.dir);
+                    src.hints.add_verified(c.first_seq);
+                    src.waiting_protected.remove(&c.name);
                     if sent.already_there {
                         log::info!("offload: {key} was already there and verifies (ETag {}); nothing sent", v.etag);
                     } else {
@@ -334,7 +383,7 @@ fn run(sh: &Shared) {
                     backoff = Duration::from_secs(10);
                 }
                 Err(upload::UploadError::Recycled) => {
-                    log::warn!("offload: {} was deleted by retention while it was being copied; nothing wrong was sent", c.name);
+                    log::warn!("offload: {} was deleted by retention while it was being copied; nothing wrong was sent", label(&src.camera, &c.name));
                 }
                 Err(upload::UploadError::Stopped) => break,
                 Err(e) => {

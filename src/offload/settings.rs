@@ -269,10 +269,11 @@ impl Settings {
     }
 
     /// The object key of a segment: `PREFIX/DEVICE/YYYY-MM-DD/NAME` (the day of its start, UTC).
-    pub fn key_for(&self, name: &str, start_utc_ns: i64) -> String {
-        let iso = crate::clock::Iso(start_utc_ns).to_string();
-        let day = &iso[..10.min(iso.len())];
-        format!("{}/{day}/{name}", self.device_dir())
+    /// `PREFIX/DEVICE/YYYY-MM-DD/NAME` for the first camera's segment `name`, and
+    /// `PREFIX/DEVICE/cameras/CAMERA/YYYY-MM-DD/NAME` for another camera's (the layout of the
+    /// data dir).
+    pub fn key_for(&self, camera: Option<&str>, name: &str, start_utc_ns: i64) -> String {
+        format!("{}/{}", self.device_dir(), dated(camera, name, start_utc_ns))
     }
 
     pub fn target_name(&self) -> &'static str {
@@ -282,15 +283,25 @@ impl Settings {
         }
     }
 
-    /// `DEVICE/YYYY-MM-DD/NAME`: where rsync puts a segment under `rsync_dest`.
-    pub fn rsync_rel(&self, name: &str, start_utc_ns: i64) -> String {
-        let iso = crate::clock::Iso(start_utc_ns).to_string();
-        format!("{}/{}/{name}", self.device_name, &iso[..10.min(iso.len())])
+    /// `DEVICE/YYYY-MM-DD/NAME` (or `DEVICE/cameras/CAMERA/YYYY-MM-DD/NAME`): where rsync puts
+    /// a segment under `rsync_dest`.
+    pub fn rsync_rel(&self, camera: Option<&str>, name: &str, start_utc_ns: i64) -> String {
+        format!("{}/{}", self.device_name, dated(camera, name, start_utc_ns))
     }
 
     /// `PREFIX/DEVICE` (or `DEVICE` without a prefix).
     pub fn device_dir(&self) -> String {
         if self.s3_prefix.is_empty() { self.device_name.clone() } else { format!("{}/{}", self.s3_prefix, self.device_name) }
+    }
+}
+
+/// `[cameras/CAMERA/]YYYY-MM-DD/NAME`.
+fn dated(camera: Option<&str>, name: &str, start_utc_ns: i64) -> String {
+    let iso = crate::clock::Iso(start_utc_ns).to_string();
+    let day = &iso[..10.min(iso.len())];
+    match camera {
+        Some(c) => format!("cameras/{c}/{day}/{name}"),
+        None => format!("{day}/{name}"),
     }
 }
 
@@ -307,7 +318,12 @@ mod tests {
         let s = Settings::parse(&good()).unwrap();
         assert_eq!((s.mode, s.s3_region.as_str(), s.s3_prefix.as_str()), (Mode::Events, "us-east-1", "blackbox"));
         assert_eq!(Settings::parse(&s.to_text()).unwrap(), s);
-        assert_eq!(s.key_for("20261205T101500.000Z_x.seg", 1_796_465_700_000_000_000), "blackbox/car1/2026-12-05/20261205T101500.000Z_x.seg");
+        assert_eq!(s.key_for(None, "20261205T101500.000Z_x.seg", 1_796_465_700_000_000_000), "blackbox/car1/2026-12-05/20261205T101500.000Z_x.seg");
+        assert_eq!(
+            s.key_for(Some("rear"), "20261205T101500.000Z_x.seg", 1_796_465_700_000_000_000),
+            "blackbox/car1/cameras/rear/2026-12-05/20261205T101500.000Z_x.seg"
+        );
+        assert_eq!(s.rsync_rel(Some("rear"), "x.seg", 1_796_465_700_000_000_000), "car1/cameras/rear/2026-12-05/x.seg");
         assert_eq!(s.target_id(), "s3://127.0.0.1:8333/cam/blackbox");
         // plain http needs the flag
         let e = Settings::parse(&good().replace("s3_allow_http=true", "")).unwrap_err();
