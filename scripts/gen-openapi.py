@@ -122,12 +122,21 @@ config_props = {
   "event_pre_s": {"type": "integer", "minimum": 0, "maximum": 600, "description": "footage an event protects before its trigger, s, counted in footage across gaps (live)"},
   "event_post_s": {"type": "integer", "minimum": 1, "maximum": 600, "description": "footage an event protects after its trigger, s (live)"},
   "gsensor_parked_threshold_g": {"type": "number", "minimum": 0.1, "maximum": 16, "description": "impact (bump) threshold while parked, g (live)"},
+  "speed_unit": {'type': 'string', 'enum': ['kmh', 'mph'], 'description': "speed unit of the export's subtitles and the player's speedometer (live)"},
+  "subtitle_position": {'type': 'boolean', 'description': "whether the export's subtitles show the GPS position; false: time and speed only (privacy) (live)"},
+  "audio": {'type': 'boolean', 'description': 'sound from the microphone; false mutes: nothing is stored (live)'},
+  "audio_device": {'type': 'string', 'maxLength': 64, 'pattern': '^(|auto|off|/dev/snd/pcmC[0-9]{1,2}D[0-9]{1,2}c)$', 'description': 'where the microphone is: auto or empty (the first capture device), off, or /dev/snd/pcmCxDyc (next start)'},
 }
-Config = {"type": "object", "properties": config_props, "required": list(config_props), "additionalProperties": False}
-ConfigPatch = {"type": "object", "properties": config_props, "additionalProperties": False, "description": "any subset of the config keys"}
+# The cameras besides the first (src/config/cameras.rs); not required, as in old configs.
+cameras_prop = {'type': 'array', 'maxItems': 3, 'description': 'the cameras besides the first (docs/CONFIG.md "Several cameras"); rtsp:// passwords are shown as ********, and sent back so they keep the saved one', 'items': {'type': 'object', 'additionalProperties': False, 'required': ['name', 'source'], 'properties': {'name': {'type': 'string', 'pattern': '^[a-z0-9_-]{1,16}$'}, 'source': {'type': 'string', 'maxLength': 192}, 'width': {'type': 'integer', 'minimum': 16, 'maximum': 7680}, 'height': {'type': 'integer', 'minimum': 16, 'maximum': 4320}, 'fps': {'type': 'integer', 'minimum': 1, 'maximum': 120}, 'codec': {'type': 'string', 'enum': ['h264', 'mjpeg']}, 'bitrate_kbps': {'type': 'integer', 'minimum': 100, 'maximum': 50000}, 'stall_s': {'type': 'integer', 'minimum': 1, 'maximum': 120}}}}
+Config = {"type": "object", "properties": dict(config_props, cameras=cameras_prop), "required": list(config_props), "additionalProperties": False}
+ConfigPatch = {"type": "object", "properties": dict(config_props, cameras=cameras_prop), "additionalProperties": False, "description": "any subset of the config keys"}
 nint = lambda: {"type": "integer", "minimum": 0}
-Status = {"type": "object", "required": ["recording", "state", "camera", "format", "fps", "frames", "delivered", "camera_sequence", "dropped", "lost", "durable_seq", "storage", "segments", "oldest", "newest", "started", "uptime_s", "system", "live_clients", "version"],
+Status = {"type": "object", "required": ["recording", "state", "camera", "format", "fps", "frames", "delivered", "camera_sequence", "dropped", "lost", "durable_seq", "storage", "segments", "oldest", "newest", "started", "uptime_s", "system", "live_clients", "version", "name", "cameras"],
   "properties": {
+    "name": {'type': 'string', 'description': 'the camera this status is about (`front`: the first)'},
+    "cameras": {'type': 'array', 'description': 'every camera, the first first: state and counters (lost frames by cause)', 'items': {'type': 'object', 'required': ['name', 'state', 'recording', 'frames', 'lost'], 'properties': {'name': {'type': 'string'}, 'state': {'type': 'string', 'enum': ['starting', 'recording', 'stopped', 'camera_lost', 'card_full']}, 'recording': {'type': 'boolean'}, 'camera': {'type': 'string'}, 'width': {'type': 'integer'}, 'height': {'type': 'integer'}, 'fps': {'type': 'integer'}, 'frames': {'type': 'integer'}, 'delivered': {'type': 'integer'}, 'dropped': {'type': 'integer'}, 'lost': {'type': 'object', 'properties': {'driver': {'type': 'integer'}, 'deadline': {'type': 'integer'}, 'encoder': {'type': 'integer'}, 'backpressure': {'type': 'integer'}, 'store': {'type': 'integer'}}}, 'durable_seq': {'type': 'integer', 'nullable': True}, 'used_bytes': {'type': 'integer'}, 'segments': {'type': 'integer'}, 'oldest': {'type': 'string', 'nullable': True}, 'newest': {'type': 'string', 'nullable': True}}}},
+    "audio": {'type': 'object', 'description': 'the microphone: state, device, what was stored and what was lost, by cause', 'required': ['state', 'enabled', 'device', 'card', 'rate', 'channels', 'codec', 'stored_s', 'lost_ms', 'overruns', 'opens', 'encoder_errors', 'store_errors'], 'properties': {'state': {'type': 'string', 'enum': ['off', 'muted', 'searching', 'recording', 'lost'], 'description': 'off: audio_device off; muted: the audio switch is off (nothing stored); searching: no microphone; lost: it vanished or stalled (opened again)'}, 'enabled': {'type': 'boolean', 'description': 'the audio switch (config audio)'}, 'device': {'type': ['string', 'null'], 'description': 'the capture PCM, e.g. /dev/snd/pcmC1D0c'}, 'card': {'type': ['string', 'null'], 'description': "its sound card's id"}, 'rate': {'type': ['integer', 'null'], 'description': 'sample rate, Hz'}, 'channels': {'type': 'integer', 'description': 'channels the device gives (mixed down to mono)'}, 'codec': {'type': 'string', 'enum': ['aac']}, 'stored_s': {'type': 'number', 'description': 'seconds of sound made durable since start'}, 'lost_ms': {'type': 'object', 'required': ['overrun', 'device', 'disk'], 'description': 'sound lost since start, ms, by cause', 'properties': {'overrun': {'type': 'integer', 'minimum': 0, 'description': 'the capture buffer overran'}, 'device': {'type': 'integer', 'minimum': 0, 'description': 'the microphone stalled or was unplugged: the time from its last sample until it recorded again (counted when it is back)'}, 'disk': {'type': 'integer', 'minimum': 0, 'description': 'the card was slower than the microphone for 30 s'}}, 'additionalProperties': False}, 'overruns': {'type': 'integer', 'minimum': 0}, 'opens': {'type': 'integer', 'minimum': 0}, 'encoder_errors': {'type': 'integer', 'minimum': 0}, 'store_errors': {'type': 'integer', 'minimum': 0}}, 'additionalProperties': False},
     "recording": {"type": "boolean"},
     "state": {"type": "string", "enum": ["starting", "recording", "stopped", "camera_lost", "card_full"]},
     "camera": {"type": "string", "description": "one line describing the camera as opened"},
@@ -264,7 +273,7 @@ doc = {
      "put": op("Change any subset of the configuration: validated (400 naming the key, nothing saved), saved atomically, applied live or by restarting the recorder",
         dict(mut, **{"200": resp("saved and applied", {"type": "object", "required": ["config", "applied", "next_start"], "properties": {
              "config": {"$ref": "#/components/schemas/Config"}, "applied": {"type": "string", "enum": ["live", "restarted"]},
-             "next_start": {"type": "array", "items": {"type": "string", "enum": ["listen", "port", "gsensor_device", "gps_device"]}, "description": "changed keys that apply at the next start"}}}),
+             "next_start": {"type": "array", "items": {"type": "string", "enum": ["listen", "port", "gsensor_device", "gps_device", "audio_device"]}, "description": "changed keys that apply at the next start"}}}),
              "500": e("the config could not be saved"), "503": busy("the recorder did not answer in time")}),
         requestBody=body({"$ref": "#/components/schemas/ConfigPatch"}), operationId="putConfig")},
   "/api/time": {
@@ -396,4 +405,20 @@ doc = {
               "Recording": Recording, "Time": Time, "Config": Config, "ConfigPatch": ConfigPatch, "CameraControl": CameraControl,
               "OffloadSettings": OffloadSettings, "OffloadState": OffloadState,
               "AlertSettings": AlertSettings, "AlertState": AlertState}}}
+# `?camera=NAME` (src/web/percam.rs): every route about one camera takes it; an unknown camera
+# is 404 with key `camera`. Device-wide routes (config, time, incidents, offload, ...) don't.
+doc["components"]["parameters"] = {"Camera": {'name': 'camera', 'in': 'query', 'required': False, 'description': 'Which camera (config `cameras`): its name. Without it, the first camera (`front`) answers, as with one camera.', 'schema': {'type': 'string', 'pattern': '^[a-z0-9_-]{1,16}$'}}}
+per_camera = ["/api/status", "/api/events", "/api/live.mjpeg", "/api/live.mp4", "/api/snapshot.jpg", "/api/segments",
+              "/api/segments/{id}/download", "/api/frame", "/api/recording", "/api/protected", "/api/protect", "/api/unprotect",
+              "/api/save-last", "/api/camera/modes", "/api/export.mp4", "/api/export.json", "/api/segments/{id}/export.mp4",
+              "/api/controls", "/api/controls/{id}", "/api/controls/{id}/reset"]
+no_camera = "no camera of that name (`camera`)"
+for path in per_camera:
+    for o in doc["paths"][path].values():
+        o.setdefault("parameters", []).append({"$ref": "#/components/parameters/Camera"})
+        r = o["responses"].get("404")
+        if r is None:
+            o["responses"]["404"] = e(no_camera)
+        else:
+            o["responses"]["404"] = dict(r, description=f"{r['description']}; or {no_camera}")
 open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src", "web", "openapi.json"), "w").write(json.dumps(doc, indent=1) + "\n")

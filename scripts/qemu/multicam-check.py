@@ -84,6 +84,12 @@ for n in ("front", "rear"):
     if n == "front" and v:
         check("unplug: no gap marker in front's store", len(v["gap_markers"]) == 0, json.dumps(v["gap_markers"]))
 
+# Each camera's controls: ?camera= picks the device.
+check("controls: rear's Brightness (set on its device) listed for rear only", rig("controls listed ") == "front 128 rear 200", rig("controls listed "))
+check("controls: a reset with ?camera=rear reaches rear's device only", rig("controls reset exit ") == "0" and rig("controls devices ") == "front 128 rear 128",
+      f'{rig("controls reset exit ")}; {rig("controls devices ")}')
+check("controls: an unknown camera is 404", rig("controls unknown camera ") == "HTTP/1.1 404", rig("controls unknown camera "))
+
 # 3. all at once: front, rear, and the RTSP camera
 def ts(s):
     return datetime.datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()

@@ -57,6 +57,15 @@ pid=$!
 wait_secret $d
 sleep 5
 say "unplug before $(api /api/status | tr -d '\n')"
+# Each camera's own controls (?camera=): rear's Brightness changed behind the server's back is
+# listed for rear only; a reset with ?camera=rear reaches rear's device, not front's.
+bright() { grep -o '"name":"Brightness"[^}]*' | grep -o '"value":[0-9]*' | cut -d: -f2; }
+vivid-ctl "$B" 'Brightness=200'
+say "controls listed front $(api /api/controls | bright) rear $(api '/api/controls?camera=rear' | bright)"
+wget -q -O /dev/null --post-data='' --header "Authorization: Bearer $sec" 'http://127.0.0.1:8081/api/controls/9963776/reset?camera=rear'
+say "controls reset exit $?"
+say "controls devices front $(vivid-ctl "$A" | grep -i ' brightness ' | sed 's/.*= //') rear $(vivid-ctl "$B" | grep -i ' brightness ' | sed 's/.*= //')"
+say "controls unknown camera $(wget -S -q -O /dev/null --header "Authorization: Bearer $sec" 'http://127.0.0.1:8081/api/controls?camera=nope' 2>&1 | grep -o 'HTTP/1.1 [0-9]*' | head -n 1)"
 r0=$(last "rear" /tmp/unplug.durable)
 say "unplug disconnect at uptime $(uptime_s) (rear durable $r0)"
 # Unplugged: every handle fails with ENODEV (vivid's "Disconnect"; its n_devs instances share

@@ -207,8 +207,23 @@ fn apply(shared: &Shared, id: u32, action: Action) -> Reply {
     }
 }
 
+/// The controls of every camera (the first camera first), for the services below: each picks
+/// its camera from `?camera=` (the first without it; an unknown one is 404, key `camera`).
+#[derive(Clone, Copy)]
+pub struct PerCamera<'a> {
+    pub cameras: &'a crate::web::percam::Cameras,
+    pub controls: &'a [Shared],
+}
+
+impl<'a> PerCamera<'a> {
+    fn pick(&self, parts: &picoserve::request::RequestParts<'_>) -> Result<&'a Shared, crate::web::api::ApiError> {
+        let i = self.cameras.pick_or_error(parts)?;
+        Ok(&self.controls[i.min(self.controls.len() - 1)])
+    }
+}
+
 /// `GET /api/controls`.
-pub struct ListService<'a>(pub &'a Shared);
+pub struct ListService<'a>(pub PerCamera<'a>);
 
 impl picoserve::routing::RequestHandlerService<(), ()> for ListService<'_> {
     async fn call_request_handler_service<R: Read, W: ResponseWriter<Error = R::Error>>(
@@ -218,12 +233,17 @@ impl picoserve::routing::RequestHandlerService<(), ()> for ListService<'_> {
         request: picoserve::request::Request<'_, R>,
         response_writer: W,
     ) -> Result<ResponseSent, W::Error> {
-        list(self.0).write_to(request.body_connection.finalize().await?, response_writer).await
+        let picked = self.0.pick(&request.parts);
+        let conn = request.body_connection.finalize().await?;
+        match picked {
+            Ok(shared) => list(shared).write_to(conn, response_writer).await,
+            Err(e) => e.write_to(conn, response_writer).await,
+        }
     }
 }
 
 /// `PUT /api/controls/{id}` with `{"value":V}`.
-pub struct SetService<'a>(pub &'a Shared);
+pub struct SetService<'a>(pub PerCamera<'a>);
 
 impl picoserve::routing::RequestHandlerService<(), (u32,)> for SetService<'_> {
     async fn call_request_handler_service<R: Read, W: ResponseWriter<Error = R::Error>>(
@@ -233,9 +253,13 @@ impl picoserve::routing::RequestHandlerService<(), (u32,)> for SetService<'_> {
         mut request: picoserve::request::Request<'_, R>,
         response_writer: W,
     ) -> Result<ResponseSent, W::Error> {
+        let shared = match self.0.pick(&request.parts) {
+            Ok(s) => s,
+            Err(e) => return e.write_to(request.body_connection.finalize().await?, response_writer).await,
+        };
         let reply = match request.body_connection.body().read_all().await {
             Ok(body) => match parse_value_body(body) {
-                Ok(v) => apply(self.0, id, Action::Set(v)),
+                Ok(v) => apply(shared, id, Action::Set(v)),
                 Err(m) => Reply::error(StatusCode::BAD_REQUEST, &m),
             },
             Err(_) => Reply::error(StatusCode::PAYLOAD_TOO_LARGE, "the body is too large"),
@@ -245,7 +269,7 @@ impl picoserve::routing::RequestHandlerService<(), (u32,)> for SetService<'_> {
 }
 
 /// `POST /api/controls/{id}/reset`.
-pub struct ResetService<'a>(pub &'a Shared);
+pub struct ResetService<'a>(pub PerCamera<'a>);
 
 impl picoserve::routing::RequestHandlerService<(), (u32,)> for ResetService<'_> {
     async fn call_request_handler_service<R: Read, W: ResponseWriter<Error = R::Error>>(
@@ -255,8 +279,12 @@ impl picoserve::routing::RequestHandlerService<(), (u32,)> for ResetService<'_> 
         request: picoserve::request::Request<'_, R>,
         response_writer: W,
     ) -> Result<ResponseSent, W::Error> {
-        let reply = apply(self.0, id, Action::Reset);
-        reply.into_response().write_to(request.body_connection.finalize().await?, response_writer).await
+        let picked = self.0.pick(&request.parts);
+        let conn = request.body_connection.finalize().await?;
+        match picked {
+            Ok(shared) => apply(shared, id, Action::Reset).into_response().write_to(conn, response_writer).await,
+            Err(e) => e.write_to(conn, response_writer).await,
+        }
     }
 }
 

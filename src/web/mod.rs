@@ -132,8 +132,10 @@ fn serve(listener: TcpListener, ctx: WebContext) -> std::io::Result<()> {
     let pairing = &pairing::Pairing::load(&ctx.data_dir);
     let exports = &export::Limit::default();
     let hosts = &host::Hosts::new(listener.get_ref().local_addr()?);
-    let ctl: &controls::Shared =
-        &std::cell::RefCell::new(ctx.camera_device.clone().map(crate::camera::controls::DeviceControls::new));
+    // Each camera's V4L2 controls (none for other sources).
+    let ctls: Vec<controls::Shared> =
+        all.iter().map(|h| std::cell::RefCell::new(h.device.clone().map(crate::camera::controls::DeviceControls::new))).collect();
+    let ctl = controls::PerCamera { cameras: cams, controls: &ctls };
     // One per camera: each measures its own camera's frame rate (and the system's figures).
     let samplers: Vec<system::Sampler> = all.iter().map(|_| system::Sampler::default()).collect();
     let samplers = &samplers;

@@ -40,6 +40,15 @@ impl Cameras {
         Ok(found.unwrap_or(0))
     }
 
+    /// [`Cameras::pick`], its refusal as the API's answer: 404 for a camera there is not, 400
+    /// for a malformed query, both with `key: camera`.
+    pub fn pick_or_error(&self, parts: &RequestParts<'_>) -> Result<usize, ApiError> {
+        self.pick(parts).map_err(|e| {
+            let status = if e.starts_with("no camera") { StatusCode::NOT_FOUND } else { StatusCode::BAD_REQUEST };
+            ApiError { key: Some("camera".into()), ..ApiError::new(status, e) }
+        })
+    }
+
     pub fn dir(&self, i: usize) -> &std::path::Path {
         &self.dirs[i.min(self.dirs.len() - 1)]
     }
@@ -94,10 +103,10 @@ impl PathRouterService<(), ()> for PerCamera<'_> {
             Ok(i) => i,
             // Another method or a device-wide route: the route answers (405, or ignores it).
             Err(_) if !per || !methods(path.encoded()).contains(&request.parts.method()) => 0,
-            Err(e) => {
+            Err(_) => {
+                let e = self.cameras.pick_or_error(&request.parts).err().unwrap_or_else(|| ApiError::bad("camera"));
                 let conn = request.body_connection.finalize().await?;
-                let status = if e.starts_with("no camera") { StatusCode::NOT_FOUND } else { StatusCode::BAD_REQUEST };
-                return ApiError { key: Some("camera".into()), ..ApiError::new(status, e) }.write_to(conn, response_writer).await;
+                return e.write_to(conn, response_writer).await;
             }
         };
         let api = if per { &self.apis[i.min(self.apis.len() - 1)] } else { &self.apis[0] };

@@ -1,4 +1,4 @@
-import { $, h, api } from './util.js';
+import { $, h, api, camera, camq } from './util.js';
 
 // ---------------------------------------------------------------------------------------------
 // Camera controls drawer: /api/controls grouped by category.
@@ -11,7 +11,7 @@ export const drawer = (() => {
     const err = row.querySelector('.ferr');
     err.hidden = true;
     try {
-      const r = await api(path, { method: payload === undefined ? 'POST' : 'PUT', body: payload });
+      const r = await api(camq(path), { method: payload === undefined ? 'POST' : 'PUT', body: payload });
       if (r && typeof r === 'object' && 'value' in r) Object.assign(c, r);
       row.replaceWith(control(c));
     } catch (e) {
@@ -70,9 +70,11 @@ export const drawer = (() => {
   }
   async function open() {
     panel.hidden = false; scrim.hidden = false;
+    // Which camera's controls (config `cameras`): the one the pages show.
+    $('#drawer-title').textContent = camera.names.length > 1 ? `Camera controls: ${camera.name || camera.first}` : 'Camera controls';
     body.replaceChildren(h('p', { class: 'empty', text: 'Loading…' }));
     let list;
-    try { list = (await api('/api/controls')).controls || []; } catch (e) {
+    try { list = (await api(camq('/api/controls'))).controls || []; } catch (e) {
       body.replaceChildren(h('p', { class: 'empty', id: 'controls-empty', text: e.status === 404 ? 'Camera controls are not available in this version of blackbox.' : `Could not load the controls: ${e.message}` }));
       return;
     }
