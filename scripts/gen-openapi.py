@@ -233,6 +233,10 @@ doc = {
                               "headers": {"Content-Disposition": {"description": "attachment; filename=\"blackbox_START_END.h264\" (or .mjpeg)", "schema": {"type": "string"}}}},
                       "400": e("the id is not a decimal number"), "404": e("no such segment"), "500": e("the segment could not be read")}),
       parameters=[{"name": "id", "in": "path", "required": True, "description": "the segment id (its first frame's seq)", "schema": {"type": "integer", "minimum": 0, "maximum": 9223372036854775807}}], operationId="downloadSegment")},
+  "/api/segments/{id}/thumb.jpg": {"get": op("A segment's first picture, at most 320 px wide, as a JPEG (H.264 footage: decoded from its IDR); never changes, so browsers keep it a week",
+      dict(common, **{"200": resp("the picture", {"type": "string", "format": "binary"}, ct="image/jpeg"), "400": e("the id is not a decimal number"), "404": e("no such segment, or it has no frame"),
+                      "500": e("the segment could not be read or decoded")}),
+      parameters=[{"name": "id", "in": "path", "required": True, "description": "the segment id (its first frame's seq)", "schema": {"type": "integer", "minimum": 0, "maximum": 9223372036854775807}}], operationId="segmentThumb")},
   "/api/frame": {"get": op("The stored frame nearest a time `at` (within 5 s), or frame number `seq` (which wins when both are given), or without either the newest stored frame, as a JPEG (H.264 footage: decoded from the IDR before it); for the player and thumbnails",
       dict(common, **{"200": jpeg("the frame", {"X-Prev-Seq": {"description": "the previous stored frame (absent at the start)", "schema": {"type": "integer"}}, "X-Next-Seq": {"description": "the next stored frame (absent at the end)", "schema": {"type": "integer"}}}),
                       "400": e("neither or both of at/seq, or a bad value"), "404": e("nothing stored there (or a picture it needs is damaged)"), "500": e("the footage could not be read or decoded")}),
@@ -411,7 +415,7 @@ doc = {
 # is 404 with key `camera`. Device-wide routes (config, time, incidents, offload, ...) don't.
 doc["components"]["parameters"] = {"Camera": {'name': 'camera', 'in': 'query', 'required': False, 'description': 'Which camera (config `cameras`): its name. Without it, the first camera (`front`) answers, as with one camera.', 'schema': {'type': 'string', 'pattern': '^[a-z0-9_-]{1,16}$'}}}
 per_camera = ["/api/status", "/api/events", "/api/live.mjpeg", "/api/live.mp4", "/api/snapshot.jpg", "/api/segments",
-              "/api/segments/{id}/download", "/api/frame", "/api/recording", "/api/protected", "/api/protect", "/api/unprotect",
+              "/api/segments/{id}/download", "/api/segments/{id}/thumb.jpg", "/api/frame", "/api/recording", "/api/protected", "/api/protect", "/api/unprotect",
               "/api/save-last", "/api/camera/modes", "/api/export.mp4", "/api/export.json", "/api/segments/{id}/export.mp4",
               "/api/controls", "/api/controls/{id}", "/api/controls/{id}/reset"]
 no_camera = "no camera of that name (`camera`)"
