@@ -213,7 +213,6 @@ fn run(sh: &Shared) {
             s.mode = st.mode.name();
             s.target = if st.mode == Mode::Off { String::new() } else { st.target_id() };
         });
-        let protected_by_store: Vec<Protected> = sources.iter().map(|src| Protected::load(&src.dir.join("protected"))).collect();
         let target = st.target_id();
         let mut todo: Vec<Candidate> = Vec::new();
         let mut verified_now = 0u64;
@@ -261,6 +260,7 @@ fn run(sh: &Shared) {
                 src.waiting_protected.clear();
                 continue;
             }
+            let protected = Protected::load(&src.dir.join("protected"));
             let before = todo.len();
             todo.extend(
                 listing
@@ -273,7 +273,7 @@ fn run(sh: &Shared) {
                         first_seq: s.first_seq,
                         start_utc_ns: s.start_utc_ns,
                         used: s.used_bytes,
-                        protected: protected_by_store[i].covers(s.start_utc_ns, s.end_utc_ns),
+                        protected: protected.covers(s.start_utc_ns, s.end_utc_ns),
                     })
                     .filter(|c| st.mode == Mode::All || c.protected),
             );
