@@ -633,6 +633,45 @@ fn h264_segments_rotate_at_the_next_key_frame_at_most_one_gop_late() {
     assert_eq!(refused, 500 - 391);
 }
 
+/// A camera faster, or bigger, than the store was told (an RTSP camera sends what it sends):
+/// a segment whose index or file would fill in the middle of a GOP closes at the key frame
+/// before, so no frame waits for an IDR (CI lost 24 pictures of an RTSP camera at 25 fps
+/// whose config said 10: the index held 124 frames and filled one picture after an IDR).
+#[test]
+fn h264_segments_close_at_a_key_frame_before_their_index_or_file_would_fill() {
+    let avcc = [
+        0x01, 0x42, 0xc0, 0x1f, 0xff, 0xe1, 0x00, 0x16, 0x67, 0x42, 0xc0, 0x1f, 0xda, 0x05, 0x07, 0xec, 0x04, 0x40, 0x00, 0x00, 0x03,
+        0x00, 0x40, 0x00, 0x00, 0x0f, 0x03, 0xc6, 0x0c, 0xa8, 0x01, 0x00, 0x04, 0x68, 0xce, 0x3c, 0x80,
+    ];
+    // (frames per second, GOP, payload bytes): 60 fps against an index sized for 10 fps (2 s:
+    // 94 frames); 60 fps of 100 KB frames against 4 MiB segments sized for 200 KB/s.
+    for (fps, gop, size) in [(60u64, 60u64, 2_000usize), (60, 30, 100_000)] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path(), StoreOptions { fps: 10, ..opts() }).unwrap();
+        store.set_h264_params(&avcc);
+        let frame_ns = 1_000_000_000 / fps;
+        let n = 20 * fps;
+        for seq in 1..=n {
+            let m = FrameMeta {
+                mono_ns: 1_000_000_000 + seq * frame_ns,
+                utc_ns: T0 + (seq * frame_ns) as i64,
+                codec: Codec::H264,
+                key: (seq - 1) % gop == 0,
+                lost_before: 0,
+            };
+            let p: Vec<u8> = (0..size).map(|i| (seq as usize * 31 + i * 7) as u8).collect();
+            if let Err(e) = store.append_frame(&m, &p) {
+                panic!("{fps} fps, GOP {gop}, {size} B: frame {seq}: {e}");
+            }
+        }
+        store.close().unwrap();
+        let l = blackbox::store::catalog::list(&dir.path().join("segments")).unwrap();
+        let stored: u64 = l.closed.iter().map(|s| s.frames).sum();
+        assert_eq!(stored, n, "{fps} fps, GOP {gop}, {size} B: every frame stored");
+        assert!(l.closed.len() >= 5, "{fps} fps, GOP {gop}, {size} B: segments rotate ({})", l.closed.len());
+    }
+}
+
 /// A live export lists the open segment, then the writer seals and renames it: the reader
 /// follows it to its closed name and reads every frame it listed (CI once lost an export to
 /// this race: "reading the store: No such file or directory").

@@ -58,17 +58,18 @@ impl Default for StoreOptions {
 }
 
 impl StoreOptions {
-    fn max_frames(&self) -> u64 {
+    /// The frames a segment's index holds at `fps`.
+    fn max_frames(&self, fps: u32) -> u64 {
         let secs = self.segment_length_ns.div_ceil(1_000_000_000);
         // Bounded: an hour at 120 fps fits; a longer segment rotates when its index is full.
-        (secs.saturating_mul(self.fps.max(1) as u64) * 3 / 2 + 64).min(1 << 20)
+        (secs.saturating_mul(u64::from(fps.max(1))) * 3 / 2 + 64).min(1 << 20)
     }
 
-    fn capacity_for(&self, bytes_per_s: u64) -> u64 {
+    fn capacity_for(&self, bytes_per_s: u64, max_frames: u64) -> u64 {
         const MIB: u64 = 1 << 20;
         let secs = self.segment_length_ns.div_ceil(1_000_000_000).min(3600);
         let want = bytes_per_s.saturating_mul(secs).saturating_mul(5) / 4
-            + writer::close_reserve(self.max_frames());
+            + writer::close_reserve(max_frames);
         want.div_ceil(MIB).saturating_mul(MIB).clamp(4 * MIB, 1 << 30)
     }
 }
@@ -140,6 +141,11 @@ pub struct Store {
     next_seq: u64,
     durable_seq: Option<u64>,
     bytes_per_s: u64,
+    /// Frames per second of the last closed segment: a camera faster than `opts.fps` (an RTSP
+    /// camera sends what it sends) gets segments whose index holds its rate.
+    fps_seen: u32,
+    /// Where the open segment's last key frame began: (frames before it, write offset).
+    gop_mark: Option<(u64, u64)>,
     /// Monotonic time of the last failed segment start (retry at most once a second).
     start_failed_at: Option<u64>,
     stats: StoreStats,
@@ -180,7 +186,7 @@ impl Store {
         let mut closed = r.closed;
         closed.reserve(4096);
         let bytes_per_s = opts.expected_bytes_per_s;
-        let max_frames = opts.max_frames();
+        let max_frames = opts.max_frames(opts.fps);
         // Scratch paths for renames and unlinks, sized once so rotation never allocates.
         let (path_a, path_b) = (PathBuf::with_capacity(1024), PathBuf::with_capacity(1024));
         let mut store = Store {
@@ -199,6 +205,8 @@ impl Store {
             next_seq,
             durable_seq,
             bytes_per_s,
+            fps_seen: 0,
+            gop_mark: None,
             start_failed_at: None,
             stats: StoreStats::default(),
             path_a,
@@ -328,9 +336,14 @@ impl Store {
         }
     }
 
+    /// The frames the next segment's index holds: for the expected rate, or the rate seen.
+    fn max_frames(&self) -> u64 {
+        self.opts.max_frames(self.opts.fps.max(self.fps_seen))
+    }
+
     /// Whether `meta` must start a new segment: the segment is due (an H.264 one at its next
-    /// key frame, or at twice its length without one), the codec changes, or an H.264 IDR
-    /// comes with other parameter sets.
+    /// key frame, or at twice its length without one), the codec changes, an H.264 IDR
+    /// comes with other parameter sets, or a key frame finds too little room for another GOP.
     fn rotation_due(&self, meta: &FrameMeta) -> bool {
         let Some(w) = &self.writer else { return false };
         let age = meta.mono_ns.saturating_sub(w.header().start_mono_ns);
@@ -341,6 +354,19 @@ impl Store {
         }
         if meta.codec == Codec::H264 && meta.key && w.frames() > 0 && w.header().params != self.h264_params {
             return true;
+        }
+        // A key frame ends a GOP: if the segment has no room for two more like it (frames or
+        // bytes), it closes here. Full in the middle of a GOP, the frames up to the next key
+        // would be lost, as a segment starts on a key frame.
+        if h264
+            && meta.key
+            && let Some((f0, o0)) = self.gop_mark
+        {
+            let (gop_frames, gop_bytes) = (w.frames().saturating_sub(f0), w.written().saturating_sub(o0));
+            let (frames_left, bytes_left) = w.room();
+            if frames_left < 2 * gop_frames || bytes_left < 2 * gop_bytes {
+                return true;
+            }
         }
         age >= self.opts.segment_length_ns && (!h264 || meta.key || age >= 2 * self.opts.segment_length_ns)
     }
@@ -358,8 +384,12 @@ impl Store {
                 self.seg_codec = Some(meta.codec);
             }
             let Some(w) = self.writer.as_mut() else { return Err(StoreError::NoSpace) };
+            let before = (w.frames(), w.written());
             match w.append_frame(meta, payload) {
                 Ok(()) => {
+                    if meta.key && meta.codec.inter_coded() {
+                        self.gop_mark = Some(before);
+                    }
                     self.next_seq += 1;
                     self.stats.frames += 1;
                     let due = w.group_frames() >= self.opts.commit_frames
@@ -474,6 +504,8 @@ impl Store {
         self.seg_dir_file.sync_all()?;
         let secs = sealed.end_utc_ns.saturating_sub(sealed.header.start_utc_ns).max(1_000_000_000) as u64 / 1_000_000_000;
         self.bytes_per_s = sealed.used / secs.max(1);
+        let span = sealed.max_utc_ns.saturating_sub(sealed.header.start_utc_ns).max(1_000_000_000) as u64;
+        self.fps_seen = (sealed.frames.saturating_mul(1_000_000_000).div_ceil(span)).min(1000) as u32;
         if self.closed.len() == self.closed.capacity() {
             self.closed.reserve(4096);
         }
@@ -641,7 +673,7 @@ impl Store {
         // A segment never takes more than a quarter of the cap: one bigger than the cap would
         // hold it alone, and rotating out of one that big deletes most of the footage at once.
         let quarter = (self.opts.storage_cap_bytes / 4 / (1 << 20) * (1 << 20)).max(4 << 20);
-        let mut capacity = self.opts.capacity_for(self.bytes_per_s).min(quarter);
+        let mut capacity = self.opts.capacity_for(self.bytes_per_s, self.max_frames()).min(quarter);
         let victim = self.make_room(capacity);
         // A small or nearly full card: a smaller segment (it rotates early when full) rather
         // than none, down to MIN_SEGMENT_BYTES. A recycled file is only extended as far as the
@@ -744,7 +776,8 @@ impl Store {
             params: if meta.codec == Codec::H264 { self.h264_params } else { Params::EMPTY },
         };
         let index = std::mem::take(&mut self.index_buf);
-        let w = SegmentWriter::start(file, header, index, self.opts.max_frames())?;
+        let w = SegmentWriter::start(file, header, index, self.max_frames())?;
+        self.gop_mark = None;
         if !recycling {
             self.seg_dir_file.sync_all()?; // the new file's name, before any frame is acknowledged
         }

@@ -125,6 +125,11 @@ impl SegmentWriter {
     pub fn written(&self) -> u64 {
         self.off
     }
+    /// Room left: (frames, payload bytes), with what closing the segment needs kept aside.
+    pub fn room(&self) -> (u64, u64) {
+        let reserve = close_reserve(self.max_frames);
+        (self.max_frames.saturating_sub(self.frames), self.header.capacity.saturating_sub(self.off + reserve))
+    }
 
     /// Header of a non-frame record (gap, commit, index, seal): it carries the last frame's
     /// seq and times.
