@@ -5,7 +5,9 @@
 //! stream (0.14) panics in its `Drop` impls on any error other than ENODEV, re-queues a
 //! buffer twice after a dequeue timeout, and allocates an `io::Error` on every timeout. Here:
 //!
-//! - mmap streaming with at least [`BUFFERS`] buffers, all queued before `STREAMON`;
+//! - mmap streaming with at least [`BUFFERS`] buffers, all queued before `STREAMON`, which
+//!   comes with the first frame asked for (not at open: the caller's set-up would fill the
+//!   buffers and the driver would drop frames before the loop started);
 //! - `next_frame` re-queues the buffer handed out last time, `poll`s with a timeout (always
 //!   set: [`DEQUEUE_TIMEOUT_MS`]), and dequeues the next filled one. An MJPEG frame is
 //!   `&buf[..bytesused]`, straight from the mmap'd buffer; a raw frame (YUYV, NV12) is
@@ -141,7 +143,7 @@ struct Mapped {
     len: usize,
 }
 
-/// A V4L2 capture device, streaming.
+/// A V4L2 capture device (streaming from the first frame asked for).
 pub struct V4l2Camera {
     dev: ManuallyDrop<Device>,
     fd: i32,
@@ -255,7 +257,8 @@ pub fn check_device(device: &Path) -> Result<(), CameraError> {
 
 impl V4l2Camera {
     /// Opens `device`, negotiates a format near `width` x `height` at `fps` (MJPEG at that size
-    /// first; else YUYV or NV12, encoded at `quality`), maps the buffers and starts streaming.
+    /// first; else YUYV or NV12, encoded at `quality`) and maps the buffers. Streaming starts
+    /// with the first frame asked for.
     pub fn open(device: &Path, width: u32, height: u32, fps: u32, quality: u8) -> Result<Self, CameraError> {
         Self::open_with(device, width, height, fps, quality, V4l2Options::default())
     }
@@ -303,8 +306,11 @@ impl V4l2Camera {
         let setup = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> Result<(), CameraError> {
             cam.query_caps()?;
             cam.negotiate(width, height, fps)?;
-            cam.map_buffers()?;
-            cam.start()
+            // Streaming starts at the first frame asked for (`advance`), not here: what the
+            // caller sets up between open and its loop (the store, other cameras, the web
+            // side; a second under TCG) would otherwise fill every buffer, and the driver
+            // would drop the frames after them.
+            cam.map_buffers()
         }));
         match setup {
             Ok(Ok(())) => Ok(cam),
@@ -603,6 +609,9 @@ impl V4l2Camera {
     /// error without holding a borrow of the frame (see `camera::reopen`).
     pub fn advance(&mut self) -> Result<(), CameraError> {
         self.ready = None;
+        if !self.streaming {
+            self.start()?;
+        }
         if let Some(i) = self.held.take() {
             self.queue(i).map_err(|e| err_from_io(e, "VIDIOC_QBUF", &self.path))?;
         }
