@@ -129,10 +129,16 @@ config_props = {
 }
 # The cameras besides the first (src/config/cameras.rs); not required, as in old configs.
 cameras_prop = {'type': 'array', 'maxItems': 3, 'description': 'the cameras besides the first (docs/CONFIG.md "Several cameras"); rtsp:// passwords are shown as ********, and sent back so they keep the saved one', 'items': {'type': 'object', 'additionalProperties': False, 'required': ['name', 'source'], 'properties': {'name': {'type': 'string', 'pattern': '^[a-z0-9_-]{1,16}$'}, 'source': {'type': 'string', 'maxLength': 192}, 'width': {'type': 'integer', 'minimum': 16, 'maximum': 7680}, 'height': {'type': 'integer', 'minimum': 16, 'maximum': 4320}, 'fps': {'type': 'integer', 'minimum': 1, 'maximum': 120}, 'codec': {'type': 'string', 'enum': ['h264', 'mjpeg']}, 'bitrate_kbps': {'type': 'integer', 'minimum': 100, 'maximum': 50000}, 'stall_s': {'type': 'integer', 'minimum': 1, 'maximum': 120}}}}
-Config = {"type": "object", "properties": dict(config_props, cameras=cameras_prop), "required": list(config_props), "additionalProperties": False}
+# The first camera may be an IP camera: camera_device is then its rtsp:// URL (password shown
+# as ********). The patch's pattern leaves URLs out, as it leaves `cameras` out: a generated
+# URL would have blackbox connect to a host that isn't 127.0.0.1.
+camera_device_any = dict(config_props["camera_device"], maxLength=192,
+                         pattern=config_props["camera_device"]["pattern"][:-3] + "|rtsp://[!-~]{1,185})?$",
+                         description=config_props["camera_device"]["description"] + "; or an RTSP camera's rtsp://[user:password@]host[:port]/path (its password shown as ********; sent back, it keeps the saved one)")
+Config = {"type": "object", "properties": dict(config_props, camera_device=camera_device_any, cameras=cameras_prop), "required": list(config_props), "additionalProperties": False}
 # PUT also takes `cameras` (the whole list, checked as the file is): left out of the patch's
 # schema, as its rules (unique names, sources a device, URL or file) are more than a schema says.
-ConfigPatch = {"type": "object", "properties": config_props, "additionalProperties": False, "description": "any subset of the config keys (and `cameras`: the whole list, as in Config)"}
+ConfigPatch = {"type": "object", "properties": config_props, "additionalProperties": False, "description": "any subset of the config keys (and `cameras`: the whole list, as in Config; `camera_device` also takes an rtsp:// URL, as in Config)"}
 nint = lambda: {"type": "integer", "minimum": 0}
 Status = {"type": "object", "required": ["recording", "state", "camera", "format", "fps", "frames", "delivered", "camera_sequence", "dropped", "lost", "durable_seq", "storage", "segments", "oldest", "newest", "started", "uptime_s", "system", "live_clients", "version", "name", "cameras"],
   "properties": {

@@ -319,13 +319,18 @@ fn v4l2_camera(spec: &str, c: &Config, wait: bool) -> Result<Box<dyn Camera>, St
     }
 }
 
-/// The camera when no `--source` is given: `camera_device` from the config (waited for when
-/// it isn't there yet), else the first `/dev/video*` that opens as a capture device with a
+/// The camera when no `--source` is given: `camera_device` from the config (a V4L2 device,
+/// waited for when it isn't there yet, or an RTSP camera's URL), else the first `/dev/video*` that opens as a capture device with a
 /// usable format, else `synthetic`.
 fn default_camera(c: &Config) -> Result<Box<dyn Camera>, String> {
-    if !c.camera_device.is_empty() {
-        log::info!("camera: camera_device {} from the configuration", c.camera_device.as_str());
-        return v4l2_camera(c.camera_device.as_str(), c, true);
+    let dev = c.camera_device.as_str();
+    if dev.starts_with("rtsp://") {
+        log::info!("camera: camera_device {} from the configuration", crate::config::cameras::redact(dev));
+        return Ok(rtsp_camera(crate::config::cameras::FIRST, dev, crate::config::cameras::DEFAULT_STALL_S, c));
+    }
+    if !dev.is_empty() {
+        log::info!("camera: camera_device {dev} from the configuration");
+        return v4l2_camera(dev, c, true);
     }
     let opts = V4l2Options { h264: v4l2_h264(c), ..Default::default() };
     if let Some(cam) = v4l2cam::first_usable(c.video_res_width, c.video_res_height, c.video_fps, c.mjpeg_quality, opts) {

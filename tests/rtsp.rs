@@ -11,6 +11,9 @@
 //! - wrong credentials: a clear error in the log, retried with backoff, never the password in
 //!   the log or the API; the API's hidden password sent back keeps the real one;
 //! - the export of the RTSP camera plays in Chromium (`<video>`).
+//!
+//! And the first camera as an RTSP camera (`camera_device`, no `--source`), sending 25 fps
+//! into segments sized for the 10 its config says: every picture stored, in order.
 
 mod support;
 
@@ -153,7 +156,7 @@ fn an_rtsp_camera_records_what_the_server_sends_and_survives_its_loss() {
     assert_eq!(gaps.len(), 1, "one gap: {segs}");
     assert!(gaps[0] >= away - 1.0 && gaps[0] <= away + resumed_after.as_secs_f64() + 8.0, "gap {:.1} s for {away:.1} s away", gaps[0]);
     let lost = camera(&r.json("/api/status"), "ipcam")["lost"].clone();
-    assert_eq!(lost["driver"], 0, "TCP delivers every packet: {lost}");
+    assert_eq!((&lost["driver"], &lost["store"]), (&0.into(), &0.into()), "TCP delivers every packet, and the store keeps them: {lost}");
     drop(srv);
     r.stop();
 
@@ -211,4 +214,61 @@ fn an_rtsp_camera_records_what_the_server_sends_and_survives_its_loss() {
         .unwrap();
     let said = String::from_utf8_lossy(&play.stdout);
     assert!(play.status.success() && said.contains("CHROMIUM PLAYED"), "{said}{}", String::from_utf8_lossy(&play.stderr));
+}
+
+/// The first camera is an IP camera (config `camera_device`, no `--source`): it records what
+/// the server sends, its password is never shown, and a PUT that sends the shown URL back keeps
+/// it. The server sends 25 fps, the config says 10, and segments are 4 s: each segment's index
+/// is sized for 10 fps (124 frames) until the store has seen the rate, and one that filled
+/// right after an IDR lost the pictures up to the next one (CI, issue 19).
+#[test]
+fn the_first_camera_from_camera_device_records_an_rtsp_camera() {
+    if !have_rtsp_server() {
+        eprintln!("skipped: no GStreamer RTSP server (gir1.2-gst-rtsp-server-1.0, python3-gi)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let src: PathBuf = dir.path().join("src.mp4");
+    let st = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25", "-t", "60"])
+        .args(["-c:v", "libx264", "-profile:v", "baseline", "-g", "25", "-bf", "0", "-pix_fmt", "yuv420p"])
+        .arg(&src)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let sent = support::picture_hashes(&src, None);
+    let port = free_port();
+    let _srv = server(port, &src);
+    let url = format!("rtsp://viewer:{PASSWORD}@127.0.0.1:{port}/cam");
+    let config = format!(r#"{{"camera_device": "{url}", "video_fps": 10, "video_bitrate_kbps": 500, "storage_cap_gb": 1, "segment_length_s": 4}}"#);
+    let r = Run::start_config(dir.path(), &config, None);
+    r.wait(40, "the first camera's first 400 pictures", |r| frames(r, "front") >= 400);
+    let s = r.json("/api/status");
+    assert!(s["camera"].as_str().unwrap().starts_with("RTSP rtsp://127.0.0.1:"), "{s}");
+    assert_eq!((s["format"]["width"].as_u64(), s["format"]["height"].as_u64()), (Some(320), Some(240)), "{s}");
+    let lost = s["lost"].clone();
+    assert!(lost.as_object().unwrap().values().all(|v| v == 0), "nothing lost: {lost}");
+
+    let (_, cfg) = r.http("GET", "/api/config", "").unwrap();
+    assert!(!cfg.contains(PASSWORD), "a password in GET /api/config: {cfg}");
+    assert!(cfg.contains(&format!("rtsp://viewer:********@127.0.0.1:{port}/cam")), "{cfg}");
+    let v: serde_json::Value = serde_json::from_str(&cfg).unwrap();
+    let body = serde_json::json!({ "camera_device": v["camera_device"] }).to_string();
+    let (st, answer) = r.http("PUT", "/api/config", &body).unwrap();
+    assert_eq!(st, 200, "{answer}");
+    let saved = std::fs::read_to_string(dir.path().join("cfg.json")).unwrap();
+    assert!(saved.contains(&url) && !saved.contains("********"), "{saved}");
+    let log = r.stop();
+    assert!(!log.contains(PASSWORD), "a password in the log");
+
+    // One session: the stored pictures are the file's first ones, in order, none missing.
+    let out = dir.path().join("front.mp4");
+    let st = Command::new(env!("CARGO_BIN_EXE_blackbox")).arg("export").arg(dir.path().join("data")).arg("-o").arg(&out).status().unwrap();
+    assert!(st.success());
+    let stored = support::picture_hashes(&out, None);
+    assert!(stored.len() >= 400, "{}", stored.len());
+    let first_wrong = stored.iter().zip(&sent).position(|(a, b)| a != b);
+    assert_eq!(first_wrong, None, "stored picture {first_wrong:?} is not the server's at that place");
+    let segs = std::fs::read_dir(dir.path().join("data/segments")).unwrap().count();
+    assert!(segs >= 4, "4 s segments: {segs}");
 }

@@ -299,16 +299,22 @@ pub fn redact(source: &str) -> std::borrow::Cow<'_, str> {
 /// password the same camera had before (the API never showed it, so the client sent it back).
 pub fn restore_passwords(new: &mut Cameras, old: &Cameras) {
     for c in new.iter_mut() {
-        let Ok(u) = crate::camera::rtsp_url::Url::parse(&c.source) else { continue };
-        if u.password.as_deref() != Some(HIDDEN) {
-            continue;
-        }
         let Some(prev) = old.iter().find(|o| o.name == c.name) else { continue };
-        let Ok(p) = crate::camera::rtsp_url::Url::parse(&prev.source) else { continue };
-        if p.user == u.user && p.host == u.host && p.port == u.port && p.path == u.path {
+        if restore_password(&c.source, &prev.source).is_some() {
             c.source = prev.source.clone();
         }
     }
+}
+
+/// `new` with the [`HIDDEN`] password, when `old` is the same URL (user, host, port, path)
+/// with a password: `old`, whose password the API never showed. Else `None`.
+pub fn restore_password(new: &str, old: &str) -> Option<String> {
+    let u = crate::camera::rtsp_url::Url::parse(new).ok()?;
+    if u.password.as_deref() != Some(HIDDEN) {
+        return None;
+    }
+    let p = crate::camera::rtsp_url::Url::parse(old).ok()?;
+    (p.user == u.user && p.host == u.host && p.port == u.port && p.path == u.path && p.password.is_some()).then(|| old.to_string())
 }
 
 #[cfg(test)]

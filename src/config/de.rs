@@ -105,8 +105,9 @@ impl<'de> Visitor<'de> for ConfigVisitor<'_, '_> {
         let ctx = self.ctx;
         let mut cfg = Config::default();
         let mut seen = 0u32;
-        // Unescaped string values land here (the longest string key holds 128 bytes).
-        let mut text: heapless::String<128> = heapless::String::new();
+        // Unescaped string values land here (the longest string key, camera_device, holds 192
+        // bytes: an RTSP camera's URL).
+        let mut text: heapless::String<192> = heapless::String::new();
         loop {
             ctx.key = None;
             // No unescape buffer is given to serde-json-core, so strings come back raw

@@ -148,7 +148,7 @@ impl Key {
             Key::VideoResWidth => u(16, 7680),
             Key::VideoResHeight => u(16, 4320),
             Key::SegmentLengthS => u(1, 3600),
-            Key::CameraDevice => Ty::Str { max: 128 },
+            Key::CameraDevice => Ty::Str { max: 192 },
             Key::MjpegQuality => u(1, 100),
             Key::EmbedTimestamp => Ty::Bool,
             Key::CommitIntervalMs => u(10, 60_000),
@@ -335,6 +335,11 @@ pub(super) fn check(key: Key, val: Val<'_>, shown: &dyn fmt::Display) -> Result<
                 Some(key),
                 format_args!("config key \"camera_device\": must not contain a NUL character"),
             )),
+            // An IP camera as the first camera (the URL's own error says what is wrong).
+            Key::CameraDevice if s.starts_with("rtsp://") => match crate::camera::rtsp_url::Url::parse(s) {
+                Ok(_) => Ok(()),
+                Err(e) => Err(ConfigError::new(ConfigErrorKind::InvalidValue, Some(key), format_args!("config key \"camera_device\": {e}"))),
+            },
             Key::VideoCodec if VideoCodec::from_name(s).is_none() => Err(ConfigError::new(
                 ConfigErrorKind::InvalidValue,
                 Some(key),

@@ -80,7 +80,7 @@ pub struct Config {
     /// Length of one segment file in seconds; 1..=3600.
     pub segment_length_s: u32,
     /// Camera device path; empty = auto-detect (at most 128 bytes).
-    pub camera_device: heapless::String<128>,
+    pub camera_device: heapless::String<192>,
     /// JPEG quality for frames the recorder encodes; 1..=100.
     pub mjpeg_quality: u8,
     /// Burn the UTC time into each frame.

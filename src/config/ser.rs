@@ -18,6 +18,8 @@ impl Config {
         for (i, key) in Key::ALL.into_iter().enumerate() {
             write!(w, "  \"{}\": ", key.name())?;
             match self.get(key) {
+                // The first camera's RTSP URL: its password hidden too.
+                Val::Str(s) if hide && key == Key::CameraDevice => write_json_str(w, &super::cameras::redact(s))?,
                 Val::Str(s) => write_json_str(w, s)?,
                 Val::Uint(v) => write!(w, "{v}")?,
                 Val::Float(v) if !v.is_finite() => w.write_str("null")?,

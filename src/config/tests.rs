@@ -231,18 +231,18 @@ fn out_of_range_is_refused_with_key_and_range() {
 
 #[test]
 fn strings() {
-    let e = err(&format!(r#"{{"camera_device": "{}"}}"#, "x".repeat(129)));
+    let e = err(&format!(r#"{{"camera_device": "{}"}}"#, "x".repeat(193)));
     assert_eq!(e.kind(), ConfigErrorKind::InvalidValue);
     assert_eq!(
         e.to_string(),
-        "config key \"camera_device\": string is too long (allowed at most 128 bytes)"
+        "config key \"camera_device\": string is too long (allowed at most 192 bytes)"
     );
-    let c = ok(&format!(r#"{{"camera_device": "{}"}}"#, "é".repeat(64)));
-    assert_eq!(c.camera_device.len(), 128);
+    let c = ok(&format!(r#"{{"camera_device": "{}"}}"#, "é".repeat(96)));
+    assert_eq!(c.camera_device.len(), 192);
     assert!(
-        err(&format!(r#"{{"camera_device": "{}x"}}"#, "é".repeat(64)))
+        err(&format!(r#"{{"camera_device": "{}x"}}"#, "é".repeat(96)))
             .to_string()
-            .contains("128")
+            .contains("192")
     );
     let e = err(&format!(r#"{{"listen": "127.0.0.1:{}"}}"#, "0".repeat(60)));
     assert!(e.to_string().contains("at most 64 bytes"), "{e}");
@@ -516,7 +516,7 @@ fn to_json_round_trip() {
 fn to_json_worst_case_fits() {
     let mut c = full();
     c.listen = heapless::String::try_from("\u{1}".repeat(64).as_str()).unwrap();
-    c.camera_device = heapless::String::try_from("\u{1}".repeat(128).as_str()).unwrap();
+    c.camera_device = heapless::String::try_from("\u{1}".repeat(192).as_str()).unwrap();
     c.storage_cap_gb = -f64::MIN_POSITIVE;
     c.port = u16::MAX;
     c.min_free_mb = u32::MAX;
@@ -666,5 +666,26 @@ fn arbitrary_bytes_never_panic() {
         }
         let lossy = String::from_utf8_lossy(&bytes);
         let _ = Config::parse(lossy.as_bytes());
+    }
+}
+
+#[test]
+fn the_first_camera_can_be_an_rtsp_camera_whose_password_the_api_never_shows() {
+    let c = Config::parse(br#"{"camera_device": "rtsp://viewer:s3cret@192.0.2.7:8554/cam"}"#).unwrap();
+    assert_eq!(c.camera_device.as_str(), "rtsp://viewer:s3cret@192.0.2.7:8554/cam");
+    let shown = c.to_json_hidden();
+    assert!(!shown.contains("s3cret") && shown.contains("rtsp://viewer:********@192.0.2.7:8554/cam"), "{shown}");
+    // The file keeps it.
+    assert!(c.to_json().contains("s3cret"));
+    // Sent back hidden: the saved password; to another host: not carried over.
+    let back = Config::parse(shown.as_bytes()).unwrap();
+    let restored = super::cameras::restore_password(&back.camera_device, &c.camera_device);
+    assert_eq!(restored.as_deref(), Some(c.camera_device.as_str()));
+    let moved = back.camera_device.replace("192.0.2.7", "192.0.2.8");
+    assert_eq!(super::cameras::restore_password(&moved, &c.camera_device), None);
+    // A URL that doesn't parse is refused, naming the key.
+    for bad in [r#"{"camera_device": "rtsp://"}"#, r#"{"camera_device": "rtsp://host:99999/cam"}"#] {
+        let e = Config::parse(bad.as_bytes()).unwrap_err();
+        assert!(e.to_string().contains("camera_device"), "{bad}: {e}");
     }
 }

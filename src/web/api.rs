@@ -623,6 +623,9 @@ impl Api<'_> {
         let mut new = merge_config(&old, &o)?;
         // The API never shows an RTSP password: one sent back hidden keeps the saved one.
         crate::config::cameras::restore_passwords(&mut new.cameras, &old.cameras);
+        if let Some(s) = crate::config::cameras::restore_password(&new.camera_device, &old.camera_device) {
+            new.camera_device = heapless::String::try_from(s.as_str()).unwrap_or_default();
+        }
         if let Err(e) = new.save(self.config_path) {
             log::error!("web: saving {} failed: {e}", self.config_path.display());
             return Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot save the configuration: {e}")));
@@ -783,9 +786,11 @@ pub fn merge_config(old: &Config, body: &json::Object) -> Result<Config, ApiErro
             return Err(ApiError::bad_key(key, format!("config key {key:?}: must be printable ASCII")));
         }
     }
-    // Only V4L2 device nodes, with one answer for every other path (issue 15).
+    // Only V4L2 device nodes, with one answer for every other path (issue 15), or an RTSP
+    // camera's URL (checked as the config is).
     if let Some(Value::Str(v)) = body.get("camera_device")
         && !v.is_empty()
+        && !v.starts_with("rtsp://")
         && let Err(crate::camera::CameraError::Invalid(msg)) = crate::camera::v4l2::check_device(std::path::Path::new(v.as_str()))
     {
         return Err(ApiError::bad_key("camera_device", format!("config key \"camera_device\": {msg}")));

@@ -33,16 +33,23 @@ impl Run {
 
     /// With more config keys (`"key": value, ...`).
     pub fn start_with(dir: &Path, more_config: &str) -> Run {
+        let more = if more_config.is_empty() { String::new() } else { format!(", {more_config}") };
+        let config = format!(r#"{{"video_res_width": 160, "video_res_height": 120, "video_fps": 10, "storage_cap_gb": 1, "segment_length_s": 60{more}}}"#);
+        Run::start_config(dir, &config, Some("synthetic"))
+    }
+
+    /// With this whole config file, and `--source` when given (else the config's camera).
+    pub fn start_config(dir: &Path, config: &str, source: Option<&str>) -> Run {
         let addr = format!("127.0.0.1:{}", free_port());
         let log = dir.join(format!("stderr-{}.log", free_port()));
-        let more = if more_config.is_empty() { String::new() } else { format!(", {more_config}") };
-        std::fs::write(
-            dir.join("cfg.json"),
-            format!(r#"{{"video_res_width": 160, "video_res_height": 120, "video_fps": 10, "storage_cap_gb": 1, "segment_length_s": 60{more}}}"#),
-        )
-        .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_blackbox"))
-            .args(["run", "--source", "synthetic", "--data"])
+        std::fs::write(dir.join("cfg.json"), config).unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_blackbox"));
+        cmd.arg("run");
+        if let Some(s) = source {
+            cmd.args(["--source", s]);
+        }
+        let child = cmd
+            .arg("--data")
             .arg(dir.join("data"))
             .arg("--config")
             .arg(dir.join("cfg.json"))

@@ -32,7 +32,7 @@ const GPS = [
   ['audio', 'Record sound', { help: 'Off: the microphone is closed and no sound is stored (also the microphone button on the live page).' }],
 ];
 const ADVANCED = [
-  ['camera_device', 'Camera device', { help: 'For example /dev/video0. Empty: find one automatically.' }],
+  ['camera_device', 'Camera device', { help: 'For example /dev/video0, or rtsp://user:password@host/path for an IP camera. Empty: find one automatically.' }],
   ['keyframe_interval_s', 'Key frame every', { unit: 's', min: 1, max: 10 }],
   ['min_free_mb', 'Keep free on the card', { unit: 'MiB', min: 0, max: 1048576 }],
   ['commit_interval_ms', 'Sync interval', { unit: 'ms', min: 10, max: 60000, help: 'Longest time between syncs: the most video a power cut can take.' }],
