@@ -111,7 +111,7 @@ say "rtsp kill at uptime $(uptime_s)"
 # The host kills the server when it reads that line; the camera notices within stall_s (3 s).
 # Polled rather than slept for: the host's reaction time is the host's load.
 n=0
-while ! api '/api/status?camera=ip' | grep -q '"state":"camera_lost"' && [ $n -lt 24 ]; do sleep 0.5; n=$((n + 1)); done
+while ! api '/api/status?camera=ip' | grep -q '^{"recording":[a-z]*,"state":"camera_lost"' && [ $n -lt 24 ]; do sleep 0.5; n=$((n + 1)); done
 say "all ip away $(api '/api/status?camera=ip' | tr -d '\n')"
 n=0
 while ! api /api/status | grep -q '"name":"ip","state":"recording"' && [ $n -lt 60 ]; do sleep 0.5; n=$((n + 1)); done
