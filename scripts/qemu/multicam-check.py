@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Host-side judge of scripts/qemu/multicam-test: reads the guest's console, prints one
 "ok"/"FAIL" line per check and the figures, and exits 1 if anything failed."""
-import argparse, datetime, json, os, subprocess, sys
+import argparse, datetime, json, os, re, subprocess, sys
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--console", required=True)
@@ -39,6 +39,20 @@ def ts(s):
     return datetime.datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
 
 
+def late(section, t0, t1):
+    """Frames front's driver skipped between t0 and t1 while the recorder kept up: vivid's own
+    thread ran late (the whole VM descheduled by a loaded host), with our buffers queued. The
+    recorder tells these from its own lateness (docs/API.md, lost.driver); they are counted,
+    and they are no disturbance from another camera. Read from the guest's log lines."""
+    dev = re.search(r"front=(\S+)", rig("nodes ") or "")
+    n = 0
+    for l in lines:
+        m = re.match(r"\[" + section + r"\] (\S+) WARN .*camera (\S+): the driver dropped (\d+) frame\(s\).*the recorder was keeping up", l)
+        if m and dev and m[2] == dev[1] and t0 <= ts(m[1]) <= t1:
+            n += int(m[3])
+    return n
+
+
 def cam(status, name):
     return next((c for c in (status or {}).get("cameras", []) if c["name"] == name), None)
 
@@ -74,10 +88,12 @@ if check("unplug: status before and after", before is not None and after is not 
     # status can show one taken and not yet stored.
     taken, delivered = f1["delivered"] - f0["delivered"], s1 - s0
     lost0, lost1 = sum(f0["lost"].values()), sum(f1["lost"].values())
-    print(f"     front over the unplug: {taken} frames taken, driver delivered {delivered} (sequence {s0} -> {s1}), "
-          f"{f1['frames'] - f0['frames']} stored, lost {lost0} -> {lost1}")
-    check("unplug: front took every frame its driver delivered meanwhile", taken == delivered and delivered > 50, f"{taken} of {delivered}")
-    check("unplug: front lost nothing", lost1 == lost0, f"{lost0} -> {lost1}")
+    skipped = late("unplug", ts(f0["newest"]), ts(f1["newest"]))
+    print(f"     front over the unplug: {taken} frames taken, driver sequence {s0} -> {s1} ({delivered}), "
+          f"{f1['frames'] - f0['frames']} stored, lost {lost0} -> {lost1}, of which skipped by a late driver {skipped}")
+    check("unplug: front took every frame its driver delivered meanwhile", taken + skipped == delivered and delivered > 50,
+          f"{taken} + {skipped} of {delivered}")
+    check("unplug: front lost nothing (but what a late driver skipped)", lost1 - lost0 == skipped, f"{lost0} -> {lost1}, late {skipped}")
     check("unplug: rear lost while away", away is not None and away.get("state") == "camera_lost", (away or {}).get("state"))
     r = rig("unplug rear durable ") or ""
     f = r.split()
@@ -110,10 +126,12 @@ if check("all: status before and after", before is not None and after is not Non
           json.dumps([(c["name"], c["state"]) for c in before["cameras"]]))
     f0, f1 = cam(before, "front"), cam(after, "front")
     taken, delivered = f1["delivered"] - f0["delivered"], after["camera_sequence"] - before["camera_sequence"]
-    print(f"     front while rear was unplugged and the RTSP server was away: {taken} frames taken, driver delivered {delivered}, "
-          f"{f1['frames'] - f0['frames']} stored")
-    check("all: front took every frame its driver delivered", taken == delivered and delivered > 100, f"{taken} of {delivered}")
-    check("all: front lost nothing", sum(f1["lost"].values()) == sum(f0["lost"].values()), json.dumps(f1["lost"]))
+    skipped = late("all", ts(f0["newest"]), ts(f1["newest"]))
+    print(f"     front while rear was unplugged and the RTSP server was away: {taken} frames taken, driver sequence {delivered}, "
+          f"{f1['frames'] - f0['frames']} stored, skipped by a late driver {skipped}")
+    check("all: front took every frame its driver delivered", taken + skipped == delivered and delivered > 100, f"{taken} + {skipped} of {delivered}")
+    check("all: front lost nothing (but what a late driver skipped)", sum(f1["lost"].values()) - sum(f0["lost"].values()) == skipped,
+          json.dumps(f1["lost"]))
     for n in ("rear", "ip"):
         c0, c1 = cam(before, n), cam(after, n)
         check(f"all: {n} recording again by itself", c1["state"] == "recording" and c1["frames"] > c0["frames"] + 20,

@@ -19,12 +19,18 @@
 //!   (whose handle `unwrap`s `close`) inside `catch_unwind`: a camera error never aborts the
 //!   process.
 
+mod format;
+mod nodes;
+
+pub use format::Pixel;
+pub use nodes::{check_device, first_usable, video_nodes, V4L2_MAJOR};
+
 use crate::camera::encode::JpegEncoder;
 use crate::camera::h264dev::{self, H264Joiner};
 use crate::camera::overlay::{self, Raw};
 use crate::camera::{Camera, CameraError, Codec, FrameMeta};
 use crate::clock;
-use crate::codec::encoder::{H264Settings, VideoEncoder};
+use crate::codec::encoder::VideoEncoder;
 use crate::codec::raw::RawFrame;
 use std::ffi::c_void;
 use std::io;
@@ -34,8 +40,7 @@ use v4l::buffer::Type as BufType;
 use v4l::memory::Memory;
 use v4l::v4l_sys::{v4l2_buffer, v4l2_capability, v4l2_requestbuffers};
 use v4l::v4l2::{self as raw, vidioc};
-use v4l::video::Capture;
-use v4l::{Device, Format, FourCC};
+use v4l::Device;
 
 /// mmap buffers requested (the driver may give more; fewer is refused).
 pub const BUFFERS: u32 = 4;
@@ -49,51 +54,6 @@ const BUF_FLAG_ERROR: u32 = 0x0000_0040;
 const BUF_FLAG_TIMESTAMP_MASK: u32 = 0x0000_e000;
 const BUF_FLAG_TIMESTAMP_MONOTONIC: u32 = 0x0000_2000;
 
-/// The pixel formats blackbox can record, best first.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Pixel {
-    /// H.264 (`H264`, Annex-B access units: UVC frame-based H.264, bcm2835-v4l2): stored as
-    /// delivered. Taken only when recording H.264 (`video_codec=h264`).
-    H264,
-    /// Motion JPEG (`MJPG`, or `JPEG`): stored untouched.
-    Mjpeg,
-    /// Packed 4:2:2 `YUYV`: encoded.
-    Yuyv,
-    /// Semi-planar 4:2:0 `NV12`: encoded.
-    Nv12,
-}
-
-impl Pixel {
-    /// `H264`, `MJPG`/`JPEG`, `YUYV` or `NV12` (any case), as in `--source v4l2:/dev/video0@NV12`.
-    pub fn from_name(name: &str) -> Option<Pixel> {
-        let b = name.as_bytes();
-        let mut up = [0u8; 4];
-        if b.len() != 4 {
-            return None;
-        }
-        for (u, c) in up.iter_mut().zip(b) {
-            *u = c.to_ascii_uppercase();
-        }
-        Pixel::from_fourcc(&FourCC::new(&up))
-    }
-    fn from_fourcc(f: &FourCC) -> Option<Pixel> {
-        match &f.repr {
-            b"H264" => Some(Pixel::H264),
-            b"MJPG" | b"JPEG" => Some(Pixel::Mjpeg),
-            b"YUYV" => Some(Pixel::Yuyv),
-            b"NV12" => Some(Pixel::Nv12),
-            _ => None,
-        }
-    }
-    fn rank(self) -> u8 {
-        match self {
-            Pixel::H264 => 0,
-            Pixel::Mjpeg => 1,
-            Pixel::Yuyv => 2,
-            Pixel::Nv12 => 3,
-        }
-    }
-}
 
 /// What to ask of the device beyond size, rate and quality.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -222,38 +182,6 @@ fn cstr(bytes: &[u8]) -> String {
     String::from_utf8_lossy(&bytes[..n]).into_owned()
 }
 
-/// Major number of V4L2 device nodes (`/dev/video*`, `/dev/v4l-subdev*`).
-pub const V4L2_MAJOR: u32 = 81;
-
-/// Whether `device` may be opened as a camera: a character device with major 81, or a path
-/// under `/dev/` that does not exist yet (a USB camera plugged in later: waited for). Anything
-/// else gets the same error whether or not it exists, so the setting can't probe the file
-/// system (issue 15).
-pub fn check_device(device: &Path) -> Result<(), CameraError> {
-    let refused = || {
-        CameraError::Invalid(format!(
-            "{}: not a V4L2 video device (camera_device takes a character device with major {V4L2_MAJOR}, e.g. /dev/video0)",
-            device.display()
-        ))
-    };
-    if !device.is_absolute() || !device.starts_with("/dev/") || device.components().any(|c| c == std::path::Component::ParentDir) {
-        return Err(refused());
-    }
-    match std::fs::metadata(device) {
-        Ok(m) => {
-            use std::os::unix::fs::{FileTypeExt, MetadataExt};
-            if m.file_type().is_char_device() && rustix::fs::major(m.rdev()) == V4L2_MAJOR {
-                Ok(())
-            } else {
-                Err(refused())
-            }
-        }
-        // Under /dev/ only: a camera not plugged in (yet). Same text as the open's (the rig
-        // and the logs look for it).
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(CameraError::Disconnected(format!("{}: {e}", device.display()))),
-        Err(_) => Err(refused()),
-    }
-}
 
 impl V4l2Camera {
     /// Opens `device`, negotiates a format near `width` x `height` at `fps` (MJPEG at that size
@@ -346,132 +274,6 @@ impl V4l2Camera {
         Ok(())
     }
 
-    fn negotiate(&mut self, width: u32, height: u32, fps: u32) -> Result<(), CameraError> {
-        let dev = &*self.dev;
-        let offered = dev.enum_formats().map_err(|e| err_from_io(e, "VIDIOC_ENUM_FMT", &self.path))?;
-        let h264 = self.opts.h264.is_some();
-        let mut cands: Vec<(Pixel, FourCC)> = offered
-            .iter()
-            .filter_map(|d| Pixel::from_fourcc(&d.fourcc).map(|p| (p, d.fourcc)))
-            .filter(|(p, _)| h264 || *p != Pixel::H264)
-            .collect();
-        let prefer = self.opts.prefer;
-        cands.sort_by_key(|(p, _)| (Some(*p) != prefer, p.rank()));
-        if cands.is_empty() {
-            let names: Vec<String> = offered.iter().map(|d| d.fourcc.to_string()).collect();
-            return Err(CameraError::Invalid(format!(
-                "{}: no usable pixel format (offers {}; blackbox takes {}MJPG, JPEG, YUYV, NV12)",
-                self.path.display(),
-                names.join(", "),
-                if h264 { "H264, " } else { "" }
-            )));
-        }
-        // Ask for each in turn; the first one the driver grants at the exact size wins, else
-        // the best one at whatever size the driver adjusted to.
-        let mut best: Option<(Pixel, Format)> = None;
-        for (p, fc) in &cands {
-            let got = match dev.set_format(&Format::new(width, height, *fc)) {
-                Ok(f) => f,
-                Err(e) if e.raw_os_error() == Some(libc::ENODEV) => return Err(err_from_io(e, "VIDIOC_S_FMT", &self.path)),
-                Err(e) => {
-                    log::warn!("camera {}: {fc} {width}x{height} refused: {e}", self.path.display());
-                    continue;
-                }
-            };
-            if got.fourcc != *fc || got.width % 2 != 0 || got.height % 2 != 0 {
-                continue;
-            }
-            let exact = got.width == width && got.height == height;
-            if exact {
-                best = Some((*p, got));
-                break;
-            }
-            if best.is_none() {
-                best = Some((*p, got));
-            }
-        }
-        let Some((pixel, _)) = best else {
-            return Err(CameraError::Invalid(format!("{}: the driver granted no usable format", self.path.display())));
-        };
-        // Set the winner again (later attempts may have changed the device's format).
-        let fmt = best.map(|(_, f)| f).unwrap();
-        let fmt = dev.set_format(&fmt).map_err(|e| err_from_io(e, "VIDIOC_S_FMT", &self.path))?;
-        if fmt.width != width || fmt.height != height {
-            log::warn!(
-                "camera {}: {}x{} not offered; recording {}x{}",
-                self.path.display(),
-                width,
-                height,
-                fmt.width,
-                fmt.height
-            );
-        }
-        self.pixel = pixel;
-        self.fourcc = fmt.fourcc.repr;
-        self.width = fmt.width;
-        self.height = fmt.height;
-        let min_stride = match pixel {
-            Pixel::H264 => 0,
-            Pixel::Yuyv => 2 * fmt.width as usize,
-            _ => fmt.width as usize,
-        };
-        self.stride = (fmt.stride as usize).max(min_stride);
-        // Frame rate: ask, then believe what the driver reports.
-        let want = v4l::video::capture::Parameters::with_fps(fps.max(1));
-        let params = match dev.set_params(&want) {
-            Ok(p) => Some(p),
-            Err(e) => {
-                log::warn!("camera {}: cannot set {fps} fps: {e}", self.path.display());
-                dev.params().ok()
-            }
-        };
-        if let Some(p) = params
-            && p.interval.numerator > 0
-            && p.interval.denominator > 0
-        {
-            let got = (p.interval.denominator as f64 / p.interval.numerator as f64).round().max(1.0) as u32;
-            if got != fps {
-                log::warn!("camera {}: asked for {fps} fps, the driver runs at {got}", self.path.display());
-            }
-            self.fps = got;
-        }
-        match (pixel, self.opts.h264) {
-            (Pixel::Mjpeg, _) => {}
-            (Pixel::H264, Some(o)) => {
-                self.joiner = Some(Box::new(H264Joiner::new(self.max_buffer_hint(&fmt))));
-                h264dev::set_encoder_controls(self.fd, &self.path, self.fps, o.bitrate_kbps, o.keyframe_interval_s);
-            }
-            (Pixel::H264, None) => {}
-            (_, Some(o)) => {
-                let fps = self.fps.max(1);
-                let settings = H264Settings {
-                    width: self.width,
-                    height: self.height,
-                    fps,
-                    bitrate_kbps: o.bitrate_kbps,
-                    keyframe_interval: fps.saturating_mul(o.keyframe_interval_s.max(1)),
-                };
-                self.h264enc = Some(
-                    crate::codec::m2m::select_h264(settings)
-                        .map_err(|e| CameraError::Invalid(format!("{}: H.264 encoder: {e}", self.path.display())))?,
-                );
-            }
-            (_, None) => {
-                let q = self.quality;
-                self.encoder = Some(
-                    JpegEncoder::new(self.width, self.height, q)
-                        .map_err(|e| CameraError::Invalid(format!("{}: {e}", self.path.display())))?,
-                );
-            }
-        }
-        Ok(())
-    }
-
-    /// The largest frame the driver says a buffer holds (`sizeimage`), for the H.264 joiner's
-    /// buffer; the mmap buffers' real length replaces it once they are mapped.
-    fn max_buffer_hint(&self, fmt: &Format) -> usize {
-        (fmt.size as usize).max(64 << 10)
-    }
 
     fn map_buffers(&mut self) -> Result<(), CameraError> {
         // SAFETY: plain C struct, zeroed.
@@ -874,55 +676,10 @@ impl Drop for V4l2Camera {
     }
 }
 
-/// The `/dev/video*` nodes, in numeric order.
-pub fn video_nodes() -> Vec<PathBuf> {
-    let mut nodes: Vec<(u32, PathBuf)> = std::fs::read_dir("/dev")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let name = e.file_name();
-            let n = name.to_str()?.strip_prefix("video")?.parse::<u32>().ok()?;
-            Some((n, e.path()))
-        })
-        .collect();
-    nodes.sort();
-    nodes.into_iter().map(|(_, p)| p).collect()
-}
-
-/// The first `/dev/video*` that opens as a capture device with a usable format, opened.
-pub fn first_usable(width: u32, height: u32, fps: u32, quality: u8, opts: V4l2Options) -> Option<V4l2Camera> {
-    for node in video_nodes() {
-        match V4l2Camera::open_with(&node, width, height, fps, quality, opts) {
-            Ok(c) => return Some(c),
-            Err(e) => log::info!("camera {}: not usable: {e}", node.display()),
-        }
-    }
-    None
-}
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_v4l2_character_devices_are_taken_and_the_error_says_nothing_of_other_paths() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("video0");
-        std::fs::write(&file, b"x").unwrap();
-        let msg = |p: &str| match check_device(Path::new(p)) {
-            Err(CameraError::Invalid(m)) => m.replace(p, "PATH"),
-            other => panic!("{p}: {other:?}"),
-        };
-        // Existing or not, file, directory or another device: one answer.
-        let f = file.display().to_string();
-        let answers: Vec<String> =
-            [f.as_str(), "/etc/shadow", "/etc/no-such-file", "/dev/null", "/dev/shm", "/dev/../etc/passwd", "relative/v9"].iter().map(|p| msg(p)).collect();
-        assert!(answers.windows(2).all(|w| w[0] == w[1]), "{answers:?}");
-        assert!(answers[0].contains("major 81"), "{}", answers[0]);
-        // A camera not plugged in yet is waited for.
-        assert!(matches!(check_device(Path::new("/dev/video-not-plugged-in")), Err(CameraError::Disconnected(_))));
-    }
 
     #[test]
     fn a_missing_device_is_an_error_not_a_panic() {
@@ -940,17 +697,9 @@ mod tests {
         assert!(V4l2Camera::open(Path::new("/dev/null"), 640, 360, 30, 80).is_err());
     }
 
-    #[test]
-    fn fourccs_rank_mjpeg_first() {
-        assert_eq!(Pixel::from_fourcc(&FourCC::new(b"MJPG")), Some(Pixel::Mjpeg));
-        assert_eq!(Pixel::from_fourcc(&FourCC::new(b"JPEG")), Some(Pixel::Mjpeg));
-        assert_eq!(Pixel::from_fourcc(&FourCC::new(b"YUYV")), Some(Pixel::Yuyv));
-        assert_eq!(Pixel::from_fourcc(&FourCC::new(b"NV12")), Some(Pixel::Nv12));
-        assert_eq!(Pixel::from_fourcc(&FourCC::new(b"H264")), Some(Pixel::H264));
-        assert_eq!(Pixel::from_name("h264"), Some(Pixel::H264));
-        assert!(Pixel::H264.rank() < Pixel::Mjpeg.rank());
-        assert!(Pixel::Mjpeg.rank() < Pixel::Yuyv.rank() && Pixel::Yuyv.rank() < Pixel::Nv12.rank());
-    }
+
+
+
 
     #[test]
     fn a_gap_is_the_recorders_when_the_frame_before_it_had_waited() {
