@@ -241,7 +241,8 @@ impl RecorderStatus {
 
     /// Per frame from the camera (the capture side): its capture times. No allocation.
     pub fn frame(&self, utc_ns: i64, mono_ns: u64) {
-        self.delivered.fetch_add(1, Relaxed);
+        // Release: a snapshot that sees this count sees the sequence stored before it.
+        self.delivered.fetch_add(1, std::sync::atomic::Ordering::Release);
         self.last_frame_mono_ns.store(mono_ns.max(self.last_frame_mono_ns.load(Relaxed)), Relaxed);
         self.newest_utc_ns.store(utc_ns, Relaxed);
         if self.oldest_utc_ns.load(Relaxed) == NONE_I64 {
@@ -305,7 +306,7 @@ impl RecorderStatus {
             run_active: self.recording.load(Relaxed),
             state,
             frames: self.frames.load(Relaxed),
-            delivered: self.delivered.load(Relaxed),
+            delivered: self.delivered.load(std::sync::atomic::Ordering::Acquire),
             camera_sequence: opt_u(self.camera_sequence.load(Relaxed)),
             dropped: lost.total(),
             lost,

@@ -361,6 +361,9 @@ fn capture(
                 live.publish(capture_seq, &meta, data);
                 capture_seq += 1;
                 if let Some(st) = status {
+                    // The driver's sequence and the count of frames taken move together (a
+                    // status read between them would show one frame taken and not sequenced).
+                    st.camera_sequence(camera.sequence());
                     st.frame(meta.utc_ns, meta.mono_ns);
                 }
                 if s.delivered == WARMUP_FRAMES {
