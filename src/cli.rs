@@ -308,8 +308,11 @@ fn v4l2_camera(spec: &str, c: &Config, wait: bool) -> Result<Box<dyn Camera>, St
     let opts = V4l2Options { prefer, timestamp: c.embed_timestamp, h264 };
     let (w, h, fps, q) = (c.video_res_width, c.video_res_height, c.video_fps, c.mjpeg_quality);
     let path = PathBuf::from(dev);
-    let open = move || V4l2Camera::open_with(&path, w, h, fps, q, opts);
-    match open() {
+    // Opened now, it streams from the first frame the recorder asks for, once the rest is set
+    // up; reopened (on trouble), it streams at once and a failing STREAMON is a failed open.
+    let first = V4l2Camera::open_with(&path, w, h, fps, q, opts);
+    let open = move || V4l2Camera::open_with(&path, w, h, fps, q, opts).and_then(V4l2Camera::streaming);
+    match first {
         Ok(cam) => Ok(Box::new(Reopening::new(cam, dev, open))),
         Err(CameraError::Disconnected(why)) if wait => {
             log::warn!("camera {dev}: not there ({why}); recording starts when it appears");

@@ -141,8 +141,8 @@ pub struct Store {
     next_seq: u64,
     durable_seq: Option<u64>,
     bytes_per_s: u64,
-    /// Frames per second of the last closed segment: a camera faster than `opts.fps` (an RTSP
-    /// camera sends what it sends) gets segments whose index holds its rate.
+    /// Frames per second of the last closed segment (of 1 s or more): a camera faster than
+    /// `opts.fps` (an RTSP camera sends what it sends) gets segments whose index holds its rate.
     fps_seen: u32,
     /// Where the open segment's last key frame began: (frames before it, write offset).
     gop_mark: Option<(u64, u64)>,
@@ -476,6 +476,13 @@ impl Store {
     /// Seals the open segment and renames it to its closed name.
     pub fn close_segment(&mut self) -> Result<(), StoreError> {
         let Some(w) = self.writer.take() else { return Ok(()) };
+        // The rate the camera had, on the monotonic clock (a UTC step can't skew it), rounded:
+        // only a camera clearly faster than configured changes the next index's size (which
+        // then allocates once, at this rotation).
+        let (frames, span) = (w.frames(), w.last_mono_ns().saturating_sub(w.header().start_mono_ns));
+        if frames >= 2 && span >= 1_000_000_000 {
+            self.fps_seen = ((frames - 1).saturating_mul(1_000_000_000) + span / 2).checked_div(span).unwrap_or(0).min(1000) as u32;
+        }
         let (sealed, file, index) = match w.seal() {
             Ok(s) => s,
             Err(e) => {
@@ -504,8 +511,6 @@ impl Store {
         self.seg_dir_file.sync_all()?;
         let secs = sealed.end_utc_ns.saturating_sub(sealed.header.start_utc_ns).max(1_000_000_000) as u64 / 1_000_000_000;
         self.bytes_per_s = sealed.used / secs.max(1);
-        let span = sealed.max_utc_ns.saturating_sub(sealed.header.start_utc_ns).max(1_000_000_000) as u64;
-        self.fps_seen = (sealed.frames.saturating_mul(1_000_000_000).div_ceil(span)).min(1000) as u32;
         if self.closed.len() == self.closed.capacity() {
             self.closed.reserve(4096);
         }

@@ -7,7 +7,8 @@
 //!
 //! - mmap streaming with at least [`BUFFERS`] buffers, all queued before `STREAMON`, which
 //!   comes with the first frame asked for (not at open: the caller's set-up would fill the
-//!   buffers and the driver would drop frames before the loop started);
+//!   buffers and the driver would drop frames before the loop started), or at once for a
+//!   reopen ([`V4l2Camera::streaming`]);
 //! - `next_frame` re-queues the buffer handed out last time, `poll`s with a timeout (always
 //!   set: [`DEQUEUE_TIMEOUT_MS`]), and dequeues the next filled one. An MJPEG frame is
 //!   `&buf[..bytesused]`, straight from the mmap'd buffer; a raw frame (YUYV, NV12) is
@@ -335,6 +336,13 @@ impl V4l2Camera {
             .map_err(|e| err_from_io(e, "VIDIOC_STREAMON", &self.path))?;
         self.streaming = true;
         Ok(())
+    }
+
+    /// Starts streaming now, for a camera opened inside a running loop (a reopen): its
+    /// `STREAMON` failing is then the open's failure, retried as one.
+    pub fn streaming(mut self) -> Result<Self, CameraError> {
+        self.start()?;
+        Ok(self)
     }
 
     /// The device node.
