@@ -74,6 +74,21 @@ fn frames(r: &Run, name: &str) -> u64 {
     camera(&r.json("/api/status"), name)["frames"].as_u64().unwrap()
 }
 
+/// `secs` of H.264 for the server (`DIR/src.mp4`), and the hash of each of its pictures: 25 fps,
+/// a key frame a second, no B-frames; testsrc draws a counter, so every picture is distinct.
+fn test_stream(dir: &Path, secs: u32) -> (PathBuf, Vec<String>) {
+    let src = dir.join("src.mp4");
+    let st = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25", "-t", &secs.to_string()])
+        .args(["-c:v", "libx264", "-profile:v", "baseline", "-g", "25", "-bf", "0", "-pix_fmt", "yuv420p"])
+        .arg(&src)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let sent = support::picture_hashes(&src, None);
+    (src, sent)
+}
+
 #[test]
 fn an_rtsp_camera_records_what_the_server_sends_and_survives_its_loss() {
     if !have_rtsp_server() {
@@ -81,17 +96,7 @@ fn an_rtsp_camera_records_what_the_server_sends_and_survives_its_loss() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let src: PathBuf = dir.path().join("src.mp4");
-    // 25 fps, a key frame a second, no B-frames; testsrc draws a counter, so every picture is
-    // distinct.
-    let st = Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25", "-t", "90"])
-        .args(["-c:v", "libx264", "-profile:v", "baseline", "-g", "25", "-bf", "0", "-pix_fmt", "yuv420p"])
-        .arg(&src)
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let sent = support::picture_hashes(&src, None);
+    let (src, sent) = test_stream(dir.path(), 90);
     let port = free_port();
     let mut srv = server(port, &src);
     let cams = format!(
@@ -228,15 +233,7 @@ fn the_first_camera_from_camera_device_records_an_rtsp_camera() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let src: PathBuf = dir.path().join("src.mp4");
-    let st = Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25", "-t", "60"])
-        .args(["-c:v", "libx264", "-profile:v", "baseline", "-g", "25", "-bf", "0", "-pix_fmt", "yuv420p"])
-        .arg(&src)
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let sent = support::picture_hashes(&src, None);
+    let (src, sent) = test_stream(dir.path(), 60);
     let port = free_port();
     let _srv = server(port, &src);
     let url = format!("rtsp://viewer:{PASSWORD}@127.0.0.1:{port}/cam");
